@@ -1,0 +1,43 @@
+//! Types and map names shared by the XDP program and the `sipwall` daemon.
+//!
+//! Every map key and value is `#[repr(C)]`, has explicit padding and a size checked at compile
+//! time, so both sides agree on the layout byte for byte.
+#![cfg_attr(not(any(test, feature = "user")), no_std)]
+
+pub mod addr;
+pub mod config;
+pub mod maps;
+pub mod nets;
+pub mod rate;
+pub mod reason;
+pub mod service;
+
+/// One token of a rate-limit bucket, in nano-tokens: refill arithmetic stays in integers.
+pub const NANO_TOKENS: u64 = 1_000_000_000;
+
+/// Ban expiry meaning "never expires".
+pub const FOREVER: u64 = u64::MAX;
+
+/// `aya::Pod` impls for the types that cross the map boundary (userspace only).
+#[cfg(feature = "user")]
+mod pod {
+    use crate::{addr::*, config::*, nets::*, rate::*, reason::*, service::*};
+    macro_rules! pod {
+        ($($t:ty),+ $(,)?) => { $(unsafe impl aya::Pod for $t {})+ };
+    }
+    pod!(
+        Addr6,
+        BanEntry,
+        Config,
+        NetClass,
+        Net4Key,
+        Net6Key,
+        Net6Lengths,
+        RateKey,
+        Bucket,
+        RateEvent,
+        Counter,
+        ServicePolicy,
+        PortGroup
+    );
+}

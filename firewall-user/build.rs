@@ -1,0 +1,67 @@
+//! Builds the XDP program (`firewall-ebpf`) and leaves the object in `OUT_DIR/sipwall.bpf.o`
+//! for `include_bytes!`.
+//!
+//! The eBPF crate is compiled by Debian's `rustc-web` (which ships a prebuilt `core` for
+//! `bpfel-unknown-none`) and linked by `bpf-linker`; see docs/building.md. The nested cargo gets
+//! its own target directory so the two compilers never share artifacts.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+const BPF_TARGET: &str = "bpfel-unknown-none";
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().expect("workspace root").to_path_buf();
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    for p in ["firewall-ebpf/src", "firewall-ebpf/Cargo.toml", "firewall-common/src", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    println!("cargo:rerun-if-env-changed=SIPWALL_BPF_RUSTC");
+    println!("cargo:rerun-if-env-changed=SIPWALL_BPF_OBJECT");
+
+    let dst = out.join("sipwall.bpf.o");
+    // A prebuilt object (for packaging, or hosts without the eBPF toolchain).
+    if let Some(prebuilt) = env::var_os("SIPWALL_BPF_OBJECT") {
+        std::fs::copy(&prebuilt, &dst).unwrap_or_else(|e| panic!("copying SIPWALL_BPF_OBJECT={prebuilt:?}: {e}"));
+        return;
+    }
+
+    let rustc = env::var_os("SIPWALL_BPF_RUSTC").unwrap_or_else(|| "/usr/bin/rustc".into());
+    if !Path::new(&rustc).exists() {
+        panic!(
+            "the eBPF compiler {rustc:?} is missing: run scripts/setup (installs Debian's \
+             rustc-web and libstd-rust-web-dev-bpf) or set SIPWALL_BPF_RUSTC"
+        );
+    }
+    let target_dir = root.join("target").join("bpf");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--package", "firewall-ebpf", "--bins", "--target"])
+        .arg(BPF_TARGET)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTC", &rustc)
+        // aya-ebpf uses #![feature] gates; rustc-web is a stable-channel compiler.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+        );
+    for key in ["RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
+        cmd.env_remove(key);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    if !status.success() {
+        panic!(
+            "building the XDP program failed ({status}). Needs Debian's rustc-web, \
+             libstd-rust-web-dev-bpf and bpf-linker on PATH: run scripts/setup"
+        );
+    }
+    let built = target_dir.join(BPF_TARGET).join("release").join("sipwall");
+    std::fs::copy(&built, &dst).unwrap_or_else(|e| panic!("copying {built:?}: {e}"));
+}

@@ -1,0 +1,14 @@
+//! sipwall's daemon library: rules, table compilation, loader, control socket, metrics.
+
+pub mod duration;
+pub mod rules;
+
+/// The XDP program, built by `build.rs`.
+pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwall.bpf.o"));
+pub mod bans;
+pub mod clock;
+pub mod enforcer;
+pub mod loader;
+pub mod nets;
+pub mod services;
+pub mod tables;

@@ -1,0 +1,257 @@
+//! The network classification tables (allow list, blocked networks, `allow_from`, CIDR bans):
+//! configured prefixes in, ordered incremental kernel writes out.
+//!
+//! Changes are marked dirty (IPv4 by /16 cell, IPv6 by prefix) and `flush` recomputes only those
+//! regions, diffs them against a mirror of the kernel, and writes in an order that never lets a
+//! source fall out of a set it belongs to before and after the change (see v4.rs).
+
+pub mod prefix;
+pub mod v4;
+pub mod v6;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use firewall_common::{
+    config::Config,
+    nets::{class, NetClass},
+};
+
+use self::{
+    prefix::{AnyPrefix, Layer, Prefix},
+    v4::Mirror4,
+    v6::Mirror6,
+};
+use crate::tables::{TableError, Tables};
+use firewall_common::maps;
+
+pub struct NetTables {
+    rules: BTreeMap<AnyPrefix, NetClass>,
+    /// CIDR bans: prefix → expiry (CLOCK_MONOTONIC ns).
+    bans: BTreeMap<AnyPrefix, u64>,
+    model4: Layer<u32>,
+    model6: Layer<u128>,
+    mirror4: Mirror4,
+    mirror6: Mirror6,
+    dirty4: BTreeSet<u32>,
+    dirty6: BTreeSet<Prefix<u128>>,
+    capacity: u32,
+}
+
+/// What a flush wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushStats {
+    pub writes: usize,
+    pub deletes: usize,
+}
+
+impl NetTables {
+    /// `capacity`: entries each of `SW_NET4` and `SW_NET6` holds.
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            rules: BTreeMap::new(),
+            bans: BTreeMap::new(),
+            model4: Layer::new(),
+            model6: Layer::new(),
+            mirror4: Mirror4::default(),
+            mirror6: Mirror6::default(),
+            dirty4: BTreeSet::new(),
+            dirty6: BTreeSet::new(),
+            capacity,
+        }
+    }
+
+    /// Replaces the memberships that come from the rules file.
+    pub fn set_rules(&mut self, rules: BTreeMap<AnyPrefix, NetClass>) {
+        let old = std::mem::replace(&mut self.rules, rules);
+        let mut changed = Vec::new();
+        let (mut a, mut b) = (old.iter().peekable(), self.rules.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some((k, _)), None) => {
+                    changed.push(**k);
+                    a.next();
+                }
+                (None, Some((k, _))) => {
+                    changed.push(**k);
+                    b.next();
+                }
+                (Some((ka, va)), Some((kb, vb))) => {
+                    if ka < kb {
+                        changed.push(**ka);
+                        a.next();
+                    } else if kb < ka {
+                        changed.push(**kb);
+                        b.next();
+                    } else {
+                        if va != vb {
+                            changed.push(**ka);
+                        }
+                        a.next();
+                        b.next();
+                    }
+                }
+            }
+        }
+        for p in changed {
+            self.refresh(p);
+        }
+    }
+
+    /// Adds, extends or (with `None`) lifts a CIDR ban.
+    pub fn set_ban(&mut self, p: AnyPrefix, expires_ns: Option<u64>) {
+        let changed = match expires_ns {
+            Some(e) => self.bans.insert(p, e) != Some(e),
+            None => self.bans.remove(&p).is_some(),
+        };
+        if changed {
+            self.refresh(p);
+        }
+    }
+
+    pub fn ban_expiry(&self, p: &AnyPrefix) -> Option<u64> {
+        self.bans.get(p).copied()
+    }
+
+    /// Recomputes a prefix's combined membership and marks its region dirty.
+    fn refresh(&mut self, p: AnyPrefix) {
+        let mut v = self.rules.get(&p).copied().unwrap_or(NetClass::EMPTY);
+        if let Some(&e) = self.bans.get(&p) {
+            v = v.union(NetClass { flags: class::BAN, allow_from: 0, ban_expires_ns: e });
+        }
+        match p {
+            AnyPrefix::V4(q) => {
+                self.model4.set(q, v);
+                self.dirty4.extend(v4::cells_of(&q));
+            }
+            AnyPrefix::V6(q) => {
+                self.model6.set(q, v);
+                self.dirty6.insert(q);
+            }
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty4.is_empty() || !self.dirty6.is_empty()
+    }
+
+    /// Configured prefixes (rules and CIDR bans), per family.
+    pub fn configured(&self) -> (usize, usize) {
+        (self.model4.len(), self.model6.len())
+    }
+
+    /// Kernel entries: IPv4 /24+/32 hash entries and IPv6 entries.
+    pub fn entries(&self) -> (usize, usize) {
+        (self.mirror4.entries.len(), self.mirror6.entries.len())
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// The class the kernel answers for an address (from the mirror).
+    pub fn lookup(&self, addr: std::net::IpAddr) -> NetClass {
+        match addr {
+            std::net::IpAddr::V4(a) => {
+                let a = u32::from(a);
+                let cell = self.mirror4.cells[(a >> 16) as usize];
+                for (k, need) in [((a, 32u8), class::HAS_32), ((a & 0xffff_ff00, 24), class::HAS_24)] {
+                    if cell.flags & need != 0 {
+                        if let Some(v) = self.mirror4.entries.get(&k) {
+                            return *v;
+                        }
+                    }
+                }
+                cell
+            }
+            std::net::IpAddr::V6(a) => {
+                let a = u128::from(a);
+                for &len in &self.mirror6.active {
+                    if let Some(v) = self.mirror6.entries.get(&Prefix::new(a, len)) {
+                        return *v;
+                    }
+                }
+                NetClass::EMPTY
+            }
+        }
+    }
+
+    /// Writes the dirty regions. On error the mirror still matches the kernel and the regions
+    /// stay dirty, so a later flush completes the work.
+    pub fn flush(&mut self, cfg: &mut Config, t: &mut dyn Tables) -> Result<FlushStats, TableError> {
+        let mut st = FlushStats::default();
+        let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied());
+        let p6 = v6::plan(&self.mirror6, &self.model6, &self.dirty6);
+        if self.mirror4.entries.len() + p4.new_keys(&self.mirror4) > self.capacity as usize {
+            return Err(TableError::Full { map: maps::NET4, capacity: self.capacity });
+        }
+        if self.mirror6.entries.len() + p6.new_keys(&self.mirror6) > self.capacity as usize {
+            return Err(TableError::Full { map: maps::NET6, capacity: self.capacity });
+        }
+
+        // IPv6 lengths: probe the union of old and new while entries change.
+        let mut union: BTreeSet<u8> = self.mirror6.active.iter().copied().collect();
+        union.extend(p6.put.iter().map(|(k, _)| k.len));
+        let union: Vec<u8> = union.into_iter().rev().collect();
+        if union != self.mirror6.active {
+            self.set_lengths(union, cfg, t)?;
+            st.writes += 2;
+        }
+
+        let m4 = &mut self.mirror4;
+        for (c, v) in &p4.pre {
+            t.set_net4_cell(*c, v)?;
+            m4.cells[*c as usize] = *v;
+        }
+        for (k, v) in &p4.put {
+            t.put_net4(k, v)?;
+            m4.entries.insert((k.addr_h, k.len as u8), *v);
+        }
+        for (k, v) in &p6.put {
+            t.put_net6(&v6::key(k), v)?;
+            self.mirror6.entries.insert(*k, *v);
+        }
+        for (c, v) in &p4.cells {
+            t.set_net4_cell(*c, v)?;
+            m4.cells[*c as usize] = *v;
+        }
+        for k in &p4.del {
+            t.del_net4(k)?;
+            m4.entries.remove(&(k.addr_h, k.len as u8));
+        }
+        for k in &p6.del {
+            t.del_net6(&v6::key(k))?;
+            self.mirror6.entries.remove(k);
+        }
+        for (c, v) in &p4.post {
+            t.set_net4_cell(*c, v)?;
+            m4.cells[*c as usize] = *v;
+        }
+        st.writes += p4.pre.len() + p4.put.len() + p6.put.len() + p4.cells.len() + p4.post.len();
+        st.deletes += p4.del.len() + p6.del.len();
+
+        let fin = self.mirror6.lengths();
+        if fin != self.mirror6.active {
+            self.set_lengths(fin, cfg, t)?;
+            st.writes += 2;
+        }
+        self.dirty4.clear();
+        self.dirty6.clear();
+        Ok(st)
+    }
+
+    /// Fills the inactive lengths slot, then flips `Config::net6_slot` to it.
+    fn set_lengths(&mut self, lens: Vec<u8>, cfg: &mut Config, t: &mut dyn Tables) -> Result<(), TableError> {
+        let slot = 1 - (self.mirror6.slot & 1);
+        t.set_net6_lens(slot, &v6::lengths_value(&lens))?;
+        let next = Config { net6_slot: slot, ..*cfg };
+        t.set_config(&next)?;
+        *cfg = next;
+        self.mirror6.slot = slot;
+        self.mirror6.active = lens;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

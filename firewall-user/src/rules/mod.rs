@@ -1,0 +1,211 @@
+//! The rules file (TOML): what to allow, block and protect. `docs/rules.md` documents every key.
+//!
+//! Parsing collects every problem with its line and column; a file with any error is rejected as
+//! a whole, so a running daemon keeps its previous rules.
+
+pub mod blocklist;
+pub mod cidr;
+pub mod diag;
+pub mod ports;
+pub mod reader;
+pub mod services;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use ipnet::IpNet;
+
+use self::reader::{Reader, Section};
+pub use self::{
+    diag::{Diagnostic, Rejected, Severity},
+    services::{Limit, Service, TcpLimit},
+};
+use crate::duration;
+use firewall_common::maps::capacity;
+
+/// The rules that apply when `sipwall run` gets no `--config`.
+pub const DEFAULT_RULES: &str = include_str!("../../../rules/default.toml");
+pub const DEFAULT_NAME: &str = "<embedded default rules>";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanSettings {
+    /// IPv6 bans cover this prefix of the offending address.
+    pub ipv6_prefix: u8,
+    /// Exact-address bans the kernel tables hold (per family).
+    pub capacity: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Sources whose buckets are tracked at once (least recently seen evicted first).
+    pub capacity: u32,
+    /// Least time between two reports of the same source going over a limit.
+    pub report_interval: Duration,
+}
+
+/// A blocklist file and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockFile {
+    pub path: PathBuf,
+    pub nets: Vec<IpNet>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Where the rules came from (a path or `DEFAULT_NAME`).
+    pub origin: String,
+    pub allow: Vec<IpNet>,
+    pub block: Vec<IpNet>,
+    pub block_files: Vec<BlockFile>,
+    /// Entries each network table holds (after /24 and /32 expansion for IPv4).
+    pub block_capacity: u32,
+    pub bans: BanSettings,
+    pub rate_limit: RateLimitSettings,
+    pub services: Vec<Service>,
+}
+
+const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services"];
+
+impl Rules {
+    /// Reads and validates a rules file and the blocklist files it names.
+    pub fn load(path: &Path) -> Result<(Rules, Vec<Diagnostic>), Rejected> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Rejected(vec![Diagnostic::at(Severity::Error, &name, "", None, format!("cannot read the rules file: {e}"))])
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&name, &text, &base)
+    }
+
+    /// The embedded default rules.
+    pub fn default_rules() -> Rules {
+        Self::parse(DEFAULT_NAME, DEFAULT_RULES, Path::new("/"))
+            .expect("embedded default rules are valid (checked by a unit test)")
+            .0
+    }
+
+    /// Validates rules text; relative blocklist paths resolve against `base`.
+    pub fn parse(name: &str, text: &str, base: &Path) -> Result<(Rules, Vec<Diagnostic>), Rejected> {
+        let mut r = Reader::new(name, text);
+        let doc = match toml_edit::Document::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = e.message().trim_end().to_owned();
+                r.error(e.span(), format!("not valid TOML: {msg}"));
+                return Err(Rejected(r.diags));
+            }
+        };
+        let root = Section { table: doc.as_table(), path: "", span: None };
+        for (key, _) in doc.as_table().iter() {
+            if !TOP_KEYS.contains(&key) {
+                let span = doc.as_table().get_key_value(key).and_then(|(k, _)| k.span());
+                let hint = reader::suggest(key, TOP_KEYS)
+                    .map(|s| format!("did you mean [{s}]?"))
+                    .unwrap_or_else(|| format!("expected one of: {}", TOP_KEYS.join(", ")));
+                r.error(span, format!("unknown section `{key}`; {hint}"));
+            }
+        }
+
+        let mut rules = Rules {
+            origin: name.to_owned(),
+            allow: Vec::new(),
+            block: Vec::new(),
+            block_files: Vec::new(),
+            block_capacity: capacity::NETS,
+            bans: BanSettings { ipv6_prefix: 64, capacity: capacity::BANS },
+            rate_limit: RateLimitSettings { capacity: capacity::RATE, report_interval: Duration::from_secs(1) },
+            services: Vec::new(),
+        };
+
+        if let Some(s) = root.table(&mut r, "allow", "allow") {
+            s.check_keys(&mut r, &["sources"]);
+            rules.allow = nets(&mut r, &s, "sources");
+        }
+        let mut file_errors = Vec::new();
+        if let Some(s) = root.table(&mut r, "block", "block") {
+            s.check_keys(&mut r, &["sources", "files", "capacity"]);
+            rules.block = nets(&mut r, &s, "sources");
+            if let Some(c) = s.uint(&mut r, "capacity", 1024, u32::MAX as u64) {
+                rules.block_capacity = c as u32;
+            }
+            for (file, span) in s.strings(&mut r, "files").unwrap_or_default() {
+                let path = base.join(&file);
+                match std::fs::read_to_string(&path) {
+                    Ok(list) => {
+                        let shown = path.display().to_string();
+                        let mut fr = Reader::new(&shown, &list);
+                        let nets = blocklist::parse(&mut fr, &list);
+                        file_errors.extend(fr.diags);
+                        rules.block_files.push(BlockFile { path, nets });
+                    }
+                    Err(e) => r.error(Some(span), format!("cannot read blocklist `{}`: {e}", path.display())),
+                }
+            }
+        }
+        if let Some(s) = root.table(&mut r, "bans", "bans") {
+            s.check_keys(&mut r, &["ipv6_prefix", "capacity"]);
+            if let Some(p) = s.uint(&mut r, "ipv6_prefix", 1, 128) {
+                rules.bans.ipv6_prefix = p as u8;
+            }
+            if let Some(c) = s.uint(&mut r, "capacity", 1024, u32::MAX as u64) {
+                rules.bans.capacity = c as u32;
+            }
+        }
+        if let Some(s) = root.table(&mut r, "rate_limit", "rate_limit") {
+            s.check_keys(&mut r, &["capacity", "report_interval"]);
+            if let Some(c) = s.uint(&mut r, "capacity", 1024, u32::MAX as u64) {
+                rules.rate_limit.capacity = c as u32;
+            }
+            if let Some((text, span)) = s.string(&mut r, "report_interval") {
+                match duration::parse(&text) {
+                    Ok(Some(d)) if d >= Duration::from_millis(10) => rules.rate_limit.report_interval = d,
+                    Ok(_) => r.error(Some(span), "`report_interval` must be at least 10ms and not forever"),
+                    Err(e) => r.error(Some(span), e),
+                }
+            }
+        }
+        if let Some(s) = root.table(&mut r, "services", "services") {
+            rules.services = services::read(&mut r, &s);
+        }
+
+        let mut diags = r.diags;
+        diags.sort_by_key(|d| (d.line, d.column));
+        diags.extend(file_errors);
+        if diags.iter().any(Diagnostic::is_error) {
+            Err(Rejected(diags))
+        } else {
+            Ok((rules, diags))
+        }
+    }
+
+    /// Every blocked network: `[block] sources` then each file's.
+    pub fn blocked(&self) -> impl Iterator<Item = &IpNet> {
+        self.block.iter().chain(self.block_files.iter().flat_map(|f| f.nets.iter()))
+    }
+
+    /// Files whose change should trigger a reload.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.block_files.iter().map(|f| f.path.clone()).collect()
+    }
+}
+
+fn nets(r: &mut Reader, s: &Section, key: &str) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for (text, span) in s.strings(r, key).unwrap_or_default() {
+        match cidr::parse(&text) {
+            Ok((n, truncated)) => {
+                if truncated {
+                    r.warn(Some(span), format!("`{text}` has host bits set; it means {n}"));
+                }
+                out.push(n);
+            }
+            Err(e) => r.error(Some(span), e),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! Rules parsing: the shipped files load, and every kind of mistake is reported where it is.
+
+use std::path::Path;
+
+use super::*;
+
+fn reject(text: &str) -> Vec<(usize, usize, String)> {
+    let err = Rules::parse("t.toml", text, Path::new("/nonexistent")).expect_err("must be rejected");
+    err.errors().map(|d| (d.line, d.column, d.message.clone())).collect()
+}
+
+fn accept(text: &str) -> (Rules, Vec<Diagnostic>) {
+    Rules::parse("t.toml", text, Path::new("/nonexistent")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn example_rules_are_accepted_as_written() {
+    let text = include_str!("../../../rules/example.toml");
+    let (r, warnings) = accept(text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(r.allow.len(), 4);
+    assert_eq!(r.block.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["203.0.113.0/24", "2001:db8:bad::/48"]);
+    assert_eq!(r.bans, BanSettings { ipv6_prefix: 64, capacity: 1_000_000 });
+    let names: Vec<&str> = r.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["sip", "rtp", "ssh"]);
+    let sip = &r.services[0];
+    assert_eq!(sip.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["5060/udp", "5060/tcp", "5061/tcp"]);
+    assert_eq!(sip.limit, Some(Limit { rate: 50, burst: 200 }));
+    assert_eq!(sip.allow_from, None);
+    let ssh = &r.services[2];
+    assert_eq!(ssh.allow_from.as_ref().unwrap()[0].to_string(), "188.10.11.12/32");
+    assert_eq!(ssh.limit_tcp, TcpLimit::Syn);
+}
+
+#[test]
+fn default_rules_are_valid() {
+    let r = Rules::default_rules();
+    assert!(r.services.iter().any(|s| s.name == "sip"));
+    assert!(r.services.iter().all(|s| s.allow_from.is_none()), "defaults must never lock anyone out");
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let errs = reject("[allow]\nsources = [\"1.2.3.4\"\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].2.starts_with("not valid TOML"), "{errs:?}");
+    assert_eq!(errs[0].0, 2);
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let text = r#"[allow]
+sources = ["1.2.3.4/33", "10.0.0.0/8", "nonsense"]
+
+[bans]
+ipv6_prefix = 200
+capcity = 10
+
+[services.sip]
+ports = ["5060", "5060/udp"]
+rate = "fast"
+"#;
+    let errs = reject(text);
+    let pos: Vec<(usize, usize)> = errs.iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(pos, [(2, 13), (2, 41), (5, 15), (6, 1), (9, 11), (10, 8)], "{errs:#?}");
+    assert!(errs[0].2.contains("0 to 32"));
+    assert!(errs[1].2.contains("`nonsense`"));
+    assert!(errs[2].2.contains("between 1 and 128"));
+    assert!(errs[3].2.contains("did you mean `capacity`"));
+    assert!(errs[4].2.contains("5060/udp"));
+    assert!(errs[5].2.contains("must be an integer, found a string"));
+}
+
+#[test]
+fn unknown_sections_and_types() {
+    let errs = reject("[alow]\nsources = []\n\nservices = 3\n");
+    assert!(errs[0].2.contains("did you mean [allow]"), "{errs:?}");
+    let errs = reject("[block]\nsources = \"1.2.3.4\"\nfiles = [1]\n");
+    assert!(errs[0].2.contains("must be an array of strings, found a string"), "{errs:?}");
+    assert!(errs[1].2.contains("only strings, found an integer"), "{errs:?}");
+}
+
+#[test]
+fn service_errors() {
+    let text = r#"[services.sip]
+ports = ["5060/udp"]
+[services.other]
+ports = ["5000-5100/udp"]
+[services.nolimit]
+burst = 5
+[services.BAD]
+ports = ["1/tcp"]
+limit_tcp = "sometimes"
+[services.empty]
+ports = []
+"#;
+    let errs = reject(text);
+    let msgs: Vec<&str> = errs.iter().map(|e| e.2.as_str()).collect();
+    assert!(msgs[0].contains("overlaps 5060/udp of service `sip`"), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("[services.nolimit] needs `ports`")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("`burst` but no `rate`")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("service name `BAD`")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("\"syn\" (connection attempts) or \"all\"")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("`ports` is empty")), "{msgs:?}");
+    assert_eq!(errs[0].0, 4);
+}
+
+#[test]
+fn too_many_services() {
+    let mut text = String::new();
+    for i in 0..32 {
+        text.push_str(&format!("[services.s{i}]\nports = [\"{}/udp\"]\n", 1000 + i));
+    }
+    let errs = reject(&text);
+    assert!(errs.iter().any(|e| e.2.contains("32 services defined; at most 31")), "{errs:?}");
+}
+
+#[test]
+fn rate_defaults_burst_and_tcp_mode() {
+    let (r, _) = accept("[services.x]\nports = [\"22/tcp\"]\nrate = 7\nlimit_tcp = \"all\"\n");
+    assert_eq!(r.services[0].limit, Some(Limit { rate: 7, burst: 7 }));
+    assert_eq!(r.services[0].limit_tcp, TcpLimit::All);
+}
+
+#[test]
+fn warnings_do_not_reject() {
+    let (r, w) = accept("[allow]\nsources = [\"10.1.2.3/8\"]\n[services.ssh]\nports = [\"22/tcp\"]\nallow_from = []\n");
+    assert_eq!(r.allow[0].to_string(), "10.0.0.0/8");
+    assert_eq!(w.len(), 2);
+    assert!(w[0].message.contains("host bits"));
+    assert!(w[1].message.contains("only the global allow list"));
+}
+
+#[test]
+fn settings_ranges() {
+    let errs = reject("[rate_limit]\ncapacity = 10\nreport_interval = \"5ms\"\n[block]\ncapacity = -1\n");
+    let msgs: Vec<&str> = errs.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(msgs[0].contains("between 1024"));
+    assert!(msgs[1].contains("at least 10ms"));
+    let (r, _) = accept("[rate_limit]\ncapacity = 4096\nreport_interval = \"250ms\"\n");
+    assert_eq!(r.rate_limit.capacity, 4096);
+    assert_eq!(r.rate_limit.report_interval, std::time::Duration::from_millis(250));
+}
+
+#[test]
+fn blocklist_files_load_relative_to_the_rules_file() {
+    let dir = std::env::temp_dir().join(format!("sipwall-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("drop.txt"), "# list\n198.51.100.0/24\n2001:db8:1::/48 ; note\n").unwrap();
+    std::fs::write(dir.join("bad.txt"), "198.51.100.0/24\n999.0.0.1\n").unwrap();
+    let good = "[block]\nfiles = [\"drop.txt\"]\n";
+    let (r, _) = Rules::parse("t.toml", good, &dir).unwrap();
+    assert_eq!(r.blocked().count(), 2);
+    assert_eq!(r.watched_files(), [dir.join("drop.txt")]);
+
+    let bad = "[block]\nfiles = [\"bad.txt\", \"missing.txt\"]\n";
+    let err = Rules::parse("t.toml", bad, &dir).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("t.toml:2:22: error: cannot read blocklist"), "{shown}");
+    assert!(shown.contains("bad.txt:2:1: error: `999.0.0.1`"), "{shown}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

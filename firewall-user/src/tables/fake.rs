@@ -1,0 +1,161 @@
+//! In-memory [`Tables`] that answers lookups the way the XDP program does, so ordering and
+//! compilation can be checked without a kernel, after every single write if need be.
+
+use std::collections::HashMap;
+
+use firewall_common::{
+    addr::Addr6,
+    config::Config,
+    nets::{class, BanEntry, Net4Key, Net6Key, Net6Lengths, NetClass},
+    service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
+};
+
+use super::{TableError, Tables};
+
+type Hook = Box<dyn FnMut(&FakeTables)>;
+
+pub struct FakeTables {
+    pub config: Config,
+    pub services: Vec<ServicePolicy>,
+    pub ports: Vec<PortGroup>,
+    pub cells: Vec<NetClass>,
+    pub net4: HashMap<Net4Key, NetClass>,
+    pub net6: HashMap<Net6Key, NetClass>,
+    pub net6_lens: [Net6Lengths; 2],
+    pub bans4: HashMap<u32, BanEntry>,
+    pub bans6: HashMap<Addr6, BanEntry>,
+    /// Capacity of each hash map, as the kernel would enforce it.
+    pub capacity: u32,
+    pub writes: usize,
+    /// Called after every successful write.
+    pub after_write: Option<Hook>,
+}
+
+impl Default for FakeTables {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            services: vec![ServicePolicy::default(); SERVICE_SLOTS as usize],
+            ports: vec![PortGroup::default(); PORT_GROUPS as usize],
+            cells: vec![NetClass::EMPTY; 65536],
+            net4: HashMap::new(),
+            net6: HashMap::new(),
+            net6_lens: [Net6Lengths::default(); 2],
+            bans4: HashMap::new(),
+            bans6: HashMap::new(),
+            capacity: u32::MAX,
+            writes: 0,
+            after_write: None,
+        }
+    }
+}
+
+impl FakeTables {
+    /// What `classify_v4` in the XDP program returns for this source.
+    pub fn classify_v4(&self, addr_h: u32) -> NetClass {
+        let cell = self.cells[(addr_h >> 16) as usize];
+        if cell.flags & class::HAS_32 != 0 {
+            if let Some(v) = self.net4.get(&Net4Key { len: 32, addr_h }) {
+                return *v;
+            }
+        }
+        if cell.flags & class::HAS_24 != 0 {
+            if let Some(v) = self.net4.get(&Net4Key { len: 24, addr_h: addr_h & 0xffff_ff00 }) {
+                return *v;
+            }
+        }
+        cell
+    }
+
+    /// What `classify_v6` in the XDP program returns for this source.
+    pub fn classify_v6(&self, addr: Addr6) -> NetClass {
+        let lens = &self.net6_lens[(self.config.net6_slot & 1) as usize];
+        for &len in &lens.lens[..lens.count as usize] {
+            let key = Net6Key { len: len as u32, _pad: 0, addr: addr.masked(len as u32) };
+            if let Some(v) = self.net6.get(&key) {
+                return *v;
+            }
+        }
+        NetClass::EMPTY
+    }
+
+    fn wrote(&mut self) -> Result<(), TableError> {
+        self.writes += 1;
+        if let Some(mut hook) = self.after_write.take() {
+            hook(self);
+            self.after_write = Some(hook);
+        }
+        Ok(())
+    }
+
+    fn room<K: std::hash::Hash + Eq, V>(
+        m: &HashMap<K, V>,
+        k: &K,
+        cap: u32,
+        map: &'static str,
+    ) -> Result<(), TableError> {
+        if !m.contains_key(k) && m.len() as u64 >= cap as u64 {
+            return Err(TableError::Full { map, capacity: cap });
+        }
+        Ok(())
+    }
+}
+
+impl Tables for FakeTables {
+    fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
+        self.config = *c;
+        self.wrote()
+    }
+    fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError> {
+        self.services[id as usize] = *p;
+        self.wrote()
+    }
+    fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError> {
+        self.ports[idx as usize] = *g;
+        self.wrote()
+    }
+    fn set_net4_cell(&mut self, idx: u32, v: &NetClass) -> Result<(), TableError> {
+        self.cells[idx as usize] = *v;
+        self.wrote()
+    }
+    fn put_net4(&mut self, k: &Net4Key, v: &NetClass) -> Result<(), TableError> {
+        Self::room(&self.net4, k, self.capacity, "SW_NET4")?;
+        self.net4.insert(*k, *v);
+        self.wrote()
+    }
+    fn del_net4(&mut self, k: &Net4Key) -> Result<(), TableError> {
+        self.net4.remove(k);
+        self.wrote()
+    }
+    fn put_net6(&mut self, k: &Net6Key, v: &NetClass) -> Result<(), TableError> {
+        Self::room(&self.net6, k, self.capacity, "SW_NET6")?;
+        self.net6.insert(*k, *v);
+        self.wrote()
+    }
+    fn del_net6(&mut self, k: &Net6Key) -> Result<(), TableError> {
+        self.net6.remove(k);
+        self.wrote()
+    }
+    fn set_net6_lens(&mut self, slot: u32, l: &Net6Lengths) -> Result<(), TableError> {
+        self.net6_lens[slot as usize] = *l;
+        self.wrote()
+    }
+    fn put_ban4(&mut self, addr_be: u32, e: &BanEntry) -> Result<(), TableError> {
+        Self::room(&self.bans4, &addr_be, self.capacity, "SW_BANS_V4")?;
+        self.bans4.insert(addr_be, *e);
+        self.wrote()
+    }
+    fn del_ban4(&mut self, addr_be: u32) -> Result<(), TableError> {
+        self.bans4.remove(&addr_be);
+        self.wrote()
+    }
+    fn put_ban6(&mut self, key: &Addr6, e: &BanEntry) -> Result<(), TableError> {
+        Self::room(&self.bans6, key, self.capacity, "SW_BANS_V6")?;
+        self.bans6.insert(*key, *e);
+        self.wrote()
+    }
+    fn del_ban6(&mut self, key: &Addr6) -> Result<(), TableError> {
+        self.bans6.remove(key);
+        self.wrote()
+    }
+}

@@ -1,0 +1,131 @@
+//! The real XDP program, loaded with real maps, fed frames through BPF_PROG_TEST_RUN. Each run
+//! reports the XDP action and the single (reason, service) counter that moved.
+
+use std::{collections::HashMap, path::Path};
+
+use aya::programs::{TestRun, TestRunOptions};
+use firewall_common::{
+    rate::RateEvent,
+    reason::{counter_index, Reason, REASON_SLOTS},
+    service::SERVICE_SLOTS,
+};
+use sipwall::{
+    enforcer::Enforcer,
+    loader::{self, KernelStats, Loaded},
+    rules::Rules,
+    tables::kernel::KernelTables,
+};
+
+pub const XDP_ABORTED: u32 = 0;
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+
+pub struct Harness {
+    pub ebpf: aya::Ebpf,
+    pub enforcer: Enforcer<KernelTables>,
+    pub stats: KernelStats,
+    pub events: aya::maps::RingBuf<aya::maps::MapData>,
+}
+
+/// What one frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub action: u32,
+    pub reason: Reason,
+    /// Service name, or "" for none.
+    pub service: &'static str,
+}
+
+pub fn rules(text: &str) -> Rules {
+    Rules::parse("test.toml", text, Path::new("/")).unwrap_or_else(|e| panic!("test rules rejected:\n{e}")).0
+}
+
+impl Harness {
+    pub fn new(text: &str) -> Self {
+        Self::with_rules(rules(text))
+    }
+
+    pub fn with_rules(r: Rules) -> Self {
+        let Loaded { ebpf, tables, stats, events } = loader::load(&r).expect("load the XDP program");
+        let enforcer = Enforcer::new(tables, r).expect("apply rules");
+        Self { ebpf, enforcer, stats, events }
+    }
+
+    /// Runs `frame` once; returns the XDP action.
+    pub fn action(&mut self, frame: &[u8]) -> u32 {
+        let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();
+        let mut out = vec![0u8; frame.len() + 256];
+        let res = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat: 1,
+                ..Default::default()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        res.return_value
+    }
+
+    /// Packets per (reason, service id), summed over CPUs.
+    pub fn counters(&self) -> HashMap<(u32, u32), (u64, u64)> {
+        let mut m = HashMap::new();
+        for r in 0..REASON_SLOTS {
+            for s in 0..SERVICE_SLOTS {
+                let Some(reason) = Reason::from_u32(r) else { continue };
+                let idx = counter_index(reason, s);
+                let v = self.stats.counters.get(&idx, 0).expect("read counters");
+                let (p, b) = v.iter().fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+                if p > 0 {
+                    m.insert((r, s), (p, b));
+                }
+            }
+        }
+        m
+    }
+
+    /// Runs `frame` and reports the action and the one counter that moved.
+    pub fn run(&mut self, frame: &[u8]) -> Verdict {
+        let before = self.counters();
+        let action = self.action(frame);
+        let after = self.counters();
+        let moved: Vec<_> = after
+            .iter()
+            .filter(|(k, v)| before.get(k).map_or(0, |b| b.0) != v.0)
+            .map(|(k, v)| (*k, v.0 - before.get(k).map_or(0, |b| b.0), v.1 - before.get(k).map_or(0, |b| b.1)))
+            .collect();
+        assert_eq!(moved.len(), 1, "exactly one counter must move per packet: {moved:?}");
+        let ((r, s), packets, bytes) = moved[0];
+        assert_eq!((packets, bytes), (1, frame.len() as u64), "one packet of the frame's size");
+        let reason = Reason::from_u32(r).unwrap();
+        let want = match reason.action() {
+            firewall_common::reason::Action::Pass => XDP_PASS,
+            firewall_common::reason::Action::Drop => XDP_DROP,
+        };
+        assert_eq!(action, want, "action must follow the reason {reason:?}");
+        let service = match self.enforcer.services().name(s) {
+            Some(n) => Box::leak(n.to_owned().into_boxed_str()),
+            None => "",
+        };
+        Verdict { action, reason, service }
+    }
+
+    /// Shorthand: the reason and service of one frame.
+    pub fn why(&mut self, frame: &[u8]) -> (Reason, &'static str) {
+        let v = self.run(frame);
+        (v.reason, v.service)
+    }
+
+    /// Rate-limit events waiting in the ring buffer.
+    pub fn drain_events(&mut self) -> Vec<RateEvent> {
+        let mut out = Vec::new();
+        while let Some(item) = self.events.next() {
+            assert_eq!(item.len(), std::mem::size_of::<RateEvent>());
+            // SAFETY: the kernel writes whole RateEvent records (size checked above).
+            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) });
+        }
+        out
+    }
+}
+
+/// The example rules file, as shipped.
+pub const EXAMPLE: &str = include_str!("../../rules/example.toml");

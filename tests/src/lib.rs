@@ -1,0 +1,30 @@
+//! Support for sipwall's privileged tests: the root/CI gate, frame builders, and a harness that
+//! runs frames through the real XDP program with BPF_PROG_TEST_RUN.
+
+pub mod frames;
+pub mod harness;
+
+/// Whether privileged tests may run. Outside CI, a non-root run skips loudly; under CI a missing
+/// privilege is a failure, since CI runs as root.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let ci = std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
+    if ci {
+        panic!("{test}: CI is set but this is not root; privileged tests must run in CI");
+    }
+    eprintln!("\n*** SKIPPED {test}: needs root (BPF_PROG_TEST_RUN, network namespaces). Run as root, or set CI=true to turn this into a failure. ***\n");
+    false
+}
+
+/// Skips the calling test (loudly) unless privileged.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::privileged(module_path!()) {
+            return;
+        }
+    };
+}

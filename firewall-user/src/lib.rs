@@ -6,9 +6,14 @@ pub mod rules;
 /// The XDP program, built by `build.rs`.
 pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwall.bpf.o"));
 pub mod bans;
+pub mod cli;
 pub mod clock;
+pub mod control;
+pub mod daemon;
 pub mod enforcer;
 pub mod loader;
+pub mod metrics;
 pub mod nets;
 pub mod services;
+pub mod store;
 pub mod tables;

@@ -1,16 +1,60 @@
-use aya::programs::{TestRun, TestRunOptions, Xdp};
+//! The `sipwall` binary: parse the command line and dispatch.
+
+use std::io::Write;
+
+use clap::Parser;
+use sipwall::{
+    cli::{self, Cli, Command},
+    daemon::{self, RunError, RunOptions},
+};
+
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, rec| {
+            // Ban events are JSON lines of their own, ready for a log shipper.
+            if rec.target() == "sipwall::bans" {
+                return writeln!(buf, "{}", rec.args());
+            }
+            let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            writeln!(buf, "{ts} {:<5} {}", rec.level(), rec.args())
+        })
+        .init();
+}
+
 fn main() {
-    let mut ebpf = aya::EbpfLoader::new().load(sipwall::BPF_OBJECT).expect("load");
-    let prog: &mut Xdp = ebpf.program_mut("sipwall").unwrap().try_into().unwrap();
-    if let Err(e) = prog.load() {
-        eprintln!("{e:#?}");
-        if let aya::programs::ProgramError::LoadError { verifier_log, .. } = &e {
-            let s = verifier_log.to_string();
-            eprintln!("{}", &s[s.len().saturating_sub(6000)..]);
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Run(a) => {
+            init_logging();
+            let opts = RunOptions {
+                ifaces: a.iface.clone(),
+                config: a.config.clone(),
+                xdp_mode: a.xdp_mode,
+                metrics_addr: a.metrics_addr,
+                state_dir: a.state_dir.clone(),
+                socket: cli.socket.clone(),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(daemon::run(opts)) {
+                Ok(()) => 0,
+                Err(RunError::Rules(r)) => {
+                    eprintln!("{r}");
+                    cli::EXIT_CONFIG
+                }
+                Err(e) => {
+                    log::error!("{e}");
+                    1
+                }
+            }
         }
-        std::process::exit(1)
-    }
-    let pkt = [0u8; 64];
-    let r = prog.test_run(TestRunOptions { data_in: Some(&pkt), repeat: 1, ..Default::default() }).unwrap();
-    println!("ret={} dur={:?}", r.return_value, r.duration);
+        Command::Check(a) => cli::check::check(a),
+        Command::Ban(a) => cli::bans::ban(&cli.socket, a),
+        Command::Unban(a) => cli::bans::unban(&cli.socket, a),
+        Command::List(a) => cli::bans::list(&cli.socket, a),
+    };
+    std::process::exit(code);
 }

@@ -197,3 +197,29 @@ pub fn frag6(offset: u16, more: bool) -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0, 42]);
     f
 }
+
+/// A frame from `src` to `dst` between the given MACs: UDP, or a TCP SYN when `syn` is set.
+/// The payload rides along in both (a SYN may carry data).
+pub fn l4_frame(
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    dport: u16,
+    syn_tcp: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(smac, dmac);
+    let b = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    let mut out = Vec::new();
+    if syn_tcp {
+        b.tcp(40000, dport, 1, 64240).syn().write(&mut out, payload).unwrap();
+    } else {
+        b.udp(40000, dport).write(&mut out, payload).unwrap();
+    }
+    out
+}

@@ -28,3 +28,6 @@ macro_rules! require_root {
         }
     };
 }
+pub mod daemon;
+pub mod netns;
+pub mod traffic;

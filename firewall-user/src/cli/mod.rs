@@ -1,0 +1,39 @@
+//! The `sipwall` command line: one file per subcommand.
+
+pub mod bans;
+pub mod check;
+pub mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::control::DEFAULT_SOCKET;
+
+/// sipwall: a SIP-aware XDP firewall for Asterisk, FreePBX, Kamailio and other VoIP hosts.
+#[derive(Debug, Parser)]
+#[command(name = "sipwall", version, propagate_version = true)]
+pub struct Cli {
+    /// Control socket of the running daemon.
+    #[arg(long, global = true, env = "SIPWALL_SOCKET", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the XDP program, apply the rules and enforce them until stopped.
+    Run(run::RunArgs),
+    /// Validate a rules file: every error with line and column; exit code 78 on error.
+    Check(check::CheckArgs),
+    /// Ban an address or network on every port (asks the running daemon).
+    Ban(bans::BanArgs),
+    /// Lift a ban (asks the running daemon).
+    Unban(bans::UnbanArgs),
+    /// List the bans in force (asks the running daemon).
+    List(bans::ListArgs),
+}
+
+/// sysexits.h EX_CONFIG: the configuration is wrong.
+pub const EXIT_CONFIG: i32 = 78;

@@ -1,0 +1,26 @@
+//! `sipwall run`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Args;
+
+use crate::loader::AttachMode;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Interfaces to protect, comma separated (default: the one carrying the default route).
+    #[arg(long, env = "SIPWALL_IFACE", value_delimiter = ',')]
+    pub iface: Vec<String>,
+    /// Rules file (default: the embedded default rules). Reloaded on change and on SIGHUP.
+    #[arg(long, env = "SIPWALL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// XDP attach mode: auto tries native (driver) mode and falls back to skb with a warning.
+    #[arg(long, value_enum, env = "SIPWALL_XDP_MODE", default_value = "auto")]
+    pub xdp_mode: AttachMode,
+    /// Where to serve Prometheus metrics (path /metrics).
+    #[arg(long, env = "SIPWALL_METRICS_ADDR", default_value = "127.0.0.1:9977")]
+    pub metrics_addr: SocketAddr,
+    /// Where bans are kept across restarts.
+    #[arg(long, env = "SIPWALL_STATE_DIR", default_value = "/var/lib/sipwall")]
+    pub state_dir: PathBuf,
+}

@@ -1,0 +1,74 @@
+//! Reading the rate-limit events the XDP program sends through its ring buffer.
+
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use firewall_common::rate::{RateEvent, FAMILY_V4};
+use tokio::io::unix::AsyncFd;
+
+use super::{lock, Shared};
+
+/// Log lines per window; the rest are summed up, so a spoofed flood cannot flood the log.
+const LOG_BURST: usize = 10;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+pub fn source_of(ev: &RateEvent) -> String {
+    if ev.family == FAMILY_V4 {
+        std::net::Ipv4Addr::from(ev.addr.lo as u32).to_string()
+    } else {
+        format!("{}/64", std::net::Ipv6Addr::from(ev.addr.to_be_bytes()))
+    }
+}
+
+pub async fn read(ring: RingBuf<MapData>, d: Shared) {
+    // SAFETY: the ring buffer owns its fd and lives inside the AsyncFd until it is dropped.
+    let mut fd = match unsafe { AsyncFd::register(ring) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::error!("cannot poll the event ring buffer: {e}; rate-limit events will not be reported");
+            return;
+        }
+    };
+    let (mut window, mut logged, mut suppressed) = (Instant::now(), 0usize, 0usize);
+    loop {
+        let mut guard = match fd.readable_mut().await {
+            Ok(g) => g,
+            Err(e) => {
+                log::error!("event ring buffer: {e}");
+                return;
+            }
+        };
+        let mut batch = Vec::new();
+        while let Some(item) = guard.get_inner_mut().next() {
+            if item.len() >= std::mem::size_of::<RateEvent>() {
+                // SAFETY: the kernel writes whole RateEvent records.
+                batch.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) });
+            }
+        }
+        guard.clear_ready();
+        if batch.is_empty() {
+            continue;
+        }
+        let g = lock(&d);
+        for ev in &batch {
+            let svc = g.enforcer.services().name(ev.svc).unwrap_or("unknown").to_owned();
+            g.metrics.rate_limit_events.with_label_values(&[&svc]).inc();
+            if window.elapsed() > LOG_WINDOW {
+                if suppressed > 0 {
+                    log::warn!("{suppressed} more rate-limit reports in the last {}s not shown", LOG_WINDOW.as_secs());
+                }
+                (window, logged, suppressed) = (Instant::now(), 0, 0);
+            }
+            if logged < LOG_BURST {
+                logged += 1;
+                log::warn!(
+                    "{} over the {svc} rate limit ({} packets dropped since its last report)",
+                    source_of(ev),
+                    ev.dropped
+                );
+            } else {
+                suppressed += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Finding the interface that carries the default route, for `sipwall run` without `--iface`.
+
+/// The interface of the IPv4 default route (`/proc/net/route`), else of the IPv6 one.
+pub fn default_route_iface() -> Option<String> {
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    from_route_tables(&v4, &v6)
+}
+
+pub fn from_route_tables(v4: &str, v6: &str) -> Option<String> {
+    for line in v4.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+        if f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000" && f[0] != "lo" {
+            return Some(f[0].to_owned());
+        }
+    }
+    for line in v6.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // dest plen src splen nexthop metric refcnt use flags iface
+        if f.len() >= 10 && f[0].chars().all(|c| c == '0') && f[1] == "00" && f[9] != "lo" {
+            return Some(f[9].to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_default_route() {
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  ens3\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  ens3\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(from_route_tables(v4, "").as_deref(), Some("ens3"));
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n";
+        assert_eq!(from_route_tables("Iface\n", v6).as_deref(), Some("eth1"));
+        assert_eq!(from_route_tables("Iface\n", ""), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! `sipwall run`: load, apply the rules, attach, and serve until told to stop.
+
+pub mod events;
+pub mod iface;
+pub mod reload;
+pub mod state;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use self::state::Daemon;
+use crate::{
+    control::server::{ControlSocket, Handler},
+    enforcer::Enforcer,
+    loader::{self, AttachMode, Loaded},
+    metrics::{http, Metrics},
+    rules::{Rejected, Rules},
+    store::Store,
+};
+
+pub struct RunOptions {
+    pub ifaces: Vec<String>,
+    pub config: Option<PathBuf>,
+    pub xdp_mode: AttachMode,
+    pub metrics_addr: SocketAddr,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Rules(Rejected),
+    #[error("no default route to attach to: pass --iface")]
+    NoInterface,
+    #[error(transparent)]
+    Load(#[from] loader::LoadError),
+    #[error("applying the rules: {0}")]
+    Apply(#[from] crate::enforcer::EnforceError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Control(#[from] crate::control::server::BindError),
+    #[error("serving metrics on {addr}: {source} (pass --metrics-addr)")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Shared = Arc<Mutex<Daemon>>;
+
+/// Locks the daemon state; a panic in another holder is not a reason to stop enforcing.
+pub fn lock(d: &Shared) -> std::sync::MutexGuard<'_, Daemon> {
+    d.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_rules(config: &Option<PathBuf>) -> Result<Rules, RunError> {
+    let (rules, warnings) = match config {
+        Some(p) => Rules::load(p).map_err(RunError::Rules)?,
+        None => (Rules::default_rules(), Vec::new()),
+    };
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    Ok(rules)
+}
+
+pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    let rules = read_rules(&opts.config)?;
+    let ifaces = if opts.ifaces.is_empty() {
+        vec![iface::default_route_iface().ok_or(RunError::NoInterface)?]
+    } else {
+        opts.ifaces.clone()
+    };
+    log::info!(
+        "rules from {}: {} services, {} allow-listed and {} blocked prefixes",
+        rules.origin,
+        rules.services.len(),
+        rules.allow.len(),
+        rules.blocked().count()
+    );
+
+    // Tables are filled before the program sees its first packet.
+    let Loaded { mut ebpf, tables, stats, events } = loader::load(&rules)?;
+    let mut enforcer = Enforcer::new(tables, rules)?;
+    let store = Store::open(&opts.state_dir)?;
+    let (saved, unreadable) = store.load_bans()?;
+    if unreadable > 0 {
+        log::warn!("skipped {unreadable} unreadable bans in the store");
+    }
+    let restored = enforcer.restore(saved)?;
+    log::info!("restored {restored} bans from {}", opts.state_dir.display());
+
+    let metrics = Metrics::default();
+    let mut attached = Vec::new();
+    for name in &ifaces {
+        let mode = loader::attach(&mut ebpf, name, opts.xdp_mode)?;
+        log::info!("attached to {name} in {} mode", mode.name());
+        metrics.xdp_attached.with_label_values(&[name, mode.name()]).set(1);
+        attached.push((name.clone(), mode));
+    }
+
+    let listener =
+        http::bind(opts.metrics_addr).await.map_err(|source| RunError::Metrics { addr: opts.metrics_addr, source })?;
+    let control = ControlSocket::bind(&opts.socket)?;
+    let daemon: Shared =
+        Arc::new(Mutex::new(Daemon::new(enforcer, store, stats, metrics, opts.config.clone(), attached)));
+    log::info!("metrics on http://{}/metrics, control socket {}", opts.metrics_addr, opts.socket.display());
+
+    let render: http::Render = {
+        let d = daemon.clone();
+        Arc::new(move || lock(&d).render_metrics())
+    };
+    let handler: Handler = {
+        let d = daemon.clone();
+        Arc::new(move |req| lock(&d).handle(req))
+    };
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+    let tasks = vec![
+        tokio::spawn(http::serve(listener, render)),
+        tokio::spawn(control.serve(handler)),
+        tokio::spawn(sweeper(daemon.clone())),
+        tokio::spawn(events::read(events, daemon.clone())),
+        tokio::spawn(reload::run(daemon.clone(), opts.config.clone(), reload_tx.clone(), reload_rx)),
+    ];
+
+    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
+    let mut hup = signal(SignalKind::hangup()).expect("signal handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                log::info!("SIGHUP: reloading rules");
+                let _ = reload_tx.try_send(reload::Trigger::Signal);
+            }
+        }
+    }
+    log::info!("stopping: detaching the XDP program");
+    for t in tasks {
+        t.abort();
+        let _ = t.await;
+    }
+    // Dropping the program detaches it from every interface.
+    drop(ebpf);
+    for (name, _) in &lock(&daemon).attached {
+        log::info!("detached from {name}");
+    }
+    Ok(())
+}
+
+/// Lifts expired bans (the kernel already ignores them) and forgets them in the store.
+async fn sweeper(d: Shared) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let d = d.clone();
+        let _ = tokio::task::spawn_blocking(move || lock(&d).sweep()).await;
+    }
+}

@@ -1,0 +1,107 @@
+//! Reloading the rules on SIGHUP and when the rules file or a blocklist changes (inotify).
+//! A file with errors is rejected whole: the error is logged and the rules in force stay.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::{lock, Shared};
+use crate::rules::Rules;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Trigger {
+    Signal,
+    FileChanged,
+}
+
+/// Quiet time after the last change before reloading: editors write in several steps.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Watches the directories holding `files` (so replace-by-rename is seen) and reports changes
+/// to any of them.
+fn watch(files: &[PathBuf], tx: mpsc::Sender<Trigger>) -> notify::Result<notify::RecommendedWatcher> {
+    let wanted: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
+    let names = wanted.clone();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            if ev.kind.is_access() {
+                return;
+            }
+            if ev.paths.iter().any(|p| names.contains(p)) {
+                let _ = tx.try_send(Trigger::FileChanged);
+            }
+        }
+    })?;
+    let mut dirs: Vec<&Path> = wanted.iter().filter_map(|f| f.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        w.watch(d, RecursiveMode::NonRecursive)?;
+    }
+    Ok(w)
+}
+
+pub async fn run(d: Shared, config: Option<PathBuf>, tx: mpsc::Sender<Trigger>, mut rx: mpsc::Receiver<Trigger>) {
+    let mut watcher = None;
+    let rewatch = |files: Vec<PathBuf>| match watch(&files, tx.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("cannot watch the rules files ({e}); reload with SIGHUP");
+            None
+        }
+    };
+    if let Some(cfg) = &config {
+        let mut files = vec![cfg.clone()];
+        files.extend(lock(&d).enforcer.rules().watched_files());
+        watcher = rewatch(files);
+    }
+    while let Some(first) = rx.recv().await {
+        // let a burst of writes settle
+        while let Ok(Some(_)) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+        let Some(cfg) = config.clone() else {
+            log::info!("{first:?}: running the embedded default rules; nothing to reload (start with --config FILE)");
+            continue;
+        };
+        let parsed = tokio::task::spawn_blocking(move || Rules::load(&cfg)).await;
+        let (rules, warnings) = match parsed {
+            Ok(Ok(r)) => r,
+            Ok(Err(rejected)) => {
+                log::error!("rules rejected, the previous rules stay in force:\n{rejected}");
+                lock(&d).metrics.rules_reloads.with_label_values(&["rejected"]).inc();
+                continue;
+            }
+            Err(e) => {
+                log::error!("reading the rules: {e}");
+                continue;
+            }
+        };
+        for w in warnings {
+            log::warn!("{w}");
+        }
+        let files = std::iter::once(config.clone().unwrap()).chain(rules.watched_files()).collect::<Vec<_>>();
+        let d2 = d.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&d2);
+            let r = g.reload(rules);
+            let label = if r.is_ok() { "applied" } else { "failed" };
+            g.metrics.rules_reloads.with_label_values(&[label]).inc();
+            r
+        })
+        .await;
+        match res {
+            Ok(Ok(a)) => log::info!(
+                "rules reloaded ({first:?}): {} table writes, {} deletions, {} service updates",
+                a.nets.writes,
+                a.nets.deletes,
+                a.service_writes
+            ),
+            Ok(Err(e)) => log::error!("applying reloaded rules failed, the previous rules stay in force: {e}"),
+            Err(e) => log::error!("reload task: {e}"),
+        }
+        watcher = rewatch(files).or(watcher);
+    }
+}

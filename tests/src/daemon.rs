@@ -1,0 +1,155 @@
+//! A real `sipwall run` process inside a lab namespace, and the CLI talking to it.
+
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::Duration,
+};
+
+use crate::netns::{in_netns, wait_for, Lab};
+
+/// The `sipwall` binary under test: `SIPWALL_BIN`, else next to the test executable's target
+/// directory (`cargo xtask test` builds it first).
+pub fn sipwall_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SIPWALL_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("sipwall");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p firewall-user` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+pub struct DaemonProc {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    pub config: PathBuf,
+    host_ns: String,
+}
+
+impl DaemonProc {
+    /// Starts the daemon on the lab's host side with `rules`, in native XDP mode.
+    pub fn start(lab: &Lab, rules: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sipwall-attach-{}-{}", lab.host, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("rules.toml");
+        std::fs::write(&config, rules).unwrap();
+        let mut d = Self {
+            child: None,
+            socket: dir.join("ctl.sock"),
+            log: dir.join("daemon.log"),
+            config,
+            dir,
+            host_ns: lab.host.clone(),
+        };
+        d.spawn(lab);
+        d
+    }
+
+    pub fn spawn(&mut self, lab: &Lab) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.host])
+            .arg(sipwall_bin())
+            .args(["run", "--iface", &lab.host_if, "--xdp-mode", "native", "--metrics-addr", "127.0.0.1:9977"])
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn sipwall run");
+        self.child = Some(child);
+        let sock = self.socket.clone();
+        let up = wait_for(Duration::from_secs(30), || {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return true;
+            }
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            panic!("sipwall run exited ({status}) during start:\n{}", self.log_text());
+        }
+        assert!(up, "sipwall run did not open its control socket in 30 s:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `sipwall --socket S ARGS...`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(sipwall_bin()).arg("--socket").arg(&self.socket).args(args).output().expect("run sipwall cli")
+    }
+
+    /// Runs the CLI and insists on success; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "sipwall {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// GET /metrics from inside the host namespace.
+    pub fn metrics(&self) -> String {
+        in_netns(&self.host_ns, || {
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9977").expect("connect to metrics");
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling our own child. `ip netns exec` execs sipwall, so the pid is sipwall's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().expect("wait for sipwall")
+    }
+
+    /// Kills the daemon without letting it clean up.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("daemon log kept in {}", self.log.display());
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Test traffic across a lab: marked frames sent from the peer namespace (any source address)
+//! and counted on the host side after XDP.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    frames::l4_frame,
+    netns::{in_netns, Lab, RawSock},
+};
+
+const MARK: &[u8] = b"SWT:";
+
+/// What a marked frame carries: a tag naming the flow and a sequence number.
+pub fn payload(tag: &str, seq: u64) -> Vec<u8> {
+    format!("SWT:{tag}:{seq}:").into_bytes()
+}
+
+fn parse_mark(frame: &[u8]) -> Option<(String, u64)> {
+    let at = frame.windows(MARK.len()).position(|w| w == MARK)?;
+    let text = std::str::from_utf8(&frame[at + MARK.len()..]).ok()?;
+    let mut parts = text.split(':');
+    let tag = parts.next()?.to_owned();
+    let seq = parts.next()?.parse().ok()?;
+    Some((tag, seq))
+}
+
+/// A frame of flow `tag`, seq `seq`, from `src` to the lab host.
+pub fn frame(lab: &Lab, src: &str, dport: u16, syn: bool, tag: &str, seq: u64) -> Vec<u8> {
+    let src: IpAddr = src.parse().unwrap();
+    let dst: IpAddr =
+        if src.is_ipv4() { lab.host_ip4().parse().unwrap() } else { format!("fd00:200:{}::2", lab.n).parse().unwrap() };
+    l4_frame(lab.peer_mac, lab.host_mac, src, dst, dport, syn, &payload(tag, seq))
+}
+
+/// Counts marked frames reaching the host's interface (after XDP).
+pub struct Receiver {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<HashMap<String, Vec<(u64, Instant)>>>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub fn start(lab: &Lab) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(HashMap::<String, Vec<(u64, Instant)>>::new()));
+        let (s, m, ifname) = (stop.clone(), seen.clone(), lab.host_if.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = in_netns(&lab.host, move || {
+            let sock = RawSock::open(&ifname).expect("packet socket on the host side");
+            ready_tx.send(()).unwrap();
+            while !s.load(Ordering::Relaxed) {
+                if let Some(f) = sock.recv() {
+                    if let Some((tag, seq)) = parse_mark(&f) {
+                        m.lock().unwrap().entry(tag).or_default().push((seq, Instant::now()));
+                    }
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).expect("receiver ready");
+        Self { stop, seen, handle: Some(handle) }
+    }
+
+    pub fn count(&self, tag: &str) -> usize {
+        self.seen.lock().unwrap().get(tag).map_or(0, Vec::len)
+    }
+
+    /// Sequence numbers of `tag` that arrived.
+    pub fn seqs(&self, tag: &str) -> Vec<u64> {
+        self.seen.lock().unwrap().get(tag).map_or(Vec::new(), |v| v.iter().map(|(s, _)| *s).collect())
+    }
+
+    /// Frames of `tag` whose sequence number is within [from, to).
+    pub fn count_seq(&self, tag: &str, from: u64, to: u64) -> usize {
+        self.seqs(tag).iter().filter(|s| (from..to).contains(*s)).count()
+    }
+
+    /// Frames of `tag` that arrived within [from, to).
+    pub fn count_between(&self, tag: &str, from: Instant, to: Instant) -> usize {
+        self.seen.lock().unwrap().get(tag).map_or(0, |v| v.iter().filter(|(_, t)| *t >= from && *t < to).count())
+    }
+
+    /// Lets frames in flight arrive before counting.
+    pub fn settle(&self) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Sends frames once, from the peer namespace.
+pub fn send_all(lab: &Lab, frames: Vec<Vec<u8>>) {
+    let ifname = lab.peer_if.clone();
+    in_netns(&lab.peer, move || {
+        let sock = RawSock::open(&ifname).expect("packet socket on the peer side");
+        for f in frames {
+            sock.send(&f).expect("send");
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// A steady flow of marked frames until stopped.
+pub struct Flow {
+    stop: Arc<AtomicBool>,
+    pub sent: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Flow {
+    /// `make(seq)` builds each frame; `pps` frames per second.
+    pub fn start(lab: &Lab, pps: u64, make: impl Fn(u64) -> Vec<u8> + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let (s, n, ifname) = (stop.clone(), sent.clone(), lab.peer_if.clone());
+        let handle = in_netns(&lab.peer, move || {
+            let sock = RawSock::open(&ifname).expect("packet socket on the peer side");
+            let gap = Duration::from_nanos(1_000_000_000 / pps);
+            let mut next = Instant::now();
+            let mut seq = 0;
+            while !s.load(Ordering::Relaxed) {
+                // publish the number before sending, so `sent()` never undercounts what left
+                n.store(seq + 1, Ordering::SeqCst);
+                sock.send(&make(seq)).expect("send");
+                seq += 1;
+                next += gap;
+                if let Some(d) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+        });
+        Self { stop, sent, handle: Some(handle) }
+    }
+
+    /// Frames sent so far: every frame numbered from here on leaves after this call.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

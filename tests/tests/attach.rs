@@ -1,0 +1,236 @@
+//! `sipwall run` attached in native mode to a veth inside a network namespace, with spoofed
+//! traffic from the other end; outcomes observed on the receiving side.
+
+use std::time::Duration;
+
+use sipwall_tests::{
+    daemon::DaemonProc,
+    netns::{wait_for, Lab},
+    require_root,
+    traffic::{frame, send_all, Flow, Receiver},
+};
+
+const RULES: &str = r#"
+[allow]
+sources = ["127.0.0.0/8", "::1/128", "198.51.100.10/32", "2001:db8:10::/48"]
+
+[block]
+sources = ["203.0.113.0/24", "2001:db8:bad::/48"]
+
+[services.sip]
+ports = ["5060/udp"]
+rate = 20
+burst = 20
+
+[services.ssh]
+ports = ["22/tcp"]
+allow_from = ["192.0.2.50/32"]
+
+[rate_limit]
+report_interval = "200ms"
+"#;
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+fn burst(lab: &Lab, tag: &str, srcs: &[&str], dport: u16, syn: bool, n: u64) -> Vec<Vec<u8>> {
+    (0..n).map(|i| frame(lab, srcs[i as usize % srcs.len()], dport, syn, tag, i)).collect()
+}
+
+#[test]
+fn outcomes_on_the_receiving_side() {
+    require_root!();
+    let lab = Lab::new();
+    let d = DaemonProc::start(&lab, RULES);
+    let rx = Receiver::start(&lab);
+    let mut frames = Vec::new();
+    frames.extend(burst(&lab, "allow4", &["198.51.100.10"], 5060, false, 100));
+    frames.extend(burst(&lab, "allow6", &["2001:db8:10::5"], 5060, false, 100));
+    frames.extend(burst(&lab, "block4", &["203.0.113.5"], 5060, false, 100));
+    frames.extend(burst(&lab, "block6", &["2001:db8:bad::5"], 5060, false, 100));
+    frames.extend(burst(&lab, "limit4", &["192.0.2.77"], 5060, false, 100));
+    frames.extend(burst(&lab, "limit6", &["2001:db8:77::1", "2001:db8:77::2"], 5060, false, 100));
+    frames.extend(burst(&lab, "sshok", &["192.0.2.50"], 22, true, 10));
+    frames.extend(burst(&lab, "sshno", &["192.0.2.51"], 22, true, 10));
+    frames.extend(burst(&lab, "open", &["192.0.2.51"], 9999, false, 10));
+    send_all(&lab, frames);
+    rx.settle();
+
+    assert_eq!(rx.count("allow4"), 100, "allow-listed sources are never limited");
+    assert_eq!(rx.count("allow6"), 100);
+    assert_eq!(rx.count("block4"), 0);
+    assert_eq!(rx.count("block6"), 0);
+    let (l4, l6) = (rx.count("limit4"), rx.count("limit6"));
+    assert!((20..=24).contains(&l4), "burst of 20, then 20/s: got {l4}");
+    assert!((20..=24).contains(&l6), "one bucket for the /64: got {l6}");
+    assert_eq!(rx.count("sshok"), 10);
+    assert_eq!(rx.count("sshno"), 0, "allow_from");
+    assert_eq!(rx.count("open"), 10, "unprotected ports stay open");
+
+    let m = d.metrics();
+    assert_eq!(
+        metric(&m, &format!("sipwall_xdp_attached{{iface=\"{}\",mode=\"native\"}}", lab.host_if)),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "sipwall_packets_total{action=\"drop\",reason=\"blocked\",service=\"sip\"}"),
+        Some(200.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "sipwall_packets_total{action=\"drop\",reason=\"not_allowed\",service=\"ssh\"}"),
+        Some(10.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "sipwall_packets_total{action=\"pass\",reason=\"allowlisted\",service=\"sip\"}"),
+        Some(200.0),
+        "{m}"
+    );
+    let limited = metric(&m, "sipwall_packets_total{action=\"drop\",reason=\"rate_limited\",service=\"sip\"}").unwrap();
+    assert_eq!(limited as usize, 200 - l4 - l6);
+    assert!(
+        metric(&m, "sipwall_bytes_total{action=\"drop\",reason=\"blocked\",service=\"sip\"}").unwrap() > 200.0 * 42.0
+    );
+    assert!(wait_for(Duration::from_secs(3), || metric(
+        &d.metrics(),
+        "sipwall_rate_limit_events_total{service=\"sip\"}"
+    )
+    .unwrap_or(0.0)
+        >= 2.0));
+    assert!(d.log_text().contains("over the sip rate limit"), "{}", d.log_text());
+    assert_eq!(metric(&m, "sipwall_map_capacity{map=\"SW_BANS_V4\"}"), Some(1_000_000.0));
+}
+
+#[test]
+fn ban_and_unban_while_traffic_flows() {
+    require_root!();
+    let lab = Lab::new();
+    let d = DaemonProc::start(&lab, RULES);
+    let rx = Receiver::start(&lab);
+    let l4 = lab.clone_for_flow();
+    let f4 = Flow::start(&lab, 200, move |i| frame(&l4, "192.0.2.99", 9999, false, "b4", i));
+    let l6 = lab.clone_for_flow();
+    let f6 = Flow::start(&lab, 200, move |i| frame(&l6, "2001:db8:99:1::abcd", 9999, false, "b6", i));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(rx.count("b4") > 80 && rx.count("b6") > 80, "flows reach the host before the ban");
+
+    let out = d.cli_ok(&["ban", "192.0.2.99", "--for", "1h", "--reason", "attach test"]);
+    let banned4 = f4.sent();
+    assert!(out.contains("banned 192.0.2.99/32"), "{out}");
+    d.cli_ok(&["ban", "2001:db8:99:1::1"]);
+    let banned6 = f6.sent();
+    std::thread::sleep(Duration::from_millis(1000));
+    let list = d.cli_ok(&["list", "--json"]);
+    assert!(list.contains("\"target\": \"192.0.2.99/32\"") && list.contains("\"reason\": \"attach test\""), "{list}");
+    assert!(list.contains("2001:db8:99:1::/64"), "IPv6 bans cover the /64: {list}");
+    let table = d.cli_ok(&["list"]);
+    assert!(table.starts_with("TARGET"), "{table}");
+
+    let (unban4, unban6) = (f4.sent(), f6.sent());
+    d.cli_ok(&["unban", "192.0.2.99"]);
+    d.cli_ok(&["unban", "2001:db8:99:1::1"]);
+    let (resumed4, resumed6) = (f4.sent(), f6.sent());
+    std::thread::sleep(Duration::from_millis(800));
+    let (s4, s6) = (f4.stop(), f6.stop());
+    rx.settle();
+    // the CLI answers once the kernel map holds the ban: no frame sent after that may arrive
+    assert!(unban4 - banned4 > 150, "the ban was in force for a while");
+    assert_eq!(rx.count_seq("b4", banned4, unban4), 0, "banned IPv4 source got through");
+    assert_eq!(rx.count_seq("b6", banned6, unban6), 0, "banned IPv6 /64 got through");
+    assert!(rx.count_seq("b4", resumed4, s4) as u64 > (s4 - resumed4) * 9 / 10, "traffic resumes after unban");
+    assert!(rx.count_seq("b6", resumed6, s6) as u64 > (s6 - resumed6) * 9 / 10);
+    let log = d.log_text();
+    assert!(log.contains(r#""event":"ban""#) && log.contains(r#""event":"unban""#), "{log}");
+    let err = d.cli(&["unban", "192.0.2.99"]);
+    assert_eq!(err.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("is not banned"));
+}
+
+#[test]
+fn reload_edited_and_broken_rules_while_traffic_flows() {
+    require_root!();
+    let lab = Lab::new();
+    let d = DaemonProc::start(&lab, RULES);
+    let rx = Receiver::start(&lab);
+    let la = lab.clone_for_flow();
+    let always = Flow::start(&lab, 300, move |i| frame(&la, "203.0.113.5", 9999, false, "always", i));
+    let lb = lab.clone_for_flow();
+    let newly = Flow::start(&lab, 300, move |i| frame(&lb, "192.0.2.88", 9999, false, "newly", i));
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(rx.count("newly") > 100);
+
+    // an edit that also brings thousands of prefixes, so the update takes many writes
+    let mut extra = String::from("\n[block]\nsources = [\"203.0.113.0/24\", \"2001:db8:bad::/48\", \"192.0.2.88/32\"");
+    for i in 0..5000u32 {
+        extra.push_str(&format!(", \"{}\"", std::net::Ipv4Addr::from(0x6440_0000 + i * 4)));
+    }
+    extra.push_str("]\n");
+    let edited = RULES.replace("[block]\nsources = [\"203.0.113.0/24\", \"2001:db8:bad::/48\"]\n", "") + &extra;
+    std::fs::write(&d.config, &edited).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || metric(&d.metrics(), "sipwall_rules_reloads_total{result=\"applied\"}")
+            == Some(1.0)),
+        "{}",
+        d.log_text()
+    );
+    let applied = newly.sent();
+    std::thread::sleep(Duration::from_millis(500));
+
+    std::fs::write(&d.config, edited.replace("[services.ssh]", "[services.ssh\n")).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || metric(&d.metrics(), "sipwall_rules_reloads_total{result=\"rejected\"}")
+            == Some(1.0)),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    // SIGHUP reloads too (the file is still broken: rejected again)
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    assert!(
+        wait_for(Duration::from_secs(10), || metric(&d.metrics(), "sipwall_rules_reloads_total{result=\"rejected\"}")
+            == Some(2.0)),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    always.stop();
+    let sent = newly.stop();
+    rx.settle();
+
+    assert_eq!(rx.count("always"), 0, "a source blocked before and after never passes, not even during the reload");
+    assert!(sent - applied > 300);
+    assert_eq!(rx.count_seq("newly", applied, sent), 0, "blocked after the reload, and still after the broken file");
+    let log = d.log_text();
+    assert!(log.contains("rules rejected, the previous rules stay in force"), "{log}");
+    assert!(log.contains("rules.toml:"), "the error names the file, line and column: {log}");
+}
+
+#[test]
+fn stops_cleanly_and_detaches() {
+    require_root!();
+    let lab = Lab::new();
+    let mut d = DaemonProc::start(&lab, RULES);
+    let link = || {
+        String::from_utf8_lossy(&lab.cmd(&lab.host, "ip").args(["link", "show", &lab.host_if]).output().unwrap().stdout)
+            .into_owned()
+    };
+    assert!(link().contains("xdp"), "attached: {}", link());
+    assert!(!link().contains("xdpgeneric"), "native mode: {}", link());
+    let status = d.stop();
+    assert!(status.success(), "{status}: {}", d.log_text());
+    assert!(!link().contains("xdp"), "detached: {}", link());
+    assert!(!d.socket.exists(), "control socket removed");
+    assert!(d.log_text().contains(&format!("detached from {}", lab.host_if)));
+    // with the program gone, a blocked source reaches the host again
+    let rx = Receiver::start(&lab);
+    send_all(&lab, (0..10).map(|i| frame(&lab, "203.0.113.5", 9999, false, "after", i)).collect());
+    rx.settle();
+    assert_eq!(rx.count("after"), 10);
+}

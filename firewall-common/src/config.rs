@@ -1,17 +1,19 @@
 //! Runtime settings the daemon writes into `SW_CONFIG[0]`.
 
-use crate::addr::Addr6;
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// IPv6 bans cover this prefix of the source (`[bans] ipv6_prefix`).
-    pub ban6_mask: Addr6,
-    /// Minimum ns between two rate-limit events for the same source and service.
-    pub event_interval_ns: u64,
+    /// Minimum jiffies between two rate-limit events for the same source and service.
+    pub event_interval: u64,
     /// Active slot of `SW_NET6_LENS` (0 or 1).
     pub net6_slot: u32,
-    pub _pad: u32,
+    /// Slots in `SW_RATE` minus one (a power of two minus one).
+    pub rate_mask: u32,
+    /// Buckets in `SW_NET4`.
+    pub net4_buckets: u32,
+    /// Buckets in `SW_NET6`.
+    pub net6_buckets: u32,
+    pub _reserved: u64,
 }
 const _: () = assert!(core::mem::size_of::<Config>() == 32);
 

@@ -12,6 +12,8 @@ pub mod rate;
 pub mod reason;
 pub mod service;
 
+pub mod clock;
+
 /// One token of a rate-limit bucket, in nano-tokens: refill arithmetic stays in integers.
 pub const NANO_TOKENS: u64 = 1_000_000_000;
 
@@ -21,16 +23,17 @@ pub const FOREVER: u64 = u64::MAX;
 /// `aya::Pod` impls for the types that cross the map boundary (userspace only).
 #[cfg(feature = "user")]
 mod pod {
-    use crate::{addr::*, config::*, nets::*, rate::*, reason::*, service::*};
+    use crate::{addr::*, clock::*, config::*, nets::*, rate::*, reason::*, service::*};
     macro_rules! pod {
         ($($t:ty),+ $(,)?) => { $(unsafe impl aya::Pod for $t {})+ };
     }
     pod!(
         Addr6,
-        BanEntry,
         Config,
         NetClass,
-        Net4Key,
+        Slot4,
+        Slot6,
+        ClockSample,
         Net6Key,
         Net6Lengths,
         RateKey,

@@ -10,34 +10,72 @@ pub const CONFIG: &str = "SW_CONFIG";
 pub const SERVICES: &str = "SW_SERVICES";
 /// Array<PortGroup>[PORT_GROUPS], index `port_slot(is_udp, port)`. Daemon writes.
 pub const PORTS: &str = "SW_PORTS";
-/// Hash<u32 (source address, network order), BanEntry>. Daemon writes.
-pub const BANS_V4: &str = "SW_BANS_V4";
-/// Hash<Addr6 (source masked to `[bans] ipv6_prefix`), BanEntry>. Daemon writes.
-pub const BANS_V6: &str = "SW_BANS_V6";
-/// Array<NetClass>[65536], index source address >> 16: the IPv4 /16 cells. Daemon writes.
+/// Array<NetClass>[65536], mmapable, index source address >> 16: the IPv4 /16 cells. Daemon
+/// writes through a shared mapping.
 pub const NET4_L16: &str = "SW_NET4_L16";
-/// Hash<Net4Key, NetClass>: IPv4 /24 and /32 entries. Daemon writes.
+/// Array<u64>[NET4_BIT_WORDS], mmapable: two bits per /24, which entries `SW_NET4` has for
+/// it. Daemon writes through a shared mapping.
+pub const NET4_BITS: &str = "SW_NET4_BITS";
+/// Array<Slot4>[buckets × SLOTS_PER_BUCKET], mmapable: IPv4 /24 and /32 entries (bans
+/// included). Daemon writes through a shared mapping.
 pub const NET4: &str = "SW_NET4";
-/// Hash<Net6Key, NetClass>: IPv6 entries. Daemon writes.
+/// Hash<u64 (net4_key), NetClass>: IPv4 entries whose two buckets were full. Daemon writes.
+pub const NET4_OVER: &str = "SW_NET4_OVER";
+/// Array<u64>[buckets], mmapable: bucket meta words of `SW_NET4` (slot fingerprints and the
+/// overflow bit). Daemon writes through a shared mapping.
+pub const NET4_META: &str = "SW_NET4_META";
+/// Array<Slot6>[buckets × SLOTS_PER_BUCKET], mmapable: IPv6 entries (bans included). Daemon
+/// writes through a shared mapping.
 pub const NET6: &str = "SW_NET6";
+/// Hash<Net6Key, NetClass>: IPv6 entries whose two buckets were full. Daemon writes.
+pub const NET6_OVER: &str = "SW_NET6_OVER";
+/// Array<u64>[buckets], mmapable: bucket meta words of `SW_NET6`.
+pub const NET6_META: &str = "SW_NET6_META";
+/// Array<u64>[NET6_FILTER_WORDS], mmapable: probe filter, one bit per `net6_filter_bit`.
+/// Daemon writes through a shared mapping.
+pub const NET6_FILTER: &str = "SW_NET6_FILTER";
 /// Array<Net6Lengths>[2]: distinct lengths in `SW_NET6`, slot chosen by `Config::net6_slot`.
 pub const NET6_LENS: &str = "SW_NET6_LENS";
-/// LruHash<RateKey, Bucket>: per-source buckets; kept apart so floods never evict bans. Kernel
-/// writes.
+/// Array<Bucket>[rate_slots(capacity)]: per-source buckets, 2-way set-associative; apart from
+/// the bans so floods never evict them. Kernel writes.
 pub const RATE: &str = "SW_RATE";
 /// RingBuf of RateEvent. Kernel writes, daemon reads.
 pub const EVENTS: &str = "SW_EVENTS";
 /// PerCpuArray<u64>[event_stat::SLOTS]: events sent and lost. Kernel writes.
 pub const EVENT_STATS: &str = "SW_EVENT_STATS";
+/// Array<ClockSample>[1]: written by the `sipwall_clock` program when the daemon runs it, to
+/// relate kernel jiffies to CLOCK_MONOTONIC.
+pub const CLOCK: &str = "SW_CLOCK";
 
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 13] =
-    [COUNTERS, CONFIG, SERVICES, PORTS, BANS_V4, BANS_V6, NET4_L16, NET4, NET6, NET6_LENS, RATE, EVENTS, EVENT_STATS];
+pub const ALL: [&str; 18] = [
+    COUNTERS,
+    CONFIG,
+    SERVICES,
+    PORTS,
+    NET4_L16,
+    NET4_BITS,
+    NET4,
+    NET4_OVER,
+    NET4_META,
+    NET6,
+    NET6_OVER,
+    NET6_META,
+    NET6_LENS,
+    NET6_FILTER,
+    RATE,
+    EVENTS,
+    EVENT_STATS,
+    CLOCK,
+];
 
 /// Default capacities (entries); the rules file and the loader may change the resizable ones.
 pub mod capacity {
+    /// Bans (each family); they share the network tables with the blocked prefixes.
     pub const BANS: u32 = 1_000_000;
+    /// Blocked-prefix and allow-list entries (each family).
     pub const NETS: u32 = 1_000_000;
+    /// Rate-limit buckets (rounded up to a power of two).
     pub const RATE: u32 = 262_144;
     /// Ring buffer bytes (a power of two, a multiple of the page size).
     pub const EVENTS_BYTES: u32 = 256 * 1024;

@@ -1,35 +1,53 @@
 //! Per-source token buckets and the events the kernel reports about them.
+//!
+//! Buckets live in a 2-way set-associative array (`SW_RATE`): a source hashes to a pair of
+//! slots; it uses the slot holding its key, or takes over the one least recently used. Lookups
+//! are inlined array reads; a flood of spoofed sources can only recycle buckets (giving a
+//! source a fresh, full bucket), never touch bans or allow entries, which live elsewhere.
 
 use crate::addr::Addr6;
 
 pub const FAMILY_V4: u32 = 4;
 pub const FAMILY_V6: u32 = 6;
 
-/// Key of `SW_RATE`: one bucket per (service, source). IPv4 sources sit in `addr.lo` (host
-/// order); IPv6 sources are masked to /64.
+/// Who a bucket belongs to. IPv4 sources sit in `addr.lo` (host order); IPv6 sources are masked
+/// to /64.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RateKey {
     pub addr: Addr6,
     pub svc: u32,
+    /// `FAMILY_V4` or `FAMILY_V6`; 0 marks an empty slot.
     pub family: u32,
 }
 const _: () = assert!(core::mem::size_of::<RateKey>() == 24);
 
-/// Value of `SW_RATE`.
+impl RateKey {
+    /// Index of the first slot of this key's pair; `mask` is the slot count minus one.
+    #[inline(always)]
+    pub const fn slot(&self, mask: u32) -> u32 {
+        let h = (self.addr.lo ^ self.addr.hi.rotate_left(29) ^ ((self.svc as u64) << 56))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((h >> 32) as u32 & mask) & !1
+    }
+}
+
+/// A slot of `SW_RATE` (one cache line).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bucket {
-    /// Nano-tokens available at `last_ns`.
+    pub key: RateKey,
+    /// Nano-tokens available at `last` (jiffies).
     pub tokens: u64,
-    pub last_ns: u64,
-    /// When this source was last reported over its limit.
-    pub reported_ns: u64,
+    pub last: u64,
+    /// When (jiffies) this source was last reported over its limit.
+    pub reported: u64,
     /// Drops since that report.
     pub dropped: u32,
     pub _pad: u32,
+    pub _pad2: u64,
 }
-const _: () = assert!(core::mem::size_of::<Bucket>() == 32);
+const _: () = assert!(core::mem::size_of::<Bucket>() == 64);
 
 /// `RateEvent::kind` values.
 pub mod event {
@@ -38,7 +56,7 @@ pub mod event {
 }
 
 /// Record in the `SW_EVENTS` ring buffer. At most one per source and service per
-/// `Config::event_interval_ns`; `dropped` counts the drops it stands for.
+/// `Config::event_interval`; `dropped` counts the drops it stands for.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateEvent {
@@ -46,7 +64,8 @@ pub struct RateEvent {
     pub svc: u32,
     pub family: u32,
     pub dropped: u32,
-    pub ts_ns: u64,
+    /// Jiffies.
+    pub ts: u64,
     pub _pad: u64,
     pub addr: Addr6,
 }
@@ -58,4 +77,32 @@ pub mod event_stat {
     /// The ring buffer was full; the daemon is not keeping up.
     pub const LOST: u32 = 1;
     pub const SLOTS: u32 = 2;
+}
+
+/// Slots for a requested bucket capacity: a power of two, at least 1,024.
+pub const fn rate_slots(capacity: u32) -> u32 {
+    let c = if capacity < 1024 { 1024 } else { capacity };
+    if c > 1 << 30 {
+        1 << 30
+    } else {
+        c.next_power_of_two()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_even_and_in_range() {
+        let mask = rate_slots(262_144) - 1;
+        for i in 0..1000u64 {
+            let k = RateKey { addr: Addr6 { hi: 0, lo: i }, svc: 1, family: FAMILY_V4 };
+            let s = k.slot(mask);
+            assert_eq!(s % 2, 0);
+            assert!(s < mask);
+        }
+        assert_eq!(rate_slots(1000), 1024);
+        assert_eq!(rate_slots(262_145), 524_288);
+    }
 }

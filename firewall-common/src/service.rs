@@ -21,12 +21,12 @@ pub mod policy {
 pub struct ServicePolicy {
     pub flags: u32,
     pub _pad: u32,
-    /// Refill in nano-tokens per ns, which is the rate in packets per second.
+    /// Refill in nano-tokens per jiffy.
     pub rate: u64,
     /// Bucket size in nano-tokens (`burst` × `NANO_TOKENS`).
     pub capacity: u64,
-    /// Time an empty bucket takes to fill (ns); beyond it the bucket is simply full.
-    pub fill_ns: u64,
+    /// Jiffies an empty bucket takes to fill; beyond it the bucket is simply full.
+    pub fill: u64,
 }
 const _: () = assert!(core::mem::size_of::<ServicePolicy>() == 32);
 

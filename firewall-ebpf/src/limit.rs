@@ -1,29 +1,43 @@
-//! Per-source token buckets and the sampled over-limit events.
+//! Per-source token buckets in a 2-way set-associative array, and the sampled over-limit events.
 
-use aya_ebpf::bindings::BPF_NOEXIST;
 use firewall_common::{
+    config::Config,
     rate::{event, event_stat, Bucket, RateEvent, RateKey},
     service::ServicePolicy,
     NANO_TOKENS,
 };
 
-use crate::maps::{SW_CONFIG, SW_EVENTS, SW_EVENT_STATS, SW_RATE};
+use crate::maps::{SW_EVENTS, SW_EVENT_STATS, SW_RATE};
+
+/// The bucket of `key`: the slot of its pair holding it, or the pair's least recently used slot
+/// taken over with a full bucket (`None` then means "first packet, passes").
+#[inline(always)]
+fn bucket(key: &RateKey, policy: &ServicePolicy, cfg: &Config, now: u64) -> Option<&'static mut Bucket> {
+    let i = key.slot(cfg.rate_mask);
+    let a = SW_RATE.get_ptr_mut(i)?;
+    let b = SW_RATE.get_ptr_mut(i + 1)?;
+    // SAFETY: pointers into the array map; concurrent CPUs may race on a slot, which can cost a
+    // token's precision or a bucket's history, never memory safety.
+    let (a, b) = unsafe { (&mut *a, &mut *b) };
+    if a.key == *key {
+        return Some(a);
+    }
+    if b.key == *key {
+        return Some(b);
+    }
+    let victim = if a.last.wrapping_sub(b.last) as i64 <= 0 { a } else { b };
+    *victim = Bucket { key: *key, tokens: policy.capacity.saturating_sub(NANO_TOKENS), last: now, ..Bucket::default() };
+    None
+}
 
 /// Takes one token from the source's bucket; `false` means over the limit.
 #[inline(always)]
-pub fn take(key: &RateKey, policy: &ServicePolicy, now: u64) -> bool {
-    let Some(b) = SW_RATE.get_ptr_mut(key) else {
-        // First packet of this source: a full bucket minus this packet. If the insert fails the
-        // packet still passes; the next one retries.
-        let fresh = Bucket { tokens: policy.capacity.saturating_sub(NANO_TOKENS), last_ns: now, ..Bucket::default() };
-        let _ = SW_RATE.insert(key, &fresh, BPF_NOEXIST as u64);
+pub fn take(key: &RateKey, policy: &ServicePolicy, cfg: &Config, now: u64) -> bool {
+    let Some(b) = bucket(key, policy, cfg, now) else {
         return true;
     };
-    // SAFETY: the pointer comes from a successful lookup; concurrent CPUs may race on the same
-    // bucket, which can only cost a token's precision, never memory safety.
-    let b = unsafe { &mut *b };
-    let elapsed = now.saturating_sub(b.last_ns);
-    let tokens = if elapsed >= policy.fill_ns {
+    let elapsed = now.wrapping_sub(b.last);
+    let tokens = if elapsed >= policy.fill {
         policy.capacity
     } else {
         let t = b.tokens + elapsed * policy.rate;
@@ -33,36 +47,35 @@ pub fn take(key: &RateKey, policy: &ServicePolicy, now: u64) -> bool {
             t
         }
     };
-    b.last_ns = now;
+    b.last = now;
     if tokens >= NANO_TOKENS {
         b.tokens = tokens - NANO_TOKENS;
         return true;
     }
     b.tokens = tokens;
     b.dropped = b.dropped.saturating_add(1);
-    report(key, b, now);
+    report(b, cfg, now);
     false
 }
 
-/// Sends at most one event per source and service per `event_interval_ns`.
+/// Sends at most one event per source and service per `event_interval`.
 #[inline(always)]
-fn report(key: &RateKey, b: &mut Bucket, now: u64) {
-    let interval = SW_CONFIG.get(0).map(|c| c.event_interval_ns).unwrap_or(1_000_000_000);
-    if b.reported_ns != 0 && now.saturating_sub(b.reported_ns) < interval {
+fn report(b: &mut Bucket, cfg: &Config, now: u64) {
+    if b.reported != 0 && now.wrapping_sub(b.reported) < cfg.event_interval {
         return;
     }
     let ev = RateEvent {
         kind: event::RATE_LIMITED,
-        svc: key.svc,
-        family: key.family,
+        svc: b.key.svc,
+        family: b.key.family,
         dropped: b.dropped,
-        ts_ns: now,
+        ts: now,
         _pad: 0,
-        addr: key.addr,
+        addr: b.key.addr,
     };
     let slot = match SW_EVENTS.output::<RateEvent>(&ev, 0) {
         Ok(()) => {
-            b.reported_ns = now;
+            b.reported = now;
             b.dropped = 0;
             event_stat::SENT
         }

@@ -2,12 +2,14 @@
 #![no_std]
 #![no_main]
 
+mod clock;
 mod cursor;
 mod limit;
 mod maps;
 mod nets;
 mod parse;
 mod stats;
+mod trace;
 mod verdict;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
@@ -16,12 +18,25 @@ use firewall_common::reason::Action;
 /// The data path; see docs/architecture.md for the order of the checks.
 #[xdp]
 pub fn sipwall(ctx: XdpContext) -> u32 {
-    let (reason, svc) = verdict::decide(&ctx);
+    let (reason, svc, src) = verdict::decide(&ctx);
     stats::count(&ctx, reason, svc);
     match reason.action() {
         Action::Pass => xdp_action::XDP_PASS,
-        Action::Drop => xdp_action::XDP_DROP,
+        Action::Drop => {
+            if trace::enabled() {
+                trace::drop(&ctx, reason, svc, src);
+            }
+            xdp_action::XDP_DROP
+        }
     }
+}
+
+/// Samples jiffies and CLOCK_MONOTONIC together into `SW_CLOCK`; the daemon runs it with
+/// BPF_PROG_TEST_RUN to convert ban expiries and rates into jiffies. Never attached.
+#[xdp]
+pub fn sipwall_clock(_ctx: XdpContext) -> u32 {
+    clock::sample();
+    xdp_action::XDP_PASS
 }
 
 /// Baseline for `cargo xtask bench`: the cost of running any XDP program at all.

@@ -2,16 +2,19 @@
 //! named exactly like its constant there.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use firewall_common::{
-    addr::Addr6,
+    clock::ClockSample,
     config::Config,
     maps::capacity,
-    nets::{BanEntry, Net4Key, Net6Key, Net6Lengths, NetClass},
-    rate::{event_stat, Bucket, RateKey},
+    nets::{
+        slot_buckets, Net6Key, Net6Lengths, NetClass, Slot4, Slot6, NET4_BIT_WORDS, NET6_FAST_ENTRIES,
+        NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
+    },
+    rate::{event_stat, rate_slots, Bucket},
     reason::{Counter, COUNTER_SLOTS},
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
 };
@@ -28,30 +31,51 @@ pub static SW_SERVICES: Array<ServicePolicy> = Array::with_max_entries(SERVICE_S
 #[map]
 pub static SW_PORTS: Array<PortGroup> = Array::with_max_entries(PORT_GROUPS, 0);
 
-// Large tables allocate on insert: memory follows use, not capacity.
+// The IPv4 tables are written by the daemon through shared mappings (BPF_F_MMAPABLE).
 #[map]
-pub static SW_BANS_V4: HashMap<u32, BanEntry> = HashMap::with_max_entries(capacity::BANS, BPF_F_NO_PREALLOC);
+pub static SW_NET4_L16: Array<NetClass> = Array::with_max_entries(65536, BPF_F_MMAPABLE);
 
 #[map]
-pub static SW_BANS_V6: HashMap<Addr6, BanEntry> = HashMap::with_max_entries(capacity::BANS, BPF_F_NO_PREALLOC);
+pub static SW_NET4_BITS: Array<u64> = Array::with_max_entries(NET4_BIT_WORDS, BPF_F_MMAPABLE);
 
 #[map]
-pub static SW_NET4_L16: Array<NetClass> = Array::with_max_entries(65536, 0);
+pub static SW_NET4: Array<Slot4> =
+    Array::with_max_entries(slot_buckets(capacity::NETS + capacity::BANS) * SLOTS_PER_BUCKET, BPF_F_MMAPABLE);
 
 #[map]
-pub static SW_NET4: HashMap<Net4Key, NetClass> = HashMap::with_max_entries(capacity::NETS, BPF_F_NO_PREALLOC);
+pub static SW_NET4_META: Array<u64> =
+    Array::with_max_entries(slot_buckets(capacity::NETS + capacity::BANS), BPF_F_MMAPABLE);
 
 #[map]
-pub static SW_NET6: HashMap<Net6Key, NetClass> = HashMap::with_max_entries(capacity::NETS, BPF_F_NO_PREALLOC);
+pub static SW_NET6: Array<Slot6> =
+    Array::with_max_entries(slot_buckets(NET6_FAST_ENTRIES) * SLOTS_PER_BUCKET, BPF_F_MMAPABLE);
+
+#[map]
+pub static SW_NET6_META: Array<u64> = Array::with_max_entries(slot_buckets(NET6_FAST_ENTRIES), BPF_F_MMAPABLE);
+
+// The overflow hashes allocate on insert: memory follows use, not capacity.
+#[map]
+pub static SW_NET4_OVER: HashMap<u64, NetClass> =
+    HashMap::with_max_entries(capacity::NETS + capacity::BANS, BPF_F_NO_PREALLOC);
+
+#[map]
+pub static SW_NET6_OVER: HashMap<Net6Key, NetClass> =
+    HashMap::with_max_entries(capacity::NETS + capacity::BANS, BPF_F_NO_PREALLOC);
 
 #[map]
 pub static SW_NET6_LENS: Array<Net6Lengths> = Array::with_max_entries(2, 0);
 
 #[map]
-pub static SW_RATE: LruHashMap<RateKey, Bucket> = LruHashMap::with_max_entries(capacity::RATE, 0);
+pub static SW_NET6_FILTER: Array<u64> = Array::with_max_entries(NET6_FILTER_WORDS, BPF_F_MMAPABLE);
+
+#[map]
+pub static SW_RATE: Array<Bucket> = Array::with_max_entries(rate_slots(capacity::RATE), 0);
 
 #[map]
 pub static SW_EVENTS: RingBuf = RingBuf::with_byte_size(capacity::EVENTS_BYTES, 0);
 
 #[map]
 pub static SW_EVENT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(event_stat::SLOTS, 0);
+
+#[map]
+pub static SW_CLOCK: Array<ClockSample> = Array::with_max_entries(1, 0);

@@ -1,63 +1,161 @@
-//! Source classification and ban lookups; see `firewall_common::nets` for the table layout.
+//! Source classification; see `firewall_common::nets` for the table layout.
 
+use core::ptr::read_volatile;
+
+use aya_ebpf::maps::Array;
 use firewall_common::{
     addr::Addr6,
     config::Config,
-    nets::{class, Net4Key, Net6Key, NetClass, MAX_NET6_LENGTHS},
+    nets::{
+        net4_bits_slot, net4_key, net4_place, net6_filter_bit, net6_place, net6_tag, Net6Key, NetClass, Place,
+        BITS_HAS_24, BITS_HAS_32, COARSE_LEN, COARSE_PREFIX, MAX_NET6_LENGTHS, META_OVERFLOW, SLOTS_PER_BUCKET,
+    },
 };
 
-use crate::maps::{SW_BANS_V4, SW_BANS_V6, SW_NET4, SW_NET4_L16, SW_NET6, SW_NET6_LENS};
+use crate::maps::{
+    SW_NET4, SW_NET4_BITS, SW_NET4_L16, SW_NET4_META, SW_NET4_OVER, SW_NET6, SW_NET6_FILTER, SW_NET6_LENS,
+    SW_NET6_META, SW_NET6_OVER,
+};
 
-/// Longest-match class of an IPv4 source: one array read, at most two hash lookups.
+/// Reads a class that the daemon may be rewriting; each word is read once.
 #[inline(always)]
-pub fn classify_v4(addr_be: u32) -> NetClass {
-    let a = u32::from_be(addr_be);
-    let Some(cell) = SW_NET4_L16.get(a >> 16) else {
-        return NetClass::EMPTY;
-    };
-    if cell.flags & class::HAS_32 != 0 {
-        if let Some(v) = unsafe { SW_NET4.get(Net4Key { len: 32, addr_h: a }) } {
-            return *v;
-        }
-    }
-    if cell.flags & class::HAS_24 != 0 {
-        if let Some(v) = unsafe { SW_NET4.get(Net4Key { len: 24, addr_h: a & 0xffff_ff00 }) } {
-            return *v;
-        }
-    }
-    *cell
+fn read_class(c: *const NetClass) -> NetClass {
+    // SAFETY: `c` points into a live array map value.
+    unsafe { read_volatile(c) }
 }
 
-/// Longest-match class of an IPv6 source: one hash probe per distinct length in use, longest
-/// first, stopping at the first hit.
+/// A bucket's meta word (0 if out of range).
+#[inline(always)]
+fn meta(words: &Array<u64>, bucket: u32) -> u64 {
+    match words.get_ptr(bucket) {
+        // SAFETY: pointer into a live array map value.
+        Some(w) => unsafe { read_volatile(w) },
+        None => 0,
+    }
+}
+
+/// Runs `probe` on the slots of `place` whose fingerprint matches, first bucket first; then
+/// says whether the overflow hash may hold the key.
+#[inline(always)]
+fn scan<T>(place: Place, metas: &Array<u64>, mut probe: impl FnMut(u32) -> Option<T>) -> Result<T, bool> {
+    let m1 = meta(metas, place.b1);
+    for i in 0..SLOTS_PER_BUCKET {
+        if (m1 >> (i * 8)) & 0xff == place.fp {
+            if let Some(v) = probe(place.b1 * SLOTS_PER_BUCKET + i) {
+                return Ok(v);
+            }
+        }
+    }
+    let m2 = meta(metas, place.b2);
+    for i in 0..SLOTS_PER_BUCKET {
+        if (m2 >> (i * 8)) & 0xff == place.fp {
+            if let Some(v) = probe(place.b2 * SLOTS_PER_BUCKET + i) {
+                return Ok(v);
+            }
+        }
+    }
+    Err((m1 | m2) & META_OVERFLOW != 0)
+}
+
+/// The class of IPv4 key `key`.
+#[inline(always)]
+fn net4_entry(key: u64, cfg: &Config) -> Option<NetClass> {
+    let found = scan(net4_place(key, cfg.net4_buckets), &SW_NET4_META, |i| {
+        let s = SW_NET4.get_ptr(i)?;
+        // SAFETY: pointer into the array map; the key is read again after the class, so a slot
+        // rewritten meanwhile for another key is not taken for this one.
+        unsafe {
+            if read_volatile(&(*s).key) != key {
+                return None;
+            }
+            let class = read_class(&(*s).class);
+            (read_volatile(&(*s).key) == key).then_some(class)
+        }
+    });
+    match found {
+        Ok(c) => Some(c),
+        Err(true) => unsafe { SW_NET4_OVER.get(key) }.copied(),
+        Err(false) => None,
+    }
+}
+
+/// Longest-match class of an IPv4 source: inlined array reads, and slot probes only for /24s
+/// that have entries.
+#[inline(always)]
+pub fn classify_v4(addr_be: u32, cfg: &Config) -> NetClass {
+    let a = u32::from_be(addr_be);
+    let (word, shift) = net4_bits_slot(a);
+    let bits = SW_NET4_BITS.get(word).map_or(0, |w| (*w >> shift) & 3);
+    if bits & BITS_HAS_32 != 0 {
+        if let Some(v) = net4_entry(net4_key(32, a), cfg) {
+            return v;
+        }
+    }
+    if bits & BITS_HAS_24 != 0 {
+        if let Some(v) = net4_entry(net4_key(24, a & 0xffff_ff00), cfg) {
+            return v;
+        }
+    }
+    match SW_NET4_L16.get_ptr(a >> 16) {
+        Some(cell) => read_class(cell),
+        None => NetClass::EMPTY,
+    }
+}
+
+/// The class of IPv6 prefix (`len`, `addr`), `addr` already masked.
+#[inline(always)]
+fn net6_entry(len: u32, addr: Addr6, cfg: &Config) -> Option<NetClass> {
+    let tag = net6_tag(len);
+    let found = scan(net6_place(len, addr, cfg.net6_buckets), &SW_NET6_META, |i| {
+        let s = SW_NET6.get_ptr(i)?;
+        // SAFETY: as for IPv4; the tag is read again after the address and class.
+        unsafe {
+            if read_volatile(&(*s).tag) != tag {
+                return None;
+            }
+            let a: Addr6 = read_volatile(&(*s).addr);
+            let class = read_class(&(*s).class);
+            (a == addr && read_volatile(&(*s).tag) == tag).then_some(class)
+        }
+    });
+    match found {
+        Ok(c) => Some(c),
+        Err(true) => unsafe { SW_NET6_OVER.get(Net6Key { len, _pad: 0, addr }) }.copied(),
+        Err(false) => None,
+    }
+}
+
+#[inline(always)]
+fn filter_hit(len: u32, masked: Addr6) -> bool {
+    let bit = net6_filter_bit(len, masked);
+    SW_NET6_FILTER.get(bit / 64).is_some_and(|w| (*w >> (bit % 64)) & 1 != 0)
+}
+
+/// Longest-match class of an IPv6 source: over the distinct lengths in use, longest first, a
+/// filter bit (inlined array read) says whether a probe at that length can hit; a coarse bit for
+/// the source's /32 skips every length from 32 up when nothing there can match.
 #[inline(always)]
 pub fn classify_v6(addr: Addr6, cfg: &Config) -> NetClass {
     let Some(lens) = SW_NET6_LENS.get(cfg.net6_slot & 1) else {
         return NetClass::EMPTY;
     };
+    let coarse = filter_hit(COARSE_LEN, addr.masked(COARSE_PREFIX));
     let n = lens.count as usize;
     for i in 0..MAX_NET6_LENGTHS {
         if i >= n {
             break;
         }
         let len = lens.lens[i] as u32;
-        let key = Net6Key { len, _pad: 0, addr: addr.masked(len) };
-        if let Some(v) = unsafe { SW_NET6.get(key) } {
-            return *v;
+        if len >= COARSE_PREFIX && !coarse {
+            continue;
+        }
+        let masked = addr.masked(len);
+        if !filter_hit(len, masked) {
+            continue;
+        }
+        if let Some(v) = net6_entry(len, masked, cfg) {
+            return v;
         }
     }
     NetClass::EMPTY
-}
-
-/// Expiry of an exact IPv4 ban, if any.
-#[inline(always)]
-pub fn ban_v4(addr_be: u32) -> Option<u64> {
-    unsafe { SW_BANS_V4.get(addr_be) }.map(|b| b.expires_ns)
-}
-
-/// Expiry of a ban on the IPv6 source's ban prefix, if any.
-#[inline(always)]
-pub fn ban_v6(addr: Addr6, cfg: &Config) -> Option<u64> {
-    let key = Addr6 { hi: addr.hi & cfg.ban6_mask.hi, lo: addr.lo & cfg.ban6_mask.lo };
-    unsafe { SW_BANS_V6.get(key) }.map(|b| b.expires_ns)
 }

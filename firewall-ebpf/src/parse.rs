@@ -26,30 +26,40 @@ const NEXTHDR_DEST: u8 = 60;
 /// Extension headers followed before giving up (RFC 8200 §4.1 order has at most 6 before L4).
 const MAX_V6_EXT: usize = 6;
 
+/// The source address. Plain fields, all always set: an enum's unused payload would leave
+/// registers the verifier calls uninitialised when the compiler moves it around.
 #[derive(Clone, Copy)]
-pub enum Src {
-    /// Network order, as on the wire.
-    V4 {
-        addr_be: u32,
-    },
-    V6 {
-        addr: Addr6,
-    },
+pub struct Src {
+    pub v6: bool,
+    /// IPv4 source, network order, as on the wire (0 for IPv6).
+    pub addr_be: u32,
+    /// IPv6 source (zero for IPv4).
+    pub addr: Addr6,
 }
 
-#[derive(Clone, Copy)]
-pub enum L4 {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum L4Kind {
     /// Non-first fragment: no ports to look at.
     Fragment,
     /// Neither TCP nor UDP.
     Other,
-    Tcp {
-        dport: u16,
-        new_conn: bool,
-    },
-    Udp {
-        dport: u16,
-    },
+    Tcp,
+    Udp,
+}
+
+#[derive(Clone, Copy)]
+pub struct L4 {
+    pub kind: L4Kind,
+    /// Destination port (0 unless TCP or UDP).
+    pub dport: u16,
+    /// A TCP connection attempt (SYN without ACK); always true for UDP.
+    pub new_conn: bool,
+}
+
+impl L4 {
+    const fn of(kind: L4Kind) -> Self {
+        Self { kind, dport: 0, new_conn: false }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -100,10 +110,11 @@ fn parse_v4(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
     if off + total > frame_len(ctx) {
         return Err(Reason::TruncatedL3);
     }
-    let src = Src::V4 { addr_be: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]) };
+    let src =
+        Src { v6: false, addr_be: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]), addr: Addr6 { hi: 0, lo: 0 } };
     let frag_offset = be16(ip, 6) & 0x1fff;
     if frag_offset != 0 {
-        return Ok(Packet { src, l4: L4::Fragment });
+        return Ok(Packet { src, l4: L4::of(L4Kind::Fragment) });
     }
     let l4 = parse_l4(ctx, off + ihl, ip[9])?;
     Ok(Packet { src, l4 })
@@ -122,7 +133,7 @@ fn parse_v6(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
     }
     let mut a = [0u8; 16];
     a.copy_from_slice(&ip[8..24]);
-    let src = Src::V6 { addr: Addr6::from_be_bytes(a) };
+    let src = Src { v6: true, addr_be: 0, addr: Addr6::from_be_bytes(a) };
     let mut next = ip[6];
     let mut off = off + 40;
     for _ in 0..MAX_V6_EXT {
@@ -140,7 +151,7 @@ fn parse_v6(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
             NEXTHDR_FRAGMENT => {
                 let h = bytes::<8>(ctx, off).ok_or(Reason::Ipv6Extensions)?;
                 if be16(h, 2) >> 3 != 0 {
-                    return Ok(Packet { src, l4: L4::Fragment });
+                    return Ok(Packet { src, l4: L4::of(L4Kind::Fragment) });
                 }
                 next = h[0];
                 off += 8;
@@ -169,15 +180,15 @@ fn parse_l4(ctx: &XdpContext, off: usize, proto: u8) -> Result<L4, Reason> {
             }
             let flags = tcp[13];
             let new_conn = flags & 0x02 != 0 && flags & 0x10 == 0;
-            Ok(L4::Tcp { dport: be16(tcp, 2), new_conn })
+            Ok(L4 { kind: L4Kind::Tcp, dport: be16(tcp, 2), new_conn })
         }
         IPPROTO_UDP => {
             let udp = bytes::<8>(ctx, off).ok_or(Reason::TruncatedL4)?;
             if be16(udp, 4) < 8 {
                 return Err(Reason::InvalidL4);
             }
-            Ok(L4::Udp { dport: be16(udp, 2) })
+            Ok(L4 { kind: L4Kind::Udp, dport: be16(udp, 2), new_conn: true })
         }
-        _ => Ok(L4::Other),
+        _ => Ok(L4::of(L4Kind::Other)),
     }
 }

@@ -1,10 +1,8 @@
-//! Bans as the daemon keeps them: what is banned, until when, why and by whom. Exact addresses
-//! go to the ban hashes; IPv6 bans cover `[bans] ipv6_prefix`; wider CIDR bans go to the network
-//! tables.
+//! Bans as the daemon keeps them: what is banned, until when, why and by whom. In the kernel a
+//! ban is an entry of the network tables (see `nets`); IPv6 bans cover `[bans] ipv6_prefix`.
 
 use std::net::IpAddr;
 
-use firewall_common::addr::Addr6;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -20,19 +18,8 @@ pub struct Ban {
     pub source: String,
 }
 
-/// Where a ban lives in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Slot {
-    /// `SW_BANS_V4`, source address in network order.
-    V4(u32),
-    /// `SW_BANS_V6`, source masked to the ban prefix.
-    V6(Addr6),
-    /// The network tables (a CIDR ban wider than one source).
-    Net,
-}
-
 /// Normalises a ban target: an IPv6 address or any prefix at least as long as the ban prefix
-/// becomes that prefix, since the kernel bans whole ban-prefix blocks.
+/// becomes that prefix, since sipwall bans whole ban-prefix blocks.
 pub fn normalize(net: IpNet, v6_prefix: u8) -> IpNet {
     match net {
         IpNet::V6(n) if n.prefix_len() >= v6_prefix => {
@@ -40,19 +27,6 @@ pub fn normalize(net: IpNet, v6_prefix: u8) -> IpNet {
         }
         other => other.trunc(),
     }
-}
-
-pub fn slot(target: &IpNet, v6_prefix: u8) -> Slot {
-    match target {
-        IpNet::V4(n) if n.prefix_len() == 32 => Slot::V4(u32::from(n.network()).to_be()),
-        IpNet::V6(n) if n.prefix_len() == v6_prefix => Slot::V6(Addr6::from_be_bytes(n.network().octets())),
-        _ => Slot::Net,
-    }
-}
-
-/// The `Addr6` mask of a ban prefix, for `Config::ban6_mask`.
-pub fn v6_mask(prefix: u8) -> Addr6 {
-    Addr6 { hi: u64::MAX, lo: u64::MAX }.masked(prefix as u32)
 }
 
 #[cfg(test)]
@@ -70,15 +44,5 @@ mod tests {
         assert_eq!(normalize(n("2001:db8::/48"), 64), n("2001:db8::/48"));
         assert_eq!(normalize(n("198.51.100.7/32"), 64), n("198.51.100.7/32"));
         assert_eq!(normalize(n("198.51.100.7/24"), 64), n("198.51.100.0/24"));
-    }
-
-    #[test]
-    fn slots() {
-        assert_eq!(slot(&n("1.2.3.4/32"), 64), Slot::V4(u32::from_ne_bytes([1, 2, 3, 4])));
-        assert_eq!(slot(&n("1.2.3.0/24"), 64), Slot::Net);
-        assert_eq!(slot(&n("2001:db8::/64"), 64), Slot::V6(Addr6 { hi: 0x2001_0db8_0000_0000, lo: 0 }));
-        assert_eq!(slot(&n("2001:db8::/48"), 64), Slot::Net);
-        assert_eq!(v6_mask(64), Addr6 { hi: u64::MAX, lo: 0 });
-        assert_eq!(v6_mask(128), Addr6 { hi: u64::MAX, lo: u64::MAX });
     }
 }

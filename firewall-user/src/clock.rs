@@ -1,9 +1,9 @@
-//! Wall-clock time (what bans are stored and shown in) and CLOCK_MONOTONIC (what the XDP program
-//! compares against, via `bpf_ktime_get_coarse_ns`).
+//! Wall-clock time (what bans are stored and shown in), CLOCK_MONOTONIC, and kernel jiffies
+//! (what the XDP program compares against, via `bpf_jiffies64`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use firewall_common::FOREVER;
+use firewall_common::{clock::ClockSample, FOREVER};
 
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -20,29 +20,109 @@ pub fn from_unix_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// The kernel deadline (CLOCK_MONOTONIC ns) of a wall-clock expiry; `None` is forever.
-pub fn kernel_deadline(expires_unix_ms: Option<u64>) -> u64 {
-    let Some(ms) = expires_unix_ms else { return FOREVER };
-    let now_wall = unix_ms(SystemTime::now());
-    let mono = monotonic_ns();
-    if ms <= now_wall {
-        // already over: a deadline in the past that the kernel treats as expired
-        return mono.saturating_sub(1);
+/// Kernel tick rates Linux can be built with (CONFIG_HZ).
+const HZ_CHOICES: [u64; 6] = [100, 250, 300, 1000, 24, 48];
+
+/// How the kernel's jiffies relate to CLOCK_MONOTONIC: the tick length, and one moment seen on
+/// both clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelClock {
+    pub hz: u64,
+    anchor: ClockSample,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("kernel tick rate from two clock samples: {jiffies} jiffies in {ns} ns match no CONFIG_HZ")]
+pub struct CalibrationError {
+    jiffies: u64,
+    ns: u64,
+}
+
+impl KernelClock {
+    /// A clock whose jiffies count `hz` ticks per second of CLOCK_MONOTONIC from 0, for the
+    /// in-memory tables (and tests) where no kernel keeps time.
+    pub const fn synthetic(hz: u64) -> Self {
+        Self { hz, anchor: ClockSample { jiffies: 0, mono_ns: 0 } }
     }
-    mono.saturating_add((ms - now_wall).saturating_mul(1_000_000))
+
+    /// From two samples of the kernel's clocks taken apart (at least 100 ms).
+    pub fn from_samples(a: ClockSample, b: ClockSample) -> Result<Self, CalibrationError> {
+        let (jiffies, ns) = (b.jiffies.wrapping_sub(a.jiffies), b.mono_ns.saturating_sub(a.mono_ns));
+        let measured = jiffies as f64 * 1e9 / ns.max(1) as f64;
+        let hz = HZ_CHOICES
+            .into_iter()
+            .min_by(|x, y| (*x as f64 - measured).abs().total_cmp(&(*y as f64 - measured).abs()))
+            .expect("choices");
+        // a tick of jitter either way is fine; more means the samples are unusable
+        if (measured - hz as f64).abs() * ns as f64 / 1e9 > 2.0 {
+            return Err(CalibrationError { jiffies, ns });
+        }
+        Ok(Self { hz, anchor: b })
+    }
+
+    pub fn ns_per_jiffy(&self) -> u64 {
+        1_000_000_000 / self.hz
+    }
+
+    /// Jiffies at a CLOCK_MONOTONIC instant.
+    pub fn jiffies_at(&self, mono_ns: u64) -> u64 {
+        let d = mono_ns as i128 - self.anchor.mono_ns as i128;
+        (self.anchor.jiffies as i128 + d / self.ns_per_jiffy() as i128) as u64
+    }
+
+    /// Whole jiffies covering `d` (rounded up).
+    pub fn jiffies_in(&self, d: Duration) -> u64 {
+        (d.as_nanos() as u64).div_ceil(self.ns_per_jiffy())
+    }
+
+    /// The kernel deadline (jiffies) of a wall-clock expiry; `None` is forever.
+    pub fn deadline(&self, expires_unix_ms: Option<u64>) -> u64 {
+        let Some(ms) = expires_unix_ms else { return FOREVER };
+        let now_wall = unix_ms(SystemTime::now());
+        let now = self.jiffies_at(monotonic_ns());
+        if ms <= now_wall {
+            // already over: a deadline in the past
+            return now.wrapping_sub(1);
+        }
+        now.wrapping_add(self.jiffies_in(Duration::from_millis(ms - now_wall)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn s(jiffies: u64, mono_ns: u64) -> ClockSample {
+        ClockSample { jiffies, mono_ns }
+    }
+
     #[test]
-    fn deadlines_follow_the_monotonic_clock() {
+    fn calibrates_common_tick_rates() {
+        for hz in [100u64, 250, 300, 1000] {
+            let ns = 150_000_000;
+            let c = KernelClock::from_samples(
+                s(5_000, 1_000_000_000),
+                s(5_000 + hz * ns / 1_000_000_000, 1_000_000_000 + ns),
+            )
+            .unwrap();
+            assert_eq!(c.hz, hz);
+        }
+        // one tick of jitter is fine
+        let c = KernelClock::from_samples(s(0, 0), s(38, 150_000_000)).unwrap();
+        assert_eq!(c.hz, 250);
+        assert!(KernelClock::from_samples(s(0, 0), s(80, 150_000_000)).is_err());
+    }
+
+    #[test]
+    fn deadlines_follow_the_kernel_clock() {
+        let c = KernelClock::synthetic(1000);
         let now = unix_ms(SystemTime::now());
-        let before = monotonic_ns();
-        let d = kernel_deadline(Some(now + 60_000));
-        assert!(d >= before + 59_000_000_000 && d <= monotonic_ns() + 60_000_000_000, "{d} {before}");
-        assert_eq!(kernel_deadline(None), FOREVER);
-        assert!(kernel_deadline(Some(now - 1000)) < monotonic_ns());
+        let before = c.jiffies_at(monotonic_ns());
+        let d = c.deadline(Some(now + 60_000));
+        assert!(d >= before + 59_990 && d <= c.jiffies_at(monotonic_ns()) + 60_000, "{d} {before}");
+        assert_eq!(c.deadline(None), FOREVER);
+        assert!(!firewall_common::clock::before(c.jiffies_at(monotonic_ns()), c.deadline(Some(now - 1000))));
+        assert_eq!(c.jiffies_in(Duration::from_millis(1500)), 1500);
+        assert_eq!(KernelClock::synthetic(250).jiffies_in(Duration::from_millis(1)), 1);
     }
 }

@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 
 use firewall_common::{
     config::Config,
-    nets::{class, BanEntry, NetClass},
+    nets::{class, NetClass},
+    rate::rate_slots,
 };
 use ipnet::IpNet;
 
 use crate::{
-    bans::{self, Ban, Slot},
-    clock,
+    bans::{self, Ban},
+    clock::{self, KernelClock},
+    loader::net_capacity,
     nets::{prefix::AnyPrefix, FlushStats, NetTables},
     rules::Rules,
     services::{Assigned, ServiceTables},
-    tables::{TableError, Tables},
+    tables::{kernel::NetSizes, TableError, Tables},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +51,8 @@ pub struct Enforcer<T: Tables> {
     nets: NetTables,
     services: ServiceTables,
     bans: BTreeMap<IpNet, Ban>,
-    /// Exact bans per family (IPv4, IPv6), against the ban tables' capacity.
-    exact: [usize; 2],
     rules: Option<Rules>,
+    clock: KernelClock,
 }
 
 /// Memberships the rules give each configured prefix.
@@ -78,18 +79,23 @@ pub fn rules_nets(rules: &Rules, ids: &Assigned) -> BTreeMap<AnyPrefix, NetClass
 
 impl<T: Tables> Enforcer<T> {
     /// Takes over freshly created (empty) tables and applies `rules`.
-    pub fn new(tables: T, rules: Rules) -> Result<Self, EnforceError> {
+    /// `clock` relates kernel jiffies to this host's clocks (see `loader::calibrate`).
+    pub fn new(tables: T, rules: Rules, clock: KernelClock) -> Result<Self, EnforceError> {
         let mut e = Self {
             tables,
             cfg: Config::default(),
-            nets: NetTables::new(rules.block_capacity),
+            nets: NetTables::new(net_capacity(&rules)),
             services: ServiceTables::default(),
             bans: BTreeMap::new(),
-            exact: [0, 0],
             rules: None,
+            clock,
         };
         e.apply_rules(rules)?;
         Ok(e)
+    }
+
+    pub fn clock(&self) -> &KernelClock {
+        &self.clock
     }
 
     pub fn rules(&self) -> &Rules {
@@ -120,49 +126,37 @@ impl<T: Tables> Enforcer<T> {
     /// the daemon can retry; the tables are never left with a gap (see `nets`).
     pub fn apply_rules(&mut self, rules: Rules) -> Result<Applied, EnforceError> {
         let mut out = Applied::default();
-        let assigned = self.services.assign(&rules.services);
-        let old_prefix = self.v6_prefix();
-        let new_prefix = rules.bans.ipv6_prefix;
-
-        // Bans re-keyed to a new IPv6 ban prefix: new entries first, old ones after the switch.
-        let rekeyed = (old_prefix != new_prefix).then(|| self.rekey(new_prefix));
-        if let Some(next) = &rekeyed {
-            for b in next.values() {
-                self.install(b, new_prefix)?;
-            }
-        }
+        let assigned = self.services.assign(&rules.services, &self.clock);
         let cfg = Config {
-            ban6_mask: bans::v6_mask(new_prefix),
-            event_interval_ns: rules.rate_limit.report_interval.as_nanos() as u64,
+            event_interval: self.clock.jiffies_in(rules.rate_limit.report_interval),
+            rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
+            net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
+            net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
             ..self.cfg
         };
         if cfg != self.cfg {
             self.tables.set_config(&cfg)?;
             self.cfg = cfg;
         }
-        out.service_writes += self.services.write_relaxed(&assigned, &mut self.tables)?;
-        self.nets.set_rules(rules_nets(&rules, &assigned));
+        // Bans re-keyed to a new IPv6 ban prefix go through the same ordered update as the rules.
+        let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
+            .then(|| self.rekey(rules.bans.ipv6_prefix));
         if let Some(next) = &rekeyed {
-            for old in self.bans.values() {
-                if bans::slot(&old.target, old_prefix) == Slot::Net && !next.contains_key(&old.target) {
-                    self.nets.set_ban(AnyPrefix::from(old.target), None);
-                }
+            for old in self.bans.keys() {
+                self.nets.set_ban(AnyPrefix::from(*old), None);
+            }
+            for b in next.values() {
+                self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms)));
             }
         }
+        out.service_writes += self.services.write_relaxed(&assigned, &mut self.tables)?;
+        self.nets.set_rules(rules_nets(&rules, &assigned));
         out.nets = self.nets.flush(&mut self.cfg, &mut self.tables)?;
         out.service_writes += self.services.write_final(assigned, &mut self.tables)?;
         if let Some(next) = rekeyed {
-            let old = std::mem::replace(&mut self.bans, next);
-            let kept: std::collections::HashSet<Slot> = self.bans.keys().map(|t| bans::slot(t, new_prefix)).collect();
-            for b in old.values() {
-                let s = bans::slot(&b.target, old_prefix);
-                if s != Slot::Net && !kept.contains(&s) {
-                    self.remove_exact(s)?;
-                }
-            }
+            self.bans = next;
         }
         self.rules = Some(rules);
-        self.recount();
         Ok(out)
     }
 
@@ -180,86 +174,6 @@ impl<T: Tables> Enforcer<T> {
             }
         }
         next
-    }
-
-    fn install(&mut self, b: &Ban, prefix: u8) -> Result<(), EnforceError> {
-        let entry = BanEntry { expires_ns: clock::kernel_deadline(b.expires_unix_ms) };
-        let cap = self.rules.as_ref().map_or(u32::MAX, |r| r.bans.capacity);
-        let fresh = !self.bans.contains_key(&b.target);
-        match bans::slot(&b.target, prefix) {
-            Slot::V4(k) => {
-                if fresh && self.exact[0] >= cap as usize {
-                    return Err(TableError::Full { map: firewall_common::maps::BANS_V4, capacity: cap }.into());
-                }
-                self.tables.put_ban4(k, &entry)?
-            }
-            Slot::V6(k) => {
-                if fresh && self.exact[1] >= cap as usize {
-                    return Err(TableError::Full { map: firewall_common::maps::BANS_V6, capacity: cap }.into());
-                }
-                self.tables.put_ban6(&k, &entry)?
-            }
-            Slot::Net => {
-                self.nets.set_ban(AnyPrefix::from(b.target), Some(entry.expires_ns));
-                self.nets.flush(&mut self.cfg, &mut self.tables)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Recounts exact bans after the ban set was replaced.
-    fn recount(&mut self) {
-        let prefix = self.v6_prefix();
-        self.exact = [0, 0];
-        for t in self.bans.keys() {
-            match bans::slot(t, prefix) {
-                Slot::V4(_) => self.exact[0] += 1,
-                Slot::V6(_) => self.exact[1] += 1,
-                Slot::Net => {}
-            }
-        }
-    }
-
-    fn record(&mut self, b: Ban) -> Option<Ban> {
-        let slot = bans::slot(&b.target, self.v6_prefix());
-        let old = self.bans.insert(b.target, b);
-        if old.is_none() {
-            match slot {
-                Slot::V4(_) => self.exact[0] += 1,
-                Slot::V6(_) => self.exact[1] += 1,
-                Slot::Net => {}
-            }
-        }
-        old
-    }
-
-    fn forget(&mut self, target: &IpNet) -> Option<Ban> {
-        let old = self.bans.remove(target)?;
-        match bans::slot(target, self.v6_prefix()) {
-            Slot::V4(_) => self.exact[0] -= 1,
-            Slot::V6(_) => self.exact[1] -= 1,
-            Slot::Net => {}
-        }
-        Some(old)
-    }
-
-    fn remove_exact(&mut self, s: Slot) -> Result<(), TableError> {
-        match s {
-            Slot::V4(k) => self.tables.del_ban4(k),
-            Slot::V6(k) => self.tables.del_ban6(&k),
-            Slot::Net => Ok(()),
-        }
-    }
-
-    fn uninstall(&mut self, target: &IpNet) -> Result<(), EnforceError> {
-        match bans::slot(target, self.v6_prefix()) {
-            Slot::Net => {
-                self.nets.set_ban(AnyPrefix::from(*target), None);
-                self.nets.flush(&mut self.cfg, &mut self.tables)?;
-            }
-            s => self.remove_exact(s)?,
-        }
-        Ok(())
     }
 
     /// The allow-list prefix covering `net`, if any.
@@ -286,8 +200,16 @@ impl<T: Tables> Enforcer<T> {
             reason: reason.to_owned(),
             source: source.to_owned(),
         };
-        self.install(&ban, self.v6_prefix())?;
-        let change = if self.record(ban.clone()).is_some() { BanChange::Updated } else { BanChange::Added };
+        let previous = self.nets.ban_expiry(&AnyPrefix::from(target));
+        self.nets.set_ban(AnyPrefix::from(target), Some(self.clock.deadline(expires_unix_ms)));
+        if let Err(e) = self.nets.flush(&mut self.cfg, &mut self.tables) {
+            // leave the model as the kernel has it
+            self.nets.set_ban(AnyPrefix::from(target), previous);
+            let _ = self.nets.flush(&mut self.cfg, &mut self.tables);
+            return Err(e.into());
+        }
+        let change =
+            if self.bans.insert(target, ban.clone()).is_some() { BanChange::Updated } else { BanChange::Added };
         Ok((ban, change))
     }
 
@@ -297,8 +219,9 @@ impl<T: Tables> Enforcer<T> {
         if !self.bans.contains_key(&target) {
             return Ok(None);
         }
-        self.uninstall(&target)?;
-        Ok(self.forget(&target))
+        self.nets.set_ban(AnyPrefix::from(target), None);
+        self.nets.flush(&mut self.cfg, &mut self.tables)?;
+        Ok(self.bans.remove(&target))
     }
 
     /// Bans covering an address or network (exact or wider).
@@ -306,7 +229,7 @@ impl<T: Tables> Enforcer<T> {
         self.bans.values().filter(|b| b.target.contains(net) || b.target == *net).collect()
     }
 
-    /// Removes bans whose time is over; returns them.
+    /// Removes bans whose time is over (one table update for all of them); returns them.
     pub fn sweep(&mut self, now_unix_ms: u64) -> Result<Vec<Ban>, EnforceError> {
         let expired: Vec<IpNet> = self
             .bans
@@ -314,12 +237,11 @@ impl<T: Tables> Enforcer<T> {
             .filter(|b| b.expires_unix_ms.is_some_and(|e| e <= now_unix_ms))
             .map(|b| b.target)
             .collect();
-        let mut out = Vec::new();
-        for t in expired {
-            self.uninstall(&t)?;
-            out.extend(self.forget(&t));
+        for t in &expired {
+            self.nets.set_ban(AnyPrefix::from(*t), None);
         }
-        Ok(out)
+        self.nets.flush(&mut self.cfg, &mut self.tables)?;
+        Ok(expired.iter().filter_map(|t| self.bans.remove(t)).collect())
     }
 
     /// Soonest ban expiry, to schedule the next sweep.
@@ -327,21 +249,25 @@ impl<T: Tables> Enforcer<T> {
         self.bans.values().filter_map(|b| b.expires_unix_ms).min()
     }
 
-    /// Restores bans (from the store) without recording them as new.
-    pub fn restore(&mut self, list: Vec<Ban>) -> Result<usize, EnforceError> {
-        let mut n = 0;
+    /// Restores bans (from the store) in one table update. Bans on allow-listed sources are
+    /// skipped and returned, so the caller can drop them from the store.
+    pub fn restore(&mut self, list: Vec<Ban>) -> Result<(usize, Vec<Ban>), EnforceError> {
         let prefix = self.v6_prefix();
+        let mut skipped = Vec::new();
+        let mut n = 0;
         for b in list {
             let target = bans::normalize(b.target, prefix);
             if self.allow_listed(&target).is_some() {
+                skipped.push(b);
                 continue;
             }
             let b = Ban { target, ..b };
-            self.install(&b, prefix)?;
-            self.record(b);
+            self.nets.set_ban(AnyPrefix::from(target), Some(self.clock.deadline(b.expires_unix_ms)));
+            self.bans.insert(target, b);
             n += 1;
         }
-        Ok(n)
+        self.nets.flush(&mut self.cfg, &mut self.tables)?;
+        Ok((n, skipped))
     }
 }
 

@@ -15,5 +15,7 @@ pub mod loader;
 pub mod metrics;
 pub mod nets;
 pub mod services;
+pub mod shm;
+pub mod slots;
 pub mod store;
 pub mod tables;

@@ -1,20 +1,23 @@
 //! Loading the XDP program with the capacities the rules ask for, and attaching it.
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, Xdp, XdpMode},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 use firewall_common::{
+    clock::ClockSample,
     maps,
-    rate::{Bucket, RateKey},
+    nets::SLOTS_PER_BUCKET,
+    rate::{rate_slots, Bucket},
     reason::Counter,
 };
 
 use crate::{
+    clock::KernelClock,
     rules::Rules,
     tables::{
-        kernel::{take, KernelTables},
+        kernel::{take, KernelTables, NetSizes},
         TableError,
     },
     BPF_OBJECT,
@@ -24,6 +27,10 @@ use crate::{
 pub const PROGRAM: &str = "sipwall";
 /// The do-nothing program measured next to it by `cargo xtask bench`.
 pub const BASELINE_PROGRAM: &str = "sipwall_baseline";
+/// Load-time switch of the drop trace (a global of the object).
+pub const TRACE_GLOBAL: &str = "SIPWALL_TRACE";
+/// The program that samples the kernel's clocks (run, never attached).
+pub const CLOCK_PROGRAM: &str = "sipwall_clock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -35,6 +42,8 @@ pub enum LoadError {
     Verifier(#[source] ProgramError),
     #[error(transparent)]
     Table(#[from] TableError),
+    #[error("sampling the kernel clock: {0}")]
+    Clock(String),
     #[error("attaching to {iface} in {mode} mode: {source}{hint}")]
     Attach {
         iface: String,
@@ -45,11 +54,10 @@ pub enum LoadError {
     },
 }
 
-/// Read-only views the daemon scrapes, and the event stream.
+/// Read-only views the daemon scrapes.
 pub struct KernelStats {
     pub counters: PerCpuArray<MapData, Counter>,
     pub event_stats: PerCpuArray<MapData, u64>,
-    pub rate: HashMap<MapData, RateKey, Bucket>,
 }
 
 /// A loaded (not yet attached) program with its maps split by role.
@@ -57,7 +65,11 @@ pub struct Loaded {
     pub ebpf: Ebpf,
     pub tables: KernelTables,
     pub stats: KernelStats,
+    /// The bucket array, for counting the sources being tracked.
+    pub rate: Array<MapData, Bucket>,
     pub events: RingBuf<MapData>,
+    /// How the program's jiffies relate to CLOCK_MONOTONIC.
+    pub clock: KernelClock,
 }
 
 /// Lifts RLIMIT_MEMLOCK, which kernels before 5.11 charge BPF maps against.
@@ -67,35 +79,75 @@ fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
 }
 
-/// Loads the object with the table sizes of `rules` and verifies the program.
+/// Entries each network hash holds: room for the blocked prefixes and for the bans.
+pub fn net_capacity(rules: &Rules) -> u32 {
+    rules.block_capacity.saturating_add(rules.bans.capacity)
+}
+
+/// Loads the embedded object with the table sizes of `rules` and verifies the program.
 pub fn load(rules: &Rules) -> Result<Loaded, LoadError> {
+    load_object(rules, BPF_OBJECT, false)
+}
+
+/// Loads a given build of the XDP object (the benchmark compares builds this way);
+/// `trace_drops` turns on one log record per dropped packet (see `sipwall run --trace-drops`).
+pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Loaded, LoadError> {
     raise_memlock();
+    let sizes = NetSizes::new(net_capacity(rules));
+    let trace = u32::from(trace_drops);
     let mut ebpf = EbpfLoader::new()
-        .map_max_entries(maps::BANS_V4, rules.bans.capacity)
-        .map_max_entries(maps::BANS_V6, rules.bans.capacity)
-        .map_max_entries(maps::NET4, rules.block_capacity)
-        .map_max_entries(maps::NET6, rules.block_capacity)
-        .map_max_entries(maps::RATE, rules.rate_limit.capacity)
-        .load(BPF_OBJECT)
+        .override_global(TRACE_GLOBAL, &trace, true)
+        .map_max_entries(maps::NET4, sizes.net4_buckets * SLOTS_PER_BUCKET)
+        .map_max_entries(maps::NET4_META, sizes.net4_buckets)
+        .map_max_entries(maps::NET4_OVER, sizes.capacity)
+        .map_max_entries(maps::NET6, sizes.net6_buckets * SLOTS_PER_BUCKET)
+        .map_max_entries(maps::NET6_META, sizes.net6_buckets)
+        .map_max_entries(maps::NET6_OVER, sizes.capacity)
+        .map_max_entries(maps::RATE, rate_slots(rules.rate_limit.capacity))
+        .load(object)
         .map_err(LoadError::Object)?;
     for name in maps::ALL {
         if ebpf.map(name).is_none() {
             return Err(TableError::Missing(name).into());
         }
     }
-    for name in [PROGRAM, BASELINE_PROGRAM] {
+    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
         let prog: &mut Xdp =
             ebpf.program_mut(name).ok_or(LoadError::MissingProgram(name))?.try_into().map_err(LoadError::Verifier)?;
         prog.load().map_err(LoadError::Verifier)?;
     }
-    let tables = KernelTables::take(&mut ebpf, rules.block_capacity, rules.bans.capacity)?;
-    let stats = KernelStats {
-        counters: take(&mut ebpf, maps::COUNTERS)?,
-        event_stats: take(&mut ebpf, maps::EVENT_STATS)?,
-        rate: take(&mut ebpf, maps::RATE)?,
-    };
+    let tables = KernelTables::take(&mut ebpf, &sizes)?;
+    let stats =
+        KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
+    let rate = take(&mut ebpf, maps::RATE)?;
     let events = take(&mut ebpf, maps::EVENTS)?;
-    Ok(Loaded { ebpf, tables, stats, events })
+    let clock_map: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
+    let clock = calibrate(&mut ebpf, &clock_map)?;
+    Ok(Loaded { ebpf, tables, stats, rate, events, clock })
+}
+
+/// One sample of the kernel's jiffies and CLOCK_MONOTONIC, taken by the clock program.
+fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<ClockSample, LoadError> {
+    let prog = program(ebpf, CLOCK_PROGRAM)?;
+    let frame = [0u8; 64];
+    prog.test_run(TestRunOptions { data_in: Some(&frame), ..Default::default() })
+        .map_err(|e| LoadError::Clock(format!("running {CLOCK_PROGRAM}: {e}")))?;
+    map.get(&0, 0).map_err(|e| LoadError::Clock(format!("reading {}: {e}", maps::CLOCK)))
+}
+
+/// Finds the kernel's tick rate from two clock samples 100 ms apart (three tries).
+pub fn calibrate(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<KernelClock, LoadError> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let a = sample(ebpf, map)?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let b = sample(ebpf, map)?;
+        match KernelClock::from_samples(a, b) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(LoadError::Clock(last))
 }
 
 /// How to attach: `auto` tries the driver first and falls back to generic (skb) mode.

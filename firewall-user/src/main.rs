@@ -33,6 +33,7 @@ fn main() {
                 metrics_addr: a.metrics_addr,
                 state_dir: a.state_dir.clone(),
                 socket: cli.socket.clone(),
+                trace_drops: a.trace_drops,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -11,11 +11,13 @@ use firewall_common::{
 };
 
 use crate::{
+    clock::KernelClock,
     rules::{ports::Proto, Service, TcpLimit},
     tables::{TableError, Tables},
 };
 
-pub fn policy_of(s: &Service) -> ServicePolicy {
+/// The kernel policy of a service; rates are per jiffy of `clock`.
+pub fn policy_of(s: &Service, clock: &KernelClock) -> ServicePolicy {
     let mut p = ServicePolicy::default();
     if s.allow_from.is_some() {
         p.flags |= policy::ALLOW_FROM;
@@ -25,9 +27,10 @@ pub fn policy_of(s: &Service) -> ServicePolicy {
         if s.limit_tcp == TcpLimit::All {
             p.flags |= policy::LIMIT_ALL_TCP;
         }
-        p.rate = l.rate as u64;
+        // nano-tokens per jiffy: rate per second × ns per jiffy
+        p.rate = l.rate as u64 * clock.ns_per_jiffy();
         p.capacity = l.burst as u64 * NANO_TOKENS;
-        p.fill_ns = p.capacity.div_ceil(p.rate);
+        p.fill = p.capacity.div_ceil(p.rate);
     }
     p
 }
@@ -77,7 +80,7 @@ impl ServiceTables {
     }
 
     /// Gives each service an id, keeping the ids of services that already had one.
-    pub fn assign(&self, services: &[Service]) -> Assigned {
+    pub fn assign(&self, services: &[Service], clock: &KernelClock) -> Assigned {
         let mut ids = BTreeMap::new();
         let mut used = [false; SERVICE_SLOTS as usize];
         used[0] = true;
@@ -98,7 +101,7 @@ impl ServiceTables {
         let mut ports = vec![PortGroup::default(); PORT_GROUPS as usize];
         for s in services {
             let id = ids[&s.name];
-            policies[id as usize] = policy_of(s);
+            policies[id as usize] = policy_of(s, clock);
             for r in &s.ports {
                 for port in r.lo..=r.hi {
                     let (idx, byte) = port_slot(r.proto == Proto::Udp, port);
@@ -174,6 +177,8 @@ mod tests {
     use crate::rules::Rules;
     use crate::tables::fake::FakeTables;
 
+    const CLOCK: KernelClock = KernelClock::synthetic(250);
+
     fn services(text: &str) -> Vec<Service> {
         Rules::parse("t", text, std::path::Path::new("/")).unwrap().0.services
     }
@@ -185,7 +190,7 @@ mod tests {
         );
         let mut st = ServiceTables::default();
         let mut t = FakeTables::default();
-        let a = st.assign(&s);
+        let a = st.assign(&s, &CLOCK);
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let (rtp, sip) = (st.id("rtp").unwrap(), st.id("sip").unwrap());
@@ -209,18 +214,20 @@ mod tests {
     fn ids_survive_reloads_and_removed_services_are_cleared() {
         let mut st = ServiceTables::default();
         let mut t = FakeTables::default();
-        let a = st.assign(&services(
-            "[services.a]\nports=[\"1/udp\"]\nrate = 9\n[services.b]\nports=[\"2/udp\"]\nrate = 5\n",
-        ));
+        let a = st.assign(
+            &services("[services.a]\nports=[\"1/udp\"]\nrate = 9\n[services.b]\nports=[\"2/udp\"]\nrate = 5\n"),
+            &CLOCK,
+        );
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let (a_id, b_id) = (st.id("a").unwrap(), st.id("b").unwrap());
-        let next = st.assign(&services("[services.c]\nports=[\"3/udp\"]\n[services.b]\nports=[\"2/udp\"]\nrate = 7\n"));
+        let next = st
+            .assign(&services("[services.c]\nports=[\"3/udp\"]\n[services.b]\nports=[\"2/udp\"]\nrate = 7\n"), &CLOCK);
         assert_eq!(next.id("b"), Some(b_id));
         assert_eq!(next.id("c"), Some(a_id), "the freed id is reused");
         st.write_relaxed(&next, &mut t).unwrap();
         st.write_final(next, &mut t).unwrap();
-        assert_eq!(t.services[b_id as usize].rate, 7);
+        assert_eq!(t.services[b_id as usize].rate, 7 * CLOCK.ns_per_jiffy());
         assert_eq!(t.services[a_id as usize], ServicePolicy::default(), "a's limit is gone");
         assert_eq!(st.service_of(Proto::Udp, 1), 0);
         assert_eq!(st.service_of(Proto::Udp, 3), a_id);
@@ -230,12 +237,13 @@ mod tests {
     #[test]
     fn bucket_arithmetic() {
         let s = &services("[services.s]\nports=[\"1/udp\"]\nrate = 3\nburst = 10\n")[0];
-        let p = policy_of(s);
+        let p = policy_of(s, &CLOCK);
         assert_eq!(p.flags, policy::LIMIT);
         assert_eq!(p.capacity, 10 * NANO_TOKENS);
-        assert_eq!(p.rate, 3);
-        // an empty bucket refills in burst/rate seconds
-        assert_eq!(p.fill_ns, 3_333_333_334);
+        // 3 tokens a second at 250 ticks a second
+        assert_eq!(p.rate, 3 * 4_000_000);
+        // an empty bucket refills in burst/rate seconds: 3.33 s, 834 ticks
+        assert_eq!(p.fill, 834);
     }
 
     #[test]
@@ -244,16 +252,16 @@ mod tests {
         let mut t = FakeTables::default();
         let open = services("[services.ssh]\nports=[\"22/tcp\"]\n");
         let closed = services("[services.ssh]\nports=[\"22/tcp\"]\nallow_from=[\"10.0.0.0/8\"]\n");
-        let a = st.assign(&open);
+        let a = st.assign(&open, &CLOCK);
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let id = st.id("ssh").unwrap() as usize;
-        let next = st.assign(&closed);
+        let next = st.assign(&closed, &CLOCK);
         st.write_relaxed(&next, &mut t).unwrap();
         assert_eq!(t.services[id].flags & policy::ALLOW_FROM, 0, "not yet restricted");
         st.write_final(next, &mut t).unwrap();
         assert_ne!(t.services[id].flags & policy::ALLOW_FROM, 0);
-        let next = st.assign(&open);
+        let next = st.assign(&open, &CLOCK);
         st.write_relaxed(&next, &mut t).unwrap();
         assert_eq!(t.services[id].flags & policy::ALLOW_FROM, 0, "lifted first");
     }

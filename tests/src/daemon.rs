@@ -33,11 +33,17 @@ pub struct DaemonProc {
     pub log: PathBuf,
     pub config: PathBuf,
     host_ns: String,
+    extra: Vec<String>,
 }
 
 impl DaemonProc {
     /// Starts the daemon on the lab's host side with `rules`, in native XDP mode.
     pub fn start(lab: &Lab, rules: &str) -> Self {
+        Self::start_with(lab, rules, &[])
+    }
+
+    /// As `start`, with more `sipwall run` arguments.
+    pub fn start_with(lab: &Lab, rules: &str, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("sipwall-attach-{}-{}", lab.host, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -50,6 +56,7 @@ impl DaemonProc {
             config,
             dir,
             host_ns: lab.host.clone(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         d.spawn(lab);
         d
@@ -67,6 +74,7 @@ impl DaemonProc {
             .arg(self.dir.join("state"))
             .arg("--socket")
             .arg(&self.socket)
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))

@@ -46,8 +46,14 @@ impl Harness {
     }
 
     pub fn with_rules(r: Rules) -> Self {
-        let Loaded { ebpf, tables, stats, events } = loader::load(&r).expect("load the XDP program");
-        let enforcer = Enforcer::new(tables, r).expect("apply rules");
+        Self::with_object(r, sipwall::BPF_OBJECT)
+    }
+
+    /// A harness around another build of the XDP object.
+    pub fn with_object(r: Rules, object: &[u8]) -> Self {
+        let Loaded { ebpf, tables, stats, events, clock, .. } =
+            loader::load_object(&r, object, false).expect("load the XDP program");
+        let enforcer = Enforcer::new(tables, r, clock).expect("apply rules");
         Self { ebpf, enforcer, stats, events }
     }
 
@@ -64,6 +70,16 @@ impl Harness {
             })
             .expect("BPF_PROG_TEST_RUN");
         res.return_value
+    }
+
+    /// Runs `frame` `repeat` times in one BPF_PROG_TEST_RUN through `program`; returns the
+    /// action and the kernel's average ns per run.
+    pub fn time(&mut self, program: &'static str, frame: &[u8], repeat: u32) -> (u32, f64) {
+        let prog = loader::program(&mut self.ebpf, program).unwrap();
+        let res = prog
+            .test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })
+            .expect("BPF_PROG_TEST_RUN");
+        (res.return_value, res.duration.as_nanos() as f64)
     }
 
     /// Packets per (reason, service id), summed over CPUs.

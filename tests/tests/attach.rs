@@ -103,7 +103,12 @@ fn outcomes_on_the_receiving_side() {
     .unwrap_or(0.0)
         >= 2.0));
     assert!(d.log_text().contains("over the sip rate limit"), "{}", d.log_text());
-    assert_eq!(metric(&m, "sipwall_map_capacity{map=\"SW_BANS_V4\"}"), Some(1_000_000.0));
+    assert_eq!(
+        metric(&m, "sipwall_map_capacity{map=\"SW_NET4\"}"),
+        Some(2_000_000.0),
+        "room for 1M prefixes and 1M bans"
+    );
+    assert_eq!(metric(&m, "sipwall_map_capacity{map=\"SW_RATE\"}"), Some(262_144.0));
 }
 
 #[test]
@@ -233,4 +238,19 @@ fn stops_cleanly_and_detaches() {
     send_all(&lab, (0..10).map(|i| frame(&lab, "203.0.113.5", 9999, false, "after", i)).collect());
     rx.settle();
     assert_eq!(rx.count("after"), 10);
+}
+
+#[test]
+fn drop_trace_names_source_and_reason() {
+    require_root!();
+    let lab = Lab::new();
+    let d = DaemonProc::start_with(&lab, RULES, &["--trace-drops"]);
+    send_all(&lab, (0..3).map(|i| frame(&lab, "203.0.113.5", 5060, false, "t", i)).collect());
+    send_all(&lab, (0..3).map(|i| frame(&lab, "2001:db8:bad::7", 5060, false, "t", i)).collect());
+    assert!(
+        wait_for(Duration::from_secs(5), || d.log_text().contains("drop 203.0.113.5 service 1 reason blocked")
+            && d.log_text().contains("drop 2001:db8:bad::7 service 1 reason blocked")),
+        "{}",
+        d.log_text()
+    );
 }

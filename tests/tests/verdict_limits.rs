@@ -98,22 +98,23 @@ fn over_limit_sources_are_reported_sampled() {
 #[test]
 fn a_full_ban_table_refuses_more_and_keeps_dropping() {
     require_root!();
-    let mut h = Harness::new("[bans]\ncapacity = 1024\n");
-    for i in 0..1024u32 {
+    let mut h = Harness::new("[bans]\ncapacity = 1024\n[block]\ncapacity = 1024\n");
+    for i in 0..2048u32 {
         let a = std::net::Ipv4Addr::from(0x0a00_0000 + i);
         h.enforcer.ban(ipnet::IpNet::from(std::net::IpAddr::V4(a)), None, "fill", "test").unwrap();
     }
     match h.enforcer.ban(net("10.9.9.9/32"), None, "one more", "test") {
-        Err(EnforceError::Table(TableError::Full { capacity: 1024, .. })) => {}
+        Err(EnforceError::Table(TableError::Full { capacity: 2048, .. })) => {}
         other => panic!("expected a full table, got {other:?}"),
     }
-    for i in [0u32, 511, 1023] {
+    for i in [0u32, 1023, 2047] {
         let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
         assert_eq!(h.why(&udp(&a, 1)), (Banned, ""), "{a}");
     }
     assert_eq!(h.why(&udp("10.9.9.9", 1)), (UnprotectedPort, ""));
     // IPv6 has its own table
     h.enforcer.ban(net("2001:db8::1/128"), None, "v6", "test").unwrap();
+    assert_eq!(h.why(&udp("2001:db8::77", 1)), (Banned, ""));
 }
 
 #[test]
@@ -136,9 +137,9 @@ fn spoofed_floods_never_evict_bans_or_allow_entries() {
 #[test]
 fn rules_that_overflow_the_network_tables_are_refused_and_the_old_ones_stay() {
     require_root!();
-    let mut h = Harness::new("[block]\ncapacity = 1024\nsources = [\"203.0.113.0/24\"]\n");
-    let mut text = String::from("[block]\ncapacity = 1024\nsources = [");
-    for i in 0..1500u32 {
+    let mut h = Harness::new("[bans]\ncapacity = 1024\n[block]\ncapacity = 1024\nsources = [\"203.0.113.0/24\"]\n");
+    let mut text = String::from("[bans]\ncapacity = 1024\n[block]\ncapacity = 1024\nsources = [");
+    for i in 0..2500u32 {
         text.push_str(&format!("\"{}\",", std::net::Ipv4Addr::from(0x6440_0000 + i * 2)));
     }
     text.push_str("]\n");
@@ -148,4 +149,46 @@ fn rules_that_overflow_the_network_tables_are_refused_and_the_old_ones_stay() {
     }
     assert_eq!(h.why(&udp("203.0.113.1", 1)), (Blocked, ""));
     assert_eq!(h.why(&udp("100.64.0.0", 1)), (UnprotectedPort, ""));
+}
+
+#[test]
+fn entries_that_overflow_their_buckets_are_still_found() {
+    require_root!();
+    use firewall_common::nets::{net4_key, net4_place, slot_buckets};
+    let mut h = Harness::new("[bans]\ncapacity = 1024\n[block]\ncapacity = 1024\n");
+    let buckets = slot_buckets(2048);
+    // addresses whose two buckets are the same pair: the ninth and later cannot get a slot
+    let mut pair = None;
+    let mut crowd = Vec::new();
+    for i in 0..50_000_000u32 {
+        let a = 0x0a00_0000 + i;
+        let place = net4_place(net4_key(32, a), buckets);
+        let p = (place.b1.min(place.b2), place.b1.max(place.b2));
+        match pair {
+            None => pair = Some(p),
+            Some(q) if q == p => crowd.push(a),
+            _ => {}
+        }
+        if crowd.len() == 12 {
+            break;
+        }
+    }
+    assert_eq!(crowd.len(), 12, "found colliding addresses");
+    for a in &crowd {
+        let net = ipnet::IpNet::from(std::net::IpAddr::V4((*a).into()));
+        h.enforcer.ban(net, None, "crowd", "test").unwrap();
+    }
+    assert_eq!(h.enforcer.tables.overflowed().0, 4, "8 slots in two buckets, 4 in the overflow hash");
+    for a in &crowd {
+        let s = std::net::Ipv4Addr::from(*a).to_string();
+        assert_eq!(h.why(&udp(&s, 1)), (Banned, ""), "{s}");
+    }
+    for a in &crowd[..6] {
+        h.enforcer.unban(ipnet::IpNet::from(std::net::IpAddr::V4((*a).into()))).unwrap();
+    }
+    for (i, a) in crowd.iter().enumerate() {
+        let s = std::net::Ipv4Addr::from(*a).to_string();
+        let want = if i < 6 { UnprotectedPort } else { Banned };
+        assert_eq!(h.why(&udp(&s, 1)).0, want, "{s}");
+    }
 }

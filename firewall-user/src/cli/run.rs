@@ -23,4 +23,7 @@ pub struct RunArgs {
     /// Where bans are kept across restarts.
     #[arg(long, env = "SIPWALL_STATE_DIR", default_value = "/var/lib/sipwall")]
     pub state_dir: PathBuf,
+    /// Log every dropped packet with its source and reason (for debugging: one record per drop).
+    #[arg(long)]
+    pub trace_drops: bool,
 }

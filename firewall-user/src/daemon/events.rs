@@ -72,3 +72,20 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         }
     }
 }
+
+/// Forwards the XDP program's drop trace (aya-log records) to the daemon's log.
+pub async fn trace(logger: aya_log::EbpfLogger<&'static dyn log::Log>) {
+    // SAFETY: the logger owns its ring buffer fd for as long as the AsyncFd lives.
+    let mut fd = match unsafe { AsyncFd::register(logger) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::error!("cannot poll the drop trace: {e}");
+            return;
+        }
+    };
+    loop {
+        let Ok(mut guard) = fd.readable_mut().await else { return };
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
+}

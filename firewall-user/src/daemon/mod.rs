@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub metrics_addr: SocketAddr,
     pub state_dir: PathBuf,
     pub socket: PathBuf,
+    /// Log every dropped packet (debugging; costs a log record per drop).
+    pub trace_drops: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,8 @@ pub enum RunError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Control(#[from] crate::control::server::BindError),
+    #[error("starting the drop trace: {0}")]
+    Trace(String),
     #[error("serving metrics on {addr}: {source} (pass --metrics-addr)")]
     Metrics {
         addr: SocketAddr,
@@ -89,14 +93,26 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     );
 
     // Tables are filled before the program sees its first packet.
-    let Loaded { mut ebpf, tables, stats, events } = loader::load(&rules)?;
-    let mut enforcer = Enforcer::new(tables, rules)?;
+    let Loaded { mut ebpf, tables, stats, rate, events, clock } =
+        loader::load_object(&rules, crate::BPF_OBJECT, opts.trace_drops)?;
+    let drop_log = if opts.trace_drops {
+        log::warn!("--trace-drops: logging every dropped packet");
+        Some(aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| RunError::Trace(e.to_string()))?)
+    } else {
+        None
+    };
+    log::info!("kernel tick rate {} Hz", clock.hz);
+    let mut enforcer = Enforcer::new(tables, rules, clock)?;
     let store = Store::open(&opts.state_dir)?;
     let (saved, unreadable) = store.load_bans()?;
     if unreadable > 0 {
         log::warn!("skipped {unreadable} unreadable bans in the store");
     }
-    let restored = enforcer.restore(saved)?;
+    let (restored, skipped) = enforcer.restore(saved)?;
+    for b in &skipped {
+        log::warn!("dropping the stored ban of {}: it is in the allow list now", b.target);
+        let _ = store.delete_ban(&b.target);
+    }
     log::info!("restored {restored} bans from {}", opts.state_dir.display());
 
     let metrics = Metrics::default();
@@ -124,13 +140,17 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         Arc::new(move |req| lock(&d).handle(req))
     };
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(http::serve(listener, render)),
         tokio::spawn(control.serve(handler)),
         tokio::spawn(sweeper(daemon.clone())),
+        tokio::spawn(rate_census(rate, daemon.clone())),
         tokio::spawn(events::read(events, daemon.clone())),
         tokio::spawn(reload::run(daemon.clone(), opts.config.clone(), reload_tx.clone(), reload_rx)),
     ];
+    if let Some(logger) = drop_log {
+        tasks.push(tokio::spawn(events::trace(logger)));
+    }
 
     let mut term = signal(SignalKind::terminate()).expect("signal handler");
     let mut int = signal(SignalKind::interrupt()).expect("signal handler");
@@ -156,6 +176,23 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         log::info!("detached from {name}");
     }
     Ok(())
+}
+
+/// Counts the buckets in use once a minute (one syscall per slot, so off the daemon lock).
+async fn rate_census(rate: aya::maps::Array<aya::maps::MapData, firewall_common::rate::Bucket>, d: Shared) {
+    let rate = Arc::new(rate);
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let r = rate.clone();
+        let n = tokio::task::spawn_blocking(move || {
+            r.iter().filter(|b| b.as_ref().is_ok_and(|b| b.key.family != 0)).count()
+        })
+        .await;
+        if let Ok(n) = n {
+            lock(&d).rate_in_use = n;
+        }
+    }
 }
 
 /// Lifts expired bans (the kernel already ignores them) and forgets them in the store.

@@ -1,11 +1,8 @@
 //! The daemon's state behind one lock: enforcement, the ban store, kernel statistics, metrics.
 
-use std::{
-    path::PathBuf,
-    time::{Instant, SystemTime},
-};
+use std::{path::PathBuf, time::SystemTime};
 
-use firewall_common::maps;
+use firewall_common::{maps, rate::rate_slots};
 use ipnet::IpNet;
 use serde_json::json;
 
@@ -15,7 +12,7 @@ use crate::{
     control::protocol::{BanView, Request, Response},
     duration,
     enforcer::{Applied, BanChange, EnforceError, Enforcer},
-    loader::{Attached, KernelStats},
+    loader::{self, Attached, KernelStats},
     metrics::{kernel, Metrics},
     rules::{cidr, Rules},
     store::Store,
@@ -29,8 +26,8 @@ pub struct Daemon {
     pub metrics: Metrics,
     pub config: Option<PathBuf>,
     pub attached: Vec<(String, Attached)>,
-    /// Entries in the bucket table, counted at most once a minute (it takes one syscall each).
-    rate_entries: Option<(Instant, usize)>,
+    /// Buckets in use, counted off the lock by the metrics task.
+    pub rate_in_use: usize,
 }
 
 /// One structured log line per ban, unban and expiry (JSON, ready for Loki and friends).
@@ -54,7 +51,7 @@ impl Daemon {
         config: Option<PathBuf>,
         attached: Vec<(String, Attached)>,
     ) -> Self {
-        let d = Self { enforcer, store, stats, metrics, config, attached, rate_entries: None };
+        let d = Self { enforcer, store, stats, metrics, config, attached, rate_in_use: 0 };
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         d
     }
@@ -196,28 +193,14 @@ impl Daemon {
     pub fn render_metrics(&mut self) -> String {
         let m = &self.metrics;
         m.bans_active.set(self.enforcer.ban_count() as i64);
-        let (bans4, bans6) = self.enforcer.bans().fold((0, 0), |(a, b), ban| match ban.target {
-            IpNet::V4(n) if n.prefix_len() == 32 => (a + 1, b),
-            IpNet::V6(n) if n.prefix_len() == self.enforcer.rules().bans.ipv6_prefix => (a, b + 1),
-            _ => (a, b),
-        });
         let (net4, net6) = self.enforcer.nets().entries();
         let rules = self.enforcer.rules();
-        let rate = match self.rate_entries {
-            Some((at, n)) if at.elapsed().as_secs() < 60 => n,
-            _ => {
-                let n = self.stats.rate.keys().count();
-                self.rate_entries = Some((Instant::now(), n));
-                n
-            }
-        };
-        for (map, entries, cap) in [
-            (maps::BANS_V4, bans4, rules.bans.capacity),
-            (maps::BANS_V6, bans6, rules.bans.capacity),
-            (maps::NET4, net4, rules.block_capacity),
-            (maps::NET6, net6, rules.block_capacity),
-            (maps::RATE, rate, rules.rate_limit.capacity),
-        ] {
+        let nets_cap = loader::net_capacity(rules);
+        let rate_slots = rate_slots(rules.rate_limit.capacity);
+        let rate = self.rate_in_use;
+        for (map, entries, cap) in
+            [(maps::NET4, net4, nets_cap), (maps::NET6, net6, nets_cap), (maps::RATE, rate, rate_slots)]
+        {
             m.map_entries.with_label_values(&[map]).set(entries as i64);
             m.map_capacity.with_label_values(&[map]).set(cap as i64);
         }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use firewall_common::{
     config::Config,
-    nets::{class, NetClass},
+    nets::{class, NetClass, MAX_NET6_LENGTHS},
 };
 
 use self::{
@@ -117,7 +117,7 @@ impl NetTables {
     fn refresh(&mut self, p: AnyPrefix) {
         let mut v = self.rules.get(&p).copied().unwrap_or(NetClass::EMPTY);
         if let Some(&e) = self.bans.get(&p) {
-            v = v.union(NetClass { flags: class::BAN, allow_from: 0, ban_expires_ns: e });
+            v = v.union(NetClass { flags: class::BAN, allow_from: 0, ban_expires: e });
         }
         match p {
             AnyPrefix::V4(q) => {
@@ -154,15 +154,12 @@ impl NetTables {
         match addr {
             std::net::IpAddr::V4(a) => {
                 let a = u32::from(a);
-                let cell = self.mirror4.cells[(a >> 16) as usize];
-                for (k, need) in [((a, 32u8), class::HAS_32), ((a & 0xffff_ff00, 24), class::HAS_24)] {
-                    if cell.flags & need != 0 {
-                        if let Some(v) = self.mirror4.entries.get(&k) {
-                            return *v;
-                        }
+                for k in [(a, 32u8), (a & 0xffff_ff00, 24)] {
+                    if let Some(v) = self.mirror4.entries.get(&k) {
+                        return *v;
                     }
                 }
-                cell
+                self.mirror4.cells[(a >> 16) as usize]
             }
             std::net::IpAddr::V6(a) => {
                 let a = u128::from(a);
@@ -189,45 +186,76 @@ impl NetTables {
             return Err(TableError::Full { map: maps::NET6, capacity: self.capacity });
         }
 
-        // IPv6 lengths: probe the union of old and new while entries change.
         let mut union: BTreeSet<u8> = self.mirror6.active.iter().copied().collect();
         union.extend(p6.put.iter().map(|(k, _)| k.len));
+        if union.len() > MAX_NET6_LENGTHS {
+            return Err(TableError::TooManyLengths { count: union.len(), max: MAX_NET6_LENGTHS });
+        }
+
+        // Widen: IPv6 filter bits and lengths for the new entries, IPv4 presence bits.
+        let mut fresh_bits: BTreeSet<u32> = BTreeSet::new();
+        for (k, _) in &p6.put {
+            if !self.mirror6.entries.contains_key(k) {
+                fresh_bits.extend(v6::filter_bits(k));
+            }
+        }
+        st.writes += self.write_filter(fresh_bits.iter().map(|b| (*b, true)), t)?;
         let union: Vec<u8> = union.into_iter().rev().collect();
         if union != self.mirror6.active {
             self.set_lengths(union, cfg, t)?;
             st.writes += 2;
         }
-
         let m4 = &mut self.mirror4;
-        for (c, v) in &p4.pre {
-            t.set_net4_cell(*c, v)?;
-            m4.cells[*c as usize] = *v;
+        for (w, v) in &p4.widen {
+            t.set_net4_bits(*w, *v)?;
+            m4.bits[*w as usize] = *v;
         }
+
+        // Entries longest first, then the /16 cells.
         for (k, v) in &p4.put {
-            t.put_net4(k, v)?;
-            m4.entries.insert((k.addr_h, k.len as u8), *v);
+            t.put_net4(*k, v)?;
+            m4.entries.insert(v4::unkey(*k), *v);
         }
         for (k, v) in &p6.put {
             t.put_net6(&v6::key(k), v)?;
-            self.mirror6.entries.insert(*k, *v);
+            if self.mirror6.entries.insert(*k, *v).is_none() {
+                for b in v6::filter_bits(k) {
+                    *self.mirror6.filter_uses.entry(b).or_default() += 1;
+                }
+            }
         }
         for (c, v) in &p4.cells {
             t.set_net4_cell(*c, v)?;
             m4.cells[*c as usize] = *v;
         }
+
+        // Stale entries shortest first, then narrow.
         for k in &p4.del {
-            t.del_net4(k)?;
-            m4.entries.remove(&(k.addr_h, k.len as u8));
+            t.del_net4(*k)?;
+            m4.entries.remove(&v4::unkey(*k));
         }
+        let mut unused_bits = Vec::new();
         for k in &p6.del {
             t.del_net6(&v6::key(k))?;
-            self.mirror6.entries.remove(k);
+            if self.mirror6.entries.remove(k).is_some() {
+                for b in v6::filter_bits(k) {
+                    let uses = self.mirror6.filter_uses.entry(b).or_default();
+                    *uses = uses.saturating_sub(1);
+                    if *uses == 0 {
+                        self.mirror6.filter_uses.remove(&b);
+                        unused_bits.push(b);
+                    }
+                }
+            }
         }
-        for (c, v) in &p4.post {
-            t.set_net4_cell(*c, v)?;
-            m4.cells[*c as usize] = *v;
+        for (w, v) in &p4.narrow {
+            t.set_net4_bits(*w, *v)?;
+            m4.bits[*w as usize] = *v;
         }
-        st.writes += p4.pre.len() + p4.put.len() + p6.put.len() + p4.cells.len() + p4.post.len();
+        // bits set above for puts that did not happen are cleared too
+        unused_bits.extend(fresh_bits.iter().filter(|b| !self.mirror6.filter_uses.contains_key(b)));
+        st.writes += self.write_filter(unused_bits.into_iter().map(|b| (b, false)), t)?;
+        st.writes += p4.widen.len() + p4.put.len() + p6.put.len() + p4.cells.len() + p4.narrow.len();
         st.deletes += p4.del.len() + p6.del.len();
 
         let fin = self.mirror6.lengths();
@@ -238,6 +266,33 @@ impl NetTables {
         self.dirty4.clear();
         self.dirty6.clear();
         Ok(st)
+    }
+
+    /// Sets or clears IPv6 filter bits, one write per changed word; returns the writes.
+    fn write_filter(
+        &mut self,
+        bits: impl Iterator<Item = (u32, bool)>,
+        t: &mut dyn Tables,
+    ) -> Result<usize, TableError> {
+        let mut words: BTreeMap<u32, u64> = BTreeMap::new();
+        for (b, on) in bits {
+            let w = b / 64;
+            let cur = words.entry(w).or_insert(self.mirror6.filter[w as usize]);
+            if on {
+                *cur |= 1 << (b % 64);
+            } else {
+                *cur &= !(1 << (b % 64));
+            }
+        }
+        let mut n = 0;
+        for (w, v) in words {
+            if self.mirror6.filter[w as usize] != v {
+                t.set_net6_filter(w, v)?;
+                self.mirror6.filter[w as usize] = v;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Fills the inactive lengths slot, then flips `Config::net6_slot` to it.

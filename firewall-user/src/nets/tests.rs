@@ -28,7 +28,7 @@ impl Rng {
 type Rules = Vec<(ipnet::IpNet, NetClass)>;
 
 fn cls(flags: u32, allow_from: u32) -> NetClass {
-    NetClass { flags, allow_from, ban_expires_ns: 0 }
+    NetClass { flags, allow_from, ban_expires: 0 }
 }
 
 fn to_map(r: &Rules) -> BTreeMap<AnyPrefix, NetClass> {
@@ -148,7 +148,7 @@ fn no_write_ever_drops_a_membership_held_before_and_after() {
             .iter()
             .map(|a| {
                 let (o, n) = (truth(&old, *a), truth(&new, *a));
-                (*a, NetClass { flags: o.flags & n.flags, allow_from: o.allow_from & n.allow_from, ban_expires_ns: 0 })
+                (*a, NetClass { flags: o.flags & n.flags, allow_from: o.allow_from & n.allow_from, ban_expires: 0 })
             })
             .collect();
         let failures = Rc::new(RefCell::new(Vec::new()));
@@ -237,9 +237,9 @@ fn cidr_bans_carry_their_expiry_and_lift() {
     nt.set_ban(q, Some(u64::MAX));
     flush(&mut nt, &mut cfg, &mut t);
     let v = t.classify_v4(0xcb00_7109);
-    assert_eq!((v.flags & class::MEMBERSHIP, v.ban_expires_ns), (class::BAN, 5_000));
+    assert_eq!((v.flags & class::MEMBERSHIP, v.ban_expires), (class::BAN, 5_000));
     let a6 = Addr6::from_be_bytes("2001:db8:bad:1::9".parse::<std::net::Ipv6Addr>().unwrap().octets());
-    assert_eq!(t.classify_v6(a6).ban_expires_ns, u64::MAX);
+    assert_eq!(t.classify_v6(a6).ban_expires, u64::MAX);
     nt.set_ban(p, None);
     nt.set_ban(q, None);
     flush(&mut nt, &mut cfg, &mut t);
@@ -279,4 +279,25 @@ fn a_failed_write_leaves_the_work_pending() {
     for i in 0..8 {
         assert_eq!(t.classify_v4(0xc633_6400 + i).flags & class::MEMBERSHIP, class::BLOCK);
     }
+}
+
+#[test]
+fn too_many_ipv6_lengths_are_refused_before_any_write() {
+    let mut nt = NetTables::new(1 << 20);
+    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
+    // disjoint prefixes of 39 lengths: none is redundant
+    let rules: Rules = (90..=128u8)
+        .map(|len| {
+            let addr = std::net::Ipv6Addr::from((0x2001_0000u128 + len as u128) << 96);
+            (ipnet::IpNet::new(addr.into(), len).unwrap(), cls(class::BLOCK, 0))
+        })
+        .collect();
+    nt.set_rules(to_map(&rules));
+    match nt.flush(&mut cfg, &mut t) {
+        Err(TableError::TooManyLengths { count: 39, max: 32 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.writes, 0);
+    nt.set_rules(to_map(&rules[..32].to_vec()));
+    nt.flush(&mut cfg, &mut t).unwrap();
 }

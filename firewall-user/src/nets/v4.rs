@@ -1,35 +1,40 @@
-//! IPv4 classification image: /16 cells (array) plus /24 and /32 entries (hash), computed per
-//! cell from the configured prefixes and diffed against what the kernel holds.
+//! IPv4 classification image: /16 cells (array), a 2-bit-per-/24 presence bitmap, and /24 and
+//! /32 entries (hash), computed per /16 cell from the configured prefixes and diffed against
+//! what the kernel holds.
 
 use std::collections::BTreeMap;
 
-use firewall_common::nets::{class, Net4Key, NetClass};
+use firewall_common::nets::{net4_key, NetClass, BITS_HAS_24, BITS_HAS_32, BITS_PER_WORD, NET4_BIT_WORDS};
 
 use super::prefix::{Bits, Layer, Prefix};
 
-const MARKERS: u32 = class::HAS_24 | class::HAS_32;
+/// `SW_NET4_BITS` words per /16 cell (256 /24s, two bits each).
+const WORDS_PER_CELL: usize = 256 / BITS_PER_WORD as usize;
 
 /// What the kernel holds (kept in step with every successful write).
 pub struct Mirror4 {
     pub cells: Vec<NetClass>,
+    pub bits: Vec<u64>,
     /// (address, length) → value, length 24 or 32.
     pub entries: BTreeMap<(u32, u8), NetClass>,
 }
 
 impl Default for Mirror4 {
     fn default() -> Self {
-        Self { cells: vec![NetClass::EMPTY; 65536], entries: BTreeMap::new() }
+        Self { cells: vec![NetClass::EMPTY; 65536], bits: vec![0; NET4_BIT_WORDS as usize], entries: BTreeMap::new() }
     }
 }
 
 /// Desired kernel content of one /16 cell.
 pub struct CellImage {
     pub cell: NetClass,
+    pub bits: [u64; WORDS_PER_CELL],
     pub entries: Vec<((u32, u8), NetClass)>,
 }
 
-fn with_markers(v: NetClass, markers: u32) -> NetClass {
-    NetClass { flags: (v.flags & !MARKERS) | markers, ..v }
+fn set_bit(bits: &mut [u64; WORDS_PER_CELL], addr: u32, flag: u64) {
+    let i = ((addr >> 8) & 0xff) as usize;
+    bits[i / BITS_PER_WORD as usize] |= flag << ((i % BITS_PER_WORD as usize) * 2);
 }
 
 /// Expands the configured prefixes touching cell `c` to the /16, /24 and /32 strides, each
@@ -52,52 +57,44 @@ pub fn compute_cell(model: &Layer<u32>, c: u32) -> CellImage {
             a += step;
         }
     }
-    let mut entries = Vec::new();
-    let mut markers = 0;
+    let mut img = CellImage { cell: base, bits: [0; WORDS_PER_CELL], entries: Vec::new() };
     for (&k, m) in &raw24 {
         let v = base.union(*m);
         if v != base {
-            entries.push(((k, 24), v));
-            markers |= class::HAS_24;
+            img.entries.push(((k, 24), v));
+            set_bit(&mut img.bits, k, BITS_HAS_24);
         }
     }
     for (&k, m) in &raw32 {
         let parent = raw24.get(&(k & 0xffff_ff00)).map_or(base, |m24| base.union(*m24));
         let v = parent.union(*m);
         if v != parent {
-            entries.push(((k, 32), v));
-            markers |= class::HAS_32;
+            img.entries.push(((k, 32), v));
+            set_bit(&mut img.bits, k, BITS_HAS_32);
         }
     }
-    entries.sort_unstable_by_key(|e| e.0);
-    CellImage { cell: with_markers(base, markers), entries }
+    img.entries.sort_unstable_by_key(|e| e.0);
+    img
 }
 
 /// Writes that move the kernel from the mirror to the desired image without a moment where a
-/// source is treated as in neither the old nor the new rules for a set it is in under both:
-/// widen the cell markers, write entries longest first, the cell value, delete stale entries
-/// shortest first, narrow the markers.
+/// source is treated as outside a set it is in both before and after: widen the presence bits,
+/// write entries longest first, then the cell values, delete stale entries shortest first,
+/// narrow the bits.
 #[derive(Default)]
 pub struct Plan4 {
-    pub pre: Vec<(u32, NetClass)>,
-    pub put: Vec<(Net4Key, NetClass)>,
+    pub widen: Vec<(u32, u64)>,
+    /// (`net4_key`, class)
+    pub put: Vec<(u64, NetClass)>,
     pub cells: Vec<(u32, NetClass)>,
-    pub del: Vec<Net4Key>,
-    pub post: Vec<(u32, NetClass)>,
+    pub del: Vec<u64>,
+    pub narrow: Vec<(u32, u64)>,
 }
 
 impl Plan4 {
-    pub fn is_empty(&self) -> bool {
-        self.pre.is_empty()
-            && self.put.is_empty()
-            && self.cells.is_empty()
-            && self.del.is_empty()
-            && self.post.is_empty()
-    }
-
     /// Entries added by `put` that the mirror does not hold yet.
     pub fn new_keys(&self, m: &Mirror4) -> usize {
-        self.put.iter().filter(|(k, _)| !m.entries.contains_key(&(k.addr_h, k.len as u8))).count()
+        self.put.iter().filter(|(k, _)| !m.entries.contains_key(&unkey(*k))).count()
     }
 }
 
@@ -105,20 +102,18 @@ pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item 
     let mut p = Plan4::default();
     for c in cells {
         let img = compute_cell(model, c);
-        let old = mirror.cells[c as usize];
-        let (old_m, new_m) = (old.flags & MARKERS, img.cell.flags & MARKERS);
-        let union = old_m | new_m;
-        let mut current = old;
-        if union != old_m {
-            current = with_markers(old, union);
-            p.pre.push((c, current));
+        for (i, &new) in img.bits.iter().enumerate() {
+            let w = c as usize * WORDS_PER_CELL + i;
+            let old = mirror.bits[w];
+            if old | new != old {
+                p.widen.push((w as u32, old | new));
+            }
+            if old | new != new {
+                p.narrow.push((w as u32, new));
+            }
         }
-        let mid = with_markers(img.cell, union);
-        if mid != current {
-            p.cells.push((c, mid));
-        }
-        if union != new_m {
-            p.post.push((c, img.cell));
+        if img.cell != mirror.cells[c as usize] {
+            p.cells.push((c, img.cell));
         }
         let lo = (c << 16, 0u8);
         let hi = ((c << 16) | 0xffff, 32u8);
@@ -153,13 +148,18 @@ pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item 
             }
         }
     }
-    p.put.sort_by_key(|(k, _)| std::cmp::Reverse(k.len));
-    p.del.sort_by_key(|k| k.len);
+    p.put.sort_by_key(|(k, _)| std::cmp::Reverse(k >> 32));
+    p.del.sort_by_key(|k| k >> 32);
     p
 }
 
-fn key((addr_h, len): (u32, u8)) -> Net4Key {
-    Net4Key { len: len as u32, addr_h }
+fn key((addr_h, len): (u32, u8)) -> u64 {
+    net4_key(len as u32, addr_h)
+}
+
+/// (address, length) of a `net4_key`.
+pub fn unkey(k: u64) -> (u32, u8) {
+    (k as u32, (k >> 32) as u8)
 }
 
 /// The /16 cells a prefix touches.

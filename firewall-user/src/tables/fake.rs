@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use firewall_common::{
     addr::Addr6,
     config::Config,
-    nets::{class, BanEntry, Net4Key, Net6Key, Net6Lengths, NetClass},
+    nets::{
+        net4_bits_slot, net4_key, net6_filter_bit, Net6Key, Net6Lengths, NetClass, BITS_HAS_24, BITS_HAS_32,
+        COARSE_LEN, COARSE_PREFIX, NET4_BIT_WORDS, NET6_FILTER_WORDS,
+    },
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
 };
 
@@ -19,11 +22,11 @@ pub struct FakeTables {
     pub services: Vec<ServicePolicy>,
     pub ports: Vec<PortGroup>,
     pub cells: Vec<NetClass>,
-    pub net4: HashMap<Net4Key, NetClass>,
+    pub bits: Vec<u64>,
+    pub net4: HashMap<u64, NetClass>,
     pub net6: HashMap<Net6Key, NetClass>,
     pub net6_lens: [Net6Lengths; 2],
-    pub bans4: HashMap<u32, BanEntry>,
-    pub bans6: HashMap<Addr6, BanEntry>,
+    pub filter: Vec<u64>,
     /// Capacity of each hash map, as the kernel would enforce it.
     pub capacity: u32,
     pub writes: usize,
@@ -38,11 +41,11 @@ impl Default for FakeTables {
             services: vec![ServicePolicy::default(); SERVICE_SLOTS as usize],
             ports: vec![PortGroup::default(); PORT_GROUPS as usize],
             cells: vec![NetClass::EMPTY; 65536],
+            bits: vec![0; NET4_BIT_WORDS as usize],
             net4: HashMap::new(),
             net6: HashMap::new(),
             net6_lens: [Net6Lengths::default(); 2],
-            bans4: HashMap::new(),
-            bans6: HashMap::new(),
+            filter: vec![0; NET6_FILTER_WORDS as usize],
             capacity: u32::MAX,
             writes: 0,
             after_write: None,
@@ -53,26 +56,38 @@ impl Default for FakeTables {
 impl FakeTables {
     /// What `classify_v4` in the XDP program returns for this source.
     pub fn classify_v4(&self, addr_h: u32) -> NetClass {
-        let cell = self.cells[(addr_h >> 16) as usize];
-        if cell.flags & class::HAS_32 != 0 {
-            if let Some(v) = self.net4.get(&Net4Key { len: 32, addr_h }) {
+        let (word, shift) = net4_bits_slot(addr_h);
+        let bits = (self.bits[word as usize] >> shift) & 3;
+        if bits & BITS_HAS_32 != 0 {
+            if let Some(v) = self.net4.get(&net4_key(32, addr_h)) {
                 return *v;
             }
         }
-        if cell.flags & class::HAS_24 != 0 {
-            if let Some(v) = self.net4.get(&Net4Key { len: 24, addr_h: addr_h & 0xffff_ff00 }) {
+        if bits & BITS_HAS_24 != 0 {
+            if let Some(v) = self.net4.get(&net4_key(24, addr_h & 0xffff_ff00)) {
                 return *v;
             }
         }
-        cell
+        self.cells[(addr_h >> 16) as usize]
     }
 
     /// What `classify_v6` in the XDP program returns for this source.
     pub fn classify_v6(&self, addr: Addr6) -> NetClass {
         let lens = &self.net6_lens[(self.config.net6_slot & 1) as usize];
+        let hit = |len: u32, masked: Addr6| {
+            let bit = net6_filter_bit(len, masked);
+            (self.filter[(bit / 64) as usize] >> (bit % 64)) & 1 != 0
+        };
+        let coarse = hit(COARSE_LEN, addr.masked(COARSE_PREFIX));
         for &len in &lens.lens[..lens.count as usize] {
-            let key = Net6Key { len: len as u32, _pad: 0, addr: addr.masked(len as u32) };
-            if let Some(v) = self.net6.get(&key) {
+            if len as u32 >= COARSE_PREFIX && !coarse {
+                continue;
+            }
+            let masked = addr.masked(len as u32);
+            if !hit(len as u32, masked) {
+                continue;
+            }
+            if let Some(v) = self.net6.get(&Net6Key { len: len as u32, _pad: 0, addr: masked }) {
                 return *v;
             }
         }
@@ -118,13 +133,17 @@ impl Tables for FakeTables {
         self.cells[idx as usize] = *v;
         self.wrote()
     }
-    fn put_net4(&mut self, k: &Net4Key, v: &NetClass) -> Result<(), TableError> {
-        Self::room(&self.net4, k, self.capacity, "SW_NET4")?;
-        self.net4.insert(*k, *v);
+    fn set_net4_bits(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.bits[word as usize] = bits;
         self.wrote()
     }
-    fn del_net4(&mut self, k: &Net4Key) -> Result<(), TableError> {
-        self.net4.remove(k);
+    fn put_net4(&mut self, key: u64, v: &NetClass) -> Result<(), TableError> {
+        Self::room(&self.net4, &key, self.capacity, "SW_NET4")?;
+        self.net4.insert(key, *v);
+        self.wrote()
+    }
+    fn del_net4(&mut self, key: u64) -> Result<(), TableError> {
+        self.net4.remove(&key);
         self.wrote()
     }
     fn put_net6(&mut self, k: &Net6Key, v: &NetClass) -> Result<(), TableError> {
@@ -140,22 +159,8 @@ impl Tables for FakeTables {
         self.net6_lens[slot as usize] = *l;
         self.wrote()
     }
-    fn put_ban4(&mut self, addr_be: u32, e: &BanEntry) -> Result<(), TableError> {
-        Self::room(&self.bans4, &addr_be, self.capacity, "SW_BANS_V4")?;
-        self.bans4.insert(addr_be, *e);
-        self.wrote()
-    }
-    fn del_ban4(&mut self, addr_be: u32) -> Result<(), TableError> {
-        self.bans4.remove(&addr_be);
-        self.wrote()
-    }
-    fn put_ban6(&mut self, key: &Addr6, e: &BanEntry) -> Result<(), TableError> {
-        Self::room(&self.bans6, key, self.capacity, "SW_BANS_V6")?;
-        self.bans6.insert(*key, *e);
-        self.wrote()
-    }
-    fn del_ban6(&mut self, key: &Addr6) -> Result<(), TableError> {
-        self.bans6.remove(key);
+    fn set_net6_filter(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.filter[word as usize] = bits;
         self.wrote()
     }
 }

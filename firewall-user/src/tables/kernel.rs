@@ -1,32 +1,70 @@
-//! [`Tables`] over the maps of a loaded XDP program.
+//! [`Tables`] over the maps of a loaded XDP program: the network tables through shared
+//! mappings, the rest with map syscalls.
 
 use aya::{
     maps::{Array, HashMap, Map, MapData, MapError},
     Ebpf, Pod,
 };
 use firewall_common::{
-    addr::Addr6,
     config::Config,
     maps,
-    nets::{BanEntry, Net4Key, Net6Key, Net6Lengths, NetClass},
+    nets::{
+        slot_buckets, Net6Key, Net6Lengths, NetClass, NET4_BIT_WORDS, NET6_FAST_ENTRIES, NET6_FILTER_WORDS,
+        SLOTS_PER_BUCKET,
+    },
     service::{PortGroup, ServicePolicy},
 };
 
 use super::{TableError, Tables};
+use crate::{
+    shm::{MappedArray, Words},
+    slots::{store_class, Key4, OverflowMap, SlotTable},
+};
+
+/// An overflow hash of the XDP program.
+pub struct OverflowHash<K: Pod> {
+    map: HashMap<MapData, K, NetClass>,
+    name: &'static str,
+    capacity: u32,
+}
+
+impl<K: Pod> OverflowMap<K> for OverflowHash<K> {
+    fn put(&mut self, k: &K, c: &NetClass) -> Result<(), TableError> {
+        self.map.insert(k, c, 0).map_err(|source| {
+            if is_errno(&source, libc::E2BIG) || is_errno(&source, libc::ENOMEM) {
+                TableError::Full { map: self.name, capacity: self.capacity }
+            } else {
+                TableError::Map { map: self.name, source }
+            }
+        })
+    }
+    fn del(&mut self, k: &K) -> Result<(), TableError> {
+        match self.map.remove(k) {
+            Err(e) if !is_errno(&e, libc::ENOENT) => Err(TableError::Map { map: self.name, source: e }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl OverflowMap<Key4> for OverflowHash<u64> {
+    fn put(&mut self, k: &Key4, c: &NetClass) -> Result<(), TableError> {
+        OverflowMap::<u64>::put(self, &k.0, c)
+    }
+    fn del(&mut self, k: &Key4) -> Result<(), TableError> {
+        OverflowMap::<u64>::del(self, &k.0)
+    }
+}
 
 pub struct KernelTables {
     config: Array<MapData, Config>,
     services: Array<MapData, ServicePolicy>,
     ports: Array<MapData, PortGroup>,
-    net4_l16: Array<MapData, NetClass>,
-    net4: HashMap<MapData, Net4Key, NetClass>,
-    net6: HashMap<MapData, Net6Key, NetClass>,
+    net4_l16: MappedArray,
+    net4_bits: MappedArray,
+    net4: SlotTable<MappedArray, MappedArray, Key4, OverflowHash<u64>>,
+    net6: SlotTable<MappedArray, MappedArray, Net6Key, OverflowHash<Net6Key>>,
     net6_lens: Array<MapData, Net6Lengths>,
-    bans4: HashMap<MapData, u32, BanEntry>,
-    bans6: HashMap<MapData, Addr6, BanEntry>,
-    /// Capacity of the network hashes and of the ban hashes, for "full" errors.
-    nets_capacity: u32,
-    bans_capacity: u32,
+    net6_filter: MappedArray,
 }
 
 pub(crate) fn take<T: TryFrom<Map, Error = MapError>>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, TableError> {
@@ -34,54 +72,73 @@ pub(crate) fn take<T: TryFrom<Map, Error = MapError>>(ebpf: &mut Ebpf, name: &'s
     T::try_from(map).map_err(|source| TableError::Map { map: name, source })
 }
 
+fn mapped(ebpf: &mut Ebpf, name: &'static str, value_size: usize, entries: u32) -> Result<MappedArray, TableError> {
+    let Some(Map::Array(data)) = ebpf.take_map(name) else { return Err(TableError::Missing(name)) };
+    MappedArray::new(data, value_size, entries).map_err(|source| TableError::Mmap { map: name, source })
+}
+
 fn is_errno(e: &MapError, errno: i32) -> bool {
     matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(errno))
 }
 
+/// Sizes of the network tables for a capacity (entries per family).
+pub struct NetSizes {
+    pub capacity: u32,
+    pub net4_buckets: u32,
+    pub net6_buckets: u32,
+}
+
+impl NetSizes {
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            capacity,
+            net4_buckets: slot_buckets(capacity),
+            net6_buckets: slot_buckets(NET6_FAST_ENTRIES.min(capacity)),
+        }
+    }
+}
+
 impl KernelTables {
     /// Takes the writable maps out of a loaded program.
-    pub fn take(ebpf: &mut Ebpf, nets_capacity: u32, bans_capacity: u32) -> Result<Self, TableError> {
+    pub fn take(ebpf: &mut Ebpf, sizes: &NetSizes) -> Result<Self, TableError> {
+        let (b4, b6, cap) = (sizes.net4_buckets, sizes.net6_buckets, sizes.capacity);
+        let over4 = OverflowHash { map: take(ebpf, maps::NET4_OVER)?, name: maps::NET4_OVER, capacity: cap };
+        let over6 = OverflowHash { map: take(ebpf, maps::NET6_OVER)?, name: maps::NET6_OVER, capacity: cap };
         Ok(Self {
             config: take(ebpf, maps::CONFIG)?,
             services: take(ebpf, maps::SERVICES)?,
             ports: take(ebpf, maps::PORTS)?,
-            net4_l16: take(ebpf, maps::NET4_L16)?,
-            net4: take(ebpf, maps::NET4)?,
-            net6: take(ebpf, maps::NET6)?,
+            net4_l16: mapped(ebpf, maps::NET4_L16, 16, 65536)?,
+            net4_bits: mapped(ebpf, maps::NET4_BITS, 8, NET4_BIT_WORDS)?,
+            net4: SlotTable::new(
+                mapped(ebpf, maps::NET4, 24, b4 * SLOTS_PER_BUCKET)?,
+                mapped(ebpf, maps::NET4_META, 8, b4)?,
+                b4,
+                over4,
+                cap,
+                maps::NET4,
+            ),
+            net6: SlotTable::new(
+                mapped(ebpf, maps::NET6, 40, b6 * SLOTS_PER_BUCKET)?,
+                mapped(ebpf, maps::NET6_META, 8, b6)?,
+                b6,
+                over6,
+                cap,
+                maps::NET6,
+            ),
             net6_lens: take(ebpf, maps::NET6_LENS)?,
-            bans4: take(ebpf, maps::BANS_V4)?,
-            bans6: take(ebpf, maps::BANS_V6)?,
-            nets_capacity,
-            bans_capacity,
+            net6_filter: mapped(ebpf, maps::NET6_FILTER, 8, NET6_FILTER_WORDS)?,
         })
+    }
+
+    /// Entries that overflowed their slot table, IPv4 and IPv6.
+    pub fn overflowed(&self) -> (usize, usize) {
+        (self.net4.overflowed(), self.net6.overflowed())
     }
 }
 
 fn set<V: Pod>(a: &mut Array<MapData, V>, name: &'static str, idx: u32, v: &V) -> Result<(), TableError> {
     a.set(idx, v, 0).map_err(|source| TableError::Map { map: name, source })
-}
-
-fn put<K: Pod, V: Pod>(
-    m: &mut HashMap<MapData, K, V>,
-    name: &'static str,
-    cap: u32,
-    k: &K,
-    v: &V,
-) -> Result<(), TableError> {
-    m.insert(k, v, 0).map_err(|source| {
-        if is_errno(&source, libc::E2BIG) || is_errno(&source, libc::ENOMEM) {
-            TableError::Full { map: name, capacity: cap }
-        } else {
-            TableError::Map { map: name, source }
-        }
-    })
-}
-
-fn del<K: Pod, V: Pod>(m: &mut HashMap<MapData, K, V>, name: &'static str, k: &K) -> Result<(), TableError> {
-    match m.remove(k) {
-        Err(e) if !is_errno(&e, libc::ENOENT) => Err(TableError::Map { map: name, source: e }),
-        _ => Ok(()),
-    }
 }
 
 impl Tables for KernelTables {
@@ -95,33 +152,30 @@ impl Tables for KernelTables {
         set(&mut self.ports, maps::PORTS, idx, g)
     }
     fn set_net4_cell(&mut self, idx: u32, v: &NetClass) -> Result<(), TableError> {
-        set(&mut self.net4_l16, maps::NET4_L16, idx, v)
+        store_class(&mut self.net4_l16, idx as usize * 2, v);
+        Ok(())
     }
-    fn put_net4(&mut self, k: &Net4Key, v: &NetClass) -> Result<(), TableError> {
-        put(&mut self.net4, maps::NET4, self.nets_capacity, k, v)
+    fn set_net4_bits(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.net4_bits.store(word as usize, bits);
+        Ok(())
     }
-    fn del_net4(&mut self, k: &Net4Key) -> Result<(), TableError> {
-        del(&mut self.net4, maps::NET4, k)
+    fn put_net4(&mut self, key: u64, v: &NetClass) -> Result<(), TableError> {
+        self.net4.put(&Key4(key), v)
+    }
+    fn del_net4(&mut self, key: u64) -> Result<(), TableError> {
+        self.net4.remove(&Key4(key)).map(|_| ())
     }
     fn put_net6(&mut self, k: &Net6Key, v: &NetClass) -> Result<(), TableError> {
-        put(&mut self.net6, maps::NET6, self.nets_capacity, k, v)
+        self.net6.put(k, v)
     }
     fn del_net6(&mut self, k: &Net6Key) -> Result<(), TableError> {
-        del(&mut self.net6, maps::NET6, k)
+        self.net6.remove(k).map(|_| ())
     }
     fn set_net6_lens(&mut self, slot: u32, l: &Net6Lengths) -> Result<(), TableError> {
         set(&mut self.net6_lens, maps::NET6_LENS, slot, l)
     }
-    fn put_ban4(&mut self, addr_be: u32, e: &BanEntry) -> Result<(), TableError> {
-        put(&mut self.bans4, maps::BANS_V4, self.bans_capacity, &addr_be, e)
-    }
-    fn del_ban4(&mut self, addr_be: u32) -> Result<(), TableError> {
-        del(&mut self.bans4, maps::BANS_V4, &addr_be)
-    }
-    fn put_ban6(&mut self, key: &Addr6, e: &BanEntry) -> Result<(), TableError> {
-        put(&mut self.bans6, maps::BANS_V6, self.bans_capacity, key, e)
-    }
-    fn del_ban6(&mut self, key: &Addr6) -> Result<(), TableError> {
-        del(&mut self.bans6, maps::BANS_V6, key)
+    fn set_net6_filter(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.net6_filter.store(word as usize, bits);
+        Ok(())
     }
 }

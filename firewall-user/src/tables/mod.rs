@@ -5,9 +5,8 @@ pub mod fake;
 pub mod kernel;
 
 use firewall_common::{
-    addr::Addr6,
     config::Config,
-    nets::{BanEntry, Net4Key, Net6Key, Net6Lengths, NetClass},
+    nets::{Net6Key, Net6Lengths, NetClass},
     service::{PortGroup, ServicePolicy},
 };
 
@@ -21,8 +20,21 @@ pub enum TableError {
     },
     #[error("map {map} is full ({capacity} entries): raise its capacity in the rules file and restart")]
     Full { map: &'static str, capacity: u32 },
+    #[error(
+        "the IPv6 prefixes would use {count} different lengths (during the update); at most {max} fit: \
+         merge prefixes to fewer lengths, or apply a large change in two steps"
+    )]
+    TooManyLengths { count: usize, max: usize },
     #[error("map {0} is missing from the XDP object")]
     Missing(&'static str),
+    #[error(
+        "mapping {map} into the daemon: {source} (the kernel needs BPF_F_MMAPABLE array support, Linux 5.5 or later)"
+    )]
+    Mmap {
+        map: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The writable state of the XDP program.
@@ -31,13 +43,12 @@ pub trait Tables {
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError>;
     fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError>;
     fn set_net4_cell(&mut self, idx: u32, v: &NetClass) -> Result<(), TableError>;
-    fn put_net4(&mut self, k: &Net4Key, v: &NetClass) -> Result<(), TableError>;
-    fn del_net4(&mut self, k: &Net4Key) -> Result<(), TableError>;
+    fn set_net4_bits(&mut self, word: u32, bits: u64) -> Result<(), TableError>;
+    /// Inserts or updates an IPv4 /24 or /32 entry (`net4_key`).
+    fn put_net4(&mut self, key: u64, v: &NetClass) -> Result<(), TableError>;
+    fn del_net4(&mut self, key: u64) -> Result<(), TableError>;
     fn put_net6(&mut self, k: &Net6Key, v: &NetClass) -> Result<(), TableError>;
     fn del_net6(&mut self, k: &Net6Key) -> Result<(), TableError>;
     fn set_net6_lens(&mut self, slot: u32, l: &Net6Lengths) -> Result<(), TableError>;
-    fn put_ban4(&mut self, addr_be: u32, e: &BanEntry) -> Result<(), TableError>;
-    fn del_ban4(&mut self, addr_be: u32) -> Result<(), TableError>;
-    fn put_ban6(&mut self, key: &Addr6, e: &BanEntry) -> Result<(), TableError>;
-    fn del_ban6(&mut self, key: &Addr6) -> Result<(), TableError>;
+    fn set_net6_filter(&mut self, word: u32, bits: u64) -> Result<(), TableError>;
 }

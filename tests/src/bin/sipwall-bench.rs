@@ -1,0 +1,259 @@
+//! `cargo xtask bench`: ns per packet through BPF_PROG_TEST_RUN for each verdict path, with
+//! 0 to 1,000,000 bans and blocked prefixes loaded, next to a program that only returns
+//! XDP_PASS, all in one run. Prints a Markdown table (and writes it with `--out FILE`).
+//!
+//! `--compare OBJECT[,OBJECT…]` measures other builds of the XDP object interleaved with this one, with
+//! the same tables, and prints both: the way to judge a change on a noisy machine.
+
+use std::{net::IpAddr, time::Instant};
+
+use ipnet::IpNet;
+use sipwall::loader::{BASELINE_PROGRAM, PROGRAM};
+use sipwall_tests::{
+    frames::{syn, udp},
+    harness::{rules, Harness, XDP_DROP, XDP_PASS},
+};
+
+const BASE: &str = r#"
+[allow]
+sources = ["127.0.0.0/8", "51.5.6.0/24"]
+[services.sip]
+ports = ["5060/udp", "5060/tcp"]
+rate = 10000000
+burst = 10000000
+[services.limited]
+ports = ["5070/udp"]
+rate = 1
+burst = 1
+"#;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A blocklist-like mix: mostly single addresses, some /24s, a few wider networks.
+fn prefixes(n: usize, rng: &mut Rng) -> Vec<IpNet> {
+    let mut out = Vec::with_capacity(n + 8);
+    for i in 0..n {
+        let r = rng.next();
+        let v6 = i % 10 == 9;
+        let net = if v6 {
+            let len = [32u8, 48, 64, 128][(r % 4) as usize];
+            let addr = (0x2a00u128 << 112) | ((rng.next() as u128) << 64) | rng.next() as u128;
+            IpNet::new(IpAddr::V6(addr.into()), len).unwrap()
+        } else {
+            let pick = r % 100;
+            let len = match pick {
+                0..=79 => 32,
+                80..=94 => 24,
+                95..=98 => 20 + (r >> 8) as u8 % 4,
+                _ => 16 + (r >> 8) as u8 % 4,
+            };
+            // stay clear of the benchmark's own sources (51/8, 127/8, 198.51/16, 100.66/16)
+            let mut a = (rng.next() as u32) | 0x0100_0000;
+            if matches!(a >> 24, 51 | 127 | 198 | 100) {
+                a ^= 0x0800_0000;
+            }
+            IpNet::new(IpAddr::V4(a.into()), len).unwrap()
+        };
+        out.push(net.trunc());
+    }
+    out
+}
+
+fn addr(i: u64) -> IpNet {
+    let a = ((i as u32).wrapping_mul(2_654_435_761)) | 0x0100_0000;
+    let a = if matches!(a >> 24, 51 | 127 | 198 | 100) { a ^ 0x0800_0000 } else { a };
+    IpNet::from(IpAddr::V4(a.into()))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+const PATHS: [(&str, u32); 8] = [
+    ("trivial XDP_PASS program", XDP_PASS),
+    ("legitimate SIP (UDP) pass", XDP_PASS),
+    ("legitimate SIP (IPv6) pass", XDP_PASS),
+    ("allow-listed pass", XDP_PASS),
+    ("banned drop", XDP_DROP),
+    ("blocked-prefix drop", XDP_DROP),
+    ("blocked-prefix (IPv6) drop", XDP_DROP),
+    ("rate-limited drop", XDP_DROP),
+];
+
+fn frame_of(path: usize) -> Vec<u8> {
+    match path {
+        0 | 1 => udp("198.51.100.1", 5060),
+        2 => udp("2001:db8:5::1", 5060),
+        3 => udp("51.5.6.7", 5060),
+        4 => udp("198.51.200.9", 5060),
+        5 => udp("100.66.1.1", 5060),
+        6 => udp("2a01:db8:bad::1", 5060),
+        7 => udp("198.51.100.2", 5070),
+        _ => syn("198.51.100.1", 5060),
+    }
+}
+
+fn setup(n: usize, object: &[u8]) -> (Harness, String) {
+    let t0 = Instant::now();
+    let mut rng = Rng(0x5eed_0000 + n as u64);
+    let mut r = rules(BASE);
+    r.block = prefixes(n, &mut rng);
+    // make the probed /24s hold entries, so their lookups go to the hash (the slow case)
+    for s in ["198.51.7.0/24", "100.66.0.0/24", "100.66.1.1/32", "51.5.6.9/32", "2a01:db8:bad::/48", "2001:db8:6::/48"]
+    {
+        r.block.push(s.parse().unwrap());
+    }
+    r.block_capacity = (n as u32 * 2).max(1 << 16);
+    r.bans.capacity = (n as u32 + 16).max(1024);
+    let mut h = Harness::with_object(r, object);
+    let bans: Vec<sipwall::bans::Ban> = (0..n as u64)
+        .map(addr)
+        .chain(std::iter::once("198.51.200.9/32".parse().unwrap()))
+        .map(|target| sipwall::bans::Ban {
+            target,
+            expires_unix_ms: None,
+            created_unix_ms: 0,
+            reason: String::new(),
+            source: "bench".into(),
+        })
+        .collect();
+    h.enforcer.restore(bans).unwrap();
+    let (e4, e6) = h.enforcer.nets().entries();
+    let note = format!(
+        "{} bans and {} prefixes: {e4} IPv4 and {e6} IPv6 table entries, loaded in {:.1} s",
+        human(n),
+        human(n),
+        t0.elapsed().as_secs_f64()
+    );
+    // the limited source spends its one token
+    h.time(PROGRAM, &frame_of(7), 1);
+    (h, note)
+}
+
+fn main() {
+    assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = arg("--out");
+    let alts: Vec<(String, Vec<u8>)> = arg("--compare")
+        .map(|list| {
+            list.split(',')
+                .map(|p| {
+                    (
+                        format!(" [{}]", std::path::Path::new(p).file_stem().unwrap().to_string_lossy()),
+                        std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let repeat: u32 = if quick { 100_000 } else { 1_000_000 };
+    let runs = if quick { 5 } else { 11 };
+    let sizes: &[usize] = if quick { &[0, 1_000, 100_000] } else { &[0, 1_000, 100_000, 1_000_000] };
+    pin_to_one_cpu();
+
+    let objects: Vec<(&str, &[u8])> = std::iter::once(("", sipwall::BPF_OBJECT))
+        .chain(alts.iter().map(|(t, a)| (t.as_str(), a.as_slice())))
+        .collect();
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    for (tag, _) in &objects {
+        for (name, _) in PATHS {
+            rows.push((format!("{name}{tag}"), Vec::new()));
+        }
+    }
+    let mut notes = Vec::new();
+    for &n in sizes {
+        let mut hs = Vec::new();
+        for (_, obj) in &objects {
+            let (h, note) = setup(n, obj);
+            hs.push(h);
+            notes.push(note);
+        }
+        // rounds over all paths and builds, so drift on a shared machine hits them alike
+        let frames: Vec<Vec<u8>> = (0..PATHS.len()).map(frame_of).collect();
+        let mut samples = vec![Vec::new(); rows.len()];
+        // one round to warm caches and clocks, not counted
+        for h in hs.iter_mut() {
+            for (i, f) in frames.iter().enumerate() {
+                h.time(if i == 0 { BASELINE_PROGRAM } else { PROGRAM }, f, repeat);
+            }
+        }
+        for _ in 0..runs {
+            for (k, h) in hs.iter_mut().enumerate() {
+                for (i, (name, want)) in PATHS.iter().enumerate() {
+                    let prog = if i == 0 { BASELINE_PROGRAM } else { PROGRAM };
+                    let (action, ns) = h.time(prog, &frames[i], repeat);
+                    assert!(k > 0 || action == *want, "{name}: wrong verdict {action}");
+                    samples[k * PATHS.len() + i].push(ns);
+                }
+            }
+        }
+        for (i, s) in samples.into_iter().enumerate() {
+            rows[i].1.push(median(s));
+        }
+        eprintln!("measured at {n} entries");
+    }
+
+    let mut md = String::new();
+    md.push_str(&format!("| path (ns per packet, median of {runs} × {repeat} runs) |"));
+    for n in sizes {
+        md.push_str(&format!(" {} |", human(*n)));
+    }
+    md.push_str(&format!(" × trivial at {} |\n|---|", human(*sizes.last().unwrap())));
+    for _ in sizes {
+        md.push_str("---:|");
+    }
+    md.push_str("---:|\n");
+    for (k, chunk) in rows.chunks(PATHS.len()).enumerate() {
+        let base = *chunk[0].1.last().unwrap();
+        for (name, vals) in chunk {
+            if k > 0 && name.starts_with("trivial") {
+                continue;
+            }
+            md.push_str(&format!("| {name} |"));
+            for v in vals {
+                md.push_str(&format!(" {v:.0} |"));
+            }
+            md.push_str(&format!(" {:.2} |\n", vals.last().unwrap() / base.max(1.0)));
+        }
+    }
+    md.push('\n');
+    notes.dedup();
+    for n in &notes {
+        md.push_str(&format!("- {n}\n"));
+    }
+    print!("{md}");
+    if let Some(path) = out {
+        std::fs::write(&path, &md).unwrap_or_else(|e| panic!("{path}: {e}"));
+        eprintln!("written to {path}");
+    }
+}
+
+/// BPF_PROG_TEST_RUN runs on the calling CPU: staying on one avoids migrations mid-sample.
+fn pin_to_one_cpu() {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU 0 always exists.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn human(n: usize) -> String {
+    match n {
+        0 => "0".into(),
+        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}

@@ -48,9 +48,18 @@ fn main() {
         .env("RUSTC", &rustc)
         // aya-ebpf uses #![feature] gates; rustc-web is a stable-channel compiler.
         .env("RUSTC_BOOTSTRAP", "1")
+        // BPF ISA v3 (Linux 5.1+: 32-bit jumps and ALU) and unaligned loads (packet and map
+        // reads on x86-64 and arm64 may be unaligned) make the per-packet code shorter.
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
-            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+            [
+                "--cfg=bpf_target_arch=\"x86_64\"",
+                "-Cdebuginfo=2",
+                "-Clink-arg=--btf",
+                "-Ctarget-cpu=v3",
+                "-Ctarget-feature=+allows-misaligned-mem-access",
+            ]
+            .join("\x1f"),
         );
     for key in ["RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
         cmd.env_remove(key);

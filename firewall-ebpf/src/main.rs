@@ -18,13 +18,13 @@ use firewall_common::reason::Action;
 /// The data path; see docs/architecture.md for the order of the checks.
 #[xdp]
 pub fn sipwall(ctx: XdpContext) -> u32 {
-    let (reason, svc, src) = verdict::decide(&ctx);
-    stats::count(&ctx, reason, svc);
-    match reason.action() {
+    let v = verdict::decide(&ctx);
+    stats::count(&ctx, v.reason, v.svc);
+    match v.reason.action() {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => {
             if trace::enabled() {
-                trace::drop(&ctx, reason, svc, src);
+                trace::drop(&ctx, &v);
             }
             xdp_action::XDP_DROP
         }

@@ -37,6 +37,10 @@ pub struct Src {
     pub addr: Addr6,
 }
 
+impl Src {
+    pub const NONE: Src = Src { v6: false, addr_be: 0, addr: Addr6 { hi: 0, lo: 0 } };
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum L4Kind {
     /// Non-first fragment: no ports to look at.

@@ -3,9 +3,8 @@
 
 use aya_ebpf::{programs::XdpContext, Global};
 use aya_log_ebpf::info;
-use firewall_common::reason::Reason;
 
-use crate::parse::Src;
+use crate::verdict::Verdict;
 
 /// Set to 1 by the loader to trace drops.
 #[unsafe(no_mangle)]
@@ -17,13 +16,14 @@ pub fn enabled() -> bool {
 }
 
 #[inline(always)]
-pub fn drop(ctx: &XdpContext, reason: Reason, svc: u32, src: Option<Src>) {
-    match src {
-        Some(s) if s.v6 => {
-            let a = s.addr.to_be_bytes();
-            info!(ctx, "drop {:i} service {} reason {}", a, svc, reason.name());
-        }
-        Some(s) => info!(ctx, "drop {:i} service {} reason {}", u32::from_be(s.addr_be), svc, reason.name()),
-        None => info!(ctx, "drop unparsed frame reason {}", reason.name()),
+pub fn drop(ctx: &XdpContext, v: &Verdict) {
+    let (s, svc, reason) = (&v.src, v.svc, v.reason.name());
+    if !v.parsed {
+        info!(ctx, "drop unparsed frame reason {}", reason);
+    } else if s.v6 {
+        let a = s.addr.to_be_bytes();
+        info!(ctx, "drop {:i} service {} reason {}", a, svc, reason);
+    } else {
+        info!(ctx, "drop {:i} service {} reason {}", u32::from_be(s.addr_be), svc, reason);
     }
 }

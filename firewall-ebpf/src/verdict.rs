@@ -5,7 +5,7 @@ use aya_ebpf::{helpers::bpf_jiffies64, programs::XdpContext};
 use firewall_common::{
     addr::Addr6,
     clock::before,
-    config::{Config, RATE6_PREFIX},
+    config::RATE6_PREFIX,
     nets::class,
     rate::{RateKey, FAMILY_V4, FAMILY_V6},
     reason::Reason,
@@ -40,30 +40,33 @@ fn service_of(l4: L4) -> u32 {
     }
 }
 
-/// The verdict's reason, the service the packet was addressed to (0: none), and its source
-/// when the headers parsed.
+/// What happened to a packet. Every field is always set (see `parse::Src`).
+pub struct Verdict {
+    pub reason: Reason,
+    /// The service the packet was addressed to (0: none).
+    pub svc: u32,
+    /// Its source, if the headers parsed (`parsed`), else zero.
+    pub src: Src,
+    pub parsed: bool,
+}
+
 #[inline(always)]
-pub fn decide(ctx: &XdpContext) -> (Reason, u32, Option<Src>) {
+pub fn decide(ctx: &XdpContext) -> Verdict {
     let pkt = match parse(ctx) {
         Ok(p) => p,
-        Err(r) => return (r, 0, None),
+        Err(reason) => return Verdict { reason, svc: 0, src: Src::NONE, parsed: false },
     };
     let svc = service_of(pkt.l4);
-    (check(pkt.src, pkt.l4, svc), svc, Some(pkt.src))
+    Verdict { reason: check(pkt.src, pkt.l4, svc), svc, src: pkt.src, parsed: true }
 }
 
 #[inline(always)]
 fn check(src: Src, l4: L4, svc: u32) -> Reason {
-    let zero = Config::default();
-    let cfg = SW_CONFIG.get(0).unwrap_or(&zero);
-    let (cls, key) = if src.v6 {
-        (nets::classify_v6(src.addr, cfg), RateKey { addr: src.addr.masked(RATE6_PREFIX), svc, family: FAMILY_V6 })
-    } else {
-        (
-            nets::classify_v4(src.addr_be, cfg),
-            RateKey { addr: Addr6 { hi: 0, lo: u32::from_be(src.addr_be) as u64 }, svc, family: FAMILY_V4 },
-        )
+    // One slot, always present; the verifier still wants the null check.
+    let Some(cfg) = SW_CONFIG.get(0) else {
+        return Reason::UnprotectedPort;
     };
+    let cls = if src.v6 { nets::classify_v6(src.addr, cfg) } else { nets::classify_v4(src.addr_be, cfg) };
     if cls.flags & class::ALLOW != 0 {
         return Reason::Allowlisted;
     }
@@ -89,6 +92,11 @@ fn check(src: Src, l4: L4, svc: u32) -> Reason {
         return Reason::NotAllowed;
     }
     if pol.flags & policy::LIMIT != 0 && (new_conn || pol.flags & policy::LIMIT_ALL_TCP != 0) {
+        let key = if src.v6 {
+            RateKey { addr: src.addr.masked(RATE6_PREFIX), svc, family: FAMILY_V6 }
+        } else {
+            RateKey { addr: Addr6 { hi: 0, lo: u32::from_be(src.addr_be) as u64 }, svc, family: FAMILY_V4 }
+        };
         if !limit::take(&key, pol, cfg, now()) {
             return Reason::RateLimited;
         }

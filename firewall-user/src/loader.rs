@@ -35,11 +35,11 @@ pub const CLOCK_PROGRAM: &str = "sipwall_clock";
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("loading the XDP object: {0} (is this running as root on a kernel with BPF enabled?)")]
-    Object(#[source] aya::EbpfError),
+    Object(#[source] Box<aya::EbpfError>),
     #[error("program `{0}` is missing from the XDP object")]
     MissingProgram(&'static str),
     #[error("the kernel verifier rejected the XDP program: {0}")]
-    Verifier(#[source] ProgramError),
+    Verifier(#[source] Box<ProgramError>),
     #[error(transparent)]
     Table(#[from] TableError),
     #[error("sampling the kernel clock: {0}")]
@@ -50,7 +50,7 @@ pub enum LoadError {
         mode: &'static str,
         hint: &'static str,
         #[source]
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
 }
 
@@ -105,16 +105,19 @@ pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Lo
         .map_max_entries(maps::NET6_OVER, sizes.capacity)
         .map_max_entries(maps::RATE, rate_slots(rules.rate_limit.capacity))
         .load(object)
-        .map_err(LoadError::Object)?;
+        .map_err(|e| LoadError::Object(Box::new(e)))?;
     for name in maps::ALL {
         if ebpf.map(name).is_none() {
             return Err(TableError::Missing(name).into());
         }
     }
     for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
-        let prog: &mut Xdp =
-            ebpf.program_mut(name).ok_or(LoadError::MissingProgram(name))?.try_into().map_err(LoadError::Verifier)?;
-        prog.load().map_err(LoadError::Verifier)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(name)
+            .ok_or(LoadError::MissingProgram(name))?
+            .try_into()
+            .map_err(|e| LoadError::Verifier(Box::new(e)))?;
+        prog.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
     }
     let tables = KernelTables::take(&mut ebpf, &sizes)?;
     let stats =
@@ -174,7 +177,10 @@ impl Attached {
 }
 
 pub fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, LoadError> {
-    ebpf.program_mut(name).ok_or(LoadError::MissingProgram(name))?.try_into().map_err(LoadError::Verifier)
+    ebpf.program_mut(name)
+        .ok_or(LoadError::MissingProgram(name))?
+        .try_into()
+        .map_err(|e| LoadError::Verifier(Box::new(e)))
 }
 
 /// Attaches the program to `iface`. Returns the mode in use.
@@ -187,13 +193,13 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached
             iface: iface.into(),
             mode: "native",
             hint: "; the driver may lack XDP support: try --xdp-mode skb",
-            source,
+            source: Box::new(source),
         }),
         AttachMode::Skb => skb(prog).map(|_| Attached::Skb).map_err(|source| LoadError::Attach {
             iface: iface.into(),
             mode: "skb",
             hint: "",
-            source,
+            source: Box::new(source),
         }),
         AttachMode::Auto => match native(prog) {
             Ok(_) => Ok(Attached::Native),
@@ -203,7 +209,7 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached
                         iface: iface.into(),
                         mode: "native",
                         hint: "; check the name with `ip link`",
-                        source: e,
+                        source: Box::new(e),
                     });
                 }
                 log::warn!("{iface}: native XDP unavailable ({e}); using skb (generic) mode, which is slower");
@@ -211,7 +217,7 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached
                     iface: iface.into(),
                     mode: "skb",
                     hint: "",
-                    source,
+                    source: Box::new(source),
                 })
             }
         },

@@ -13,6 +13,9 @@ pub trait Words {
     fn load(&self, i: usize) -> u64;
     fn store(&mut self, i: usize, v: u64);
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Words for Vec<u64> {

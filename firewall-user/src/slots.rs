@@ -173,8 +173,8 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
             Some(s) => {
                 let base = s * Self::SLOT_WORDS;
                 let w = k.words();
-                for i in 1..K::WORDS {
-                    self.slots.store(base + i, w[i]);
+                for (i, word) in w.iter().enumerate().take(K::WORDS).skip(1) {
+                    self.slots.store(base + i, *word);
                 }
                 store_class(&mut self.slots, base + K::WORDS, c);
                 self.slots.store(base, w[0]);

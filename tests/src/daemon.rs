@@ -64,10 +64,13 @@ impl DaemonProc {
 
     pub fn spawn(&mut self, lab: &Lab) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let iface: &[&str] = if self.extra.iter().any(|a| a == "--iface") { &[] } else { &["--iface", &lab.host_if] };
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.host])
             .arg(sipwall_bin())
-            .args(["run", "--iface", &lab.host_if, "--xdp-mode", "native", "--metrics-addr", "127.0.0.1:9977"])
+            .arg("run")
+            .args(iface)
+            .args(["--xdp-mode", "native", "--metrics-addr", "127.0.0.1:9977"])
             .arg("--config")
             .arg(&self.config)
             .arg("--state-dir")

@@ -100,6 +100,17 @@ impl Lab {
         format!("10.200.{}.1", self.n)
     }
 
+    /// A second veth pair between the same namespaces (`peer_if`b <-> `host_if`b); returns
+    /// (peer end, host end, host MAC).
+    pub fn add_link(&self) -> (String, String, [u8; 6]) {
+        let (p, h) = (format!("{}b", self.peer_if), format!("{}b", self.host_if));
+        sh(&["ip", "link", "add", &p, "netns", &self.peer, "type", "veth", "peer", "name", &h, "netns", &self.host]);
+        sh(&["ip", "-n", &self.peer, "link", "set", &p, "up"]);
+        sh(&["ip", "-n", &self.host, "link", "set", &h, "up"]);
+        let mac = mac_of(&self.host, &h);
+        (p, h, mac)
+    }
+
     /// `ip netns exec NS ...` as a Command.
     pub fn cmd(&self, ns: &str, program: &str) -> Command {
         let mut c = Command::new("ip");
@@ -243,7 +254,7 @@ impl RawSock {
             if n < 0 {
                 return None;
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             buf.truncate(n as usize);

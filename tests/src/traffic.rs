@@ -41,17 +41,20 @@ pub fn frame(lab: &Lab, src: &str, dport: u16, syn: bool, tag: &str, seq: u64) -
     l4_frame(lab.peer_mac, lab.host_mac, src, dst, dport, syn, &payload(tag, seq))
 }
 
+/// Arrivals by flow tag: (sequence number, when).
+type Seen = Arc<Mutex<HashMap<String, Vec<(u64, Instant)>>>>;
+
 /// Counts marked frames reaching the host's interface (after XDP).
 pub struct Receiver {
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<HashMap<String, Vec<(u64, Instant)>>>>,
+    seen: Seen,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
     pub fn start(lab: &Lab) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(HashMap::<String, Vec<(u64, Instant)>>::new()));
+        let seen: Seen = Arc::default();
         let (s, m, ifname) = (stop.clone(), seen.clone(), lab.host_if.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = in_netns(&lab.host, move || {

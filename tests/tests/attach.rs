@@ -254,3 +254,47 @@ fn drop_trace_names_source_and_reason() {
         d.log_text()
     );
 }
+
+#[test]
+fn one_program_on_several_interfaces() {
+    require_root!();
+    let lab = Lab::new();
+    let (peer2, host2, mac2) = lab.add_link();
+    let iface = format!("{},{host2}", lab.host_if);
+    let d = DaemonProc::start_with(&lab, RULES, &["--iface", &iface]);
+    let m = d.metrics();
+    for i in [&lab.host_if, &host2] {
+        assert_eq!(metric(&m, &format!("sipwall_xdp_attached{{iface=\"{i}\",mode=\"native\"}}")), Some(1.0), "{m}");
+    }
+    // blocked traffic on the second link is dropped too, and counted with the first's
+    let rx = sipwall_tests::netns::in_netns(&lab.host, {
+        let h = host2.clone();
+        move || sipwall_tests::netns::RawSock::open(&h).unwrap()
+    })
+    .join()
+    .unwrap();
+    let mut frames = Vec::new();
+    for (i, src) in ["203.0.113.5", "192.0.2.40"].iter().enumerate() {
+        let mut f = frame(&lab, src, 9999, false, "two", i as u64);
+        f[..6].copy_from_slice(&mac2);
+        frames.push(f);
+    }
+    sipwall_tests::netns::in_netns(&lab.peer, move || {
+        let s = sipwall_tests::netns::RawSock::open(&peer2).unwrap();
+        for f in frames {
+            s.send(&f).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    let mut got = Vec::new();
+    while let Some(f) = rx.recv() {
+        if f.windows(8).any(|w| w == b"SWT:two:") {
+            got.push(f);
+        }
+    }
+    assert_eq!(got.len(), 1, "only the unblocked source arrives");
+    assert!(wait_for(Duration::from_secs(3), || {
+        metric(&d.metrics(), "sipwall_packets_total{action=\"drop\",reason=\"blocked\",service=\"none\"}") == Some(1.0)
+    }));
+}

@@ -1,11 +1,12 @@
-//! `sipwall check FILE`.
+//! `sipwall check FILE`: validate, then compile the rules into in-memory tables to report what
+//! they will take (and whether they fit).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::EXIT_CONFIG;
-use crate::rules::Rules;
+use crate::{clock::KernelClock, enforcer::Enforcer, loader::net_capacity, rules::Rules, tables::fake::FakeTables};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -15,25 +16,32 @@ pub struct CheckArgs {
 
 /// Prints every diagnostic; returns the exit code.
 pub fn check(args: &CheckArgs) -> i32 {
-    match Rules::load(&args.file) {
-        Ok((rules, warnings)) => {
-            for w in &warnings {
-                eprintln!("{w}");
-            }
-            let blocked = rules.blocked().count();
+    let (rules, warnings) = match Rules::load(&args.file) {
+        Ok(r) => r,
+        Err(rejected) => {
+            eprintln!("{rejected}");
+            return EXIT_CONFIG;
+        }
+    };
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let file = args.file.display();
+    let (services, allow, blocked, files) =
+        (rules.services.len(), rules.allow.len(), rules.blocked().count(), rules.block_files.len());
+    let capacity = net_capacity(&rules);
+    match Enforcer::new(FakeTables::default(), rules, KernelClock::synthetic(250)) {
+        Ok(e) => {
+            let (v4, v6) = e.nets().entries();
             println!(
-                "{}: OK ({} services, {} allow-listed prefixes, {} blocked prefixes from {} files, {} warnings)",
-                args.file.display(),
-                rules.services.len(),
-                rules.allow.len(),
-                blocked,
-                rules.block_files.len(),
+                "{file}: OK ({services} services, {allow} allow-listed and {blocked} blocked prefixes from {files} files; \
+                 {v4} IPv4 and {v6} IPv6 table entries of {capacity} each; {} warnings)",
                 warnings.len()
             );
             0
         }
-        Err(rejected) => {
-            eprintln!("{rejected}");
+        Err(err) => {
+            eprintln!("{file}: error: the rules do not fit the tables: {err}");
             EXIT_CONFIG
         }
     }

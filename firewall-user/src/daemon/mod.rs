@@ -79,11 +79,13 @@ fn read_rules(config: &Option<PathBuf>) -> Result<Rules, RunError> {
 
 pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let rules = read_rules(&opts.config)?;
-    let ifaces = if opts.ifaces.is_empty() {
+    let mut ifaces = if opts.ifaces.is_empty() {
         vec![iface::default_route_iface().ok_or(RunError::NoInterface)?]
     } else {
         opts.ifaces.clone()
     };
+    let mut seen = std::collections::HashSet::new();
+    ifaces.retain(|i| seen.insert(i.clone()));
     log::info!(
         "rules from {}: {} services, {} allow-listed and {} blocked prefixes",
         rules.origin,

@@ -1,0 +1,56 @@
+//! The `sipwall` command line without a daemon: `check`, and what the control commands say when
+//! nothing answers.
+
+use std::process::Command;
+
+use sipwall_tests::daemon::sipwall_bin;
+
+fn sipwall(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(sipwall_bin()).args(args).output().expect("run sipwall");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn root(p: &str) -> String {
+    format!("{}/../{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_accepts_the_shipped_rules() {
+    for f in ["rules/example.toml", "rules/default.toml"] {
+        let (code, out, err) = sipwall(&["check", &root(f)]);
+        assert_eq!(code, 0, "{f}: {out}{err}");
+        assert!(out.contains(": OK (3 services") || out.contains(": OK (4 services"), "{out}");
+    }
+}
+
+#[test]
+fn check_reports_every_error_with_position_and_exits_78() {
+    let dir = std::env::temp_dir().join(format!("sipwall-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(&f, "[allow]\nsources = [\"10.0.0.0/33\"]\n[services.sip]\nports = [\"5060\"]\nrate = 0\n").unwrap();
+    let (code, _, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("bad.toml:2:13: error: prefix length `33`"), "{err}");
+    assert!(err.contains("bad.toml:4:11: error: `5060` needs a protocol"), "{err}");
+    assert!(err.contains("bad.toml:5:8: error: `rate` must be between 1 and 10000000, found 0"), "{err}");
+    assert!(err.contains("3 errors"), "{err}");
+    let (code, _, err) = sipwall(&["check", dir.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(code, 78);
+    assert!(err.contains("cannot read the rules file"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn control_commands_explain_a_missing_daemon() {
+    let (code, _, err) = sipwall(&["--socket", "/nonexistent/sipwall.sock", "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the sipwall daemon at /nonexistent/sipwall.sock"), "{err}");
+    let (code, _, err) = sipwall(&["ban", "1.2.3.4", "--for", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a duration"), "{err}");
+}

@@ -192,8 +192,13 @@ impl Rules {
 }
 
 fn nets(r: &mut Reader, s: &Section, key: &str) -> Vec<IpNet> {
+    cidr_list(r, s, key).unwrap_or_default()
+}
+
+/// A list of addresses and CIDRs (`None` when the key is absent), each bad one reported.
+pub(crate) fn cidr_list(r: &mut Reader, s: &Section, key: &str) -> Option<Vec<IpNet>> {
     let mut out = Vec::new();
-    for (text, span) in s.strings(r, key).unwrap_or_default() {
+    for (text, span) in s.strings(r, key)? {
         match cidr::parse(&text) {
             Ok((n, truncated)) => {
                 if truncated {
@@ -204,7 +209,7 @@ fn nets(r: &mut Reader, s: &Section, key: &str) -> Vec<IpNet> {
             Err(e) => r.error(Some(span), e),
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]

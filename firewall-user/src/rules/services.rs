@@ -3,7 +3,6 @@
 use ipnet::IpNet;
 
 use super::{
-    cidr,
     ports::{self, PortRange},
     reader::{Reader, Section},
 };
@@ -86,27 +85,13 @@ pub fn read(r: &mut Reader, sec: &Section) -> Vec<Service> {
                 }
             }
         }
-        let allow_from = s.strings(r, "allow_from").map(|list| {
-            if list.is_empty() {
-                r.warn(
-                    s.value_span("allow_from"),
-                    format!("`allow_from` of `{name}` is empty: only the global allow list reaches this service"),
-                );
-            }
-            let mut nets = Vec::new();
-            for (text, sp) in list {
-                match cidr::parse(&text) {
-                    Ok((n, truncated)) => {
-                        if truncated {
-                            r.warn(Some(sp), format!("`{text}` has host bits set; it means {n}"));
-                        }
-                        nets.push(n)
-                    }
-                    Err(e) => r.error(Some(sp), e),
-                }
-            }
-            nets
-        });
+        let allow_from = super::cidr_list(r, &s, "allow_from");
+        if s.table.get("allow_from").and_then(|i| i.as_array()).is_some_and(|a| a.is_empty()) {
+            r.warn(
+                s.value_span("allow_from"),
+                format!("`allow_from` of `{name}` is empty: only the global allow list reaches this service"),
+            );
+        }
         let rate = s.uint(r, "rate", 1, MAX_RATE);
         let burst = s.uint(r, "burst", 1, MAX_RATE);
         if s.has("burst") && !s.has("rate") {

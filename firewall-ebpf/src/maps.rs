@@ -69,7 +69,7 @@ pub static SW_NET6_LENS: Array<Net6Lengths> = Array::with_max_entries(2, 0);
 pub static SW_NET6_FILTER: Array<u64> = Array::with_max_entries(NET6_FILTER_WORDS, BPF_F_MMAPABLE);
 
 #[map]
-pub static SW_RATE: Array<Bucket> = Array::with_max_entries(rate_slots(capacity::RATE), 0);
+pub static SW_RATE: Array<Bucket> = Array::with_max_entries(rate_slots(capacity::RATE), BPF_F_MMAPABLE);
 
 #[map]
 pub static SW_EVENTS: RingBuf = RingBuf::with_byte_size(capacity::EVENTS_BYTES, 0);

@@ -12,7 +12,7 @@ use firewall_common::{
 use ipnet::IpNet;
 
 use crate::{
-    bans::{self, Ban},
+    bans::{self, Ban, BanSet},
     clock::{self, KernelClock},
     loader::net_capacity,
     nets::{prefix::AnyPrefix, FlushStats, NetTables},
@@ -50,7 +50,7 @@ pub struct Enforcer<T: Tables> {
     cfg: Config,
     nets: NetTables,
     services: ServiceTables,
-    bans: BTreeMap<IpNet, Ban>,
+    bans: BanSet,
     rules: Option<Rules>,
     clock: KernelClock,
 }
@@ -86,7 +86,7 @@ impl<T: Tables> Enforcer<T> {
             cfg: Config::default(),
             nets: NetTables::new(net_capacity(&rules)),
             services: ServiceTables::default(),
-            bans: BTreeMap::new(),
+            bans: BanSet::default(),
             rules: None,
             clock,
         };
@@ -111,7 +111,7 @@ impl<T: Tables> Enforcer<T> {
     }
 
     pub fn bans(&self) -> impl Iterator<Item = &Ban> {
-        self.bans.values()
+        self.bans.iter()
     }
 
     pub fn ban_count(&self) -> usize {
@@ -142,10 +142,10 @@ impl<T: Tables> Enforcer<T> {
         let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
             .then(|| self.rekey(rules.bans.ipv6_prefix));
         if let Some(next) = &rekeyed {
-            for old in self.bans.keys() {
-                self.nets.set_ban(AnyPrefix::from(*old), None);
+            for old in self.bans.iter() {
+                self.nets.set_ban(AnyPrefix::from(old.target), None);
             }
-            for b in next.values() {
+            for b in next.iter() {
                 self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms)));
             }
         }
@@ -161,15 +161,15 @@ impl<T: Tables> Enforcer<T> {
     }
 
     /// The ban set under a new IPv6 ban prefix (bans that merge keep the latest expiry).
-    fn rekey(&self, prefix: u8) -> BTreeMap<IpNet, Ban> {
-        let mut next: BTreeMap<IpNet, Ban> = BTreeMap::new();
-        for b in self.bans.values() {
+    fn rekey(&self, prefix: u8) -> BanSet {
+        let mut next = BanSet::default();
+        for b in self.bans.iter() {
             let target = bans::normalize(b.target, prefix);
             let nb = Ban { target, ..b.clone() };
             match next.get(&target) {
                 Some(o) if later(o.expires_unix_ms, nb.expires_unix_ms) => {}
                 _ => {
-                    next.insert(target, nb);
+                    next.insert(nb);
                 }
             }
         }
@@ -208,15 +208,14 @@ impl<T: Tables> Enforcer<T> {
             let _ = self.nets.flush(&mut self.cfg, &mut self.tables);
             return Err(e.into());
         }
-        let change =
-            if self.bans.insert(target, ban.clone()).is_some() { BanChange::Updated } else { BanChange::Added };
+        let change = if self.bans.insert(ban.clone()).is_some() { BanChange::Updated } else { BanChange::Added };
         Ok((ban, change))
     }
 
     /// Lifts the ban on exactly this target (after normalisation).
     pub fn unban(&mut self, net: IpNet) -> Result<Option<Ban>, EnforceError> {
         let target = bans::normalize(net, self.v6_prefix());
-        if !self.bans.contains_key(&target) {
+        if !self.bans.contains(&target) {
             return Ok(None);
         }
         self.nets.set_ban(AnyPrefix::from(target), None);
@@ -226,17 +225,12 @@ impl<T: Tables> Enforcer<T> {
 
     /// Bans covering an address or network (exact or wider).
     pub fn bans_covering(&self, net: &IpNet) -> Vec<&Ban> {
-        self.bans.values().filter(|b| b.target.contains(net) || b.target == *net).collect()
+        self.bans.iter().filter(|b| b.target.contains(net) || b.target == *net).collect()
     }
 
     /// Removes bans whose time is over (one table update for all of them); returns them.
     pub fn sweep(&mut self, now_unix_ms: u64) -> Result<Vec<Ban>, EnforceError> {
-        let expired: Vec<IpNet> = self
-            .bans
-            .values()
-            .filter(|b| b.expires_unix_ms.is_some_and(|e| e <= now_unix_ms))
-            .map(|b| b.target)
-            .collect();
+        let expired = self.bans.expired(now_unix_ms);
         for t in &expired {
             self.nets.set_ban(AnyPrefix::from(*t), None);
         }
@@ -246,7 +240,7 @@ impl<T: Tables> Enforcer<T> {
 
     /// Soonest ban expiry, to schedule the next sweep.
     pub fn next_expiry(&self) -> Option<u64> {
-        self.bans.values().filter_map(|b| b.expires_unix_ms).min()
+        self.bans.next_expiry()
     }
 
     /// Restores bans (from the store) in one table update. Bans on allow-listed sources are
@@ -263,7 +257,7 @@ impl<T: Tables> Enforcer<T> {
             }
             let b = Ban { target, ..b };
             self.nets.set_ban(AnyPrefix::from(target), Some(self.clock.deadline(b.expires_unix_ms)));
-            self.bans.insert(target, b);
+            self.bans.insert(b);
             n += 1;
         }
         self.nets.flush(&mut self.cfg, &mut self.tables)?;

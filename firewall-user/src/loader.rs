@@ -16,8 +16,9 @@ use firewall_common::{
 use crate::{
     clock::KernelClock,
     rules::Rules,
+    shm::MappedArray,
     tables::{
-        kernel::{take, KernelTables, NetSizes},
+        kernel::{mapped, take, KernelTables, NetSizes},
         TableError,
     },
     BPF_OBJECT,
@@ -65,8 +66,9 @@ pub struct Loaded {
     pub ebpf: Ebpf,
     pub tables: KernelTables,
     pub stats: KernelStats,
-    /// The bucket array, for counting the sources being tracked.
-    pub rate: Array<MapData, Bucket>,
+    /// The bucket array (mapped read-only in spirit: only the program writes it), for counting
+    /// the sources being tracked.
+    pub rate: MappedArray,
     pub events: RingBuf<MapData>,
     /// How the program's jiffies relate to CLOCK_MONOTONIC.
     pub clock: KernelClock,
@@ -122,7 +124,7 @@ pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Lo
     let tables = KernelTables::take(&mut ebpf, &sizes)?;
     let stats =
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
-    let rate = take(&mut ebpf, maps::RATE)?;
+    let rate = mapped(&mut ebpf, maps::RATE, size_of::<Bucket>(), rate_slots(rules.rate_limit.capacity))?;
     let events = take(&mut ebpf, maps::EVENTS)?;
     let clock_map: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
     let clock = calibrate(&mut ebpf, &clock_map)?;

@@ -21,6 +21,7 @@ use crate::{
     loader::{self, AttachMode, Loaded},
     metrics::{http, Metrics},
     rules::{Rejected, Rules},
+    shm::{MappedArray, Words},
     store::Store,
 };
 
@@ -94,6 +95,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         rules.blocked().count()
     );
 
+    // Endpoints first: a port in use or a bad socket path fails before anything is attached.
+    let listener =
+        http::bind(opts.metrics_addr).await.map_err(|source| RunError::Metrics { addr: opts.metrics_addr, source })?;
+    let control = ControlSocket::bind(&opts.socket)?;
+
     // Tables are filled before the program sees its first packet.
     let Loaded { mut ebpf, tables, stats, rate, events, clock } =
         loader::load_object(&rules, crate::BPF_OBJECT, opts.trace_drops)?;
@@ -126,9 +132,6 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         attached.push((name.clone(), mode));
     }
 
-    let listener =
-        http::bind(opts.metrics_addr).await.map_err(|source| RunError::Metrics { addr: opts.metrics_addr, source })?;
-    let control = ControlSocket::bind(&opts.socket)?;
     let daemon: Shared =
         Arc::new(Mutex::new(Daemon::new(enforcer, store, stats, metrics, opts.config.clone(), attached)));
     log::info!("metrics on http://{}/metrics, control socket {}", opts.metrics_addr, opts.socket.display());
@@ -180,21 +183,22 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Counts the buckets in use once a minute (one syscall per slot, so off the daemon lock).
-async fn rate_census(rate: aya::maps::Array<aya::maps::MapData, firewall_common::rate::Bucket>, d: Shared) {
+/// Counts the buckets in use once a minute, reading the bucket array through its mapping.
+async fn rate_census(rate: MappedArray, d: Shared) {
     let rate = Arc::new(rate);
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         let r = rate.clone();
-        let n = tokio::task::spawn_blocking(move || {
-            r.iter().filter(|b| b.as_ref().is_ok_and(|b| b.key.family != 0)).count()
-        })
-        .await;
-        if let Ok(n) = n {
+        if let Ok(n) = tokio::task::spawn_blocking(move || buckets_in_use(&*r)).await {
             lock(&d).rate_in_use = n;
         }
     }
+}
+
+/// Slots whose key is set (a bucket is 8 words; the key's family is the high half of word 2).
+pub fn buckets_in_use(words: &impl Words) -> usize {
+    (0..words.len() / 8).filter(|i| words.load(i * 8 + 2) >> 32 != 0).count()
 }
 
 /// Lifts expired bans (the kernel already ignores them) and forgets them in the store.
@@ -205,5 +209,23 @@ async fn sweeper(d: Shared) {
         tick.tick().await;
         let d = d.clone();
         let _ = tokio::task::spawn_blocking(move || lock(&d).sweep()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use firewall_common::rate::{Bucket, RateKey, FAMILY_V6};
+
+    use super::buckets_in_use;
+
+    #[test]
+    fn counts_buckets_with_a_key() {
+        let b = Bucket { key: RateKey { svc: 3, family: FAMILY_V6, ..RateKey::default() }, ..Bucket::default() };
+        // SAFETY: Bucket is plain old data of 8 words.
+        let words: [u64; 8] = unsafe { std::mem::transmute(b) };
+        let mut table = vec![0u64; 8 * 4];
+        table[8..16].copy_from_slice(&words);
+        table[24..32].copy_from_slice(&words);
+        assert_eq!(buckets_in_use(&table), 2);
     }
 }

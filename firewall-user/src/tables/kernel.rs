@@ -72,7 +72,12 @@ pub(crate) fn take<T: TryFrom<Map, Error = MapError>>(ebpf: &mut Ebpf, name: &'s
     T::try_from(map).map_err(|source| TableError::Map { map: name, source })
 }
 
-fn mapped(ebpf: &mut Ebpf, name: &'static str, value_size: usize, entries: u32) -> Result<MappedArray, TableError> {
+pub(crate) fn mapped(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    value_size: usize,
+    entries: u32,
+) -> Result<MappedArray, TableError> {
     let Some(Map::Array(data)) = ebpf.take_map(name) else { return Err(TableError::Missing(name)) };
     MappedArray::new(data, value_size, entries).map_err(|source| TableError::Mmap { map: name, source })
 }

@@ -84,17 +84,18 @@ impl DaemonProc {
             .spawn()
             .expect("spawn sipwall run");
         self.child = Some(child);
+        // ready once the control socket answers: the daemon serves it after attaching
         let sock = self.socket.clone();
         let up = wait_for(Duration::from_secs(30), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return true;
             }
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+            sipwall::control::client::call(&sock, &sipwall::control::protocol::Request::List).is_ok()
         });
         if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
             panic!("sipwall run exited ({status}) during start:\n{}", self.log_text());
         }
-        assert!(up, "sipwall run did not open its control socket in 30 s:\n{}", self.log_text());
+        assert!(up, "sipwall run did not answer on its control socket in 30 s:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

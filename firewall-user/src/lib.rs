@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod control;
 pub mod daemon;
+pub mod detect;
 pub mod enforcer;
 pub mod loader;
 pub mod metrics;

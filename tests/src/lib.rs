@@ -3,6 +3,7 @@
 
 pub mod frames;
 pub mod harness;
+pub mod samples;
 
 /// Whether privileged tests may run. Outside CI, a non-root run skips loudly; under CI a missing
 /// privilege is a failure, since CI runs as root.

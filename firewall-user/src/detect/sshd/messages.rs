@@ -1,0 +1,434 @@
+//! What one sshd message says: a failure or a harmless step of a connection, its source if
+//! written, the user tried, and whether the connection ends or succeeded.
+//!
+//! The source is read from the end of the message, where sshd writes it after everything the
+//! client chose (user names, identification strings): `… from ADDR port N ssh2`.
+
+use super::Mode;
+use crate::detect::host;
+
+/// The source as written: an address, or a host name (never resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Src {
+    Ip(std::net::IpAddr),
+    Name(String),
+    /// Several different addresses could be the source.
+    Ambiguous(Vec<std::net::IpAddr>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Msg {
+    pub src: Option<Src>,
+    pub user: Option<String>,
+    /// Not a failure by itself (counted if the connection fails later).
+    pub nofail: bool,
+    /// The connection ends with this message.
+    pub forget: bool,
+    /// The connection logged in.
+    pub gained: bool,
+    pub rule: &'static str,
+}
+
+fn fail(rule: &'static str) -> Msg {
+    Msg { rule, ..Msg::default() }
+}
+
+fn host_token(t: &str) -> Option<Src> {
+    if let Some(a) = host::addr(t) {
+        return Some(Src::Ip(a));
+    }
+    let name_ok = !t.is_empty()
+        && t.contains('.')
+        && t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        && t.bytes().any(|c| c.is_ascii_alphabetic());
+    name_ok.then(|| Src::Name(t.to_owned()))
+}
+
+/// Strips from the end: spaces, `[preauth]` (if allowed), and up to `max` of ` port N`,
+/// ` on S`, and ` sshN` (if `ssh` is allowed). Returns what is left.
+fn strip_suffix(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, bool)> {
+    let mut t = s.trim_end();
+    let mut had_preauth = false;
+    if preauth {
+        if let Some(r) = t.strip_suffix(" [preauth]") {
+            t = r.trim_end();
+            had_preauth = true;
+        }
+    }
+    if ssh {
+        if let Some((r, last)) = t.rsplit_once(' ') {
+            if last.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit())) {
+                t = r;
+            }
+        }
+    }
+    for _ in 0..max {
+        let Some((r, last)) = t.rsplit_once(' ') else { break };
+        let Some((r2, word)) = r.rsplit_once(' ') else { break };
+        if (word == "port" && host::is_port(last)) || word == "on" {
+            t = r2;
+        } else {
+            break;
+        }
+    }
+    Some((t, had_preauth))
+}
+
+/// `… HOST` at the end of `s` after suffixes: (text before the host, host).
+fn host_at_end(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, Src, bool)> {
+    let (t, had_preauth) = strip_suffix(s, preauth, ssh, max)?;
+    let (before, last) = t.rsplit_once(' ').unwrap_or(("", t));
+    Some((before, host_token(last)?, had_preauth))
+}
+
+/// `USER from HOST[suffixes]$`, read from the end: the last ` from ` followed by a host and
+/// nothing but the suffixes.
+fn user_from_host(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(String, Src)> {
+    let (t, _) = strip_suffix(s, preauth, ssh, max)?;
+    let (before, h) = t.rsplit_once(" from ").or_else(|| t.strip_prefix("from ").map(|h| ("", h)))?;
+    Some((before.to_owned(), host_token(h)?))
+}
+
+/// sshd's `Failed METHOD for [invalid user ]USER from ADDR port N ssh2[: INFO]`.
+fn failed(rest: &str) -> Option<Msg> {
+    let (method, rest) = rest.split_once(" for ")?;
+    let (invalid, rest) = match rest.strip_prefix("invalid user ") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    // candidates: " from HOST[ port N][ on S][ sshN]" followed by the end or ": "
+    let mut cands: Vec<(usize, Src, bool)> = Vec::new();
+    let mut positions: Vec<usize> = rest.match_indices(" from ").map(|(i, _)| i + 1).collect();
+    if rest.starts_with("from ") {
+        positions.insert(0, 0);
+    }
+    for p in positions {
+        let after = &rest[p + 5..];
+        let (h, mut tail) = after.split_once(' ').map(|(h, t)| (h, Some(t))).unwrap_or((after, None));
+        let Some(src) = host_token(h.strip_suffix(':').unwrap_or(h)) else { continue };
+        let colon_after_host = h.ends_with(':');
+        let mut ended = tail.is_none() && !colon_after_host;
+        let mut info = colon_after_host;
+        while let Some(t) = tail {
+            let (w, next) = t.split_once(' ').map(|(a, b)| (a, Some(b))).unwrap_or((t, None));
+            let w2 = w.strip_suffix(':');
+            let word = w2.unwrap_or(w);
+            let is_ssh = word.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
+            if let (true, Some(nx)) = (word == "port" || word == "on", next) {
+                let (v, n2) = nx.split_once(' ').map(|(a, b)| (a, Some(b))).unwrap_or((nx, None));
+                let v_colon = v.ends_with(':');
+                if word == "port" && !host::is_port(v.trim_end_matches(':')) {
+                    break;
+                }
+                if v_colon {
+                    info = true;
+                    break;
+                }
+                tail = n2;
+                ended = n2.is_none();
+                continue;
+            }
+            if is_ssh {
+                if w2.is_some() {
+                    info = true;
+                    break;
+                }
+                tail = next;
+                ended = next.is_none();
+                continue;
+            }
+            break;
+        }
+        if ended || info {
+            cands.push((p, src, ended));
+        }
+    }
+    let first = cands.first()?;
+    let user_before = |p: usize| rest[..p].trim_end().to_owned();
+    // a user name without spaces cannot hide a " from ": the first candidate is the source
+    let chosen = if first.0 > 0 && !rest[..first.0 - 1].contains(' ') || first.0 == 0 && cands.len() == 1 {
+        vec![cands[0].clone()]
+    } else {
+        let at_end: Vec<_> = cands.iter().filter(|c| c.2).cloned().collect();
+        if at_end.is_empty() {
+            cands.clone()
+        } else {
+            at_end
+        }
+    };
+    let src = settle_src(chosen.iter().map(|c| c.1.clone()).collect())?;
+    let user = Some(user_before(chosen[0].0));
+    let nofail = method == "publickey" && !invalid;
+    Some(Msg {
+        src: Some(src),
+        user,
+        nofail,
+        rule: if nofail { "sshd-failed-publickey" } else { "sshd-failed" },
+        ..Msg::default()
+    })
+}
+
+fn settle_src(mut c: Vec<Src>) -> Option<Src> {
+    c.dedup();
+    match c.len() {
+        0 => None,
+        1 => c.pop(),
+        _ => Some(Src::Ambiguous(c.iter().filter_map(|s| if let Src::Ip(a) = s { Some(*a) } else { None }).collect())),
+    }
+}
+
+const NOT_ALLOWED: [&str; 5] = [
+    " not allowed because not listed in AllowUsers",
+    " not allowed because listed in DenyUsers",
+    " not allowed because not in any group",
+    " not allowed because a group is listed in DenyGroups",
+    " not allowed because none of user's groups are listed in AllowGroups",
+];
+
+fn pam(rest: &str) -> Option<Msg> {
+    // pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=A [user=U]
+    let (module, rest) = rest.split_once('(')?;
+    if !(module.starts_with("pam_") && module[4..].bytes().all(|c| c.is_ascii_lowercase())) {
+        return None;
+    }
+    let rest = rest.strip_prefix("sshd:auth):")?.trim_start().strip_prefix("authentication failure;")?;
+    let (_, after_ruser) = rest.split_once("ruser=")?;
+    let (ruser, after) = after_ruser.split_once(char::is_whitespace)?;
+    let after = after.trim_start().strip_prefix("rhost=")?;
+    let (rhost, tail) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
+    let tail = tail.trim();
+    let user = match tail.strip_prefix("user=") {
+        Some(u) => strip_suffix(u, true, false, 3).map(|(u, _)| u.to_owned()),
+        None if tail.is_empty() || tail == "[preauth]" => None,
+        None => return None,
+    };
+    let user = user.or_else(|| (!ruser.is_empty()).then(|| ruser.to_owned()));
+    Some(Msg { src: Some(host_token(rhost)?), user, nofail: true, rule: "sshd-pam", ..Msg::default() })
+}
+
+fn closed(m: &str, mode: Mode) -> Option<Msg> {
+    // (Connection (closed|reset)|Disconnected) (by|from)[ (invalid|authenticating) user U] HOST…
+    let rest = ["Connection closed by ", "Connection reset by ", "Disconnected from "]
+        .iter()
+        .find_map(|p| m.strip_prefix(p))?;
+    let (before, src, preauth) = host_at_end(rest, true, false, 2)?;
+    let user =
+        before.strip_prefix("invalid user ").or_else(|| before.strip_prefix("authenticating user ")).map(str::to_owned);
+    if user.is_none() && !before.is_empty() {
+        return None;
+    }
+    let disconnected_user = m.starts_with("Disconnected") && user.is_some();
+    let failure = match mode {
+        Mode::Normal => false,
+        Mode::Ddos | Mode::Aggressive => preauth,
+        Mode::Extra => disconnected_user && preauth,
+    };
+    Some(Msg { src: Some(src), user, nofail: !failure, forget: true, rule: "sshd-closed-preauth", ..Msg::default() })
+}
+
+/// `Received disconnect from HOST[ port N]:CODE: …`
+fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg> {
+    let (head, tail) = rest.split_once(':')?;
+    let (h, port) = head.split_once(' ').map(|(h, p)| (h, Some(p))).unwrap_or((head, None));
+    if let Some(p) = port {
+        if !p.strip_prefix("port ").is_some_and(host::is_port) {
+            return None;
+        }
+    }
+    let src = host_token(h)?;
+    let tail = tail.trim_start();
+    let (code, text) = tail.split_once(':')?;
+    let text = text.trim();
+    let msg = |nofail, rule| Some(Msg { src: Some(src.clone()), nofail, forget: true, rule, ..Msg::default() });
+    match code.trim() {
+        "3" if strip_suffix(text, true, false, 3)?.0.ends_with(": Auth fail") => msg(false, "sshd-auth-fail"),
+        "11" => msg(true, "sshd-disconnect"),
+        "14" if matches!(mode, Mode::Extra | Mode::Aggressive)
+            && (text.starts_with("No supported authentication methods available")
+                || text.starts_with("No authentication methods available")) =>
+        {
+            msg(false, "sshd-no-auth-methods")
+        }
+        _ => None,
+    }
+}
+
+/// Classifies one sshd message (after the syslog header).
+pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
+    let mut m = raw.trim_end();
+    for p in ["error: ", "fatal: "] {
+        m = m.strip_prefix(p).unwrap_or(m);
+    }
+    m = m.strip_prefix("PAM: ").unwrap_or(m);
+    let ddos = matches!(mode, Mode::Ddos | Mode::Aggressive);
+    let extra = matches!(mode, Mode::Extra | Mode::Aggressive);
+
+    if let Some(r) = m.strip_prefix("Failed ") {
+        return failed(r);
+    }
+    for p in [
+        "Authentication failure for ",
+        "authentication failure for ",
+        "Authentication error for ",
+        "authentication error for ",
+        "Authentication failed for ",
+        "authentication failed for ",
+    ] {
+        if let Some(r) = m.strip_prefix(p) {
+            // "… from HOST[ via IF]"
+            let r = match r.rsplit_once(" via ") {
+                Some((a, b)) if !b.contains(' ') => a,
+                _ => r,
+            };
+            let (user, src) = user_from_host(r, true, false, 3)?;
+            return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-auth-failure", ..Msg::default() });
+        }
+    }
+    if let Some(r) = m.strip_prefix("User not known to the underlying authentication module for ") {
+        let (user, src) = user_from_host(r, true, false, 3)?;
+        return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-unknown-user", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("ROOT LOGIN REFUSED FROM ") {
+        let h = r.split_whitespace().next()?;
+        return Some(Msg {
+            src: Some(host_token(h)?),
+            user: Some("ROOT".into()),
+            rule: "sshd-root-refused",
+            ..Msg::default()
+        });
+    }
+    if let Some(r) = m
+        .strip_prefix("Invalid user ")
+        .or_else(|| m.strip_prefix("Illegal user "))
+        .or_else(|| m.strip_prefix("illegal user "))
+        .or_else(|| m.strip_prefix("invalid user "))
+    {
+        let (user, src) = user_from_host(r, true, false, 3)?;
+        return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-invalid-user", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("User ") {
+        if let Some(head) =
+            NOT_ALLOWED.iter().find_map(|s| strip_suffix(r, true, false, 3).and_then(|(t, _)| t.strip_suffix(s)))
+        {
+            let (user, src) = user_from_host(head, false, false, 0)?;
+            return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-not-allowed", ..Msg::default() });
+        }
+        if let Some((user, _)) = r.split_once(" not allowed because account is locked") {
+            return Some(Msg { user: Some(user.to_owned()), rule: "sshd-account-locked", ..Msg::default() });
+        }
+        return None;
+    }
+    if let Some(r) = m.strip_prefix("refused connect from ") {
+        let inner = r.trim_end().strip_suffix(')')?;
+        let (_, h) = inner.rsplit_once(" (")?;
+        return Some(Msg { src: Some(host_token(h)?), rule: "sshd-refused-connect", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("Received disconnect from ") {
+        return received_disconnect(r, mode);
+    }
+    if m.starts_with("pam_") {
+        return pam(m);
+    }
+    if let Some(r) = m.strip_prefix("maximum authentication attempts exceeded for ") {
+        let (user, src) = user_from_host(r, true, true, 2)?;
+        let user = user.strip_prefix("invalid user ").map(str::to_owned).unwrap_or(user);
+        return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-max-auth", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("Disconnecting: Too many authentication failures") {
+        let (t, _) = strip_suffix(r, true, false, 3)?;
+        let user = match t.strip_prefix(" for ") {
+            Some(u) => Some(u.to_owned()),
+            None if t.is_empty() => None,
+            None => return None,
+        };
+        return Some(Msg { user, rule: "sshd-too-many-failures", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("Disconnecting ").or_else(|| m.strip_prefix("Disconnecting from ")) {
+        // Disconnecting (invalid|authenticating) user U HOST[ port N]: Change of username or service not allowed: …
+        let mut cands = Vec::new();
+        for (i, _) in r.match_indices(": Change of username or service not allowed:") {
+            if let Some((before, src, _)) = host_at_end(&r[..i], false, false, 2) {
+                if before.starts_with("invalid user ") || before.starts_with("authenticating user ") {
+                    cands.push(src);
+                }
+            }
+        }
+        let src = settle_src(cands)?;
+        return Some(Msg { src: Some(src), forget: true, rule: "sshd-change-of-user", ..Msg::default() });
+    }
+    if let Some(r) = m.strip_prefix("Accepted ") {
+        let (_method, rest) = r.split_once(" for ")?;
+        let (user, h) = match rest.split_once(" from ") {
+            Some((u, after)) if !u.contains(' ') => (u, after),
+            _ => rest.rsplit_once(" from ")?,
+        };
+        let h = h.split_whitespace().next()?;
+        return Some(Msg {
+            src: Some(host_token(h)?),
+            user: Some(user.to_owned()),
+            gained: true,
+            forget: true,
+            rule: "sshd-accepted",
+            ..Msg::default()
+        });
+    }
+    if let Some(r) = m.strip_prefix("Connection from ") {
+        let h = r.split_whitespace().next()?;
+        return Some(Msg { src: Some(host_token(h)?), nofail: true, rule: "sshd-connection", ..Msg::default() });
+    }
+    if let Some(msg) = closed(m, mode) {
+        return Some(msg);
+    }
+    if ddos {
+        if let Some(r) = m.strip_prefix("Did not receive identification string from ") {
+            let h = r.split_whitespace().next()?;
+            return Some(Msg { src: Some(host_token(h)?), rule: "sshd-no-identification", ..Msg::default() });
+        }
+        if let Some(r) = m.strip_prefix("kex_exchange_identification: ") {
+            let r = r.strip_prefix("read: ").unwrap_or(r);
+            let known = [
+                "client sent invalid protocol identifier",
+                "Client sent invalid protocol identifier",
+                "Connection closed by remote host",
+                "connection closed by remote host",
+                "Connection reset by peer",
+                "connection reset by peer",
+            ];
+            return known.iter().any(|k| r.starts_with(k)).then(|| fail("sshd-kex-identification"));
+        }
+        if let Some(r) = m.strip_prefix("Bad protocol version identification '") {
+            let (_, src) = user_from_host(r, false, false, 1)?;
+            return Some(Msg { src: Some(src), rule: "sshd-bad-protocol", ..Msg::default() });
+        }
+        if let Some(r) = m.strip_prefix("SSH: Server;Ltype: ") {
+            let (kind, rest) = r.split_once(";Remote: ")?;
+            if !matches!(kind, "Authname" | "Version" | "Kex") {
+                return None;
+            }
+            let (h, _) = rest.split_once(';')?;
+            let (h, port) = h.rsplit_once('-')?;
+            port.parse::<u16>().ok()?;
+            return Some(Msg { src: Some(host_token(h)?), nofail: true, rule: "sshd-ltype", ..Msg::default() });
+        }
+        if m.starts_with("Read from socket failed: Connection reset by peer") {
+            return Some(Msg { forget: true, ..fail("sshd-socket-reset") });
+        }
+        if let Some(r) = m.strip_prefix("banner exchange: Connection from ") {
+            let (head, _) = r.split_once(": invalid format")?;
+            let h = head.split_whitespace().next()?;
+            return Some(Msg { src: Some(host_token(h)?), rule: "sshd-banner-exchange", ..Msg::default() });
+        }
+    }
+    if extra {
+        if let Some(r) = m.strip_prefix("Unable to negotiate with ") {
+            let (head, tail) = r.split_once(": no matching ")?;
+            tail.split_once(" found")?;
+            let h = head.split_whitespace().next()?;
+            return Some(Msg { src: Some(host_token(h)?), rule: "sshd-negotiation", ..Msg::default() });
+        }
+        if m.starts_with("Unable to negotiate a ") || (m.starts_with("no matching ") && m.contains(" found:")) {
+            return Some(fail("sshd-negotiation"));
+        }
+    }
+    None
+}

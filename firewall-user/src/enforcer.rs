@@ -223,6 +223,19 @@ impl<T: Tables> Enforcer<T> {
         Ok(self.bans.remove(&target))
     }
 
+    /// Whether packets from `addr` are dropped as banned right now (by any ban covering it).
+    pub fn is_banned(&self, addr: std::net::IpAddr) -> bool {
+        let c = self.nets.lookup(addr);
+        c.flags & firewall_common::nets::class::BAN != 0
+            && c.flags & firewall_common::nets::class::ALLOW == 0
+            && firewall_common::clock::before(self.clock.jiffies_at(clock::monotonic_ns()), c.ban_expires)
+    }
+
+    /// The ban on exactly `target` (after normalisation), if any.
+    pub fn bans_exact(&self, target: &IpNet) -> Option<&Ban> {
+        self.bans.get(&bans::normalize(*target, self.v6_prefix()))
+    }
+
     /// Bans covering an address or network (exact or wider).
     pub fn bans_covering(&self, net: &IpNet) -> Vec<&Ban> {
         self.bans.iter().filter(|b| b.target.contains(net) || b.target == *net).collect()

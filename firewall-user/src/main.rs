@@ -34,6 +34,7 @@ fn main() {
                 state_dir: a.state_dir.clone(),
                 socket: cli.socket.clone(),
                 trace_drops: a.trace_drops,
+                from_start: a.from_start,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -56,6 +57,9 @@ fn main() {
         Command::Ban(a) => cli::bans::ban(&cli.socket, a),
         Command::Unban(a) => cli::bans::unban(&cli.socket, a),
         Command::List(a) => cli::bans::list(&cli.socket, a),
+        Command::Why(a) => cli::inspect::why(&cli.socket, a),
+        Command::Status(a) => cli::inspect::status(&cli.socket, a),
+        Command::TestLog(a) => cli::testlog::test_log(a),
     };
     std::process::exit(code);
 }

@@ -1,5 +1,7 @@
 //! Bans on disk: an SQLite database under `--state-dir`, written through on every change
-//! (WAL, `synchronous = FULL`), so bans outlive restarts, crashes and reboots.
+//! (WAL, `synchronous = FULL`), so bans outlive restarts, crashes and reboots. Next to the bans
+//! in force it keeps their history (every ban with its jail, failures and matched lines), which
+//! escalation counts and `sipwall why` shows.
 
 use std::{
     os::unix::fs::{DirBuilderExt, PermissionsExt},
@@ -12,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::bans::Ban;
 
 pub const DB_FILE: &str = "sipwall.db";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,6 +41,32 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// One ban as the history remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    pub target: IpNet,
+    /// The jail, or `manual`.
+    pub jail: String,
+    pub created_unix_ms: u64,
+    pub expires_unix_ms: Option<u64>,
+    pub failures: u32,
+    /// Earlier bans that made this one longer.
+    pub earlier: u32,
+    pub reason: String,
+    /// The log lines that led to it.
+    pub lines: Vec<String>,
+    pub users: Vec<String>,
+}
+
+impl crate::jail::History for Store {
+    fn count(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> u32 {
+        self.count_history(target, jail, since_ms).unwrap_or_else(|e| {
+            log::error!("reading the ban history: {e}; counting no earlier bans");
+            0
+        })
+    }
+}
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::DirBuilder::new()
@@ -57,15 +85,31 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path, found: version });
         }
+        // each step brings a database of the version before it one version up, in one transaction
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS bans (
+            "BEGIN;
+            CREATE TABLE IF NOT EXISTS bans (
                 target TEXT PRIMARY KEY,
                 expires_unix_ms INTEGER,
                 created_unix_ms INTEGER NOT NULL,
                 reason TEXT NOT NULL,
                 source TEXT NOT NULL
             );
-            PRAGMA user_version = 1;",
+            CREATE TABLE IF NOT EXISTS history (
+                id INTEGER PRIMARY KEY,
+                target TEXT NOT NULL,
+                jail TEXT NOT NULL,
+                created_unix_ms INTEGER NOT NULL,
+                expires_unix_ms INTEGER,
+                failures INTEGER NOT NULL,
+                earlier INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                lines TEXT NOT NULL,
+                users TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS history_by_target ON history (target, created_unix_ms);
+            PRAGMA user_version = 2;
+            COMMIT;",
         )
         .map_err(db)?;
         Ok(Self { conn, path })
@@ -152,6 +196,83 @@ impl Store {
         Ok((out, bad))
     }
 
+    /// Records a ban in the history; returns its id.
+    pub fn add_history(&self, h: &HistoryEntry) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO history (target, jail, created_unix_ms, expires_unix_ms, failures, earlier, reason, lines, users)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    h.target.to_string(),
+                    h.jail,
+                    h.created_unix_ms as i64,
+                    h.expires_unix_ms.map(|v| v as i64),
+                    h.failures,
+                    h.earlier,
+                    h.reason,
+                    serde_json::to_string(&h.lines).expect("strings serialize"),
+                    serde_json::to_string(&h.users).expect("strings serialize"),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Bans of `target` since `since_ms`, by `jail` or by any.
+    pub fn count_history(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> Result<u32, StoreError> {
+        let t = target.to_string();
+        let n: i64 = match jail {
+            Some(j) => self.conn.query_row(
+                "SELECT COUNT(*) FROM history WHERE target = ?1 AND created_unix_ms >= ?2 AND jail = ?3",
+                params![t, since_ms as i64, j],
+                |r| r.get(0),
+            ),
+            None => self.conn.query_row(
+                "SELECT COUNT(*) FROM history WHERE target = ?1 AND created_unix_ms >= ?2",
+                params![t, since_ms as i64],
+                |r| r.get(0),
+            ),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(n as u32)
+    }
+
+    /// The latest `limit` bans of `target`, newest first.
+    pub fn history(&self, target: &IpNet, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT jail, created_unix_ms, expires_unix_ms, failures, earlier, reason, lines, users FROM history
+                 WHERE target = ?1 ORDER BY created_unix_ms DESC, id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![target.to_string(), limit], |r| {
+                let lines: String = r.get(6)?;
+                let users: String = r.get(7)?;
+                Ok(HistoryEntry {
+                    target: *target,
+                    jail: r.get(0)?,
+                    created_unix_ms: r.get::<_, i64>(1)? as u64,
+                    expires_unix_ms: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                    failures: r.get(3)?,
+                    earlier: r.get(4)?,
+                    reason: r.get(5)?,
+                    lines: serde_json::from_str(&lines).unwrap_or_default(),
+                    users: serde_json::from_str(&users).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Forgets history older than `before_ms`; returns how many bans were forgotten.
+    pub fn purge_history(&self, before_ms: u64) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM history WHERE created_unix_ms < ?1", params![before_ms as i64])
+            .map_err(|e| self.err(e))
+    }
+
     pub fn ban(&self, target: &IpNet) -> Result<Option<Ban>, StoreError> {
         self.conn
             .query_row(
@@ -203,6 +324,27 @@ mod tests {
         assert_eq!((bans, bad), (vec![ban("198.51.100.1/32", Some(2000))], 0));
         s.replace_all([ban("10.0.0.0/8", None)].iter()).unwrap();
         assert_eq!(s.load_bans().unwrap().0, vec![ban("10.0.0.0/8", None)]);
+        let h = |jail: &str, at: u64| HistoryEntry {
+            target: "198.51.100.1/32".parse().unwrap(),
+            jail: jail.into(),
+            created_unix_ms: at,
+            expires_unix_ms: Some(at + 1000),
+            failures: 3,
+            earlier: 0,
+            reason: "r".into(),
+            lines: vec!["a line".into()],
+            users: vec![],
+        };
+        for (j, at) in [("asterisk", 10), ("sshd", 20), ("asterisk", 30)] {
+            s.add_history(&h(j, at)).unwrap();
+        }
+        let t = "198.51.100.1/32".parse().unwrap();
+        assert_eq!(s.count_history(&t, Some("asterisk"), 0).unwrap(), 2);
+        assert_eq!(s.count_history(&t, None, 15).unwrap(), 2);
+        let newest = s.history(&t, 2).unwrap();
+        assert_eq!(newest, vec![h("asterisk", 30), h("sshd", 20)]);
+        assert_eq!(s.purge_history(25).unwrap(), 2);
+        assert_eq!(s.count_history(&t, None, 0).unwrap(), 1);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();

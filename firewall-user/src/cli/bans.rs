@@ -38,7 +38,7 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-fn send(socket: &Path, req: Request) -> Result<crate::control::protocol::Response, i32> {
+pub(crate) fn send(socket: &Path, req: Request) -> Result<crate::control::protocol::Response, i32> {
     match client::call(socket, &req) {
         Ok(r) if r.ok => Ok(r),
         Ok(r) => {

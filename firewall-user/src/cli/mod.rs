@@ -2,7 +2,9 @@
 
 pub mod bans;
 pub mod check;
+pub mod inspect;
 pub mod run;
+pub mod testlog;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,12 @@ pub enum Command {
     Unban(bans::UnbanArgs),
     /// List the bans in force (asks the running daemon).
     List(bans::ListArgs),
+    /// Why an address is or is not dropped: lists, bans, failures counted, ban history.
+    Why(inspect::WhyArgs),
+    /// The jails: their sources, lines read, failures and bans (asks the running daemon).
+    Status(inspect::StatusArgs),
+    /// Judge a log file with the jails' detectors, like fail2ban-regex (no daemon needed).
+    TestLog(testlog::TestLogArgs),
 }
 
 /// sysexits.h EX_CONFIG: the configuration is wrong.

@@ -26,4 +26,8 @@ pub struct RunArgs {
     /// Log every dropped packet with its source and reason (for debugging: one record per drop).
     #[arg(long)]
     pub trace_drops: bool,
+    /// Read the jails' log files from their start instead of their end (to replay old logs;
+    /// failures count as if they happened now).
+    #[arg(long)]
+    pub from_start: bool,
 }

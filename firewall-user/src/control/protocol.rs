@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bans::Ban;
+use crate::{bans::Ban, store::HistoryEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -17,6 +17,12 @@ pub enum Request {
         target: String,
     },
     List,
+    /// Why an address is (not) dropped: lists it is in, bans, failures counted, ban history.
+    Why {
+        target: String,
+    },
+    /// Jails, their sources, counters and active bans.
+    Status,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +51,67 @@ impl BanView {
     }
 }
 
+/// Failures a jail has counted against a source and not yet acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingView {
+    pub jail: String,
+    pub failures: u32,
+    pub maxretry: u32,
+    pub findtime_secs: u64,
+    pub lines: Vec<String>,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WhyView {
+    pub address: String,
+    /// The allow-list entry (or `this host`) that keeps it from ever being dropped or banned.
+    pub allowed_by: Option<String>,
+    /// Jails whose `ignore` list holds it: (jail, entry).
+    pub ignored_by: Vec<(String, String)>,
+    /// The blocked network holding it.
+    pub blocked_by: Option<String>,
+    /// Bans in force covering it.
+    pub bans: Vec<BanView>,
+    pub pending: Vec<PendingView>,
+    /// Its bans, newest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceView {
+    pub source: String,
+    pub up: bool,
+    pub lines: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailView {
+    pub name: String,
+    pub detector: String,
+    pub findtime_secs: u64,
+    pub maxretry: u32,
+    /// `forever` or a duration like `6h`.
+    pub bantime: String,
+    pub increment: bool,
+    pub sources: Vec<SourceView>,
+    pub lines: u64,
+    pub failures: u64,
+    /// Sources with failures counted now.
+    pub tracked: usize,
+    pub bans_total: u64,
+    pub bans_active: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub rules: String,
+    pub bans_active: usize,
+    pub jails: Vec<JailView>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     pub ok: bool,
@@ -52,15 +119,19 @@ pub struct Response {
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bans: Vec<BanView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<WhyView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusView>,
 }
 
 impl Response {
     pub fn ok(message: impl Into<String>) -> Self {
-        Self { ok: true, message: message.into(), bans: Vec::new() }
+        Self { ok: true, message: message.into(), bans: Vec::new(), why: None, status: None }
     }
 
     pub fn error(message: impl Into<String>) -> Self {
-        Self { ok: false, message: message.into(), bans: Vec::new() }
+        Self { ok: false, message: message.into(), bans: Vec::new(), why: None, status: None }
     }
 }
 

@@ -6,11 +6,21 @@ use aya::maps::{MapData, RingBuf};
 use firewall_common::rate::{RateEvent, FAMILY_V4};
 use tokio::io::unix::AsyncFd;
 
-use super::{lock, Shared};
+use super::{detection::Detected, lock, Shared};
+use crate::detect::Event;
 
 /// Log lines per window; the rest are summed up, so a spoofed flood cannot flood the log.
 const LOG_BURST: usize = 10;
 const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// The reported source as an address (an IPv6 source is its /64).
+pub fn host_of(ev: &RateEvent) -> std::net::IpAddr {
+    if ev.family == FAMILY_V4 {
+        std::net::Ipv4Addr::from(ev.addr.lo as u32).into()
+    } else {
+        std::net::Ipv6Addr::from(ev.addr.to_be_bytes()).into()
+    }
+}
 
 pub fn source_of(ev: &RateEvent) -> String {
     if ev.family == FAMILY_V4 {
@@ -49,10 +59,24 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         if batch.is_empty() {
             continue;
         }
-        let g = lock(&d);
+        let mut g = lock(&d);
+        let now = crate::clock::unix_ms(std::time::SystemTime::now());
         for ev in &batch {
             let svc = g.enforcer.services().name(ev.svc).unwrap_or("unknown").to_owned();
             g.metrics.rate_limit_events.with_label_values(&[&svc]).inc();
+            // a source that keeps going over its limit is the flood jail's business
+            if let Some(j) = g.engine.flood() {
+                let spec = &g.engine.jails[j].spec;
+                if spec.services.is_empty() || spec.services.contains(&svc) {
+                    let x = Detected {
+                        jail: spec.name.as_str().into(),
+                        event: Event::failure(host_of(ev), None, "flood"),
+                        line: format!("{} over the {svc} rate limit, {} packets dropped", source_of(ev), ev.dropped),
+                        read_at: Instant::now(),
+                    };
+                    g.detected(x, now);
+                }
+            }
             if window.elapsed() > LOG_WINDOW {
                 if suppressed > 0 {
                     log::warn!("{suppressed} more rate-limit reports in the last {}s not shown", LOG_WINDOW.as_secs());

@@ -1,4 +1,49 @@
-//! Finding the interface that carries the default route, for `sipwall run` without `--iface`.
+//! The host's interfaces: the one carrying the default route (for `sipwall run` without
+//! `--iface`) and the addresses of all of them (never banned: fail2ban's `ignoreself`).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// Every address configured on this host's interfaces (in the daemon's network namespace).
+pub fn local_addresses() -> Vec<IpNet> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: the family tells which sockaddr type `ifa_addr` points to.
+            let addr = unsafe {
+                match (*ifa.ifa_addr).sa_family as i32 {
+                    libc::AF_INET => {
+                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                        Some(IpAddr::from(u32::from_be(sa.sin_addr.s_addr).to_be_bytes()))
+                    }
+                    libc::AF_INET6 => {
+                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                        Some(IpAddr::from(sa.sin6_addr.s6_addr))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(a) = addr {
+                out.push(IpNet::from(a));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: freeing the list getifaddrs allocated.
+    unsafe { libc::freeifaddrs(head) };
+    out.sort();
+    out.dedup();
+    out
+}
 
 /// The interface of the IPv4 default route (`/proc/net/route`), else of the IPv6 one.
 pub fn default_route_iface() -> Option<String> {

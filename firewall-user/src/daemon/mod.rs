@@ -1,9 +1,12 @@
 //! `sipwall run`: load, apply the rules, attach, and serve until told to stop.
 
+pub mod detection;
 pub mod events;
 pub mod iface;
+pub mod inspect;
 pub mod reload;
 pub mod state;
+pub mod webhook;
 
 use std::{
     net::SocketAddr,
@@ -34,6 +37,8 @@ pub struct RunOptions {
     pub socket: PathBuf,
     /// Log every dropped packet (debugging; costs a log record per drop).
     pub trace_drops: bool,
+    /// Read log files from their start instead of their end (replaying old logs).
+    pub from_start: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,8 +137,32 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         attached.push((name.clone(), mode));
     }
 
-    let daemon: Shared =
-        Arc::new(Mutex::new(Daemon::new(enforcer, store, stats, metrics, opts.config.clone(), attached)));
+    let (det_tx, det_rx) = tokio::sync::mpsc::channel(detection::QUEUE);
+    let mut tasks = Vec::new();
+    let notifier = enforcer.rules().detection.webhook.clone().map(|hook| {
+        log::info!("ban notifications go to {}", hook.url);
+        let (n, task) = webhook::Notifier::start(hook, metrics.webhook.clone());
+        tasks.push(task);
+        n
+    });
+    let sources = detection::Sources::new(det_tx.clone());
+    let daemon: Shared = Arc::new(Mutex::new(Daemon::new(
+        enforcer,
+        store,
+        stats,
+        metrics,
+        opts.config.clone(),
+        attached,
+        sources,
+        notifier,
+    )));
+    {
+        let mut g = lock(&daemon);
+        let g = &mut *g;
+        g.sources.sync(&g.enforcer.rules().detection, opts.from_start, &g.metrics);
+        let jails: Vec<String> = g.engine.jails.iter().map(|j| j.spec.name.clone()).collect();
+        log::info!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
+    }
     log::info!("metrics on http://{}/metrics, control socket {}", opts.metrics_addr, opts.socket.display());
 
     let render: http::Render = {
@@ -145,14 +174,16 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         Arc::new(move |req| lock(&d).handle(req))
     };
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
-    let mut tasks = vec![
+    tasks.extend([
         tokio::spawn(http::serve(listener, render)),
         tokio::spawn(control.serve(handler)),
         tokio::spawn(sweeper(daemon.clone())),
         tokio::spawn(rate_census(rate, daemon.clone())),
         tokio::spawn(events::read(events, daemon.clone())),
         tokio::spawn(reload::run(daemon.clone(), opts.config.clone(), reload_tx.clone(), reload_rx)),
-    ];
+        tokio::spawn(detection::run(det_rx, daemon.clone())),
+        tokio::spawn(housekeeping(daemon.clone())),
+    ]);
     if let Some(logger) = drop_log {
         tasks.push(tokio::spawn(events::trace(logger)));
     }
@@ -171,6 +202,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         }
     }
     log::info!("stopping: detaching the XDP program");
+    lock(&daemon).sources.stop_all();
     for t in tasks {
         t.abort();
         let _ = t.await;
@@ -199,6 +231,45 @@ async fn rate_census(rate: MappedArray, d: Shared) {
 /// Slots whose key is set (a bucket is 8 words; the key's family is the high half of word 2).
 pub fn buckets_in_use(words: &impl Words) -> usize {
     (0..words.len() / 8).filter(|i| words.load(i * 8 + 2) >> 32 != 0).count()
+}
+
+/// History kept at least, for escalation and `sipwall why`.
+const HISTORY_KEPT: Duration = Duration::from_secs(30 * 86_400);
+
+/// Once a minute, forgets failures older than their jail's findtime; once a day, history older
+/// than the longest escalation window (and at least 30 days).
+async fn housekeeping(d: Shared) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u64;
+    loop {
+        tick.tick().await;
+        let d = d.clone();
+        let purge = minutes.is_multiple_of(24 * 60);
+        minutes += 1;
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&d);
+            let now = crate::clock::unix_ms(std::time::SystemTime::now());
+            g.engine.expire(now);
+            if purge {
+                let keep = g
+                    .enforcer
+                    .rules()
+                    .detection
+                    .jails
+                    .iter()
+                    .filter_map(|j| j.increment.as_ref().map(|i| i.window))
+                    .chain([HISTORY_KEPT])
+                    .max()
+                    .unwrap_or(HISTORY_KEPT);
+                match g.store.purge_history(now.saturating_sub(keep.as_millis() as u64)) {
+                    Ok(n) if n > 0 => log::info!("forgot {n} bans older than {}", crate::duration::format(Some(keep))),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("purging the ban history: {e}"),
+                }
+            }
+        })
+        .await;
+    }
 }
 
 /// Lifts expired bans (the kernel already ignores them) and forgets them in the store.

@@ -1,20 +1,28 @@
-//! The daemon's state behind one lock: enforcement, the ban store, kernel statistics, metrics.
+//! The daemon's state behind one lock: enforcement, the ban store, the jails, kernel
+//! statistics, metrics.
 
-use std::{path::PathBuf, time::SystemTime};
+use std::{
+    path::PathBuf,
+    time::{Instant, SystemTime},
+};
 
 use firewall_common::{maps, rate::rate_slots};
 use ipnet::IpNet;
 use serde_json::json;
 
+use super::{detection::Detected, webhook::Notifier};
 use crate::{
     bans::Ban,
     clock,
     control::protocol::{BanView, Request, Response},
+    detect::Event,
     duration,
     enforcer::{Applied, BanChange, EnforceError, Enforcer},
+    jail::{BanOrder, Engine, Outcome},
     loader::{self, Attached, KernelStats},
     metrics::{kernel, Metrics},
     rules::{cidr, Rules},
+    store::HistoryEntry,
     store::Store,
     tables::kernel::KernelTables,
 };
@@ -28,21 +36,53 @@ pub struct Daemon {
     pub attached: Vec<(String, Attached)>,
     /// Buckets in use, counted off the lock by the metrics task.
     pub rate_in_use: usize,
+    pub engine: Engine,
+    pub sources: super::detection::Sources,
+    pub notifier: Option<Notifier>,
+    /// Skipped failures logged in the current minute (the rest are only counted).
+    skipped_logged: (u64, u32),
 }
 
-/// One structured log line per ban, unban and expiry (JSON, ready for Loki and friends).
-fn log_ban_event(event: &str, b: &Ban) {
-    let line = json!({
+/// Log lines about skipped failures per minute; the metric counts them all.
+const SKIPPED_LOG_PER_MINUTE: u32 = 20;
+
+/// The sources no jail may ban: the allow list and, with `ignoreself`, this host's addresses.
+pub fn never_banned(rules: &Rules) -> Vec<IpNet> {
+    let mut v = rules.allow.clone();
+    if rules.detection.ignoreself {
+        v.extend(super::iface::local_addresses());
+    }
+    v
+}
+
+/// A ban, unban or expiry as JSON: one structured log line (ready for Loki and friends) and the
+/// webhook's body.
+fn ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Value {
+    let mut v = json!({
         "event": event,
         "target": b.target.to_string(),
         "expires": b.expires_unix_ms.map(|ms| humantime::format_rfc3339_seconds(clock::from_unix_ms(ms)).to_string()),
         "reason": b.reason,
         "source": b.source,
     });
-    log::info!(target: "sipwall::bans", "{line}");
+    if let Some(o) = order {
+        v["jail"] = json!(o.jail);
+        v["failures"] = json!(o.failures);
+        v["earlier_bans"] = json!(o.earlier);
+        v["bantime"] = json!(duration::format(o.bantime));
+        v["users"] = json!(o.users);
+    }
+    v
+}
+
+fn log_ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Value {
+    let v = ban_event(event, b, order);
+    log::info!(target: "sipwall::bans", "{v}");
+    v
 }
 
 impl Daemon {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         enforcer: Enforcer<KernelTables>,
         store: Store,
@@ -50,8 +90,24 @@ impl Daemon {
         metrics: Metrics,
         config: Option<PathBuf>,
         attached: Vec<(String, Attached)>,
+        sources: super::detection::Sources,
+        notifier: Option<Notifier>,
     ) -> Self {
-        let d = Self { enforcer, store, stats, metrics, config, attached, rate_in_use: 0 };
+        let rules = enforcer.rules();
+        let engine = Engine::new(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
+        let d = Self {
+            enforcer,
+            store,
+            stats,
+            metrics,
+            config,
+            attached,
+            rate_in_use: 0,
+            engine,
+            sources,
+            notifier,
+            skipped_logged: (0, 0),
+        };
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         d
     }
@@ -67,8 +123,12 @@ impl Daemon {
                 let mut bans: Vec<BanView> = self.enforcer.bans().map(|b| BanView::of(b, now)).collect();
                 bans.sort_by(|a, b| a.target.cmp(&b.target));
                 let n = bans.len();
-                Response { ok: true, message: format!("{n} ban{}", if n == 1 { "" } else { "s" }), bans }
+                let mut r = Response::ok(format!("{n} ban{}", if n == 1 { "" } else { "s" }));
+                r.bans = bans;
+                r
             }
+            Request::Why { target } => self.why(&target),
+            Request::Status => self.status(),
         }
     }
 
@@ -132,8 +192,9 @@ impl Daemon {
         if let Err(e) = self.store.put_ban(&b) {
             log::error!("ban of {} is in force but could not be saved: {e}", b.target);
         }
+        self.record(&b, None);
         self.metrics.ban_actions.with_label_values(&["ban", source]).inc();
-        log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b);
+        log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b, None);
         Ok((b, change))
     }
 
@@ -143,8 +204,121 @@ impl Daemon {
             log::error!("{} is unbanned but the store still lists it: {e}", b.target);
         }
         self.metrics.ban_actions.with_label_values(&["unban", "manual"]).inc();
-        log_ban_event("unban", &b);
+        log_ban_event("unban", &b, None);
         Ok(Some(b))
+    }
+
+    /// Adds a ban to the history (for escalation and `sipwall why`).
+    fn record(&self, b: &Ban, order: Option<&BanOrder>) {
+        let h = HistoryEntry {
+            target: b.target,
+            jail: order.map(|o| o.jail.clone()).unwrap_or_else(|| b.source.clone()),
+            created_unix_ms: b.created_unix_ms,
+            expires_unix_ms: b.expires_unix_ms,
+            failures: order.map_or(0, |o| o.failures),
+            earlier: order.map_or(0, |o| o.earlier),
+            reason: b.reason.clone(),
+            lines: order.map(|o| o.lines.clone()).unwrap_or_default(),
+            users: order.map(|o| o.users.clone()).unwrap_or_default(),
+        };
+        if let Err(e) = self.store.add_history(&h) {
+            log::error!("the ban of {} could not be added to the history: {e}", b.target);
+        }
+    }
+
+    /// Takes one detection to its jail.
+    pub fn detected(&mut self, x: Detected, now: u64) {
+        let Some(j) = self.engine.index(&x.jail) else { return };
+        let f = match x.event {
+            Event::Failure(f) => f,
+            Event::Hostname { name, rule } => {
+                self.skipped(&x.jail, "hostname", || {
+                    format!(
+                        "{rule}: a failure from the host name `{name}` (names are never resolved, nobody banned): {}",
+                        x.line
+                    )
+                });
+                return;
+            }
+            Event::Ambiguous { candidates, rule } => {
+                let c: Vec<String> = candidates.iter().map(ToString::to_string).collect();
+                self.skipped(&x.jail, "ambiguous", || {
+                    format!(
+                        "{rule}: the source could be any of {} (possibly forged, nobody banned): {}",
+                        c.join(", "),
+                        x.line
+                    )
+                });
+                return;
+            }
+        };
+        self.metrics.failures.with_label_values(&[&x.jail]).inc();
+        if self.engine.ignored_by(j, f.host).is_none() && self.enforcer.is_banned(f.host) {
+            self.metrics.failures_skipped.with_label_values(&[&x.jail, "already_banned"]).inc();
+            return;
+        }
+        match self.engine.failure(j, f.host, f.user.as_deref(), Some(&x.line), now, &self.store) {
+            Outcome::Counted(n) => {
+                log::debug!("{}: failure {n} of {} by {}", x.jail, f.host, self.engine.jails[j].spec.maxretry)
+            }
+            Outcome::Ignored(by) => {
+                self.metrics.failures_skipped.with_label_values(&[&x.jail, "ignored"]).inc();
+                log::debug!("{}: {} not counted: it is in {by}", x.jail, f.host);
+            }
+            Outcome::Ban(order) => self.apply(order, Some(x.read_at), now),
+        }
+    }
+
+    fn skipped(&mut self, jail: &str, reason: &str, msg: impl FnOnce() -> String) {
+        self.metrics.failures_skipped.with_label_values(&[jail, reason]).inc();
+        let minute = clock::unix_ms(SystemTime::now()) / 60_000;
+        if self.skipped_logged.0 != minute {
+            self.skipped_logged = (minute, 0);
+        }
+        if self.skipped_logged.1 < SKIPPED_LOG_PER_MINUTE {
+            self.skipped_logged.1 += 1;
+            log::warn!("{jail}: {}", msg());
+        }
+    }
+
+    /// Carries out a jail's ban order (and recidive's, if this ban completes one).
+    pub fn apply(&mut self, order: BanOrder, read_at: Option<Instant>, now: u64) {
+        let expires = order.bantime.map(|d| now + d.as_millis() as u64);
+        // a longer ban in force stays as it is
+        if let Some(cur) = self.enforcer.bans_exact(&order.target) {
+            let longer = match (cur.expires_unix_ms, expires) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(c), Some(e)) => c >= e,
+            };
+            if longer {
+                log::info!("{}: {} reached the ban threshold but a longer ban is in force", order.jail, order.target);
+                return;
+            }
+        }
+        let (b, change) = match self.enforcer.ban(order.target, expires, &order.reason, &order.jail) {
+            Ok(x) => x,
+            Err(e) => {
+                log::error!("{}: cannot ban {}: {e}", order.jail, order.target);
+                return;
+            }
+        };
+        if let Some(t) = read_at {
+            self.metrics.ban_latency.observe(t.elapsed().as_secs_f64());
+        }
+        if let Err(e) = self.store.put_ban(&b) {
+            log::error!("ban of {} is in force but could not be saved: {e}", b.target);
+        }
+        self.record(&b, Some(&order));
+        self.metrics.bans_total.with_label_values(&[&order.jail]).inc();
+        self.metrics.ban_actions.with_label_values(&["ban", &order.jail]).inc();
+        let v = log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b, Some(&order));
+        if let Some(n) = &self.notifier {
+            n.send(v.to_string());
+        }
+        if let Some(r) = self.engine.banned(&order, now, &self.store) {
+            self.apply(r, None, now);
+        }
     }
 
     /// Removes expired bans; returns how many.
@@ -160,7 +334,7 @@ impl Daemon {
                         log::error!("expired ban of {} could not be removed from the store: {e}", b.target);
                     }
                     self.metrics.ban_actions.with_label_values(&["expire", &b.source]).inc();
-                    log_ban_event("expire", b);
+                    log_ban_event("expire", b, None);
                 }
                 gone.len()
             }
@@ -186,6 +360,9 @@ impl Daemon {
             }
         }
         let applied = self.enforcer.apply_rules(rules)?;
+        let rules = self.enforcer.rules();
+        self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
+        self.sources.sync(&rules.detection, false, &self.metrics);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         Ok(applied)
     }
@@ -203,6 +380,9 @@ impl Daemon {
         {
             m.map_entries.with_label_values(&[map]).set(entries as i64);
             m.map_capacity.with_label_values(&[map]).set(cap as i64);
+        }
+        for (jail, source, up, _, _) in self.sources.status() {
+            m.log_source_up.with_label_values(&[&jail, &source]).set(i64::from(up));
         }
         let counters = kernel::read_counters(&self.stats.counters);
         let events = kernel::read_event_stats(&self.stats.event_stats);

@@ -4,7 +4,9 @@
 pub mod http;
 pub mod kernel;
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -16,6 +18,14 @@ pub struct Metrics {
     pub rules_reloads: IntCounterVec,
     pub rules_loaded_timestamp: IntGauge,
     pub ban_actions: IntCounterVec,
+    pub log_lines: IntCounterVec,
+    pub log_lines_malformed: IntCounterVec,
+    pub log_source_up: IntGaugeVec,
+    pub failures: IntCounterVec,
+    pub failures_skipped: IntCounterVec,
+    pub bans_total: IntCounterVec,
+    pub ban_latency: Histogram,
+    pub webhook: IntCounterVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
@@ -80,6 +90,72 @@ impl Default for Metrics {
                 IntCounterVec::new(
                     Opts::new("sipwall_ban_actions_total", "Bans added, lifted and expired, by who asked."),
                     &["action", "source"],
+                )
+                .unwrap(),
+            ),
+            log_lines: reg(
+                &r,
+                IntCounterVec::new(Opts::new("sipwall_log_lines_total", "Log lines read, by jail."), &["jail"]).unwrap(),
+            ),
+            log_lines_malformed: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_log_lines_malformed_total",
+                        "Log lines repaired before judging them: too_long (cut), invalid_utf8 (bytes replaced).",
+                    ),
+                    &["jail", "reason"],
+                )
+                .unwrap(),
+            ),
+            log_source_up: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("sipwall_log_source_up", "1 while a log source is being read, 0 while missing or failing."),
+                    &["jail", "source"],
+                )
+                .unwrap(),
+            ),
+            failures: reg(
+                &r,
+                IntCounterVec::new(Opts::new("sipwall_failures_total", "Failures counted, by jail."), &["jail"])
+                    .unwrap(),
+            ),
+            failures_skipped: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_failures_skipped_total",
+                        "Failures not counted: ignored (allow list, ignore, own address), already_banned, \
+                         hostname (a name, never resolved), ambiguous (several addresses could be the source).",
+                    ),
+                    &["jail", "reason"],
+                )
+                .unwrap(),
+            ),
+            bans_total: reg(
+                &r,
+                IntCounterVec::new(Opts::new("sipwall_bans_total", "Bans issued, by jail."), &["jail"]).unwrap(),
+            ),
+            ban_latency: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "sipwall_ban_latency_seconds",
+                        "From reading the log line (or rate-limit report) that completes a ban to the ban in the kernel.",
+                    )
+                    .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+                )
+                .unwrap(),
+            ),
+            webhook: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_webhook_deliveries_total",
+                        "Ban notifications to the webhook: delivered, retried, failed (gave up), dropped (queue full).",
+                    ),
+                    &["result"],
                 )
                 .unwrap(),
             ),

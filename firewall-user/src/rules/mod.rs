@@ -6,6 +6,7 @@
 pub mod blocklist;
 pub mod cidr;
 pub mod diag;
+pub mod jails;
 pub mod ports;
 pub mod reader;
 pub mod services;
@@ -64,9 +65,11 @@ pub struct Rules {
     pub bans: BanSettings,
     pub rate_limit: RateLimitSettings,
     pub services: Vec<Service>,
+    /// Jails, custom detectors and the ban webhook.
+    pub detection: jails::Detection,
 }
 
-const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services"];
+const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services", "jails", "detectors", "webhook"];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.
@@ -117,6 +120,7 @@ impl Rules {
             bans: BanSettings { ipv6_prefix: 64, capacity: capacity::BANS },
             rate_limit: RateLimitSettings { capacity: capacity::RATE, report_interval: Duration::from_secs(1) },
             services: Vec::new(),
+            detection: jails::Detection::default(),
         };
 
         if let Some(s) = root.table(&mut r, "allow", "allow") {
@@ -169,6 +173,8 @@ impl Rules {
         if let Some(s) = root.table(&mut r, "services", "services") {
             rules.services = services::read(&mut r, &s);
         }
+        let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
+        rules.detection = jails::read(&mut r, &root, &service_names);
 
         let mut diags = r.diags;
         diags.sort_by_key(|d| (d.line, d.column));

@@ -1,0 +1,185 @@
+//! From log lines to bans: a source thread per jail and log path runs the jail's detector on
+//! every line; what it finds goes through a channel to the jails, which decide on bans.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
+
+use prometheus::IntCounter;
+use tokio::sync::mpsc;
+
+use super::{lock, Shared};
+use crate::{
+    clock,
+    detect::{
+        asterisk::Asterisk,
+        custom::{Custom, Filter, Spec},
+        sshd::Sshd,
+        Detector, Event,
+    },
+    metrics::Metrics,
+    rules::jails::{Detection, DetectorKind, LogPath},
+    sources::{self, file::MAX_LINE},
+};
+
+/// Detections queued at most before the readers wait for the jails.
+pub const QUEUE: usize = 4096;
+
+/// Something a detector found, on its way to its jail.
+#[derive(Debug)]
+pub struct Detected {
+    pub jail: Arc<str>,
+    pub event: Event,
+    pub line: String,
+    /// When the line was read, for the line-to-ban latency.
+    pub read_at: Instant,
+}
+
+/// A fresh detector of `kind` (custom ones from `detectors`); `None` for jails that read no logs.
+pub fn detector(kind: &DetectorKind, detectors: &BTreeMap<String, Spec>) -> Option<Box<dyn Detector>> {
+    match kind {
+        DetectorKind::Asterisk => Some(Box::new(Asterisk)),
+        DetectorKind::Sshd(mode) => Some(Box::new(Sshd::new(*mode))),
+        DetectorKind::Custom(name) => {
+            let filter = Filter::new(detectors.get(name)?).ok()?;
+            Some(Box::new(Custom(Arc::new(filter))))
+        }
+        DetectorKind::Recidive | DetectorKind::Flood => None,
+    }
+}
+
+/// What identifies a running source: restarted only when one of these changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Key {
+    jail: String,
+    detector: DetectorKind,
+    spec: Option<Spec>,
+    path: LogPath,
+}
+
+pub struct Sources {
+    running: Vec<(Key, sources::Running)>,
+    tx: mpsc::Sender<Detected>,
+}
+
+struct Counters {
+    lines: IntCounter,
+    too_long: IntCounter,
+    invalid_utf8: IntCounter,
+}
+
+fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: Counters) -> sources::Sink {
+    let jail: Arc<str> = jail.into();
+    let mut events = Vec::new();
+    Box::new(move |bytes: &[u8]| {
+        c.lines.inc();
+        if bytes.len() >= MAX_LINE {
+            c.too_long.inc();
+        }
+        let line = match std::str::from_utf8(bytes) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => {
+                c.invalid_utf8.inc();
+                String::from_utf8_lossy(bytes)
+            }
+        };
+        det.feed(&line, &mut events);
+        for event in events.drain(..) {
+            let d = Detected { jail: jail.clone(), event, line: line.clone().into_owned(), read_at: Instant::now() };
+            // waits when the jails fall behind: lines are never dropped
+            if tx.blocking_send(d).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+impl Sources {
+    pub fn new(tx: mpsc::Sender<Detected>) -> Sources {
+        Sources { running: Vec::new(), tx }
+    }
+
+    /// Starts the sources `det` needs and stops those it no longer does. Sources that stay
+    /// keep their place in their files. `from_start` applies to files opened for the first time.
+    pub fn sync(&mut self, det: &Detection, from_start: bool, m: &Metrics) {
+        let mut wanted = Vec::new();
+        for j in det.enabled() {
+            for p in &j.logpath {
+                let spec = match &j.detector {
+                    DetectorKind::Custom(n) => det.detectors.get(n).cloned(),
+                    _ => None,
+                };
+                wanted.push(Key { jail: j.name.clone(), detector: j.detector.clone(), spec, path: p.clone() });
+            }
+        }
+        let (keep, stop): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.running).into_iter().partition(|(k, _)| wanted.contains(k));
+        for (k, r) in stop {
+            log::info!("log source {} of jail {}: stopped", k.path, k.jail);
+            m.log_source_up.with_label_values(&[&k.jail, &k.path.to_string()]).set(0);
+            r.stop();
+        }
+        self.running = keep;
+        for k in wanted {
+            if self.running.iter().any(|(r, _)| *r == k) {
+                continue;
+            }
+            let Some(d) = detector(&k.detector, &det.detectors) else { continue };
+            let c = Counters {
+                lines: m.log_lines.with_label_values(&[&k.jail]),
+                too_long: m.log_lines_malformed.with_label_values(&[&k.jail, "too_long"]),
+                invalid_utf8: m.log_lines_malformed.with_label_values(&[&k.jail, "invalid_utf8"]),
+            };
+            let r = sources::spawn(&k.path, from_start, sink(&k.jail, d, self.tx.clone(), c));
+            self.running.push((k, r));
+        }
+    }
+
+    /// Per jail and source: whether it is read, lines read, and why it is down.
+    pub fn status(&self) -> Vec<(String, String, bool, u64, Option<String>)> {
+        self.running
+            .iter()
+            .map(|(k, r)| {
+                let st = &r.status;
+                let problem = st.problem.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                (
+                    k.jail.clone(),
+                    k.path.to_string(),
+                    st.up.load(std::sync::atomic::Ordering::Relaxed),
+                    st.lines.load(std::sync::atomic::Ordering::Relaxed),
+                    problem,
+                )
+            })
+            .collect()
+    }
+
+    pub fn stop_all(&mut self) {
+        for (_, r) in self.running.drain(..) {
+            r.stop();
+        }
+    }
+}
+
+/// Hands detections to the jails, a batch at a time under one lock.
+pub async fn run(mut rx: mpsc::Receiver<Detected>, d: Shared) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let d = d.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&d);
+            let now = clock::unix_ms(SystemTime::now());
+            for x in batch {
+                g.detected(x, now);
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,204 @@
+//! Jails: failures in, ban orders out, with fail2ban's arithmetic. A source is banned when
+//! `maxretry` failures fall within `findtime`; the ban lasts `bantime`, longer for repeat
+//! offenders (`increment`), and a source banned again and again by any jail is handed to
+//! `recidive`. Sources in the allow list, a jail's `ignore` list or among the host's own
+//! addresses are never counted.
+//!
+//! The engine keeps no clock of its own: every call gets the time (unix ms), so the daemon,
+//! `sipwall test-log` and the tests drive it alike.
+
+pub mod escalate;
+pub mod window;
+
+use std::{net::IpAddr, time::Duration};
+
+use ipnet::IpNet;
+
+use self::window::{Track, Window};
+use crate::{
+    bans, duration,
+    rules::jails::{Detection, DetectorKind, Jail},
+};
+
+/// Sources each jail tracks at most.
+pub const TRACKED_PER_JAIL: usize = 200_000;
+
+/// Earlier bans of a source, from wherever they are kept.
+pub trait History {
+    /// Bans of `target` created at or after `since_ms`, by `jail` (or by any jail if `None`).
+    fn count(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> u32;
+}
+
+/// No memory of earlier bans.
+pub struct NoHistory;
+
+impl History for NoHistory {
+    fn count(&self, _: &IpNet, _: Option<&str>, _: u64) -> u32 {
+        0
+    }
+}
+
+/// A decision to ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanOrder {
+    pub jail: String,
+    pub target: IpNet,
+    /// `None`: forever.
+    pub bantime: Option<Duration>,
+    /// Failures that led to it.
+    pub failures: u32,
+    /// Earlier bans that made it longer.
+    pub earlier: u32,
+    pub lines: Vec<String>,
+    pub users: Vec<String>,
+    pub reason: String,
+}
+
+/// What became of one failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted: this many within findtime so far.
+    Counted(u32),
+    /// Not counted: the source is in this list.
+    Ignored(IpNet),
+    Ban(BanOrder),
+}
+
+pub struct JailState {
+    pub spec: Jail,
+    pub window: Window,
+}
+
+pub struct Engine {
+    pub jails: Vec<JailState>,
+    /// The global allow list and the host's own addresses.
+    never: Vec<IpNet>,
+    v6_prefix: u8,
+}
+
+impl Engine {
+    /// Enabled jails of `det`; `never` holds the allow list (and the host's addresses).
+    pub fn new(det: &Detection, never: Vec<IpNet>, v6_prefix: u8) -> Engine {
+        let jails =
+            det.enabled().map(|j| JailState { spec: j.clone(), window: Window::new(TRACKED_PER_JAIL) }).collect();
+        Engine { jails, never, v6_prefix }
+    }
+
+    /// Takes new rules, keeping the failures counted so far by jails that still exist.
+    pub fn reconfigure(&mut self, det: &Detection, never: Vec<IpNet>, v6_prefix: u8) {
+        let mut old: Vec<JailState> = std::mem::take(&mut self.jails);
+        for j in det.enabled() {
+            let window = match old.iter().position(|o| o.spec.name == j.name && v6_prefix == self.v6_prefix) {
+                Some(i) => old.swap_remove(i).window,
+                None => Window::new(TRACKED_PER_JAIL),
+            };
+            self.jails.push(JailState { spec: j.clone(), window });
+        }
+        self.never = never;
+        self.v6_prefix = v6_prefix;
+    }
+
+    pub fn index(&self, jail: &str) -> Option<usize> {
+        self.jails.iter().position(|j| j.spec.name == jail)
+    }
+
+    /// The jail fed by the XDP rate-limit reports, if enabled.
+    pub fn flood(&self) -> Option<usize> {
+        self.jails.iter().position(|j| j.spec.detector == DetectorKind::Flood)
+    }
+
+    /// What a failure of `host` counts against: its address, or its IPv6 ban prefix.
+    pub fn target(&self, host: IpAddr) -> IpNet {
+        bans::normalize(IpNet::from(host), self.v6_prefix)
+    }
+
+    /// The list that keeps `host` from being counted by `jail`, if any.
+    pub fn ignored_by(&self, jail: usize, host: IpAddr) -> Option<IpNet> {
+        let j = &self.jails[jail].spec;
+        self.never.iter().chain(j.ignore.iter()).find(|n| n.contains(&host)).copied()
+    }
+
+    /// Counts a failure of `host` in `jail` at `now` (unix ms).
+    pub fn failure(
+        &mut self,
+        jail: usize,
+        host: IpAddr,
+        user: Option<&str>,
+        line: Option<&str>,
+        now: u64,
+        history: &dyn History,
+    ) -> Outcome {
+        if let Some(n) = self.ignored_by(jail, host) {
+            return Outcome::Ignored(n);
+        }
+        let target = self.target(host);
+        let st = &mut self.jails[jail];
+        let findtime = st.spec.findtime.as_millis() as u64;
+        let n = st.window.add(target, now, findtime, line, user) as u32;
+        if n < st.spec.maxretry {
+            return Outcome::Counted(n);
+        }
+        let track = st.window.take(&target).unwrap_or_default();
+        Outcome::Ban(order(&st.spec, target, n, track, now, history))
+    }
+
+    /// A ban by another jail counts as a failure for `recidive`; returns its ban order if the
+    /// source now reaches it.
+    pub fn banned(&mut self, by: &BanOrder, now: u64, history: &dyn History) -> Option<BanOrder> {
+        let i = self.jails.iter().position(|j| j.spec.detector == DetectorKind::Recidive)?;
+        if self.jails[i].spec.name == by.jail {
+            return None;
+        }
+        let host = by.target.addr();
+        let line = format!("banned by {} for {}", by.jail, duration::format(by.bantime));
+        match self.failure(i, host, None, Some(&line), now, history) {
+            Outcome::Ban(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Forgets sources with no failure within their jail's findtime.
+    pub fn expire(&mut self, now: u64) -> usize {
+        self.jails.iter_mut().map(|j| j.window.expire(now, j.spec.findtime.as_millis() as u64)).sum()
+    }
+
+    /// Failures counted against `host` per jail, with their lines.
+    pub fn pending(&self, host: IpAddr) -> Vec<(&str, &Track)> {
+        let target = self.target(host);
+        self.jails.iter().filter_map(|j| j.window.get(&target).map(|t| (j.spec.name.as_str(), t))).collect()
+    }
+}
+
+fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, history: &dyn History) -> BanOrder {
+    let (earlier, inc) = match &spec.increment {
+        Some(inc) => {
+            let since = now.saturating_sub(inc.window.as_millis() as u64);
+            let jail = (!inc.overalljails).then_some(spec.name.as_str());
+            (history.count(&target, jail, since), Some(inc))
+        }
+        None => (0, None),
+    };
+    let bantime = escalate::bantime(spec.bantime, inc, earlier);
+    let what = match spec.detector {
+        DetectorKind::Recidive => "bans",
+        DetectorKind::Flood => "rate-limit reports",
+        _ => "failures",
+    };
+    let mut reason = format!("{}: {failures} {what} within {}", spec.name, duration::format(Some(spec.findtime)));
+    if earlier > 0 {
+        reason.push_str(&format!(", banned {earlier} time{} before", if earlier == 1 { "" } else { "s" }));
+    }
+    BanOrder {
+        jail: spec.name.clone(),
+        target,
+        bantime,
+        failures,
+        earlier,
+        lines: track.lines.into_iter().collect(),
+        users: track.users,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;

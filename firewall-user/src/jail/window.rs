@@ -1,0 +1,113 @@
+//! Recent failures per source for one jail: a sliding window of `findtime`, bounded in the
+//! number of sources it tracks (the oldest are forgotten first, so a flood of spoofed sources
+//! in a UDP log cannot grow it without bound).
+
+use std::collections::{HashMap, VecDeque};
+
+use ipnet::IpNet;
+
+/// Lines kept per source, to show why it was banned.
+pub const KEPT_LINES: usize = 10;
+
+#[derive(Debug, Default, Clone)]
+pub struct Track {
+    /// Failure times (unix ms), oldest first.
+    pub times: VecDeque<u64>,
+    /// The latest matched lines, oldest first.
+    pub lines: VecDeque<String>,
+    /// Users tried (attacker-chosen text, for display), latest last.
+    pub users: Vec<String>,
+    seq: u64,
+}
+
+pub struct Window {
+    tracks: HashMap<IpNet, Track>,
+    /// Insertion order for eviction: (source, sequence number of its track).
+    order: VecDeque<(IpNet, u64)>,
+    next_seq: u64,
+    capacity: usize,
+}
+
+impl Window {
+    pub fn new(capacity: usize) -> Self {
+        Window { tracks: HashMap::new(), order: VecDeque::new(), next_seq: 0, capacity: capacity.max(1) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    pub fn get(&self, target: &IpNet) -> Option<&Track> {
+        self.tracks.get(target)
+    }
+
+    /// Records a failure at `now` and returns how many fall within `findtime_ms` of it
+    /// (a failure exactly `findtime` old still counts, as in fail2ban).
+    pub fn add(&mut self, target: IpNet, now: u64, findtime_ms: u64, line: Option<&str>, user: Option<&str>) -> usize {
+        if !self.tracks.contains_key(&target) {
+            self.make_room();
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.push_back((target, seq));
+            self.tracks.insert(target, Track { seq, ..Track::default() });
+        }
+        let t = self.tracks.get_mut(&target).expect("inserted above");
+        let horizon = now.saturating_sub(findtime_ms);
+        while t.times.front().is_some_and(|&x| x < horizon) {
+            t.times.pop_front();
+        }
+        t.times.push_back(now);
+        if let Some(l) = line {
+            if t.lines.len() == KEPT_LINES {
+                t.lines.pop_front();
+            }
+            t.lines.push_back(l.to_owned());
+        }
+        if let Some(u) = user {
+            if !t.users.iter().any(|x| x == u) {
+                if t.users.len() == KEPT_LINES {
+                    t.users.remove(0);
+                }
+                t.users.push(u.to_owned());
+            }
+        }
+        t.times.len()
+    }
+
+    /// Forgets a source (after it was banned).
+    pub fn take(&mut self, target: &IpNet) -> Option<Track> {
+        self.tracks.remove(target)
+    }
+
+    fn make_room(&mut self) {
+        while self.tracks.len() >= self.capacity {
+            let Some((t, seq)) = self.order.pop_front() else { break };
+            if self.tracks.get(&t).is_some_and(|x| x.seq == seq) {
+                self.tracks.remove(&t);
+            }
+        }
+        // entries of sources already gone pile up in `order`: compact now and then
+        if self.order.len() > 2 * self.capacity {
+            let tracks = &self.tracks;
+            self.order.retain(|(t, seq)| tracks.get(t).is_some_and(|x| x.seq == *seq));
+        }
+    }
+
+    /// Drops sources whose last failure is older than `findtime_ms`.
+    pub fn expire(&mut self, now: u64, findtime_ms: u64) -> usize {
+        let horizon = now.saturating_sub(findtime_ms);
+        let before = self.tracks.len();
+        self.tracks.retain(|_, t| t.times.back().is_some_and(|&x| x >= horizon));
+        let tracks = &self.tracks;
+        self.order.retain(|(t, seq)| tracks.get(t).is_some_and(|x| x.seq == *seq));
+        before - self.tracks.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Track)> {
+        self.tracks.iter()
+    }
+}

@@ -1,0 +1,116 @@
+//! Detection end to end: log lines in Asterisk's formats appended to a file the daemon follows
+//! while the attacker's packets flow; after `maxretry` failures its packets are dropped by XDP.
+//! Lines that name other addresses in attacker-controlled fields ban nobody else.
+
+use std::{io::Write, path::Path, time::Duration};
+
+use sipwall_tests::{
+    daemon::DaemonProc,
+    netns::{wait_for, Lab},
+    require_root,
+    traffic::{frame, send_all, Receiver},
+};
+
+fn rules(log: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[allow]
+sources = ["127.0.0.0/8", "::1/128", "198.51.100.10/32"]
+
+[services.sip]
+ports = ["5060/udp"]
+
+[jails.asterisk]
+logpath = ["{}"]
+
+[jails.sshd]
+enabled = false
+{extra}
+"#,
+        log.display()
+    )
+}
+
+fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn registration(from_user: &str, addr: &str) -> String {
+    format!(
+        "[2026-11-22 10:00:00] NOTICE[1638] chan_sip.c: Registration from '\"{from_user}\" <sip:{from_user}@{addr}>' failed for '{addr}:5060' - Wrong password"
+    )
+}
+
+fn banned(d: &DaemonProc) -> String {
+    d.cli_ok(&["list"])
+}
+
+#[test]
+fn asterisk_failures_appended_to_a_log_get_the_source_dropped() {
+    require_root!();
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("sipwall-detect-{}-{}", lab.host, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("messages");
+    // lines already in the file when the daemon starts are history: not counted
+    append(&log, &(0..5).map(|_| registration("old", "192.0.2.99")).collect::<Vec<_>>());
+    let d = DaemonProc::start(&lab, &rules(&log, ""));
+    let rx = Receiver::start(&lab);
+
+    let attacker = "192.0.2.66";
+    let mut seq = 0;
+    let mut send = |n: u64| {
+        let frames: Vec<_> = (seq..seq + n).map(|i| frame(&lab, attacker, 5060, false, "attacker", i)).collect();
+        seq += n;
+        send_all(&lab, frames);
+    };
+    send(20);
+    assert!(wait_for(Duration::from_secs(5), || rx.count("attacker") == 20), "before any failure, packets pass");
+
+    // forged lines: the attacker writes other addresses into From/display names
+    append(
+        &log,
+        &[
+            registration("198.51.100.10", attacker),
+            format!("[2026-11-22 10:00:01] NOTICE[1943] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:x@{}>' failed for '{attacker}:5060' (callid: a' failed for '203.0.113.7:1') - No matching endpoint found", lab.host_ip4()),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!banned(&d).contains(attacker), "2 failures of 3: not yet\n{}", d.log_text());
+    send(20);
+    assert!(wait_for(Duration::from_secs(5), || rx.count("attacker") == 40), "still passing after 2 failures");
+
+    append(&log, &[registration("1000", attacker)]);
+    assert!(
+        wait_for(Duration::from_secs(5), || banned(&d).contains(attacker)),
+        "the third failure bans the source:\n{}\n{}",
+        banned(&d),
+        d.log_text()
+    );
+    send(50);
+    rx.settle();
+    assert_eq!(rx.count("attacker"), 40, "after the ban not one packet passes");
+
+    let list = banned(&d);
+    for innocent in ["198.51.100.10", "203.0.113.7", "192.0.2.99", &lab.host_ip4()] {
+        assert!(!list.contains(innocent), "{innocent} must not be banned:\n{list}");
+    }
+    let why = d.cli_ok(&["why", attacker]);
+    assert!(why.contains("asterisk") && why.contains("Wrong password"), "{why}");
+    let m = d.metrics();
+    assert!(m.contains("sipwall_bans_total{jail=\"asterisk\"} 1"), "{m}");
+    assert!(m.contains("sipwall_failures_total{jail=\"asterisk\"} 3"), "{m}");
+    assert!(m.contains(&format!("sipwall_log_source_up{{jail=\"asterisk\",source=\"{}\"}} 1", log.display())), "{m}");
+    assert!(m.contains("sipwall_log_lines_total{jail=\"asterisk\"} 3"), "old lines are not read: {m}");
+    // the ban is one JSON line in the log
+    assert!(d
+        .log_text()
+        .lines()
+        .any(|l| l.starts_with('{') && l.contains("\"event\":\"ban\"") && l.contains(attacker)));
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

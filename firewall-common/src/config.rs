@@ -13,8 +13,13 @@ pub struct Config {
     pub net4_buckets: u32,
     /// Buckets in `SW_NET6`.
     pub net6_buckets: u32,
-    pub _reserved: u64,
+    /// `LAYOUT` of the daemon that filled the maps (0: not yet filled). A daemon taking over
+    /// pinned maps with another layout builds new ones instead.
+    pub layout: u64,
 }
+
+/// The meaning of the maps' contents; changed whenever a layout change keeps the sizes.
+pub const LAYOUT: u64 = 1;
 const _: () = assert!(core::mem::size_of::<Config>() == 32);
 
 /// Rate-limit buckets of IPv6 sources cover this prefix.

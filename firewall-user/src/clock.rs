@@ -75,6 +75,17 @@ impl KernelClock {
         (d.as_nanos() as u64).div_ceil(self.ns_per_jiffy())
     }
 
+    /// The wall-clock time (unix ms) of a kernel deadline; `None` for forever.
+    pub fn unix_ms_of(&self, deadline: u64) -> Option<u64> {
+        if deadline == FOREVER {
+            return None;
+        }
+        let now = self.jiffies_at(monotonic_ns());
+        let ahead = deadline.wrapping_sub(now) as i64;
+        let ms = ahead as i128 * self.ns_per_jiffy() as i128 / 1_000_000;
+        Some((unix_ms(SystemTime::now()) as i128 + ms).max(0) as u64)
+    }
+
     /// The kernel deadline (jiffies) of a wall-clock expiry; `None` is forever.
     pub fn deadline(&self, expires_unix_ms: Option<u64>) -> u64 {
         let Some(ms) = expires_unix_ms else { return FOREVER };

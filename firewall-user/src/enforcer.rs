@@ -94,6 +94,90 @@ impl<T: Tables> Enforcer<T> {
         Ok(e)
     }
 
+    /// Takes over tables an earlier daemon filled (pinned maps), without a moment where they
+    /// hold less than both the old and the new state: the rules, the stored bans, and bans
+    /// found only in the tables (the earlier daemon stopped before saving them) go into the
+    /// model first, then one flush writes the difference.
+    ///
+    /// `ids` are the service ids the earlier daemon used. Returns the bans found only in the
+    /// tables (now in force and to be saved) and the stored bans skipped (allow-listed).
+    pub fn adopt(
+        tables: T,
+        rules: Rules,
+        clock: KernelClock,
+        ids: BTreeMap<String, u32>,
+        stored: Vec<Ban>,
+    ) -> Result<(Self, Vec<Ban>, Vec<Ban>), EnforceError> {
+        let snap = tables.snapshot()?;
+        let nets = NetTables::adopt(net_capacity(&rules), &snap);
+        let services = ServiceTables::adopt(ids, snap.services.clone(), snap.ports.clone());
+        let mut e = Self { tables, cfg: snap.config, nets, services, bans: BanSet::default(), rules: None, clock };
+        let prefix = rules.bans.ipv6_prefix;
+        let allowed = |t: &IpNet| rules.allow.iter().any(|a| a.contains(t));
+        let mut skipped = Vec::new();
+        let mut wanted = BanSet::default();
+        for b in stored {
+            let target = bans::normalize(b.target, prefix);
+            if allowed(&target) {
+                skipped.push(b);
+                continue;
+            }
+            wanted.insert(Ban { target, ..b });
+        }
+        // bans only the kernel knows, widest first so a covered one is not counted twice
+        let now_j = e.clock.jiffies_at(clock::monotonic_ns());
+        let mut found: Vec<(IpNet, u64)> =
+            e.nets.banned_in_mirror().into_iter().map(|(p, d)| (IpNet::from(p), d)).collect();
+        found.sort_by_key(|(n, _)| n.prefix_len());
+        let host_len = |n: &IpNet| if n.addr().is_ipv4() { 32 } else { prefix };
+        let mut wide: Vec<IpNet> = wanted.iter().map(|b| b.target).filter(|t| t.prefix_len() < host_len(t)).collect();
+        let mut recovered = Vec::new();
+        let created = clock::unix_ms(std::time::SystemTime::now());
+        for (net, deadline) in found {
+            if !firewall_common::clock::before(now_j, deadline) || allowed(&net) {
+                continue;
+            }
+            if wanted.contains(&net) || wide.iter().any(|w| w.contains(&net)) {
+                continue;
+            }
+            if net.prefix_len() < host_len(&net) {
+                wide.push(net);
+            }
+            let b = Ban {
+                target: net,
+                expires_unix_ms: e.clock.unix_ms_of(deadline),
+                created_unix_ms: created,
+                reason: "found in the kernel tables but not in the store (the daemon stopped before saving it)".into(),
+                source: "recovered".into(),
+            };
+            wanted.insert(b.clone());
+            recovered.push(b);
+        }
+        let assigned = e.services.assign(&rules.services, &e.clock);
+        let cfg = Config {
+            event_interval: e.clock.jiffies_in(rules.rate_limit.report_interval),
+            rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
+            net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
+            net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
+            layout: firewall_common::config::LAYOUT,
+            ..e.cfg
+        };
+        if cfg != e.cfg {
+            e.tables.set_config(&cfg)?;
+            e.cfg = cfg;
+        }
+        e.services.write_relaxed(&assigned, &mut e.tables)?;
+        e.nets.set_rules(rules_nets(&rules, &assigned));
+        for b in wanted.iter() {
+            e.nets.set_ban(AnyPrefix::from(b.target), Some(e.clock.deadline(b.expires_unix_ms)));
+        }
+        e.nets.flush(&mut e.cfg, &mut e.tables)?;
+        e.services.write_final(assigned, &mut e.tables)?;
+        e.bans = wanted;
+        e.rules = Some(rules);
+        Ok((e, recovered, skipped))
+    }
+
     pub fn clock(&self) -> &KernelClock {
         &self.clock
     }
@@ -132,6 +216,7 @@ impl<T: Tables> Enforcer<T> {
             rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
             net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
             net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
+            layout: firewall_common::config::LAYOUT,
             ..self.cfg
         };
         if cfg != self.cfg {

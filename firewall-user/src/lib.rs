@@ -16,6 +16,7 @@ pub mod jail;
 pub mod loader;
 pub mod metrics;
 pub mod nets;
+pub mod pins;
 pub mod services;
 pub mod shm;
 pub mod slots;

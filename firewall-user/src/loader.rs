@@ -1,8 +1,14 @@
 //! Loading the XDP program with the capacities the rules ask for, and attaching it.
 
+use std::path::Path;
+
 use aya::{
     maps::{Array, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
+    programs::{
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+        ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader,
 };
 use firewall_common::{
@@ -15,6 +21,7 @@ use firewall_common::{
 
 use crate::{
     clock::KernelClock,
+    pins::{Found, PinError, Pins},
     rules::Rules,
     shm::MappedArray,
     tables::{
@@ -45,6 +52,10 @@ pub enum LoadError {
     Table(#[from] TableError),
     #[error("sampling the kernel clock: {0}")]
     Clock(String),
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    #[error("reading the XDP object's maps: {0}")]
+    Shapes(String),
     #[error("attaching to {iface} in {mode} mode: {source}{hint}")]
     Attach {
         iface: String,
@@ -72,6 +83,18 @@ pub struct Loaded {
     pub events: RingBuf<MapData>,
     /// How the program's jiffies relate to CLOCK_MONOTONIC.
     pub clock: KernelClock,
+    pub origin: Origin,
+}
+
+/// Where the maps of a loaded program come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// New maps, not pinned (tests, benchmarks).
+    Unpinned,
+    /// New maps pinned in the staging directory, to be put in place once attached.
+    Staged,
+    /// The pinned maps of an earlier daemon, taken over with their contents.
+    Adopted,
 }
 
 /// Lifts RLIMIT_MEMLOCK, which kernels before 5.11 charge BPF maps against.
@@ -91,23 +114,69 @@ pub fn load(rules: &Rules) -> Result<Loaded, LoadError> {
     load_object(rules, BPF_OBJECT, false)
 }
 
-/// Loads a given build of the XDP object (the benchmark compares builds this way);
-/// `trace_drops` turns on one log record per dropped packet (see `sipwall run --trace-drops`).
+/// Entries of the maps whose size the rules decide.
+pub fn map_entries(rules: &Rules) -> Vec<(&'static str, u32)> {
+    let sizes = NetSizes::new(net_capacity(rules));
+    vec![
+        (maps::NET4, sizes.net4_buckets * SLOTS_PER_BUCKET),
+        (maps::NET4_META, sizes.net4_buckets),
+        (maps::NET4_OVER, sizes.capacity),
+        (maps::NET6, sizes.net6_buckets * SLOTS_PER_BUCKET),
+        (maps::NET6_META, sizes.net6_buckets),
+        (maps::NET6_OVER, sizes.capacity),
+        (maps::RATE, rate_slots(rules.rate_limit.capacity)),
+    ]
+}
+
+/// Loads a given build of the XDP object with new, unpinned maps (tests; the benchmark
+/// compares builds this way); `trace_drops` turns on one log record per dropped packet (see
+/// `sipwall run --trace-drops`).
 pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Loaded, LoadError> {
+    load_with(rules, object, trace_drops, None, Origin::Unpinned)
+}
+
+/// Loads the object with pinned maps: the ones under `pins` if they fit this program and
+/// these rules (taken over with their contents), else new ones pinned in the staging directory
+/// (`Pins::promote_staging` puts them in place once the program is attached to them).
+pub fn load_pinned(rules: &Rules, object: &[u8], trace_drops: bool, pins: &Pins) -> Result<Loaded, LoadError> {
+    pins.prepare()?;
+    let shapes = crate::pins::shapes(object, &map_entries(rules)).map_err(LoadError::Shapes)?;
+    match pins.check(&shapes) {
+        Found::Reusable => {
+            log::info!("taking over the tables pinned in {}", pins.maps_dir().display());
+            return load_with(rules, object, trace_drops, Some(&pins.maps_dir()), Origin::Adopted);
+        }
+        Found::Nothing => log::info!("no tables pinned in {}: building new ones", pins.maps_dir().display()),
+        Found::Incompatible(why) => log::warn!(
+            "the tables pinned in {} cannot be reused ({why}): building new ones, which replace them once ready",
+            pins.maps_dir().display()
+        ),
+    }
+    pins.clear_staging()?;
+    load_with(rules, object, trace_drops, Some(&pins.staging_dir()), Origin::Staged)
+}
+
+fn load_with(
+    rules: &Rules,
+    object: &[u8],
+    trace_drops: bool,
+    pin_dir: Option<&Path>,
+    origin: Origin,
+) -> Result<Loaded, LoadError> {
     raise_memlock();
     let sizes = NetSizes::new(net_capacity(rules));
     let trace = u32::from(trace_drops);
-    let mut ebpf = EbpfLoader::new()
-        .override_global(TRACE_GLOBAL, &trace, true)
-        .map_max_entries(maps::NET4, sizes.net4_buckets * SLOTS_PER_BUCKET)
-        .map_max_entries(maps::NET4_META, sizes.net4_buckets)
-        .map_max_entries(maps::NET4_OVER, sizes.capacity)
-        .map_max_entries(maps::NET6, sizes.net6_buckets * SLOTS_PER_BUCKET)
-        .map_max_entries(maps::NET6_META, sizes.net6_buckets)
-        .map_max_entries(maps::NET6_OVER, sizes.capacity)
-        .map_max_entries(maps::RATE, rate_slots(rules.rate_limit.capacity))
-        .load(object)
-        .map_err(|e| LoadError::Object(Box::new(e)))?;
+    let mut loader = EbpfLoader::new();
+    loader.override_global(TRACE_GLOBAL, &trace, true);
+    for (name, n) in map_entries(rules) {
+        loader.map_max_entries(name, n);
+    }
+    let paths: Vec<(&str, std::path::PathBuf)> =
+        pin_dir.map(|d| maps::ALL.iter().map(|n| (*n, d.join(n))).collect()).unwrap_or_default();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(object).map_err(|e| LoadError::Object(Box::new(e)))?;
     for name in maps::ALL {
         if ebpf.map(name).is_none() {
             return Err(TableError::Missing(name).into());
@@ -121,14 +190,14 @@ pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Lo
             .map_err(|e| LoadError::Verifier(Box::new(e)))?;
         prog.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
     }
-    let tables = KernelTables::take(&mut ebpf, &sizes)?;
+    let tables = KernelTables::take(&mut ebpf, &sizes, origin == Origin::Adopted)?;
     let stats =
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
     let rate = mapped(&mut ebpf, maps::RATE, size_of::<Bucket>(), rate_slots(rules.rate_limit.capacity))?;
     let events = take(&mut ebpf, maps::EVENTS)?;
     let clock_map: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
     let clock = calibrate(&mut ebpf, &clock_map)?;
-    Ok(Loaded { ebpf, tables, stats, rate, events, clock })
+    Ok(Loaded { ebpf, tables, stats, rate, events, clock, origin })
 }
 
 /// One sample of the kernel's jiffies and CLOCK_MONOTONIC, taken by the clock program.
@@ -185,26 +254,34 @@ pub fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp
         .map_err(|e| LoadError::Verifier(Box::new(e)))
 }
 
-/// Attaches the program to `iface`. Returns the mode in use.
+/// Attaches the program to `iface` (the link is owned by the program). Returns the mode in use.
 pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached, LoadError> {
+    attach_id(ebpf, iface, mode).map(|(m, _)| m)
+}
+
+fn attach_id(
+    ebpf: &mut Ebpf,
+    iface: &str,
+    mode: AttachMode,
+) -> Result<(Attached, aya::programs::xdp::XdpLinkId), LoadError> {
     let prog = program(ebpf, PROGRAM)?;
     let native = |prog: &mut Xdp| prog.attach(iface, XdpMode::Driver);
     let skb = |prog: &mut Xdp| prog.attach(iface, XdpMode::Skb);
     match mode {
-        AttachMode::Native => native(prog).map(|_| Attached::Native).map_err(|source| LoadError::Attach {
+        AttachMode::Native => native(prog).map(|id| (Attached::Native, id)).map_err(|source| LoadError::Attach {
             iface: iface.into(),
             mode: "native",
             hint: "; the driver may lack XDP support: try --xdp-mode skb",
             source: Box::new(source),
         }),
-        AttachMode::Skb => skb(prog).map(|_| Attached::Skb).map_err(|source| LoadError::Attach {
+        AttachMode::Skb => skb(prog).map(|id| (Attached::Skb, id)).map_err(|source| LoadError::Attach {
             iface: iface.into(),
             mode: "skb",
             hint: "",
             source: Box::new(source),
         }),
         AttachMode::Auto => match native(prog) {
-            Ok(_) => Ok(Attached::Native),
+            Ok(id) => Ok((Attached::Native, id)),
             Err(e) => {
                 if let ProgramError::UnknownInterface { .. } = e {
                     return Err(LoadError::Attach {
@@ -215,7 +292,7 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached
                     });
                 }
                 log::warn!("{iface}: native XDP unavailable ({e}); using skb (generic) mode, which is slower");
-                skb(prog).map(|_| Attached::Skb).map_err(|source| LoadError::Attach {
+                skb(prog).map(|id| (Attached::Skb, id)).map_err(|source| LoadError::Attach {
                     iface: iface.into(),
                     mode: "skb",
                     hint: "",
@@ -223,5 +300,91 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<Attached
                 })
             }
         },
+    }
+}
+
+/// Keeps an attachment alive: dropping a link that is not pinned detaches the program.
+pub enum LinkHold {
+    /// Pinned: stays attached after the daemon exits.
+    Pinned(PinnedLink),
+    /// Could not be pinned (an attachment through netlink): ends with the daemon.
+    Unpinned(XdpLink),
+    /// An existing pinned link now running this program (owned by the program).
+    Updated,
+}
+
+/// Attaches to `iface` through a pinned link: an existing one is switched to this program in
+/// one step (`bpf_link_update`: no packet sees no program), else a new one is made and pinned.
+/// `recorded` is the mode of the existing link, as the daemon last noted it.
+pub fn attach_pinned(
+    ebpf: &mut Ebpf,
+    iface: &str,
+    mode: AttachMode,
+    pins: &Pins,
+    recorded: Option<Attached>,
+) -> Result<(Attached, LinkHold), LoadError> {
+    let path = pins.link(iface);
+    if path.exists() {
+        let prog = program(ebpf, PROGRAM)?;
+        let updated = PinnedLink::from_pin(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
+            .and_then(|link| prog.attach_to_link(link).map_err(|e| e.to_string()));
+        match updated {
+            Ok(_) => {
+                let m = recorded.unwrap_or(Attached::Native);
+                if mode != AttachMode::Auto && mode.wanted() != Some(m) {
+                    log::warn!(
+                        "{iface}: keeping the {} attachment already in place; `sipwall detach` first to change the mode",
+                        m.name()
+                    );
+                }
+                return Ok((m, LinkHold::Updated));
+            }
+            Err(e) => {
+                log::warn!("{iface}: the pinned link cannot be reused ({e}); attaching anew");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let (m, id) = attach_id(ebpf, iface, mode)?;
+    let prog = program(ebpf, PROGRAM)?;
+    let link = prog.take_link(id).map_err(|e| LoadError::Verifier(Box::new(e)))?;
+    match FdLink::try_from(link) {
+        Ok(fd) => match fd.pin(&path) {
+            Ok(p) => Ok((m, LinkHold::Pinned(p))),
+            Err(e) => Err(LoadError::Pin(PinError::Io { path, source: std::io::Error::other(e.to_string()) })),
+        },
+        Err(e) => {
+            log::warn!("{iface}: attached without a BPF link ({e}); the program will detach when sipwall stops");
+            Err(LoadError::Attach {
+                iface: iface.into(),
+                mode: m.name(),
+                hint: "; this kernel lacks BPF links for XDP (Linux 5.9+)",
+                source: Box::new(ProgramError::AlreadyAttached),
+            })
+        }
+    }
+}
+
+impl AttachMode {
+    fn wanted(self) -> Option<Attached> {
+        match self {
+            AttachMode::Auto => None,
+            AttachMode::Native => Some(Attached::Native),
+            AttachMode::Skb => Some(Attached::Skb),
+        }
+    }
+}
+
+/// Removes the pinned link of an interface no longer protected (the program detaches from it).
+pub fn detach_pinned(pins: &Pins, iface: &str) -> Result<(), LoadError> {
+    let path = pins.link(iface);
+    match PinnedLink::from_pin(&path) {
+        Ok(p) => {
+            let _ = p.unpin();
+            Ok(())
+        }
+        Err(_) => std::fs::remove_file(&path).map_err(|source| LoadError::Pin(PinError::Io { path, source })),
     }
 }

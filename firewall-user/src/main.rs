@@ -35,6 +35,8 @@ fn main() {
                 socket: cli.socket.clone(),
                 trace_drops: a.trace_drops,
                 from_start: a.from_start,
+                pin_dir: a.pin_dir.clone(),
+                detach_on_exit: a.detach_on_exit,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -60,6 +62,7 @@ fn main() {
         Command::Why(a) => cli::inspect::why(&cli.socket, a),
         Command::Status(a) => cli::inspect::status(&cli.socket, a),
         Command::TestLog(a) => cli::testlog::test_log(a),
+        Command::Detach(a) => cli::detach::detach(&cli.socket, a),
     };
     std::process::exit(code);
 }

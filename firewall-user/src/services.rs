@@ -66,6 +66,12 @@ impl Assigned {
 }
 
 impl ServiceTables {
+    /// Starts from tables an earlier daemon wrote, with the ids it gave its services.
+    pub fn adopt(ids: BTreeMap<String, u32>, policies: Vec<ServicePolicy>, ports: Vec<PortGroup>) -> Self {
+        let ids = ids.into_iter().filter(|(_, id)| (1..SERVICE_SLOTS).contains(id)).collect();
+        Self { ids, policies, ports }
+    }
+
     pub fn id(&self, name: &str) -> Option<u32> {
         self.ids.get(name).copied()
     }

@@ -22,6 +22,8 @@ use crate::{shm::Words, tables::TableError};
 pub trait SlotKey: Copy + Eq + Hash {
     const WORDS: usize;
     fn words(&self) -> [u64; 3];
+    /// The key stored as these words (`None` if they are no valid key).
+    fn from_words(w: [u64; 3]) -> Option<Self>;
     fn place(&self, buckets: u32) -> Place;
 }
 
@@ -34,6 +36,10 @@ impl SlotKey for Key4 {
     fn words(&self) -> [u64; 3] {
         [self.0, 0, 0]
     }
+    fn from_words(w: [u64; 3]) -> Option<Self> {
+        let len = w[0] >> 32;
+        (w[0] != 0 && (len == 24 || len == 32)).then_some(Key4(w[0]))
+    }
     fn place(&self, n: u32) -> Place {
         net4_place(self.0, n)
     }
@@ -44,6 +50,10 @@ impl SlotKey for Net6Key {
     fn words(&self) -> [u64; 3] {
         [net6_tag(self.len), self.addr.hi, self.addr.lo]
     }
+    fn from_words(w: [u64; 3]) -> Option<Self> {
+        let len = (w[0] & !(1 << 63)) as u32;
+        (w[0] == net6_tag(len) && len <= 128).then_some(Net6Key { len, _pad: 0, addr: Addr6 { hi: w[1], lo: w[2] } })
+    }
     fn place(&self, n: u32) -> Place {
         net6_place(self.len, self.addr, n)
     }
@@ -53,6 +63,8 @@ impl SlotKey for Net6Key {
 pub trait OverflowMap<K> {
     fn put(&mut self, k: &K, c: &NetClass) -> Result<(), TableError>;
     fn del(&mut self, k: &K) -> Result<(), TableError>;
+    /// Every entry (read when taking over existing tables).
+    fn entries(&self) -> Result<Vec<(K, NetClass)>, TableError>;
 }
 
 impl<K: Eq + Hash + Copy> OverflowMap<K> for HashMap<K, NetClass> {
@@ -63,6 +75,9 @@ impl<K: Eq + Hash + Copy> OverflowMap<K> for HashMap<K, NetClass> {
     fn del(&mut self, k: &K) -> Result<(), TableError> {
         self.remove(k);
         Ok(())
+    }
+    fn entries(&self) -> Result<Vec<(K, NetClass)>, TableError> {
+        Ok(self.iter().map(|(k, v)| (*k, *v)).collect())
     }
 }
 
@@ -114,6 +129,77 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
             map,
             len: 0,
         }
+    }
+
+    /// Takes over tables that already hold entries (pinned maps of an earlier daemon): finds
+    /// them, and repairs what a writer stopped halfway may have left (a published entry
+    /// without its fingerprint, stale fingerprints, overflow bits out of step).
+    pub fn adopt(
+        slots: W,
+        meta: M,
+        buckets: u32,
+        over: O,
+        capacity: u32,
+        map: &'static str,
+    ) -> Result<Self, TableError> {
+        let mut t = Self::new(slots, meta, buckets, over, capacity, map);
+        let per = SLOTS_PER_BUCKET as usize;
+        for slot in 0..buckets as usize * per {
+            let base = slot * Self::SLOT_WORDS;
+            let mut w = [0u64; 3];
+            for (i, word) in w.iter_mut().enumerate().take(K::WORDS) {
+                *word = t.slots.load(base + i);
+            }
+            let key = K::from_words(w).filter(|k| {
+                let p = k.place(buckets);
+                [p.b1, p.b2].contains(&((slot / per) as u32))
+            });
+            match key {
+                Some(k) => {
+                    t.set_fingerprint(slot, k.place(buckets).fp);
+                    t.len += 1;
+                }
+                None => {
+                    if w[0] != 0 {
+                        // not a key this table could have written: clear it
+                        t.slots.store(base, 0);
+                    }
+                    t.set_fingerprint(slot, 0);
+                }
+            }
+        }
+        for b in 0..buckets {
+            t.set_meta_bits(b, META_OVERFLOW, false);
+        }
+        for (k, _) in t.over.entries()? {
+            let p = k.place(buckets);
+            for b in [p.b1, p.b2] {
+                *t.overflow_count.entry(b).or_default() += 1;
+                t.set_meta_bits(b, META_OVERFLOW, true);
+            }
+            t.overflowed.insert(k, (p.b1, p.b2));
+            t.len += 1;
+        }
+        Ok(t)
+    }
+
+    /// Every entry: (key, class), slots first, then the overflow map.
+    pub fn entries(&self) -> Result<Vec<(K, NetClass)>, TableError> {
+        let per = SLOTS_PER_BUCKET as usize;
+        let mut out = Vec::with_capacity(self.len);
+        for slot in 0..self.buckets as usize * per {
+            let base = slot * Self::SLOT_WORDS;
+            let mut w = [0u64; 3];
+            for (i, word) in w.iter_mut().enumerate().take(K::WORDS) {
+                *word = self.slots.load(base + i);
+            }
+            if let Some(k) = K::from_words(w) {
+                let (w1, w2) = (self.slots.load(base + K::WORDS), self.slots.load(base + K::WORDS + 1));
+                out.push((k, NetClass { flags: w1 as u32, allow_from: (w1 >> 32) as u32, ban_expires: w2 }));
+            }
+        }
+        out.extend(self.over.entries()?);
+        Ok(out)
     }
 
     pub fn len(&self) -> usize {

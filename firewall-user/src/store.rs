@@ -108,6 +108,7 @@ impl Store {
                 users TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS history_by_target ON history (target, created_unix_ms);
+            CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             PRAGMA user_version = 2;
             COMMIT;",
         )
@@ -273,6 +274,33 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Settings the daemon keeps for its next start (service ids, attach modes), by key prefix.
+    pub fn settings(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.map(|r| r.map(|(k, v)| (k[prefix.len()..].to_owned(), v)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces the settings under `prefix` with `values` (one transaction).
+    pub fn set_settings(&mut self, prefix: &str, values: &[(String, String)]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let db = |source| StoreError::Db { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute("DELETE FROM settings WHERE substr(key, 1, length(?1)) = ?1", params![prefix]).map_err(db)?;
+        for (k, v) in values {
+            tx.execute("INSERT INTO settings (key, value) VALUES (?1, ?2)", params![format!("{prefix}{k}"), v])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
     pub fn ban(&self, target: &IpNet) -> Result<Option<Ban>, StoreError> {
         self.conn
             .query_row(
@@ -344,6 +372,11 @@ mod tests {
         let newest = s.history(&t, 2).unwrap();
         assert_eq!(newest, vec![h("asterisk", 30), h("sshd", 20)]);
         assert_eq!(s.purge_history(25).unwrap(), 2);
+        s.set_settings("service.", &[("sip".into(), "1".into()), ("ssh".into(), "2".into())]).unwrap();
+        s.set_settings("link.", &[("eth0".into(), "native".into())]).unwrap();
+        s.set_settings("service.", &[("sip".into(), "3".into())]).unwrap();
+        assert_eq!(s.settings("service.").unwrap(), vec![("sip".to_owned(), "3".to_owned())]);
+        assert_eq!(s.settings("link.").unwrap(), vec![("eth0".to_owned(), "native".to_owned())]);
         assert_eq!(s.count_history(&t, None, 0).unwrap(), 1);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);

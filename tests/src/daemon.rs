@@ -32,8 +32,21 @@ pub struct DaemonProc {
     pub socket: PathBuf,
     pub log: PathBuf,
     pub config: PathBuf,
+    /// A BPF filesystem of this daemon's own (mounted in the test's mount namespace, so pins
+    /// outlive the daemon's `ip netns exec`), and the pin directory on it.
+    pub bpffs: PathBuf,
+    pub pin_dir: PathBuf,
     host_ns: String,
     extra: Vec<String>,
+}
+
+/// Mounts a BPF filesystem at `at`.
+fn mount_bpffs(at: &Path) {
+    std::fs::create_dir_all(at).unwrap();
+    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mounting with NUL-terminated strings.
+    let r = unsafe { libc::mount(c"bpf".as_ptr(), c.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
+    assert_eq!(r, 0, "mount -t bpf {}: {}", at.display(), std::io::Error::last_os_error());
 }
 
 impl DaemonProc {
@@ -49,11 +62,15 @@ impl DaemonProc {
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("rules.toml");
         std::fs::write(&config, rules).unwrap();
+        let bpffs = dir.join("bpffs");
+        mount_bpffs(&bpffs);
         let mut d = Self {
             child: None,
             socket: dir.join("ctl.sock"),
             log: dir.join("daemon.log"),
             config,
+            pin_dir: bpffs.join("sipwall"),
+            bpffs,
             dir,
             host_ns: lab.host.clone(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -77,6 +94,8 @@ impl DaemonProc {
             .arg(self.dir.join("state"))
             .arg("--socket")
             .arg(&self.socket)
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
             .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -132,6 +151,11 @@ impl DaemonProc {
         .unwrap()
     }
 
+    /// Runs `sipwall detach` for this daemon's pins.
+    pub fn detach(&self) -> Output {
+        self.cli(&["detach", "--pin-dir", self.pin_dir.to_str().unwrap()])
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
@@ -157,6 +181,11 @@ impl Drop for DaemonProc {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // unmounting drops every pin: the maps are freed and the program detached
+        if let Ok(c) = std::ffi::CString::new(self.bpffs.as_os_str().as_encoded_bytes()) {
+            // SAFETY: unmounting our own mount point.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);

@@ -218,7 +218,7 @@ fn reload_edited_and_broken_rules_while_traffic_flows() {
 }
 
 #[test]
-fn stops_cleanly_and_detaches() {
+fn stopping_keeps_enforcing_until_detached() {
     require_root!();
     let lab = Lab::new();
     let mut d = DaemonProc::start(&lab, RULES);
@@ -230,14 +230,38 @@ fn stops_cleanly_and_detaches() {
     assert!(!link().contains("xdpgeneric"), "native mode: {}", link());
     let status = d.stop();
     assert!(status.success(), "{status}: {}", d.log_text());
-    assert!(!link().contains("xdp"), "detached: {}", link());
     assert!(!d.socket.exists(), "control socket removed");
-    assert!(d.log_text().contains(&format!("detached from {}", lab.host_if)));
-    // with the program gone, a blocked source reaches the host again
+    assert!(link().contains("xdp"), "still attached after the daemon stopped: {}", link());
+    assert!(d.log_text().contains("stays attached and keeps enforcing"), "{}", d.log_text());
     let rx = Receiver::start(&lab);
+    send_all(&lab, (0..10).map(|i| frame(&lab, "203.0.113.5", 9999, false, "down", i)).collect());
+    rx.settle();
+    assert_eq!(rx.count("down"), 0, "blocked while the daemon is down");
+
+    let out = d.detach();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("detached from {}", lab.host_if)));
+    assert!(!link().contains("xdp"), "detached: {}", link());
+    // with the program gone, a blocked source reaches the host again
     send_all(&lab, (0..10).map(|i| frame(&lab, "203.0.113.5", 9999, false, "after", i)).collect());
     rx.settle();
     assert_eq!(rx.count("after"), 10);
+}
+
+#[test]
+fn detach_on_exit_leaves_nothing_behind() {
+    require_root!();
+    let lab = Lab::new();
+    let mut d = DaemonProc::start_with(&lab, RULES, &["--detach-on-exit"]);
+    let link = || {
+        String::from_utf8_lossy(&lab.cmd(&lab.host, "ip").args(["link", "show", &lab.host_if]).output().unwrap().stdout)
+            .into_owned()
+    };
+    assert!(link().contains("xdp"));
+    assert!(d.stop().success(), "{}", d.log_text());
+    assert!(!link().contains("xdp"), "detached: {}", link());
+    assert!(!d.pin_dir.exists(), "pins removed");
+    assert!(d.log_text().contains(&format!("detached from {}", lab.host_if)));
 }
 
 #[test]

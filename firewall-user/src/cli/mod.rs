@@ -2,6 +2,7 @@
 
 pub mod bans;
 pub mod check;
+pub mod detach;
 pub mod inspect;
 pub mod run;
 pub mod testlog;
@@ -41,6 +42,9 @@ pub enum Command {
     Status(inspect::StatusArgs),
     /// Judge a log file with the jails' detectors, like fail2ban-regex (no daemon needed).
     TestLog(testlog::TestLogArgs),
+    /// Stop enforcing after the daemon has stopped: detach the program, drop the pinned tables
+    /// (bans stay in the store for the next start).
+    Detach(detach::DetachArgs),
 }
 
 /// sysexits.h EX_CONFIG: the configuration is wrong.

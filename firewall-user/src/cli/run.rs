@@ -30,4 +30,11 @@ pub struct RunArgs {
     /// failures count as if they happened now).
     #[arg(long)]
     pub from_start: bool,
+    /// BPF filesystem directory for the pinned maps and links (mounted at /sys/fs/bpf if need be).
+    #[arg(long, env = "SIPWALL_PIN_DIR", default_value = crate::pins::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+    /// On SIGTERM/SIGINT, detach the program and remove its pins (by default it keeps
+    /// enforcing until the next `sipwall run` takes over, or `sipwall detach`).
+    #[arg(long)]
+    pub detach_on_exit: bool,
 }

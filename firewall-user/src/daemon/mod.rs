@@ -21,8 +21,9 @@ use self::state::Daemon;
 use crate::{
     control::server::{ControlSocket, Handler},
     enforcer::Enforcer,
-    loader::{self, AttachMode, Loaded},
+    loader::{self, AttachMode, Loaded, Origin},
     metrics::{http, Metrics},
+    pins::Pins,
     rules::{Rejected, Rules},
     shm::{MappedArray, Words},
     store::Store,
@@ -39,6 +40,22 @@ pub struct RunOptions {
     pub trace_drops: bool,
     /// Read log files from their start instead of their end (replaying old logs).
     pub from_start: bool,
+    /// Where maps and links are pinned.
+    pub pin_dir: PathBuf,
+    /// Detach and unpin on SIGTERM/SIGINT instead of leaving the program enforcing.
+    pub detach_on_exit: bool,
+}
+
+/// Store settings: service name → id, interface → attach mode.
+const SERVICE_IDS: &str = "service.";
+const LINK_MODES: &str = "link.";
+
+/// Keeps the service ids, so a daemon taking over the tables reads the port map the same way.
+pub fn save_service_ids(store: &mut Store, e: &Enforcer<crate::tables::kernel::KernelTables>) {
+    let ids: Vec<(String, String)> = e.services().names().map(|(n, i)| (n.to_owned(), i.to_string())).collect();
+    if let Err(err) = store.set_settings(SERVICE_IDS, &ids) {
+        log::warn!("saving the service ids: {err}");
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +70,8 @@ pub enum RunError {
     Apply(#[from] crate::enforcer::EnforceError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Pin(#[from] crate::pins::PinError),
     #[error(transparent)]
     Control(#[from] crate::control::server::BindError),
     #[error("starting the drop trace: {0}")]
@@ -105,9 +124,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         http::bind(opts.metrics_addr).await.map_err(|source| RunError::Metrics { addr: opts.metrics_addr, source })?;
     let control = ControlSocket::bind(&opts.socket)?;
 
-    // Tables are filled before the program sees its first packet.
-    let Loaded { mut ebpf, tables, stats, rate, events, clock } =
-        loader::load_object(&rules, crate::BPF_OBJECT, opts.trace_drops)?;
+    // Tables are filled before the program sees its first packet; pinned tables of an earlier
+    // daemon are taken over with what they hold, never emptied and refilled.
+    let pins = Pins::new(&opts.pin_dir);
+    let Loaded { mut ebpf, tables, stats, rate, events, clock, origin } =
+        loader::load_pinned(&rules, crate::BPF_OBJECT, opts.trace_drops, &pins)?;
     let drop_log = if opts.trace_drops {
         log::warn!("--trace-drops: logging every dropped packet");
         Some(aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| RunError::Trace(e.to_string()))?)
@@ -115,26 +136,84 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         None
     };
     log::info!("kernel tick rate {} Hz", clock.hz);
-    let mut enforcer = Enforcer::new(tables, rules, clock)?;
-    let store = Store::open(&opts.state_dir)?;
+    let mut store = Store::open(&opts.state_dir)?;
     let (saved, unreadable) = store.load_bans()?;
     if unreadable > 0 {
         log::warn!("skipped {unreadable} unreadable bans in the store");
     }
-    let (restored, skipped) = enforcer.restore(saved)?;
+    let started = std::time::Instant::now();
+    let (enforcer, skipped) = if origin == Origin::Adopted {
+        let ids = store
+            .settings(SERVICE_IDS)?
+            .into_iter()
+            .filter_map(|(name, id)| id.parse().ok().map(|id| (name, id)))
+            .collect();
+        let n = saved.len();
+        let (e, recovered, skipped) = Enforcer::adopt(tables, rules, clock, ids, saved)?;
+        for b in &recovered {
+            log::warn!("{} is banned in the kernel but was not in the store: keeping the ban and saving it", b.target);
+            if let Err(err) = store.put_ban(b) {
+                log::error!("saving the recovered ban of {}: {err}", b.target);
+            }
+        }
+        log::info!(
+            "took over the pinned tables with {} bans ({n} from the store, {} found only in the kernel) in {:.0} ms",
+            e.ban_count(),
+            recovered.len(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        (e, skipped)
+    } else {
+        let mut e = Enforcer::new(tables, rules, clock)?;
+        let (restored, skipped) = e.restore(saved)?;
+        log::info!(
+            "restored {restored} bans from {} in {:.0} ms",
+            opts.state_dir.display(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        (e, skipped)
+    };
     for b in &skipped {
         log::warn!("dropping the stored ban of {}: it is in the allow list now", b.target);
         let _ = store.delete_ban(&b.target);
     }
-    log::info!("restored {restored} bans from {}", opts.state_dir.display());
+    save_service_ids(&mut store, &enforcer);
 
     let metrics = Metrics::default();
     let mut attached = Vec::new();
+    let mut links = Vec::new();
+    let modes: std::collections::HashMap<String, String> = store.settings(LINK_MODES)?.into_iter().collect();
     for name in &ifaces {
-        let mode = loader::attach(&mut ebpf, name, opts.xdp_mode)?;
-        log::info!("attached to {name} in {} mode", mode.name());
+        let recorded = modes.get(name).and_then(|m| match m.as_str() {
+            "native" => Some(loader::Attached::Native),
+            "skb" => Some(loader::Attached::Skb),
+            _ => None,
+        });
+        let (mode, hold) = loader::attach_pinned(&mut ebpf, name, opts.xdp_mode, &pins, recorded)?;
+        match hold {
+            loader::LinkHold::Updated => log::info!("{name}: the pinned {} link now runs this program", mode.name()),
+            _ => {
+                log::info!("attached to {name} in {} mode (link pinned in {})", mode.name(), pins.links_dir().display())
+            }
+        }
         metrics.xdp_attached.with_label_values(&[name, mode.name()]).set(1);
         attached.push((name.clone(), mode));
+        links.push(hold);
+    }
+    for stale in pins.pinned_links() {
+        if !ifaces.contains(&stale) {
+            log::info!("{stale} is no longer protected: removing its pinned link");
+            if let Err(e) = loader::detach_pinned(&pins, &stale) {
+                log::warn!("{stale}: {e}");
+            }
+        }
+    }
+    let modes: Vec<(String, String)> = attached.iter().map(|(n, m)| (n.clone(), m.name().to_owned())).collect();
+    if let Err(e) = store.set_settings(LINK_MODES, &modes) {
+        log::warn!("saving the attach modes: {e}");
+    }
+    if origin == Origin::Staged {
+        pins.promote_staging()?;
     }
 
     let (det_tx, det_rx) = tokio::sync::mpsc::channel(detection::QUEUE);
@@ -201,16 +280,27 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             }
         }
     }
-    log::info!("stopping: detaching the XDP program");
     lock(&daemon).sources.stop_all();
     for t in tasks {
         t.abort();
         let _ = t.await;
     }
-    // Dropping the program detaches it from every interface.
-    drop(ebpf);
-    for (name, _) in &lock(&daemon).attached {
-        log::info!("detached from {name}");
+    if opts.detach_on_exit {
+        log::info!("stopping: detaching the XDP program and removing its pins");
+        pins.remove_all()?;
+        drop(links);
+        drop(ebpf);
+        for (name, _) in &lock(&daemon).attached {
+            log::info!("detached from {name}");
+        }
+    } else {
+        log::info!(
+            "stopping; the XDP program stays attached and keeps enforcing the tables pinned in {} \
+             (`sipwall detach` removes it)",
+            pins.root().display()
+        );
+        drop(links);
+        drop(ebpf);
     }
     Ok(())
 }

@@ -363,6 +363,7 @@ impl Daemon {
         let rules = self.enforcer.rules();
         self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
         self.sources.sync(&rules.detection, false, &self.metrics);
+        super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         Ok(applied)
     }

@@ -202,3 +202,99 @@ fn restoring_many_bans_is_one_update() {
     assert!(banned4(&e.tables, "100.64.0.3").is_some());
     assert_eq!(banned4(&e.tables, "100.64.0.4"), None);
 }
+
+fn ban_of(t: &str) -> Ban {
+    Ban { target: net(t), expires_unix_ms: None, created_unix_ms: 0, reason: "r".into(), source: "manual".into() }
+}
+
+/// Addresses across everything the example rules and the bans below touch.
+const PROBES4: [&str; 8] = [
+    "198.51.100.7",
+    "198.51.100.8",
+    "198.51.100.9",
+    "192.0.2.5",
+    "51.5.6.77",
+    "203.0.113.9",
+    "188.10.11.12",
+    "10.9.3.4",
+];
+const PROBES6: [&str; 4] = ["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:bad:1::1", "::1"];
+
+#[test]
+fn taking_over_tables_keeps_every_ban_and_writes_only_the_difference() {
+    let clock = KernelClock::synthetic(1000);
+    let mut old = Enforcer::new(FakeTables::default(), example(), clock).unwrap();
+    for t in ["198.51.100.7/32", "198.51.100.8/32", "2001:db8:1:2::1/128", "192.0.2.0/24"] {
+        old.ban(net(t), None, "r", "manual").unwrap();
+    }
+    let ids: BTreeMap<String, u32> = old.services().names().map(|(n, i)| (n.to_owned(), i)).collect();
+    // the store missed two of them (the daemon was killed between the kernel and the disk)
+    let stored = vec![ban_of("198.51.100.7/32"), ban_of("2001:db8:1:2::/64")];
+    let mut tables = std::mem::take(&mut old.tables);
+    tables.after_write = Some(Box::new(|t: &FakeTables| {
+        for a in ["198.51.100.7", "198.51.100.8", "192.0.2.5"] {
+            assert!(banned4(t, a).is_some(), "{a} unbanned at write {}", t.writes);
+        }
+        assert!(banned6(t, "2001:db8:1:2::99").is_some(), "v6 ban lost at write {}", t.writes);
+    }));
+    // the new daemon's rules differ: the office leaves allow_from, a network is blocked
+    let edited = rules(
+        &include_str!("../../../rules/example.toml")
+            .replace("allow_from = [\"188.10.11.12/32\"]", "allow_from = [\"10.9.0.0/16\"]")
+            .replace("\"203.0.113.0/24\",", "\"203.0.113.0/24\", \"198.51.100.9/32\","),
+    );
+    let (new, recovered, skipped) = Enforcer::adopt(tables, edited.clone(), clock, ids, stored).unwrap();
+    let mut got: Vec<String> = recovered.iter().map(|b| b.target.to_string()).collect();
+    got.sort();
+    assert_eq!(got, ["192.0.2.0/24", "198.51.100.8/32"]);
+    assert!(recovered.iter().all(|b| b.source == "recovered" && b.expires_unix_ms.is_none()));
+    assert!(skipped.is_empty());
+    assert_eq!(new.ban_count(), 4);
+
+    // the tables answer as if built afresh with those rules and bans
+    let mut fresh = Enforcer::new(FakeTables::default(), edited.clone(), clock).unwrap();
+    fresh.restore(new.bans().cloned().collect()).unwrap();
+    for a in PROBES4 {
+        assert_eq!(new.tables.classify_v4(v4(a)), fresh.tables.classify_v4(v4(a)), "{a}");
+    }
+    for a in PROBES6 {
+        assert_eq!(new.tables.classify_v6(v6(a)), fresh.tables.classify_v6(v6(a)), "{a}");
+    }
+    assert_eq!(new.tables.net4, fresh.tables.net4, "no stale IPv4 entries");
+    assert_eq!(new.tables.net6, fresh.tables.net6, "no stale IPv6 entries");
+    assert_ne!(new.tables.classify_v4(v4("198.51.100.9")).flags & class::BLOCK, 0);
+
+    // taking over again with nothing changed writes nothing
+    let ids: BTreeMap<String, u32> = new.services().names().map(|(n, i)| (n.to_owned(), i)).collect();
+    let all: Vec<Ban> = new.bans().cloned().collect();
+    let mut new = new;
+    let mut tables = std::mem::take(&mut new.tables);
+    tables.after_write = None;
+    let before = tables.writes;
+    let (again, recovered, _) = Enforcer::adopt(tables, edited, clock, ids, all).unwrap();
+    assert!(recovered.is_empty());
+    assert_eq!(again.tables.writes, before, "an unchanged takeover writes nothing");
+}
+
+#[test]
+fn taking_over_tables_drops_what_no_longer_belongs() {
+    let clock = KernelClock::synthetic(1000);
+    let mut old = Enforcer::new(FakeTables::default(), example(), clock).unwrap();
+    old.ban(net("198.51.100.7/32"), Some(1), "expired long ago", "manual").unwrap();
+    let tables = std::mem::take(&mut old.tables);
+    // new rules allow-list the banned address; the stored ban has expired
+    let r = rules("[allow]\nsources = [\"198.51.100.0/24\"]\n");
+    let (e, recovered, skipped) =
+        Enforcer::adopt(tables, r.clone(), clock, BTreeMap::new(), vec![ban_of("198.51.100.7/32")]).unwrap();
+    assert!(recovered.is_empty(), "expired kernel bans are not recovered");
+    assert_eq!(skipped.len(), 1, "allow-listed stored bans are skipped");
+    assert_eq!(e.ban_count(), 0);
+    let fresh = Enforcer::new(FakeTables::default(), r, clock).unwrap();
+    assert_eq!(e.tables.net4, fresh.tables.net4);
+    assert_eq!(e.tables.net6, fresh.tables.net6);
+    assert_eq!(e.tables.cells, fresh.tables.cells);
+    assert_eq!(e.tables.bits, fresh.tables.bits);
+    assert_eq!(e.tables.filter, fresh.tables.filter);
+    assert_eq!(e.services().service_of(Proto::Udp, 5060), 0);
+    assert_eq!(e.tables.ports, fresh.tables.ports);
+}

@@ -21,7 +21,7 @@ use self::{
     v4::Mirror4,
     v6::Mirror6,
 };
-use crate::tables::{TableError, Tables};
+use crate::tables::{Snapshot, TableError, Tables};
 use firewall_common::maps;
 
 pub struct NetTables {
@@ -35,6 +35,8 @@ pub struct NetTables {
     dirty4: BTreeSet<u32>,
     dirty6: BTreeSet<Prefix<u128>>,
     capacity: u32,
+    /// IPv6 filter bits found set with no entry behind them (after taking over tables).
+    stray_filter: Vec<u32>,
 }
 
 /// What a flush wrote.
@@ -57,7 +59,77 @@ impl NetTables {
             dirty4: BTreeSet::new(),
             dirty6: BTreeSet::new(),
             capacity,
+            stray_filter: Vec::new(),
         }
+    }
+
+    /// Starts from what existing tables hold (see `Tables::snapshot`): the mirrors are the
+    /// snapshot, the model is empty, and every region the tables use is dirty, so the first
+    /// flush after the rules and bans are set writes exactly the difference.
+    pub fn adopt(capacity: u32, snap: &Snapshot) -> Self {
+        let mut t = Self::new(capacity);
+        t.mirror4.cells = snap.cells.clone();
+        t.mirror4.bits = snap.bits.clone();
+        for (k, v) in &snap.net4 {
+            let (addr, len) = v4::unkey(*k);
+            t.mirror4.entries.insert((addr, len), *v);
+        }
+        for (c, v) in snap.cells.iter().enumerate() {
+            if *v != NetClass::EMPTY {
+                t.dirty4.insert(c as u32);
+            }
+        }
+        for (w, bits) in snap.bits.iter().enumerate() {
+            if *bits != 0 {
+                // a bit word covers part of one /16 cell
+                t.dirty4.insert((w / v4::WORDS_PER_CELL) as u32);
+            }
+        }
+        for (addr, _) in t.mirror4.entries.keys() {
+            t.dirty4.insert(addr >> 16);
+        }
+        let m6 = &mut t.mirror6;
+        m6.slot = snap.config.net6_slot & 1;
+        let lens = snap.net6_lens[m6.slot as usize];
+        m6.active = lens.lens[..(lens.count as usize).min(MAX_NET6_LENGTHS)].to_vec();
+        m6.filter = snap.filter.clone();
+        for (k, v) in &snap.net6 {
+            let p = Prefix::new((k.addr.hi as u128) << 64 | k.addr.lo as u128, k.len as u8);
+            if m6.entries.insert(p, *v).is_none() {
+                for b in v6::filter_bits(&p) {
+                    *m6.filter_uses.entry(b).or_default() += 1;
+                }
+            }
+            t.dirty6.insert(p);
+        }
+        // filter bits no entry needs are cleared by the first flush
+        t.stray_filter = (0..m6.filter.len() as u32 * 64)
+            .filter(|b| m6.filter[(*b / 64) as usize] >> (b % 64) & 1 != 0 && !m6.filter_uses.contains_key(b))
+            .collect();
+        t
+    }
+
+    /// CIDR bans in the tables with their kernel deadlines: (prefix, deadline) for every
+    /// entry or /16 cell that has the ban flag, as found (a ban of a wide network shows as
+    /// every /16 it covers).
+    pub fn banned_in_mirror(&self) -> Vec<(AnyPrefix, u64)> {
+        let mut out = Vec::new();
+        for (c, v) in self.mirror4.cells.iter().enumerate() {
+            if v.flags & class::BAN != 0 {
+                out.push((AnyPrefix::V4(Prefix::new((c as u32) << 16, 16)), v.ban_expires));
+            }
+        }
+        for ((addr, len), v) in &self.mirror4.entries {
+            if v.flags & class::BAN != 0 {
+                out.push((AnyPrefix::V4(Prefix::new(*addr, *len)), v.ban_expires));
+            }
+        }
+        for (p, v) in &self.mirror6.entries {
+            if v.flags & class::BAN != 0 {
+                out.push((AnyPrefix::V6(*p), v.ban_expires));
+            }
+        }
+        out
     }
 
     /// Replaces the memberships that come from the rules file.
@@ -252,8 +324,10 @@ impl NetTables {
             t.set_net4_bits(*w, *v)?;
             m4.bits[*w as usize] = *v;
         }
-        // bits set above for puts that did not happen are cleared too
+        // bits set above for puts that did not happen are cleared too, and stray ones
         unused_bits.extend(fresh_bits.iter().filter(|b| !self.mirror6.filter_uses.contains_key(b)));
+        let stray = std::mem::take(&mut self.stray_filter);
+        unused_bits.extend(stray.into_iter().filter(|b| !self.mirror6.filter_uses.contains_key(b)));
         st.writes += self.write_filter(unused_bits.into_iter().map(|b| (b, false)), t)?;
         st.writes += p4.widen.len() + p4.put.len() + p6.put.len() + p4.cells.len() + p4.narrow.len();
         st.deletes += p4.del.len() + p6.del.len();

@@ -9,7 +9,7 @@ use firewall_common::nets::{net4_key, NetClass, BITS_HAS_24, BITS_HAS_32, BITS_P
 use super::prefix::{Bits, Layer, Prefix};
 
 /// `SW_NET4_BITS` words per /16 cell (256 /24s, two bits each).
-const WORDS_PER_CELL: usize = 256 / BITS_PER_WORD as usize;
+pub const WORDS_PER_CELL: usize = 256 / BITS_PER_WORD as usize;
 
 /// What the kernel holds (kept in step with every successful write).
 pub struct Mirror4 {

@@ -153,3 +153,35 @@ fn a_ban_is_written_expiry_first_and_lifted_flags_first() {
     store_class(&mut log, 0, &NetClass::EMPTY);
     assert_eq!(log.1, [0, 1]);
 }
+
+#[test]
+fn adopting_a_filled_table_finds_every_entry_and_repairs_half_writes() {
+    let mut t = table4(64, 1000);
+    for i in 0..400 {
+        t.put(&key(i), &c(i)).unwrap();
+    }
+    let (buckets, len, over) = (t.buckets, t.len(), t.overflowed());
+    let SlotTable { slots, mut meta, over: o, .. } = t;
+    // a writer killed halfway: one entry's fingerprint never published, a stray fingerprint
+    // on an empty slot, overflow bits lost
+    let first = (0..slots.len() / 3).find(|s| slots[s * 3] != 0).unwrap();
+    meta[first / 4] &= !(0xff << ((first % 4) * 8));
+    let empty = (0..slots.len() / 3).find(|s| slots[s * 3] == 0).unwrap();
+    meta[empty / 4] |= 0x5a << ((empty % 4) * 8);
+    for m in meta.iter_mut() {
+        *m &= !META_OVERFLOW;
+    }
+    let t = T4::adopt(slots, meta, buckets, o, 1000, "SW_NET4").unwrap();
+    assert_eq!((t.len(), t.overflowed()), (len, over));
+    for i in 0..400 {
+        let k = key(i);
+        assert!(t.reader_sees(&k) || t.reader_checks_overflow(&k), "entry {i} reachable after adoption");
+    }
+    let mut entries = t.entries().unwrap();
+    entries.sort_by_key(|(k, _)| k.0);
+    let mut want: Vec<(Key4, NetClass)> = (0..400).map(|i| (key(i), c(i))).collect();
+    want.sort_by_key(|(k, _)| k.0);
+    assert_eq!(entries, want);
+    let empty_fp = (t.meta[empty / 4] >> ((empty % 4) * 8)) & 0xff;
+    assert_eq!(empty_fp, 0, "stray fingerprint cleared");
+}

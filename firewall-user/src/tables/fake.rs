@@ -13,7 +13,7 @@ use firewall_common::{
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
 };
 
-use super::{TableError, Tables};
+use super::{Snapshot, TableError, Tables};
 
 type Hook = Box<dyn FnMut(&FakeTables)>;
 
@@ -117,6 +117,20 @@ impl FakeTables {
 }
 
 impl Tables for FakeTables {
+    fn snapshot(&self) -> Result<Snapshot, TableError> {
+        Ok(Snapshot {
+            config: self.config,
+            services: self.services.clone(),
+            ports: self.ports.clone(),
+            cells: self.cells.clone(),
+            bits: self.bits.clone(),
+            net4: self.net4.iter().map(|(k, v)| (*k, *v)).collect(),
+            net6: self.net6.iter().map(|(k, v)| (*k, *v)).collect(),
+            net6_lens: self.net6_lens,
+            filter: self.filter.clone(),
+        })
+    }
+
     fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
         self.config = *c;
         self.wrote()

@@ -12,10 +12,10 @@ use firewall_common::{
         slot_buckets, Net6Key, Net6Lengths, NetClass, NET4_BIT_WORDS, NET6_FAST_ENTRIES, NET6_FILTER_WORDS,
         SLOTS_PER_BUCKET,
     },
-    service::{PortGroup, ServicePolicy},
+    service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
 };
 
-use super::{TableError, Tables};
+use super::{Snapshot, TableError, Tables};
 use crate::{
     shm::{MappedArray, Words},
     slots::{store_class, Key4, OverflowMap, SlotTable},
@@ -44,6 +44,9 @@ impl<K: Pod> OverflowMap<K> for OverflowHash<K> {
             _ => Ok(()),
         }
     }
+    fn entries(&self) -> Result<Vec<(K, NetClass)>, TableError> {
+        self.map.iter().collect::<Result<_, _>>().map_err(|source| TableError::Map { map: self.name, source })
+    }
 }
 
 impl OverflowMap<Key4> for OverflowHash<u64> {
@@ -52,6 +55,9 @@ impl OverflowMap<Key4> for OverflowHash<u64> {
     }
     fn del(&mut self, k: &Key4) -> Result<(), TableError> {
         OverflowMap::<u64>::del(self, &k.0)
+    }
+    fn entries(&self) -> Result<Vec<(Key4, NetClass)>, TableError> {
+        Ok(OverflowMap::<u64>::entries(self)?.into_iter().map(|(k, v)| (Key4(k), v)).collect())
     }
 }
 
@@ -104,33 +110,30 @@ impl NetSizes {
 }
 
 impl KernelTables {
-    /// Takes the writable maps out of a loaded program.
-    pub fn take(ebpf: &mut Ebpf, sizes: &NetSizes) -> Result<Self, TableError> {
+    /// Takes the writable maps out of a loaded program: new, empty maps, or (`adopt`) maps an
+    /// earlier daemon filled and pinned.
+    pub fn take(ebpf: &mut Ebpf, sizes: &NetSizes, adopt: bool) -> Result<Self, TableError> {
         let (b4, b6, cap) = (sizes.net4_buckets, sizes.net6_buckets, sizes.capacity);
         let over4 = OverflowHash { map: take(ebpf, maps::NET4_OVER)?, name: maps::NET4_OVER, capacity: cap };
         let over6 = OverflowHash { map: take(ebpf, maps::NET6_OVER)?, name: maps::NET6_OVER, capacity: cap };
+        let (s4, m4) = (mapped(ebpf, maps::NET4, 24, b4 * SLOTS_PER_BUCKET)?, mapped(ebpf, maps::NET4_META, 8, b4)?);
+        let (s6, m6) = (mapped(ebpf, maps::NET6, 40, b6 * SLOTS_PER_BUCKET)?, mapped(ebpf, maps::NET6_META, 8, b6)?);
+        let (net4, net6) = if adopt {
+            (
+                SlotTable::adopt(s4, m4, b4, over4, cap, maps::NET4)?,
+                SlotTable::adopt(s6, m6, b6, over6, cap, maps::NET6)?,
+            )
+        } else {
+            (SlotTable::new(s4, m4, b4, over4, cap, maps::NET4), SlotTable::new(s6, m6, b6, over6, cap, maps::NET6))
+        };
         Ok(Self {
             config: take(ebpf, maps::CONFIG)?,
             services: take(ebpf, maps::SERVICES)?,
             ports: take(ebpf, maps::PORTS)?,
             net4_l16: mapped(ebpf, maps::NET4_L16, 16, 65536)?,
             net4_bits: mapped(ebpf, maps::NET4_BITS, 8, NET4_BIT_WORDS)?,
-            net4: SlotTable::new(
-                mapped(ebpf, maps::NET4, 24, b4 * SLOTS_PER_BUCKET)?,
-                mapped(ebpf, maps::NET4_META, 8, b4)?,
-                b4,
-                over4,
-                cap,
-                maps::NET4,
-            ),
-            net6: SlotTable::new(
-                mapped(ebpf, maps::NET6, 40, b6 * SLOTS_PER_BUCKET)?,
-                mapped(ebpf, maps::NET6_META, 8, b6)?,
-                b6,
-                over6,
-                cap,
-                maps::NET6,
-            ),
+            net4,
+            net6,
             net6_lens: take(ebpf, maps::NET6_LENS)?,
             net6_filter: mapped(ebpf, maps::NET6_FILTER, 8, NET6_FILTER_WORDS)?,
         })
@@ -146,7 +149,32 @@ fn set<V: Pod>(a: &mut Array<MapData, V>, name: &'static str, idx: u32, v: &V) -
     a.set(idx, v, 0).map_err(|source| TableError::Map { map: name, source })
 }
 
+fn get<V: Pod>(a: &Array<MapData, V>, name: &'static str, idx: u32) -> Result<V, TableError> {
+    a.get(&idx, 0).map_err(|source| TableError::Map { map: name, source })
+}
+
 impl Tables for KernelTables {
+    fn snapshot(&self) -> Result<Snapshot, TableError> {
+        let words = |w: &MappedArray| (0..w.len()).map(|i| w.load(i)).collect::<Vec<u64>>();
+        let cells = (0..65536usize)
+            .map(|i| {
+                let (w1, w2) = (self.net4_l16.load(2 * i), self.net4_l16.load(2 * i + 1));
+                NetClass { flags: w1 as u32, allow_from: (w1 >> 32) as u32, ban_expires: w2 }
+            })
+            .collect();
+        Ok(Snapshot {
+            config: get(&self.config, maps::CONFIG, 0)?,
+            services: (0..SERVICE_SLOTS).map(|i| get(&self.services, maps::SERVICES, i)).collect::<Result<_, _>>()?,
+            ports: (0..PORT_GROUPS).map(|i| get(&self.ports, maps::PORTS, i)).collect::<Result<_, _>>()?,
+            cells,
+            bits: words(&self.net4_bits),
+            net4: self.net4.entries()?.into_iter().map(|(k, v)| (k.0, v)).collect(),
+            net6: self.net6.entries()?,
+            net6_lens: [get(&self.net6_lens, maps::NET6_LENS, 0)?, get(&self.net6_lens, maps::NET6_LENS, 1)?],
+            filter: words(&self.net6_filter),
+        })
+    }
+
     fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
         set(&mut self.config, maps::CONFIG, 0, c)
     }

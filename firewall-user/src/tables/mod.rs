@@ -37,8 +37,25 @@ pub enum TableError {
     },
 }
 
+/// What the tables hold, read back when the daemon takes over pinned maps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub config: Config,
+    pub services: Vec<ServicePolicy>,
+    pub ports: Vec<PortGroup>,
+    pub cells: Vec<NetClass>,
+    pub bits: Vec<u64>,
+    /// `net4_key` → class.
+    pub net4: Vec<(u64, NetClass)>,
+    pub net6: Vec<(Net6Key, NetClass)>,
+    pub net6_lens: [Net6Lengths; 2],
+    pub filter: Vec<u64>,
+}
+
 /// The writable state of the XDP program.
 pub trait Tables {
+    /// Everything the tables hold now.
+    fn snapshot(&self) -> Result<Snapshot, TableError>;
     fn set_config(&mut self, c: &Config) -> Result<(), TableError>;
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError>;
     fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError>;

@@ -1,0 +1,117 @@
+//! Restarts never flush and re-add: while banned sources keep sending, the daemon is stopped,
+//! started again, killed with SIGKILL, started again, and upgraded to tables of another size;
+//! not one of their packets passes, and a ban the store missed is recovered from the kernel.
+
+use std::time::Duration;
+
+use sipwall_tests::{
+    daemon::DaemonProc,
+    netns::{wait_for, Lab},
+    require_root,
+    traffic::{frame, Flow, Receiver},
+};
+
+const RULES: &str = r#"
+[allow]
+sources = ["127.0.0.0/8", "::1/128"]
+
+[services.sip]
+ports = ["5060/udp"]
+
+[jails.asterisk]
+enabled = false
+
+[jails.sshd]
+enabled = false
+"#;
+
+fn restarted(d: &mut DaemonProc, lab: &Lab) {
+    d.spawn(lab);
+    assert!(d.log_text().contains("took over the pinned tables"), "{}", d.log_text());
+}
+
+#[test]
+fn restarts_never_let_a_banned_packet_through() {
+    require_root!();
+    let lab = Lab::new();
+    let mut d = DaemonProc::start(&lab, RULES);
+    let rx = Receiver::start(&lab);
+    d.cli_ok(&["ban", "192.0.2.99", "--for", "1h"]);
+    d.cli_ok(&["ban", "2001:db8:99:1::1"]);
+    d.cli_ok(&["ban", "198.51.100.0/24", "--for", "1d"]);
+
+    let (l4, l6, ln, lc) = (lab.clone_for_flow(), lab.clone_for_flow(), lab.clone_for_flow(), lab.clone_for_flow());
+    let b4 = Flow::start(&lab, 400, move |i| frame(&l4, "192.0.2.99", 5060, false, "b4", i));
+    let b6 = Flow::start(&lab, 400, move |i| frame(&l6, "2001:db8:99:1::abcd", 5060, false, "b6", i));
+    let bn = Flow::start(&lab, 400, move |i| frame(&ln, "198.51.100.7", 22, false, "bn", i));
+    let ok = Flow::start(&lab, 400, move |i| frame(&lc, "192.0.2.10", 5060, false, "ok", i));
+    std::thread::sleep(Duration::from_millis(500));
+
+    d.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    restarted(&mut d, &lab);
+    std::thread::sleep(Duration::from_millis(300));
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(500));
+    restarted(&mut d, &lab);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // an upgrade to tables of another size: new ones are built and switched to in one step
+    d.stop();
+    std::fs::write(&d.config, format!("{RULES}\n[bans]\ncapacity = 4096\n")).unwrap();
+    d.spawn(&lab);
+    assert!(d.log_text().contains("cannot be reused"), "{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(300));
+    d.stop();
+    restarted(&mut d, &lab);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let sent = [b4.stop(), b6.stop(), bn.stop()];
+    let control = ok.stop();
+    rx.settle();
+    for (tag, n) in ["b4", "b6", "bn"].iter().zip(sent) {
+        assert!(n > 1000, "{tag}: {n} frames sent");
+        assert_eq!(rx.count(tag), 0, "{tag}: a banned packet passed during the restarts\n{}", d.log_text());
+    }
+    assert!(
+        rx.count("ok") as u64 > control * 9 / 10,
+        "unbanned traffic flows throughout: {} of {control}",
+        rx.count("ok")
+    );
+    let list = d.cli_ok(&["list"]);
+    for t in ["192.0.2.99/32", "2001:db8:99:1::/64", "198.51.100.0/24"] {
+        assert!(list.contains(t), "{t} lost:\n{list}");
+    }
+}
+
+#[test]
+fn a_ban_missing_from_the_store_is_recovered_from_the_kernel() {
+    require_root!();
+    let lab = Lab::new();
+    let mut d = DaemonProc::start(&lab, RULES);
+    d.cli_ok(&["ban", "192.0.2.77", "--for", "2h"]);
+    d.cli_ok(&["ban", "192.0.2.78"]);
+    d.kill9();
+    // as if the daemon had died between the kernel write and the disk write
+    let store = sipwall::store::Store::open(&d.dir.join("state")).unwrap();
+    assert!(store.delete_ban(&"192.0.2.77/32".parse().unwrap()).unwrap());
+    drop(store);
+    let rx = Receiver::start(&lab);
+    let l = lab.clone_for_flow();
+    let f = Flow::start(&lab, 400, move |i| frame(&l, "192.0.2.77", 5060, false, "gone", i));
+    restarted(&mut d, &lab);
+    std::thread::sleep(Duration::from_millis(300));
+    f.stop();
+    rx.settle();
+    assert_eq!(rx.count("gone"), 0);
+    let list = d.cli_ok(&["list", "--json"]);
+    assert!(list.contains("192.0.2.77/32") && list.contains("\"source\": \"recovered\""), "{list}");
+    assert!(list.contains("192.0.2.78/32"), "{list}");
+    // the recovered ban keeps its expiry (about 2 hours from its creation)
+    let why = d.cli_ok(&["why", "192.0.2.77", "--json"]);
+    assert!(why.contains("\"remaining_secs\""), "{why}");
+    assert!(wait_for(Duration::from_secs(5), || {
+        let s = sipwall::store::Store::open(&d.dir.join("state")).unwrap();
+        s.ban(&"192.0.2.77/32".parse().unwrap()).unwrap().is_some()
+    }));
+}

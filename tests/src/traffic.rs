@@ -106,6 +106,50 @@ impl Drop for Receiver {
     }
 }
 
+/// Counts every frame reaching the host's interface (after XDP) from one IPv4 source, marked
+/// or not: real clients' packets.
+pub struct SourceCounter {
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SourceCounter {
+    pub fn start(lab: &Lab, src: std::net::Ipv4Addr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, c, ifname) = (stop.clone(), count.clone(), lab.host_if.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = in_netns(&lab.host, move || {
+            let sock = RawSock::open(&ifname).expect("packet socket on the host side");
+            ready_tx.send(()).unwrap();
+            while !s.load(Ordering::Relaxed) {
+                if let Some(f) = sock.recv() {
+                    // Ethernet, IPv4: the source address is at bytes 26..30
+                    if f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[26..30] == src.octets() {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).expect("counter ready");
+        Self { stop, count, handle: Some(handle) }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SourceCounter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Sends frames once, from the peer namespace.
 pub fn send_all(lab: &Lab, frames: Vec<Vec<u8>>) {
     let ifname = lab.peer_if.clone();

@@ -30,6 +30,19 @@ pub fn check(args: &CheckArgs) -> i32 {
     let (services, allow, blocked, files) =
         (rules.services.len(), rules.allow.len(), rules.blocked().count(), rules.block_files.len());
     let capacity = net_capacity(&rules);
+    let jails: Vec<String> = rules
+        .detection
+        .enabled()
+        .map(|j| {
+            format!(
+                "{} ({} in {}, ban {})",
+                j.name,
+                j.maxretry,
+                crate::duration::format(Some(j.findtime)),
+                crate::duration::format(j.bantime)
+            )
+        })
+        .collect();
     match Enforcer::new(FakeTables::default(), rules, KernelClock::synthetic(250)) {
         Ok(e) => {
             let (v4, v6) = e.nets().entries();
@@ -38,6 +51,7 @@ pub fn check(args: &CheckArgs) -> i32 {
                  {v4} IPv4 and {v6} IPv6 table entries of {capacity} each; {} warnings)",
                 warnings.len()
             );
+            println!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
             0
         }
         Err(err) => {

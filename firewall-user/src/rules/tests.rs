@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::rules::jails::DetectorKind;
 
 fn reject(text: &str) -> Vec<(usize, usize, String)> {
     let err = Rules::parse("t.toml", text, Path::new("/nonexistent")).expect_err("must be rejected");
@@ -160,4 +161,112 @@ fn blocklist_files_load_relative_to_the_rules_file() {
     assert!(shown.contains("t.toml:2:22: error: cannot read blocklist"), "{shown}");
     assert!(shown.contains("bad.txt:2:1: error: `999.0.0.1`"), "{shown}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn example_jails_and_builtin_defaults() {
+    let (r, _) = accept(include_str!("../../../rules/example.toml"));
+    let d = &r.detection;
+    let names: Vec<&str> = d.jails.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["asterisk", "sshd", "recidive", "flood"]);
+    let sshd = d.jail("sshd").unwrap();
+    assert_eq!(sshd.logpath[0].to_string(), "journal:_COMM=sshd _COMM=sshd-session");
+    assert_eq!((sshd.findtime.as_secs(), sshd.maxretry, sshd.bantime.map(|b| b.as_secs())), (120, 10, Some(1200)));
+    assert_eq!(sshd.increment.as_ref().unwrap().maxtime, Some(std::time::Duration::from_secs(7 * 86400)));
+    assert_eq!(d.jail("flood").unwrap().services, ["sip"]);
+    // without any [jails] the built-in ones apply with the hardening guides' values
+    let (r, _) = accept("");
+    let a = r.detection.jail("asterisk").unwrap();
+    assert_eq!((a.findtime.as_secs(), a.maxretry, a.bantime.map(|b| b.as_secs())), (600, 3, Some(6 * 3600)));
+    assert!(r.detection.jail("recidive").unwrap().enabled);
+}
+
+#[test]
+fn jail_overrides_and_new_jails() {
+    let text = r#"
+[detectors.freepbx]
+prefregex = '^%(__prefix_line)s(?:NOTICE|WARNING)\[\d+\]\S*:? [^:]+:\d* <F-CONTENT>.+</F-CONTENT>$'
+failregex = '''
+    ^Friendly Scanner from <HOST>$
+    ^Blocked <HOST>
+'''
+definitions = { _daemon = "asterisk" }
+
+[jails.sshd]
+enabled = false
+
+[jails.asterisk]
+bantime = -1
+ignore = ["10.0.0.0/8"]
+increment = false
+
+[jails.scanners]
+detector = "freepbx"
+logpath = "/var/log/asterisk/full"
+maxretry = 1
+bantime = "forever"
+
+[jails.ssh-aggressive]
+detector = "sshd"
+mode = "aggressive"
+logpath = ["/var/log/auth.log"]
+
+[jails.recidive.increment]
+multipliers = [1, 4, 16]
+overalljails = true
+"#;
+    let (r, _) = accept(text);
+    let d = &r.detection;
+    assert!(!d.jail("sshd").unwrap().enabled);
+    let a = d.jail("asterisk").unwrap();
+    assert_eq!((a.bantime, a.increment.is_none(), a.ignore[0].to_string()), (None, true, "10.0.0.0/8".into()));
+    let s = d.jail("scanners").unwrap();
+    assert_eq!(s.detector, DetectorKind::Custom("freepbx".into()));
+    assert_eq!((s.maxretry, s.bantime), (1, None));
+    assert_eq!(d.detectors["freepbx"].failregex.len(), 2);
+    assert_eq!(d.jail("ssh-aggressive").unwrap().detector, DetectorKind::Sshd(crate::detect::sshd::Mode::Aggressive));
+    let inc = d.jail("recidive").unwrap().increment.clone().unwrap();
+    assert_eq!((inc.multipliers, inc.overalljails), (vec![1, 4, 16], true));
+}
+
+#[test]
+fn jail_errors_are_placed() {
+    let text = r#"[jails.new]
+logpath = ["relative/path"]
+
+[jails.asterisk]
+detector = "nosuch"
+findtime = "10 minutes"
+maxretry = 0
+mode = "ddos"
+
+[jails.flood]
+services = ["nosuch"]
+logpath = ["/var/log/x"]
+
+[detectors.broken]
+failregex = ['^unclosed ( <HOST>']
+
+[jails.other]
+detector = "sshd"
+
+[webhook]
+url = "https://example.com/hook"
+"#;
+    let errs = reject(text);
+    let msgs: Vec<String> = errs.iter().map(|e| format!("{}:{} {}", e.0, e.1, e.2)).collect();
+    let has = |line: usize, needle: &str| {
+        assert!(errs.iter().any(|e| e.0 == line && e.2.contains(needle)), "line {line}: `{needle}` not in {msgs:#?}")
+    };
+    has(1, "needs `detector`");
+    has(2, "absolute path");
+    has(5, "unknown detector `nosuch`");
+    has(6, "not a duration");
+    has(7, "between 1 and");
+    has(8, "sshd detector only");
+    has(11, "service `nosuch` is not defined");
+    has(12, "reads no logs");
+    has(15, "failregex[0]");
+    has(17, "needs `logpath`");
+    has(21, "http://");
 }

@@ -1,0 +1,172 @@
+//! A real OpenSSH server in the protected namespace and a real client in the other failing
+//! passwords: after `maxretry` failures the client's packets are dropped by XDP, and they stay
+//! dropped while the daemon is stopped, restarted and killed.
+
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use sipwall_tests::{
+    daemon::DaemonProc,
+    netns::{wait_for, Lab},
+    require_root,
+    traffic::SourceCounter,
+};
+
+const MAXRETRY: u32 = 4;
+
+/// `sshd -D` in the host namespace, logging to a file (`-E`).
+struct Sshd {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Sshd {
+    fn start(lab: &Lab, dir: &Path) -> Sshd {
+        std::fs::create_dir_all("/run/sshd").unwrap(); // sshd's privilege separation directory
+        let key = dir.join("host_key");
+        let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
+        assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let cfg = dir.join("sshd_config");
+        std::fs::write(
+            &cfg,
+            format!(
+                "Port 22\nListenAddress {}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication yes\n\
+                 KbdInteractiveAuthentication no\nLogLevel INFO\nStrictModes no\nMaxStartups 100\n",
+                lab.host_ip4(),
+                key.display(),
+                dir.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join("auth.log");
+        std::fs::write(&log, "").unwrap();
+        let child = lab
+            .cmd(&lab.host, "/usr/sbin/sshd")
+            .args(["-D", "-f"])
+            .arg(&cfg)
+            .arg("-E")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd (Debian's openssh-server; scripts/setup --test installs it)");
+        assert!(
+            wait_for(Duration::from_secs(10), || std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("Server listening")),
+            "sshd did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Sshd { child, log }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One login attempt with a wrong password, from the peer namespace. Returns what ssh said.
+fn attempt(lab: &Lab, timeout_secs: u32) -> String {
+    let out = lab
+        .cmd(&lab.peer, "sshpass")
+        .args(["-p", "wrong-password", "ssh"])
+        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
+        .args(["-o", "NumberOfPasswordPrompts=1", "-o", &format!("ConnectTimeout={timeout_secs}")])
+        .arg(format!("root@{}", lab.host_ip4()))
+        .arg("true")
+        .output()
+        .expect("run sshpass (scripts/setup --test installs it)");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn rules(log: &Path) -> String {
+    format!(
+        r#"
+[services.ssh]
+ports = ["22/tcp"]
+
+[jails.sshd]
+logpath = ["{}"]
+maxretry = {MAXRETRY}
+findtime = "10m"
+bantime = "1h"
+
+[jails.asterisk]
+enabled = false
+"#,
+        log.display()
+    )
+}
+
+#[test]
+fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
+    require_root!();
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("sipwall-sshd-{}-{}", lab.host, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sshd = Sshd::start(&lab, &dir);
+    let mut d = DaemonProc::start(&lab, &rules(&sshd.log));
+    let peer: Ipv4Addr = lab.peer_ip4().parse().unwrap();
+    let packets = SourceCounter::start(&lab, peer);
+
+    for n in 1..=MAXRETRY {
+        let said = attempt(&lab, 5);
+        assert!(said.contains("Permission denied"), "attempt {n} reached sshd and failed: {said}");
+        let banned = wait_for(Duration::from_secs(3), || d.cli_ok(&["list"]).contains(&lab.peer_ip4()));
+        assert_eq!(
+            banned,
+            n == MAXRETRY,
+            "after {n} of {MAXRETRY} failures:\n{}\n{}",
+            d.cli_ok(&["list"]),
+            d.log_text()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let at_ban = packets.count();
+    assert!(at_ban > 0, "the client's packets reached the host before the ban");
+
+    // the client keeps trying in the background while the daemon restarts
+    let stop = Arc::new(AtomicBool::new(false));
+    let tries = Arc::new(AtomicU64::new(0));
+    let (s, t, l) = (stop.clone(), tries.clone(), lab.clone_for_flow());
+    let client = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            let said = attempt(&l, 1);
+            assert!(!said.contains("Permission denied"), "a banned client reached sshd: {said}");
+            t.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    d.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn(&lab);
+    std::thread::sleep(Duration::from_millis(1500));
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn(&lab);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client thread");
+    assert!(tries.load(Ordering::Relaxed) >= 3, "the client kept trying");
+    assert_eq!(packets.count(), at_ban, "not one packet of the banned client passed\n{}", d.log_text());
+
+    let why = d.cli_ok(&["why", &lab.peer_ip4()]);
+    assert!(why.contains("sshd") && why.contains("Failed password for root"), "{why}");
+    let auth = std::fs::read_to_string(&sshd.log).unwrap();
+    assert_eq!(auth.matches("Failed password").count() as u32, MAXRETRY, "sshd saw exactly maxretry attempts:\n{auth}");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

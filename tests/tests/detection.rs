@@ -114,3 +114,98 @@ fn asterisk_failures_appended_to_a_log_get_the_source_dropped() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A webhook receiver in the host namespace: every body POSTed to it.
+fn webhook_receiver(lab: &Lab) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write as _};
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b = bodies.clone();
+    sipwall_tests::netns::in_netns(&lab.host, move || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        tx.send(l.local_addr().unwrap().port()).unwrap();
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        b.lock().unwrap().push(body.to_owned());
+                        let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (rx.recv_timeout(Duration::from_secs(5)).unwrap(), bodies)
+}
+
+#[test]
+fn a_source_that_keeps_hitting_its_rate_limit_is_banned_by_the_flood_jail() {
+    require_root!();
+    let lab = Lab::new();
+    let (port, bodies) = webhook_receiver(&lab);
+    let rules = format!(
+        r#"
+[services.sip]
+ports = ["5060/udp"]
+rate = 20
+burst = 20
+
+[rate_limit]
+report_interval = "100ms"
+
+[jails.flood]
+findtime = "1m"
+maxretry = 3
+bantime = "10m"
+
+[jails.asterisk]
+enabled = false
+
+[jails.sshd]
+enabled = false
+
+[webhook]
+url = "http://127.0.0.1:{port}/sipwall"
+"#
+    );
+    let d = DaemonProc::start(&lab, &rules);
+    let flooder = "192.0.2.150";
+    let l = lab.clone_for_flow();
+    let f = sipwall_tests::traffic::Flow::start(&lab, 500, move |i| frame(&l, flooder, 5060, false, "flood", i));
+    assert!(
+        wait_for(Duration::from_secs(10), || d.cli_ok(&["list"]).contains(flooder)),
+        "{}\n{}",
+        d.cli_ok(&["list"]),
+        d.log_text()
+    );
+    f.stop();
+    let list = d.cli_ok(&["list", "--json"]);
+    assert!(list.contains("\"source\": \"flood\""), "{list}");
+    assert!(
+        wait_for(Duration::from_secs(10), || bodies.lock().unwrap().iter().any(|b| b.contains(flooder))),
+        "the webhook got: {:?}\n{}",
+        bodies.lock().unwrap(),
+        d.log_text()
+    );
+    let body = bodies.lock().unwrap().iter().find(|b| b.contains(flooder)).cloned().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["event"].as_str(), v["jail"].as_str()), (Some("ban"), Some("flood")), "{body}");
+    let m = d.metrics();
+    assert!(m.contains("sipwall_bans_total{jail=\"flood\"} 1"), "{m}");
+    assert!(m.contains("sipwall_webhook_deliveries_total{result=\"delivered\"} 1"), "{m}");
+}

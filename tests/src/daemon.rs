@@ -57,6 +57,14 @@ impl DaemonProc {
 
     /// As `start`, with more `sipwall run` arguments.
     pub fn start_with(lab: &Lab, rules: &str, extra: &[&str]) -> Self {
+        let mut d = Self::prepare(lab, rules, extra);
+        d.spawn(lab);
+        d
+    }
+
+    /// Everything `start_with` does but starting the daemon (`spawn` does): the state
+    /// directory (`dir/state`) can be filled first.
+    pub fn prepare(lab: &Lab, rules: &str, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("sipwall-attach-{}-{}", lab.host, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -64,7 +72,7 @@ impl DaemonProc {
         std::fs::write(&config, rules).unwrap();
         let bpffs = dir.join("bpffs");
         mount_bpffs(&bpffs);
-        let mut d = Self {
+        let d = Self {
             child: None,
             socket: dir.join("ctl.sock"),
             log: dir.join("daemon.log"),
@@ -75,7 +83,7 @@ impl DaemonProc {
             host_ns: lab.host.clone(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
-        d.spawn(lab);
+        std::fs::create_dir_all(d.dir.join("state")).unwrap();
         d
     }
 
@@ -105,7 +113,7 @@ impl DaemonProc {
         self.child = Some(child);
         // ready once the control socket answers: the daemon serves it after attaching
         let sock = self.socket.clone();
-        let up = wait_for(Duration::from_secs(30), || {
+        let up = wait_for(Duration::from_secs(120), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return true;
             }
@@ -114,7 +122,7 @@ impl DaemonProc {
         if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
             panic!("sipwall run exited ({status}) during start:\n{}", self.log_text());
         }
-        assert!(up, "sipwall run did not answer on its control socket in 30 s:\n{}", self.log_text());
+        assert!(up, "sipwall run did not answer on its control socket in 120 s:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

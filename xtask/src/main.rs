@@ -68,9 +68,10 @@ fn bench(args: &[String]) {
     }
     let mut build = cargo();
     build.args(["build", "--release", "--package", "sipwall-tests", "--bin", "sipwall-bench"]);
-    run("build the benchmark", build);
+    build.args(["--package", "firewall-user", "--bin", "sipwall"]);
+    run("build the benchmark and sipwall", build);
     let mut b = Command::new(root().join("target/release/sipwall-bench"));
-    b.args(args);
+    b.args(args).env("SIPWALL_BIN", root().join("target/release/sipwall"));
     run("benchmark", b);
 }
 

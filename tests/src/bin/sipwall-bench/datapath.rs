@@ -1,14 +1,14 @@
-//! `cargo xtask bench`: ns per packet through BPF_PROG_TEST_RUN for each verdict path, with
-//! 0 to 1,000,000 bans and blocked prefixes loaded, next to a program that only returns
-//! XDP_PASS, all in one run. Prints a Markdown table (and writes it with `--out FILE`).
+//! The data path: ns per packet through BPF_PROG_TEST_RUN for each verdict path, with 0 to
+//! 1,000,000 bans and blocked prefixes loaded, next to a program that only returns XDP_PASS.
 //!
-//! `--compare OBJECT[,OBJECT…]` measures other builds of the XDP object interleaved with this one, with
-//! the same tables, and prints both: the way to judge a change on a noisy machine.
+//! `--compare OBJECT[,OBJECT…]` measures other builds of the XDP object interleaved with this
+//! one, with the same tables, and prints both: the way to judge a change on a noisy machine.
 
 use std::{net::IpAddr, time::Instant};
 
 use ipnet::IpNet;
 use sipwall::loader::{BASELINE_PROGRAM, PROGRAM};
+use crate::util::{human, median, pin_to_one_cpu};
 use sipwall_tests::{
     frames::{syn, udp},
     harness::{rules, Harness, XDP_DROP, XDP_PASS},
@@ -73,10 +73,6 @@ fn addr(i: u64) -> IpNet {
     IpNet::from(IpAddr::V4(a.into()))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 const PATHS: [(&str, u32); 8] = [
     ("trivial XDP_PASS program", XDP_PASS),
@@ -139,12 +135,9 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
     (h, note)
 }
 
-fn main() {
-    assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
-    let args: Vec<String> = std::env::args().collect();
+/// Runs the data-path benchmark; returns its Markdown table.
+pub fn run(args: &[String], quick: bool) -> String {
     let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = arg("--out");
     let alts: Vec<(String, Vec<u8>)> = arg("--compare")
         .map(|list| {
             list.split(',')
@@ -232,28 +225,5 @@ fn main() {
     for n in &notes {
         md.push_str(&format!("- {n}\n"));
     }
-    print!("{md}");
-    if let Some(path) = out {
-        std::fs::write(&path, &md).unwrap_or_else(|e| panic!("{path}: {e}"));
-        eprintln!("written to {path}");
-    }
-}
-
-/// BPF_PROG_TEST_RUN runs on the calling CPU: staying on one avoids migrations mid-sample.
-fn pin_to_one_cpu() {
-    // SAFETY: a zeroed cpu_set_t is valid; CPU 0 always exists.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn human(n: usize) -> String {
-    match n {
-        0 => "0".into(),
-        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 => format!("{}k", n / 1_000),
-        n => n.to_string(),
-    }
+    md
 }

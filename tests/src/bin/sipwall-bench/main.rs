@@ -1,0 +1,47 @@
+//! `cargo xtask bench`: the data path (ns per packet), detection (lines per second against
+//! fail2ban-regex, log line to dropped packets) and the ban tables (loading 1,000,000 bans,
+//! daemon memory). Prints Markdown (and writes it with `--out FILE`).
+//!
+//!     sipwall-bench [--quick] [--only datapath,detect,latency,load] [--out FILE] [--compare OBJ,…]
+
+mod datapath;
+mod detect;
+mod latency;
+mod load;
+mod util;
+
+const SECTIONS: [&str; 4] = ["datapath", "detect", "latency", "load"];
+
+fn main() {
+    assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<String> = arg("--only").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    for o in &only {
+        assert!(SECTIONS.contains(&o.as_str()), "--only takes {}", SECTIONS.join(","));
+    }
+    let wanted = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let mut md = String::new();
+    if wanted("datapath") {
+        md.push_str("### Data path\n\n");
+        md.push_str(&datapath::run(&args, quick));
+    }
+    if wanted("detect") {
+        md.push_str("\n### Detection throughput\n\n");
+        md.push_str(&detect::run(quick));
+    }
+    if wanted("latency") {
+        md.push_str("\n### Log line to dropped packets\n\n");
+        md.push_str(&latency::run(quick));
+    }
+    if wanted("load") {
+        md.push_str("\n### Loading bans, daemon memory\n\n");
+        md.push_str(&load::run(quick));
+    }
+    print!("{md}");
+    if let Some(path) = arg("--out") {
+        std::fs::write(&path, &md).unwrap_or_else(|e| panic!("{path}: {e}"));
+        eprintln!("written to {path}");
+    }
+}

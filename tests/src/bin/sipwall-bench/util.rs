@@ -1,0 +1,44 @@
+//! Shared by the benchmark sections.
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// The value below which `q` (0..1) of the samples fall (nearest rank).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
+    s[i]
+}
+
+/// BPF_PROG_TEST_RUN runs on the calling CPU: staying on one avoids migrations mid-sample.
+pub fn pin_to_one_cpu() {
+    pin_to(0);
+}
+
+pub fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; the CPU index is checked by the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+pub fn human(n: usize) -> String {
+    match n {
+        0 => "0".into(),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// Kilobytes of a /proc/PID/status field (VmRSS, VmHWM).
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

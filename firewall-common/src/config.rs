@@ -16,11 +16,16 @@ pub struct Config {
     /// `LAYOUT` of the daemon that filled the maps (0: not yet filled). A daemon taking over
     /// pinned maps with another layout builds new ones instead.
     pub layout: u64,
+    /// The clock anchor (jiffies and CLOCK_MONOTONIC ns) and wall-clock offset (ms) the
+    /// deadlines in the tables were computed with; the XDP program does not read them.
+    pub clock_jiffies: u64,
+    pub clock_mono_ns: u64,
+    pub wall_offset_ms: i64,
 }
 
 /// The meaning of the maps' contents; changed whenever a layout change keeps the sizes.
 pub const LAYOUT: u64 = 1;
-const _: () = assert!(core::mem::size_of::<Config>() == 32);
+const _: () = assert!(core::mem::size_of::<Config>() == 56);
 
 /// Rate-limit buckets of IPv6 sources cover this prefix.
 pub const RATE6_PREFIX: u32 = 64;

@@ -23,12 +23,21 @@ pub fn from_unix_ms(ms: u64) -> SystemTime {
 /// Kernel tick rates Linux can be built with (CONFIG_HZ).
 const HZ_CHOICES: [u64; 6] = [100, 250, 300, 1000, 24, 48];
 
-/// How the kernel's jiffies relate to CLOCK_MONOTONIC: the tick length, and one moment seen on
-/// both clocks.
+/// How the kernel's jiffies relate to CLOCK_MONOTONIC and the wall clock: the tick length, one
+/// moment seen on both kernel clocks, and the wall clock's offset from CLOCK_MONOTONIC. Fixed
+/// once taken, so a given expiry always maps to the same deadline (and a daemon taking over the
+/// tables reuses the values of the one that filled them: see `Config`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelClock {
     pub hz: u64,
-    anchor: ClockSample,
+    pub anchor: ClockSample,
+    /// Wall-clock ms minus CLOCK_MONOTONIC ms.
+    pub wall_offset_ms: i64,
+}
+
+/// Wall-clock ms minus CLOCK_MONOTONIC ms, now.
+pub fn wall_offset_ms() -> i64 {
+    unix_ms(SystemTime::now()) as i64 - (monotonic_ns() / 1_000_000) as i64
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +50,18 @@ pub struct CalibrationError {
 impl KernelClock {
     /// A clock whose jiffies count `hz` ticks per second of CLOCK_MONOTONIC from 0, for the
     /// in-memory tables (and tests) where no kernel keeps time.
-    pub const fn synthetic(hz: u64) -> Self {
-        Self { hz, anchor: ClockSample { jiffies: 0, mono_ns: 0 } }
+    pub fn synthetic(hz: u64) -> Self {
+        Self { hz, anchor: ClockSample { jiffies: 0, mono_ns: 0 }, wall_offset_ms: wall_offset_ms() }
+    }
+
+    /// The same clock with an earlier daemon's anchor and wall offset, when they describe the
+    /// same kernel clock (same tick rate): deadlines then come out exactly as that daemon wrote
+    /// them.
+    pub fn resume(self, anchor: ClockSample, wall_offset_ms: i64) -> Self {
+        if wall_offset_ms == 0 || anchor.mono_ns > monotonic_ns() {
+            return self;
+        }
+        Self { anchor, wall_offset_ms, ..self }
     }
 
     /// From two samples of the kernel's clocks taken apart (at least 100 ms).
@@ -57,7 +76,7 @@ impl KernelClock {
         if (measured - hz as f64).abs() * ns as f64 / 1e9 > 2.0 {
             return Err(CalibrationError { jiffies, ns });
         }
-        Ok(Self { hz, anchor: b })
+        Ok(Self { hz, anchor: b, wall_offset_ms: wall_offset_ms() })
     }
 
     pub fn ns_per_jiffy(&self) -> u64 {
@@ -80,22 +99,26 @@ impl KernelClock {
         if deadline == FOREVER {
             return None;
         }
-        let now = self.jiffies_at(monotonic_ns());
-        let ahead = deadline.wrapping_sub(now) as i64;
-        let ms = ahead as i128 * self.ns_per_jiffy() as i128 / 1_000_000;
-        Some((unix_ms(SystemTime::now()) as i128 + ms).max(0) as u64)
+        let d = deadline.wrapping_sub(self.anchor.jiffies) as i64 as i128;
+        let mono_ms = (self.anchor.mono_ns as i128 + d * self.ns_per_jiffy() as i128) / 1_000_000;
+        Some((mono_ms + self.wall_offset_ms as i128).max(0) as u64)
     }
 
-    /// The kernel deadline (jiffies) of a wall-clock expiry; `None` is forever.
+    /// The kernel deadline (jiffies) of a wall-clock expiry, rounded up to a whole tick; `None`
+    /// is forever. A pure function of the expiry: the same ban always gets the same deadline.
     pub fn deadline(&self, expires_unix_ms: Option<u64>) -> u64 {
         let Some(ms) = expires_unix_ms else { return FOREVER };
-        let now_wall = unix_ms(SystemTime::now());
-        let now = self.jiffies_at(monotonic_ns());
-        if ms <= now_wall {
-            // already over: a deadline in the past
-            return now.wrapping_sub(1);
+        let mono_ns = (ms as i128 - self.wall_offset_ms as i128) * 1_000_000;
+        let d = mono_ns - self.anchor.mono_ns as i128;
+        let ticks =
+            d.div_euclid(self.ns_per_jiffy() as i128) + i128::from(d.rem_euclid(self.ns_per_jiffy() as i128) != 0);
+        let j = (self.anchor.jiffies as i128 + ticks) as u64;
+        // FOREVER is reserved
+        if j == FOREVER {
+            FOREVER - 1
+        } else {
+            j
         }
-        now.wrapping_add(self.jiffies_in(Duration::from_millis(ms - now_wall)))
     }
 }
 
@@ -122,6 +145,17 @@ mod tests {
         let c = KernelClock::from_samples(s(0, 0), s(38, 150_000_000)).unwrap();
         assert_eq!(c.hz, 250);
         assert!(KernelClock::from_samples(s(0, 0), s(80, 150_000_000)).is_err());
+    }
+
+    #[test]
+    fn a_deadline_is_a_function_of_the_expiry() {
+        let c = KernelClock::synthetic(250);
+        let e = unix_ms(SystemTime::now()) + 3_600_000;
+        assert_eq!(c.deadline(Some(e)), c.deadline(Some(e)));
+        let back = c.unix_ms_of(c.deadline(Some(e))).unwrap();
+        assert!(back >= e && back < e + 4, "{back} {e}");
+        let resumed = KernelClock::synthetic(250).resume(c.anchor, c.wall_offset_ms);
+        assert_eq!(resumed.deadline(Some(e)), c.deadline(Some(e)));
     }
 
     #[test]

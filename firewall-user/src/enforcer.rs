@@ -15,7 +15,7 @@ use crate::{
     bans::{self, Ban, BanSet},
     clock::{self, KernelClock},
     loader::net_capacity,
-    nets::{prefix::AnyPrefix, FlushStats, NetTables},
+    nets::{prefix::AnyPrefix, FlushStats, HostBans, NetTables},
     rules::Rules,
     services::{Assigned, ServiceTables},
     tables::{kernel::NetSizes, TableError, Tables},
@@ -53,6 +53,28 @@ pub struct Enforcer<T: Tables> {
     bans: BanSet,
     rules: Option<Rules>,
     clock: KernelClock,
+}
+
+/// The ban set's IPv4 address bans, as the network tables take them.
+struct Hosts<'a> {
+    bans: &'a BanSet,
+    clock: &'a KernelClock,
+}
+
+impl HostBans for Hosts<'_> {
+    fn cell(&self, c: u32, out: &mut Vec<(u32, NetClass)>) {
+        for (a, e) in self.bans.hosts_in(c << 16, (c << 16) | 0xffff) {
+            out.push((a, NetClass { flags: class::BAN, allow_from: 0, ban_expires: self.clock.deadline(e) }));
+        }
+    }
+}
+
+/// The IPv4 address of a single-address ban.
+fn host(t: &IpNet) -> Option<u32> {
+    match t {
+        IpNet::V4(n) if n.prefix_len() == 32 => Some(u32::from(n.addr())),
+        _ => None,
+    }
 }
 
 /// Memberships the rules give each configured prefix.
@@ -106,9 +128,15 @@ impl<T: Tables> Enforcer<T> {
         rules: Rules,
         clock: KernelClock,
         ids: BTreeMap<String, u32>,
-        stored: Vec<Ban>,
+        stored: impl IntoIterator<Item = Ban>,
     ) -> Result<(Self, Vec<Ban>, Vec<Ban>), EnforceError> {
         let snap = tables.snapshot()?;
+        // deadlines come out as the earlier daemon wrote them
+        let anchor = firewall_common::clock::ClockSample {
+            jiffies: snap.config.clock_jiffies,
+            mono_ns: snap.config.clock_mono_ns,
+        };
+        let clock = clock.resume(anchor, snap.config.wall_offset_ms);
         let nets = NetTables::adopt(net_capacity(&rules), &snap);
         let services = ServiceTables::adopt(ids, snap.services.clone(), snap.ports.clone());
         let mut e = Self { tables, cfg: snap.config, nets, services, bans: BanSet::default(), rules: None, clock };
@@ -116,21 +144,24 @@ impl<T: Tables> Enforcer<T> {
         let allowed = |t: &IpNet| rules.allow.iter().any(|a| a.contains(t));
         let mut skipped = Vec::new();
         let mut wanted = BanSet::default();
+        let mut batch = Vec::new();
         for b in stored {
             let target = bans::normalize(b.target, prefix);
             if allowed(&target) {
                 skipped.push(b);
                 continue;
             }
-            wanted.insert(Ban { target, ..b });
+            batch.push(Ban { target, ..b });
         }
+        wanted.insert_many(batch);
         // bans only the kernel knows, widest first so a covered one is not counted twice
         let now_j = e.clock.jiffies_at(clock::monotonic_ns());
         let mut found: Vec<(IpNet, u64)> =
             e.nets.banned_in_mirror().into_iter().map(|(p, d)| (IpNet::from(p), d)).collect();
         found.sort_by_key(|(n, _)| n.prefix_len());
         let host_len = |n: &IpNet| if n.addr().is_ipv4() { 32 } else { prefix };
-        let mut wide: Vec<IpNet> = wanted.iter().map(|b| b.target).filter(|t| t.prefix_len() < host_len(t)).collect();
+        let mut wide: Vec<IpNet> =
+            wanted.networks().map(|(t, _)| *t).filter(|t| t.prefix_len() < host_len(t)).collect();
         let mut recovered = Vec::new();
         let created = clock::unix_ms(std::time::SystemTime::now());
         for (net, deadline) in found {
@@ -160,6 +191,9 @@ impl<T: Tables> Enforcer<T> {
             net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
             net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
             layout: firewall_common::config::LAYOUT,
+            clock_jiffies: e.clock.anchor.jiffies,
+            clock_mono_ns: e.clock.anchor.mono_ns,
+            wall_offset_ms: e.clock.wall_offset_ms,
             ..e.cfg
         };
         if cfg != e.cfg {
@@ -168,18 +202,46 @@ impl<T: Tables> Enforcer<T> {
         }
         e.services.write_relaxed(&assigned, &mut e.tables)?;
         e.nets.set_rules(rules_nets(&rules, &assigned));
-        for b in wanted.iter() {
-            e.nets.set_ban(AnyPrefix::from(b.target), Some(e.clock.deadline(b.expires_unix_ms)));
+        for (t, exp) in wanted.networks() {
+            e.nets.set_ban(AnyPrefix::from(*t), Some(e.clock.deadline(exp)));
         }
-        e.nets.flush(&mut e.cfg, &mut e.tables)?;
-        e.services.write_final(assigned, &mut e.tables)?;
         e.bans = wanted;
+        e.flush()?;
+        e.services.write_final(assigned, &mut e.tables)?;
+        e.tables.idle();
         e.rules = Some(rules);
         Ok((e, recovered, skipped))
     }
 
     pub fn clock(&self) -> &KernelClock {
         &self.clock
+    }
+
+    /// Writes what changed in the model, address bans read from the ban set.
+    fn flush(&mut self) -> Result<FlushStats, TableError> {
+        let hosts = Hosts { bans: &self.bans, clock: &self.clock };
+        let st = self.nets.flush(&mut self.cfg, &mut self.tables, &hosts);
+        self.tables.idle();
+        st
+    }
+
+    /// Puts a ban into the model (the ban set for addresses, the network tables' model for the
+    /// rest); returns the ban it replaced.
+    fn model_ban(&mut self, b: Ban) -> Option<Ban> {
+        match host(&b.target) {
+            Some(a) => self.nets.touch_host(a),
+            None => self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms))),
+        }
+        self.bans.insert(b)
+    }
+
+    /// Takes a ban out of the model.
+    fn model_unban(&mut self, target: &IpNet) -> Option<Ban> {
+        match host(target) {
+            Some(a) => self.nets.touch_host(a),
+            None => self.nets.set_ban(AnyPrefix::from(*target), None),
+        }
+        self.bans.remove(target)
     }
 
     pub fn rules(&self) -> &Rules {
@@ -194,8 +256,14 @@ impl<T: Tables> Enforcer<T> {
         &self.services
     }
 
-    pub fn bans(&self) -> impl Iterator<Item = &Ban> {
+    /// Every ban, built on the fly (for listing).
+    pub fn bans(&self) -> impl Iterator<Item = Ban> + '_ {
         self.bans.iter()
+    }
+
+    /// How many bans each source (jail, `manual`, …) holds.
+    pub fn bans_by_source(&self) -> std::collections::HashMap<String, usize> {
+        self.bans.count_by_source()
     }
 
     pub fn ban_count(&self) -> usize {
@@ -217,6 +285,9 @@ impl<T: Tables> Enforcer<T> {
             net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
             net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
             layout: firewall_common::config::LAYOUT,
+            clock_jiffies: self.clock.anchor.jiffies,
+            clock_mono_ns: self.clock.anchor.mono_ns,
+            wall_offset_ms: self.clock.wall_offset_ms,
             ..self.cfg
         };
         if cfg != self.cfg {
@@ -226,39 +297,48 @@ impl<T: Tables> Enforcer<T> {
         // Bans re-keyed to a new IPv6 ban prefix go through the same ordered update as the rules.
         let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
             .then(|| self.rekey(rules.bans.ipv6_prefix));
-        if let Some(next) = &rekeyed {
-            for old in self.bans.iter() {
-                self.nets.set_ban(AnyPrefix::from(old.target), None);
+        if let Some((old, next)) = &rekeyed {
+            for t in old {
+                self.nets.set_ban(AnyPrefix::from(*t), None);
             }
-            for b in next.iter() {
+            for b in next {
                 self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms)));
             }
         }
         out.service_writes += self.services.write_relaxed(&assigned, &mut self.tables)?;
         self.nets.set_rules(rules_nets(&rules, &assigned));
-        out.nets = self.nets.flush(&mut self.cfg, &mut self.tables)?;
+        out.nets = self.flush()?;
         out.service_writes += self.services.write_final(assigned, &mut self.tables)?;
-        if let Some(next) = rekeyed {
-            self.bans = next;
+        self.tables.idle();
+        if let Some((old, next)) = rekeyed {
+            for t in &old {
+                self.bans.remove(t);
+            }
+            for b in next {
+                self.bans.insert(b);
+            }
         }
         self.rules = Some(rules);
         Ok(out)
     }
 
-    /// The ban set under a new IPv6 ban prefix (bans that merge keep the latest expiry).
-    fn rekey(&self, prefix: u8) -> BanSet {
-        let mut next = BanSet::default();
-        for b in self.bans.iter() {
+    /// The IPv6 bans under a new ban prefix: (targets now, bans after). Bans that merge keep
+    /// the latest expiry; IPv4 bans are not affected.
+    fn rekey(&self, prefix: u8) -> (Vec<IpNet>, Vec<Ban>) {
+        let old: Vec<IpNet> = self.bans.networks().map(|(t, _)| *t).filter(|t| t.addr().is_ipv6()).collect();
+        let mut next: BTreeMap<IpNet, Ban> = BTreeMap::new();
+        for t in &old {
+            let b = self.bans.get(t).expect("listed above");
             let target = bans::normalize(b.target, prefix);
-            let nb = Ban { target, ..b.clone() };
+            let nb = Ban { target, ..b };
             match next.get(&target) {
                 Some(o) if later(o.expires_unix_ms, nb.expires_unix_ms) => {}
                 _ => {
-                    next.insert(nb);
+                    next.insert(target, nb);
                 }
             }
         }
-        next
+        (old, next.into_values().collect())
     }
 
     /// The allow-list prefix covering `net`, if any.
@@ -285,27 +365,30 @@ impl<T: Tables> Enforcer<T> {
             reason: reason.to_owned(),
             source: source.to_owned(),
         };
-        let previous = self.nets.ban_expiry(&AnyPrefix::from(target));
-        self.nets.set_ban(AnyPrefix::from(target), Some(self.clock.deadline(expires_unix_ms)));
-        if let Err(e) = self.nets.flush(&mut self.cfg, &mut self.tables) {
+        let previous = self.model_ban(ban.clone());
+        if let Err(e) = self.flush() {
             // leave the model as the kernel has it
-            self.nets.set_ban(AnyPrefix::from(target), previous);
-            let _ = self.nets.flush(&mut self.cfg, &mut self.tables);
+            self.model_unban(&target);
+            if let Some(p) = previous {
+                self.model_ban(p);
+            }
+            let _ = self.flush();
             return Err(e.into());
         }
-        let change = if self.bans.insert(ban.clone()).is_some() { BanChange::Updated } else { BanChange::Added };
+        let change = if previous.is_some() { BanChange::Updated } else { BanChange::Added };
         Ok((ban, change))
     }
 
     /// Lifts the ban on exactly this target (after normalisation).
     pub fn unban(&mut self, net: IpNet) -> Result<Option<Ban>, EnforceError> {
         let target = bans::normalize(net, self.v6_prefix());
-        if !self.bans.contains(&target) {
-            return Ok(None);
+        let Some(b) = self.model_unban(&target) else { return Ok(None) };
+        if let Err(e) = self.flush() {
+            self.model_ban(b);
+            let _ = self.flush();
+            return Err(e.into());
         }
-        self.nets.set_ban(AnyPrefix::from(target), None);
-        self.nets.flush(&mut self.cfg, &mut self.tables)?;
-        Ok(self.bans.remove(&target))
+        Ok(Some(b))
     }
 
     /// Whether packets from `addr` are dropped as banned right now (by any ban covering it).
@@ -317,23 +400,34 @@ impl<T: Tables> Enforcer<T> {
     }
 
     /// The ban on exactly `target` (after normalisation), if any.
-    pub fn bans_exact(&self, target: &IpNet) -> Option<&Ban> {
+    pub fn bans_exact(&self, target: &IpNet) -> Option<Ban> {
         self.bans.get(&bans::normalize(*target, self.v6_prefix()))
     }
 
     /// Bans covering an address or network (exact or wider).
-    pub fn bans_covering(&self, net: &IpNet) -> Vec<&Ban> {
-        self.bans.iter().filter(|b| b.target.contains(net) || b.target == *net).collect()
+    pub fn bans_covering(&self, net: &IpNet) -> Vec<Ban> {
+        let exact = bans::normalize(*net, self.v6_prefix());
+        let mut out: Vec<Ban> = self.bans.get(&exact).into_iter().collect();
+        for (t, _) in self.bans.networks() {
+            if *t != exact && t.contains(net) {
+                out.extend(self.bans.get(t));
+            }
+        }
+        out
     }
 
     /// Removes bans whose time is over (one table update for all of them); returns them.
     pub fn sweep(&mut self, now_unix_ms: u64) -> Result<Vec<Ban>, EnforceError> {
-        let expired = self.bans.expired(now_unix_ms);
-        for t in &expired {
-            self.nets.set_ban(AnyPrefix::from(*t), None);
+        let expired = self.bans.take_expired(now_unix_ms);
+        let gone: Vec<Ban> = expired.iter().filter_map(|t| self.model_unban(t)).collect();
+        if let Err(e) = self.flush() {
+            for b in gone {
+                self.model_ban(b);
+            }
+            let _ = self.flush();
+            return Err(e.into());
         }
-        self.nets.flush(&mut self.cfg, &mut self.tables)?;
-        Ok(expired.iter().filter_map(|t| self.bans.remove(t)).collect())
+        Ok(gone)
     }
 
     /// Soonest ban expiry, to schedule the next sweep.
@@ -343,10 +437,11 @@ impl<T: Tables> Enforcer<T> {
 
     /// Restores bans (from the store) in one table update. Bans on allow-listed sources are
     /// skipped and returned, so the caller can drop them from the store.
-    pub fn restore(&mut self, list: Vec<Ban>) -> Result<(usize, Vec<Ban>), EnforceError> {
+    pub fn restore(&mut self, list: impl IntoIterator<Item = Ban>) -> Result<(usize, Vec<Ban>), EnforceError> {
         let prefix = self.v6_prefix();
         let mut skipped = Vec::new();
         let mut n = 0;
+        let mut batch = Vec::new();
         for b in list {
             let target = bans::normalize(b.target, prefix);
             if self.allow_listed(&target).is_some() {
@@ -354,11 +449,19 @@ impl<T: Tables> Enforcer<T> {
                 continue;
             }
             let b = Ban { target, ..b };
-            self.nets.set_ban(AnyPrefix::from(target), Some(self.clock.deadline(b.expires_unix_ms)));
-            self.bans.insert(b);
+            match host(&target) {
+                Some(a) => {
+                    self.nets.touch_host(a);
+                    batch.push(b);
+                }
+                None => {
+                    self.model_ban(b);
+                }
+            }
             n += 1;
         }
-        self.nets.flush(&mut self.cfg, &mut self.tables)?;
+        self.bans.insert_many(batch);
+        self.flush()?;
         Ok((n, skipped))
     }
 }

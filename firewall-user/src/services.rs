@@ -183,7 +183,9 @@ mod tests {
     use crate::rules::Rules;
     use crate::tables::fake::FakeTables;
 
-    const CLOCK: KernelClock = KernelClock::synthetic(250);
+    fn clock() -> KernelClock {
+        KernelClock::synthetic(250)
+    }
 
     fn services(text: &str) -> Vec<Service> {
         Rules::parse("t", text, std::path::Path::new("/")).unwrap().0.services
@@ -196,7 +198,7 @@ mod tests {
         );
         let mut st = ServiceTables::default();
         let mut t = FakeTables::default();
-        let a = st.assign(&s, &CLOCK);
+        let a = st.assign(&s, &clock());
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let (rtp, sip) = (st.id("rtp").unwrap(), st.id("sip").unwrap());
@@ -222,18 +224,20 @@ mod tests {
         let mut t = FakeTables::default();
         let a = st.assign(
             &services("[services.a]\nports=[\"1/udp\"]\nrate = 9\n[services.b]\nports=[\"2/udp\"]\nrate = 5\n"),
-            &CLOCK,
+            &clock(),
         );
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let (a_id, b_id) = (st.id("a").unwrap(), st.id("b").unwrap());
-        let next = st
-            .assign(&services("[services.c]\nports=[\"3/udp\"]\n[services.b]\nports=[\"2/udp\"]\nrate = 7\n"), &CLOCK);
+        let next = st.assign(
+            &services("[services.c]\nports=[\"3/udp\"]\n[services.b]\nports=[\"2/udp\"]\nrate = 7\n"),
+            &clock(),
+        );
         assert_eq!(next.id("b"), Some(b_id));
         assert_eq!(next.id("c"), Some(a_id), "the freed id is reused");
         st.write_relaxed(&next, &mut t).unwrap();
         st.write_final(next, &mut t).unwrap();
-        assert_eq!(t.services[b_id as usize].rate, 7 * CLOCK.ns_per_jiffy());
+        assert_eq!(t.services[b_id as usize].rate, 7 * clock().ns_per_jiffy());
         assert_eq!(t.services[a_id as usize], ServicePolicy::default(), "a's limit is gone");
         assert_eq!(st.service_of(Proto::Udp, 1), 0);
         assert_eq!(st.service_of(Proto::Udp, 3), a_id);
@@ -243,7 +247,7 @@ mod tests {
     #[test]
     fn bucket_arithmetic() {
         let s = &services("[services.s]\nports=[\"1/udp\"]\nrate = 3\nburst = 10\n")[0];
-        let p = policy_of(s, &CLOCK);
+        let p = policy_of(s, &clock());
         assert_eq!(p.flags, policy::LIMIT);
         assert_eq!(p.capacity, 10 * NANO_TOKENS);
         // 3 tokens a second at 250 ticks a second
@@ -258,16 +262,16 @@ mod tests {
         let mut t = FakeTables::default();
         let open = services("[services.ssh]\nports=[\"22/tcp\"]\n");
         let closed = services("[services.ssh]\nports=[\"22/tcp\"]\nallow_from=[\"10.0.0.0/8\"]\n");
-        let a = st.assign(&open, &CLOCK);
+        let a = st.assign(&open, &clock());
         st.write_relaxed(&a, &mut t).unwrap();
         st.write_final(a, &mut t).unwrap();
         let id = st.id("ssh").unwrap() as usize;
-        let next = st.assign(&closed, &CLOCK);
+        let next = st.assign(&closed, &clock());
         st.write_relaxed(&next, &mut t).unwrap();
         assert_eq!(t.services[id].flags & policy::ALLOW_FROM, 0, "not yet restricted");
         st.write_final(next, &mut t).unwrap();
         assert_ne!(t.services[id].flags & policy::ALLOW_FROM, 0);
-        let next = st.assign(&open, &CLOCK);
+        let next = st.assign(&open, &clock());
         st.write_relaxed(&next, &mut t).unwrap();
         assert_eq!(t.services[id].flags & policy::ALLOW_FROM, 0, "lifted first");
     }

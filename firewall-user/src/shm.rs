@@ -3,7 +3,7 @@
 
 use std::{
     os::fd::{AsFd, AsRawFd},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
 };
 
 use aya::maps::MapData;
@@ -30,39 +30,99 @@ impl Words for Vec<u64> {
     }
 }
 
-/// An mmapped array map.
+/// Bytes mapped at a time. The kernel fills in every page of a BPF array mapping when it is
+/// made, so mapping only the windows a batch touches keeps a single ban as cheap at 1M entries
+/// as at 1k.
+const WINDOW_BYTES: usize = 256 * 1024;
+
+/// An mmapped array map, mapped window by window on first use. `unmap` drops every window (the
+/// writer does so after each batch of writes), so the tables are not counted as the daemon's
+/// memory between writes: they live in the kernel either way.
 pub struct MappedArray {
-    ptr: *mut AtomicU64,
+    windows: Vec<AtomicPtr<AtomicU64>>,
+    window_bytes: usize,
     words: usize,
     bytes: usize,
-    _map: MapData,
+    map: MapData,
 }
 
-// SAFETY: the mapping lives as long as the struct; all access goes through atomics.
+// SAFETY: a window lives until `unmap` (which takes `&mut self`) or drop; all access to the
+// mapped words goes through atomics.
 unsafe impl Send for MappedArray {}
 unsafe impl Sync for MappedArray {}
 
 impl MappedArray {
-    /// Maps `entries` values of `value_size` bytes (a multiple of 8) of an mmapable array.
+    /// An array of `entries` values of `value_size` bytes (a multiple of 8); checks that it can
+    /// be mapped.
     pub fn new(map: MapData, value_size: usize, entries: u32) -> std::io::Result<Self> {
         assert_eq!(value_size % 8, 0, "mmapped values are whole words");
+        // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let bytes = (value_size * entries as usize).div_ceil(page) * page;
-        let fd = map.fd().as_fd().as_raw_fd();
-        // SAFETY: a shared mapping of a BPF array map's data; the kernel checks the size.
+        let window_bytes = WINDOW_BYTES.div_ceil(page) * page;
+        let windows = (0..bytes.div_ceil(window_bytes)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        let a = Self { windows, window_bytes, words: value_size * entries as usize / 8, bytes, map };
+        let p = a.map_window(0)?;
+        a.windows[0].store(p, Ordering::Release);
+        Ok(a)
+    }
+
+    fn window_len(&self, w: usize) -> usize {
+        self.window_bytes.min(self.bytes - w * self.window_bytes)
+    }
+
+    fn map_window(&self, w: usize) -> std::io::Result<*mut AtomicU64> {
+        let fd = self.map.fd().as_fd().as_raw_fd();
+        let offset = (w * self.window_bytes) as libc::off_t;
+        // SAFETY: a shared mapping of part of a BPF array map's data; the kernel checks the range.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                self.window_len(w),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                offset,
+            )
         };
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Self { ptr: ptr as *mut AtomicU64, words: value_size * entries as usize / 8, bytes, _map: map })
+        Ok(ptr as *mut AtomicU64)
+    }
+
+    fn window(&self, w: usize) -> *mut AtomicU64 {
+        let p = self.windows[w].load(Ordering::Acquire);
+        if !p.is_null() {
+            return p;
+        }
+        let fresh = self.map_window(w).expect("mapping part of a BPF array that was mapped before");
+        match self.windows[w].compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => fresh,
+            Err(other) => {
+                // SAFETY: unmapping the window mapped just above, which nobody else saw.
+                unsafe { libc::munmap(fresh as *mut libc::c_void, self.window_len(w)) };
+                other
+            }
+        }
+    }
+
+    /// Drops every window (the next access maps its window again).
+    pub fn unmap(&mut self) {
+        for w in 0..self.windows.len() {
+            let p = self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: unmapping exactly what map_window(w) mapped; `&mut self` rules out readers.
+                unsafe { libc::munmap(p as *mut libc::c_void, self.window_len(w)) };
+            }
+        }
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
         assert!(i < self.words, "word {i} outside the map ({} words)", self.words);
-        // SAFETY: in bounds (checked above) of a live, 8-byte aligned mapping.
-        unsafe { &*self.ptr.add(i) }
+        let per = self.window_bytes / 8;
+        // SAFETY: in bounds (checked above) of a live, 8-byte aligned window.
+        unsafe { &*self.window(i / per).add(i % per) }
     }
 }
 
@@ -80,7 +140,6 @@ impl Words for MappedArray {
 
 impl Drop for MappedArray {
     fn drop(&mut self) {
-        // SAFETY: unmapping exactly what new() mapped.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.bytes) };
+        self.unmap();
     }
 }

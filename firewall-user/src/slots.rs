@@ -210,6 +210,16 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
         self.len == 0
     }
 
+    /// Drops the shared mappings until the next access.
+    pub fn unmap(&mut self)
+    where
+        W: Unmap,
+        M: Unmap,
+    {
+        self.slots.unmap();
+        self.meta.unmap();
+    }
+
     /// Entries in the overflow map.
     pub fn overflowed(&self) -> usize {
         self.overflowed.len()
@@ -337,6 +347,21 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
         let per = SLOTS_PER_BUCKET as usize;
         self.find(k).is_some_and(|s| (self.meta.load(s / per) >> ((s % per) * 8)) & 0xff == p.fp)
     }
+}
+
+/// Storage that can let go of its mapping between batches of writes.
+pub trait Unmap {
+    fn unmap(&mut self);
+}
+
+impl Unmap for crate::shm::MappedArray {
+    fn unmap(&mut self) {
+        crate::shm::MappedArray::unmap(self)
+    }
+}
+
+impl Unmap for Vec<u64> {
+    fn unmap(&mut self) {}
 }
 
 /// An IPv6 slot key from a prefix.

@@ -163,6 +163,47 @@ impl Store {
         tx.commit().map_err(db)
     }
 
+    /// Hands every stored ban to `f` one at a time (millions of them never sit in memory at
+    /// once); rows that no longer parse are skipped and counted (the second value).
+    pub fn with_bans<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = Ban>) -> R) -> Result<(R, usize), StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT target, expires_unix_ms, created_unix_ms, reason, source FROM bans")
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut bad = 0usize;
+        let mut failed = None;
+        let mut iter = std::iter::from_fn(|| loop {
+            let row = match rows.next() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => {
+                    failed = Some(e);
+                    return None;
+                }
+            };
+            let get = || -> rusqlite::Result<Ban> {
+                let target = row.get_ref(0)?.as_str().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                Ok(Ban {
+                    target: target.parse().map_err(|_| rusqlite::Error::InvalidQuery)?,
+                    expires_unix_ms: row.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+                    created_unix_ms: row.get::<_, i64>(2)? as u64,
+                    reason: row.get(3)?,
+                    source: row.get(4)?,
+                })
+            };
+            match get() {
+                Ok(b) => return Some(b),
+                Err(_) => bad += 1,
+            }
+        });
+        let r = f(&mut iter);
+        match failed {
+            Some(e) => Err(self.err(e)),
+            None => Ok((r, bad)),
+        }
+    }
+
     /// Every stored ban; rows that no longer parse are skipped and counted.
     pub fn load_bans(&self) -> Result<(Vec<Ban>, usize), StoreError> {
         let mut st = self

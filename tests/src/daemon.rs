@@ -117,7 +117,7 @@ impl DaemonProc {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return true;
             }
-            sipwall::control::client::call(&sock, &sipwall::control::protocol::Request::List).is_ok()
+            sipwall::control::client::call(&sock, &sipwall::control::protocol::Request::Status).is_ok()
         });
         if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
             panic!("sipwall run exited ({status}) during start:\n{}", self.log_text());

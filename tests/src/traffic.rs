@@ -91,6 +91,11 @@ impl Receiver {
         self.seen.lock().unwrap().get(tag).map_or(0, |v| v.iter().filter(|(_, t)| *t >= from && *t < to).count())
     }
 
+    /// When the last frame of `tag` arrived.
+    pub fn last(&self, tag: &str) -> Option<Instant> {
+        self.seen.lock().unwrap().get(tag).and_then(|v| v.iter().map(|(_, t)| *t).max())
+    }
+
     /// Lets frames in flight arrive before counting.
     pub fn settle(&self) {
         std::thread::sleep(Duration::from_millis(300));

@@ -17,7 +17,7 @@ pub struct DetachArgs {
 }
 
 pub fn detach(socket: &Path, a: &DetachArgs) -> i32 {
-    if client::call(socket, &Request::List).is_ok() {
+    if client::call(socket, &Request::Status).is_ok() {
         eprintln!(
             "sipwall: the daemon is running ({}): stop it first, or run it with --detach-on-exit",
             socket.display()

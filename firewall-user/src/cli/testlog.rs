@@ -3,14 +3,14 @@
 //! no part), then totals, a summary of the lines nothing matched, and the speed.
 
 use std::{
-    collections::BTreeMap,
     io::{BufRead, BufReader, Write},
+    net::IpAddr,
     path::PathBuf,
     time::Instant,
 };
 
 use clap::Args;
-use serde_json::json;
+use rustc_hash::FxHashMap;
 
 use super::EXIT_CONFIG;
 use crate::{
@@ -96,8 +96,9 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let start = Instant::now();
     let (mut lines, mut matched, mut unmatched) = (0u64, 0u64, 0u64);
-    let mut per: BTreeMap<(String, &'static str, &'static str), u64> = BTreeMap::new();
-    let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per: FxHashMap<(usize, &'static str, &'static str), u64> = FxHashMap::default();
+    let mut hosts: FxHashMap<IpAddr, u64> = FxHashMap::default();
+    let mut names: FxHashMap<String, u64> = FxHashMap::default();
     let mut sample = Vec::new();
     let mut events = Vec::new();
     let mut buf = Vec::new();
@@ -115,40 +116,31 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
         lines += 1;
         let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = String::from_utf8_lossy(raw);
+        let line = match std::str::from_utf8(raw) {
+            Ok(l) => std::borrow::Cow::Borrowed(l),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
         let mut any = false;
-        for (jail, dname, d) in detectors.iter_mut() {
+        for (j, (jail, dname, d)) in detectors.iter_mut().enumerate() {
             d.feed(&line, &mut events);
             for ev in events.drain(..) {
                 any = true;
-                let (kind, host, rule, user) = match &ev {
-                    Event::Failure(f) => ("failure", Some(f.host.to_string()), f.rule, f.user.clone()),
-                    Event::Hostname { name, rule } => ("hostname", Some(name.clone()), *rule, None),
-                    Event::Ambiguous { rule, .. } => ("ambiguous", None, *rule, None),
+                let (kind, rule) = match &ev {
+                    Event::Failure(f) => {
+                        *hosts.entry(f.host).or_default() += 1;
+                        ("failure", f.rule)
+                    }
+                    Event::Hostname { name, rule } => {
+                        *names.entry(name.clone()).or_default() += 1;
+                        ("hostname", *rule)
+                    }
+                    Event::Ambiguous { rule, .. } => ("ambiguous", *rule),
                 };
-                *per.entry((jail.to_string(), rule, kind)).or_default() += 1;
-                if let Some(h) = &host {
-                    *hosts.entry(h.clone()).or_default() += 1;
-                }
+                *per.entry((j, rule, kind)).or_default() += 1;
                 let r = if a.json {
-                    let mut v = json!({"line": lines, "jail": jail, "detector": dname, "host": host, "kind": kind, "rule": rule});
-                    if let Some(u) = user {
-                        v["user"] = json!(u);
-                    }
-                    if let Event::Ambiguous { candidates, .. } = &ev {
-                        v["candidates"] = json!(candidates.iter().map(ToString::to_string).collect::<Vec<_>>());
-                    }
-                    writeln!(out, "{v}")
+                    write_json(&mut out, lines, jail, dname, kind, rule, &ev)
                 } else {
-                    let what = match &ev {
-                        Event::Failure(f) => f.host.to_string(),
-                        Event::Hostname { name, .. } => format!("{name} (a host name: never resolved, never banned)"),
-                        Event::Ambiguous { candidates, .. } => format!(
-                            "ambiguous: any of {} (nobody banned)",
-                            candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                    };
-                    writeln!(out, "{lines}: {jail} ({dname}, {rule}): {what}")
+                    write_text(&mut out, lines, jail, dname, rule, &ev)
                 };
                 if r.is_err() {
                     return 0; // stdout closed (piped into head)
@@ -171,14 +163,27 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
     let secs = start.elapsed().as_secs_f64();
     let mut summary = String::new();
     summary.push_str(&format!("\nLines: {lines}, matched: {matched}, unmatched: {unmatched}\n"));
-    for ((jail, rule, kind), n) in &per {
-        summary.push_str(&format!("  {jail} {rule} ({kind}): {n}\n"));
+    let mut per: Vec<_> = per.into_iter().collect();
+    per.sort();
+    for ((j, rule, kind), n) in &per {
+        summary.push_str(&format!("  {} {rule} ({kind}): {n}\n", detectors[*j].0));
     }
-    let mut top: Vec<_> = hosts.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // the ten most frequent, without ordering (or printing) all of them
+    let distinct = hosts.len() + names.len();
+    let mut top: Vec<(u64, String)> = Vec::new();
+    let mut counts: Vec<(u64, IpAddr)> = hosts.into_iter().map(|(h, n)| (n, h)).collect();
+    let cmp = |a: &(u64, IpAddr), b: &(u64, IpAddr)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+    if counts.len() > 10 {
+        counts.select_nth_unstable_by(10, cmp);
+        counts.truncate(10);
+    }
+    counts.sort_unstable_by(cmp);
+    top.extend(counts.into_iter().map(|(n, h)| (n, h.to_string())));
+    top.extend(names.into_iter().map(|(h, n)| (n, h)));
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     if !top.is_empty() {
-        summary.push_str(&format!("Hosts: {} distinct; most frequent:\n", top.len()));
-        for (h, n) in top.iter().take(10) {
+        summary.push_str(&format!("Hosts: {distinct} distinct; most frequent:\n"));
+        for (n, h) in top.iter().take(10) {
             summary.push_str(&format!("  {h}: {n}\n"));
         }
     }
@@ -200,4 +205,151 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
         print!("{summary}");
     }
     0
+}
+
+/// A JSON string (quoted and escaped).
+fn json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.write_all(&s.as_bytes()[start..i])?;
+        match esc {
+            Some(e) => out.write_all(e.as_bytes())?,
+            None => write!(out, "\\u{:04x}", c as u32)?,
+        }
+        start = i + c.len_utf8();
+    }
+    out.write_all(&s.as_bytes()[start..])?;
+    out.write_all(b"\"")
+}
+
+fn write_u64(out: &mut impl Write, mut n: u64) -> std::io::Result<()> {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.write_all(&buf[i..])
+}
+
+/// An address as a JSON string (IPv4 without the formatting machinery: the common case).
+fn write_ip(out: &mut impl Write, ip: IpAddr) -> std::io::Result<()> {
+    match ip {
+        IpAddr::V4(a) => {
+            out.write_all(b"\"")?;
+            for (i, o) in a.octets().iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b".")?;
+                }
+                write_u64(out, u64::from(*o))?;
+            }
+            out.write_all(b"\"")
+        }
+        IpAddr::V6(a) => write!(out, "\"{a}\""),
+    }
+}
+
+/// One finding as a JSON object on its own line.
+fn write_json(
+    out: &mut impl Write,
+    line: u64,
+    jail: &str,
+    detector: &str,
+    kind: &str,
+    rule: &str,
+    ev: &Event,
+) -> std::io::Result<()> {
+    out.write_all(b"{\"line\":")?;
+    write_u64(out, line)?;
+    out.write_all(b",\"jail\":")?;
+    json_str(out, jail)?;
+    out.write_all(b",\"detector\":")?;
+    json_str(out, detector)?;
+    out.write_all(b",\"host\":")?;
+    match ev {
+        Event::Failure(f) => write_ip(out, f.host)?,
+        Event::Hostname { name, .. } => json_str(out, name)?,
+        Event::Ambiguous { .. } => out.write_all(b"null")?,
+    }
+    write!(out, ",\"kind\":\"{kind}\",\"rule\":\"{rule}\"")?;
+    match ev {
+        Event::Failure(f) => {
+            if let Some(u) = &f.user {
+                out.write_all(b",\"user\":")?;
+                json_str(out, u)?;
+            }
+        }
+        Event::Ambiguous { candidates, .. } => {
+            out.write_all(b",\"candidates\":[")?;
+            for (i, c) in candidates.iter().enumerate() {
+                write!(out, "{}\"{c}\"", if i > 0 { "," } else { "" })?;
+            }
+            out.write_all(b"]")?;
+        }
+        Event::Hostname { .. } => {}
+    }
+    out.write_all(b"}\n")
+}
+
+fn write_text(
+    out: &mut impl Write,
+    line: u64,
+    jail: &str,
+    detector: &str,
+    rule: &str,
+    ev: &Event,
+) -> std::io::Result<()> {
+    match ev {
+        Event::Failure(f) => writeln!(out, "{line}: {jail} ({detector}, {rule}): {}", f.host),
+        Event::Hostname { name, .. } => {
+            writeln!(out, "{line}: {jail} ({detector}, {rule}): {name} (a host name: never resolved, never banned)")
+        }
+        Event::Ambiguous { candidates, .. } => writeln!(
+            out,
+            "{line}: {jail} ({detector}, {rule}): ambiguous: any of {} (nobody banned)",
+            candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Failure;
+
+    #[test]
+    fn json_lines_are_valid_json() {
+        let ev = Event::Failure(Failure {
+            host: "192.0.2.1".parse().unwrap(),
+            user: Some("a\"b\\c\u{1}\u{e9}".into()),
+            attempts: 1,
+            rule: "sshd-failed",
+        });
+        let mut out = Vec::new();
+        write_json(&mut out, 7, "sshd", "sshd", "failure", "sshd-failed", &ev).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["line"], 7);
+        assert_eq!(v["host"], "192.0.2.1");
+        assert_eq!(v["user"], "a\"b\\c\u{1}\u{e9}");
+        let ev = Event::Ambiguous { candidates: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()], rule: "x" };
+        let mut out = Vec::new();
+        write_json(&mut out, 1, "j", "d", "ambiguous", "x", &ev).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["host"].is_null());
+        assert_eq!(v["candidates"][1], "::1");
+    }
 }

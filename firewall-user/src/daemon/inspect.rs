@@ -35,7 +35,7 @@ impl Daemon {
             }
         }
         v.blocked_by = rules.blocked().find(|n| n.contains(&addr)).map(ToString::to_string);
-        v.bans = self.enforcer.bans_covering(&net).into_iter().map(|b| BanView::of(b, now)).collect();
+        v.bans = self.enforcer.bans_covering(&net).iter().map(|b| BanView::of(b, now)).collect();
         for (jail, t) in self.engine.pending(addr) {
             let spec = &self.engine.jails[self.engine.index(jail).expect("pending comes from a jail")].spec;
             v.pending.push(PendingView {
@@ -70,10 +70,7 @@ impl Daemon {
 
     pub fn status(&mut self) -> Response {
         let rules = self.enforcer.rules();
-        let mut active: std::collections::HashMap<&str, usize> = Default::default();
-        for b in self.enforcer.bans() {
-            *active.entry(b.source.as_str()).or_default() += 1;
-        }
+        let active = self.enforcer.bans_by_source();
         let sources = self.sources.status();
         let m = &self.metrics;
         let jails = self

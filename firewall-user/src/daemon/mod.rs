@@ -46,6 +46,20 @@ pub struct RunOptions {
     pub detach_on_exit: bool,
 }
 
+/// Returns freed heap memory to the system (glibc keeps it otherwise).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Trims the heap a little later, once a large answer has been sent and freed.
+pub fn schedule_trim() {
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(2));
+        trim_heap();
+    });
+}
+
 /// Store settings: service name → id, interface → attach mode.
 const SERVICE_IDS: &str = "service.";
 const LINK_MODES: &str = "link.";
@@ -137,19 +151,15 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     log::info!("kernel tick rate {} Hz", clock.hz);
     let mut store = Store::open(&opts.state_dir)?;
-    let (saved, unreadable) = store.load_bans()?;
-    if unreadable > 0 {
-        log::warn!("skipped {unreadable} unreadable bans in the store");
-    }
     let started = std::time::Instant::now();
-    let (enforcer, skipped) = if origin == Origin::Adopted {
+    let ((enforcer, skipped), unreadable) = if origin == Origin::Adopted {
         let ids = store
             .settings(SERVICE_IDS)?
             .into_iter()
             .filter_map(|(name, id)| id.parse().ok().map(|id| (name, id)))
             .collect();
-        let n = saved.len();
-        let (e, recovered, skipped) = Enforcer::adopt(tables, rules, clock, ids, saved)?;
+        let (r, unreadable) = store.with_bans(|saved| Enforcer::adopt(tables, rules, clock, ids, saved))?;
+        let (e, recovered, skipped) = r?;
         for b in &recovered {
             log::warn!("{} is banned in the kernel but was not in the store: keeping the ban and saving it", b.target);
             if let Err(err) = store.put_ban(b) {
@@ -157,27 +167,33 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             }
         }
         log::info!(
-            "took over the pinned tables with {} bans ({n} from the store, {} found only in the kernel) in {:.0} ms",
+            "took over the pinned tables with {} bans ({} found only in the kernel) in {:.0} ms",
             e.ban_count(),
             recovered.len(),
             started.elapsed().as_secs_f64() * 1e3
         );
-        (e, skipped)
+        ((e, skipped), unreadable)
     } else {
         let mut e = Enforcer::new(tables, rules, clock)?;
-        let (restored, skipped) = e.restore(saved)?;
+        let (r, unreadable) = store.with_bans(|saved| e.restore(saved))?;
+        let (restored, skipped) = r?;
         log::info!(
             "restored {restored} bans from {} in {:.0} ms",
             opts.state_dir.display(),
             started.elapsed().as_secs_f64() * 1e3
         );
-        (e, skipped)
+        ((e, skipped), unreadable)
     };
+    if unreadable > 0 {
+        log::warn!("skipped {unreadable} unreadable bans in the store");
+    }
     for b in &skipped {
         log::warn!("dropping the stored ban of {}: it is in the allow list now", b.target);
         let _ = store.delete_ban(&b.target);
     }
     save_service_ids(&mut store, &enforcer);
+    // loading went through large short-lived buffers: give their memory back to the system
+    trim_heap();
 
     let metrics = Metrics::default();
     let mut attached = Vec::new();
@@ -305,15 +321,26 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Counts the buckets in use once a minute, reading the bucket array through its mapping.
+/// Counts the buckets in use once a minute, reading the bucket array through a mapping made
+/// for the count and dropped after it.
 async fn rate_census(rate: MappedArray, d: Shared) {
-    let rate = Arc::new(rate);
+    let mut rate = Some(rate);
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let r = rate.clone();
-        if let Ok(n) = tokio::task::spawn_blocking(move || buckets_in_use(&*r)).await {
-            lock(&d).rate_in_use = n;
+        let Some(mut r) = rate.take() else { return };
+        match tokio::task::spawn_blocking(move || {
+            let n = buckets_in_use(&r);
+            r.unmap();
+            (r, n)
+        })
+        .await
+        {
+            Ok((r, n)) => {
+                lock(&d).rate_in_use = n;
+                rate = Some(r);
+            }
+            Err(_) => return,
         }
     }
 }

@@ -120,11 +120,15 @@ impl Daemon {
             Request::Unban { target } => self.unban_request(&target),
             Request::List => {
                 let now = clock::unix_ms(SystemTime::now());
-                let mut bans: Vec<BanView> = self.enforcer.bans().map(|b| BanView::of(b, now)).collect();
+                let mut bans: Vec<BanView> = self.enforcer.bans().map(|b| BanView::of(&b, now)).collect();
                 bans.sort_by(|a, b| a.target.cmp(&b.target));
                 let n = bans.len();
                 let mut r = Response::ok(format!("{n} ban{}", if n == 1 { "" } else { "s" }));
                 r.bans = bans;
+                if n > 10_000 {
+                    // the listing's buffers go back to the system once sent
+                    super::schedule_trim();
+                }
                 r
             }
             Request::Why { target } => self.why(&target),

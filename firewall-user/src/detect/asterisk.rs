@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use super::{find_all, host, prefix, settle, Detector, Event};
+use super::{find, find_all, host, prefix, rfind, settle, split_once, split_space, Detector, Event};
 
 #[derive(Default)]
 pub struct Asterisk;
@@ -40,11 +40,18 @@ fn is_ident(s: &str) -> bool {
 
 /// The message after Asterisk's prefix, or `None` if the line is not an Asterisk log line.
 pub fn message(line: &str) -> Option<&str> {
-    // through syslog or the journal, Asterisk's own prefix follows the syslog header
-    let h = prefix::syslog(line);
-    let mut s = match h.ident {
-        Some(i) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
-        _ => prefix::strip_time(line),
+    // Asterisk's own files start with its timestamp (or the level); through syslog or the
+    // journal, its prefix follows the syslog header
+    let mut s = match line.as_bytes().first() {
+        Some(b'[') => prefix::strip_time(line),
+        Some(c) if c.is_ascii_uppercase() && LEVELS.iter().any(|l| line.starts_with(l)) => line,
+        _ => {
+            let h = prefix::syslog(line);
+            match h.ident {
+                Some(i) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
+                _ => prefix::strip_time(line),
+            }
+        }
     };
     // LEVEL [tid] [C-callid] [:]
     let level = LEVELS.iter().find(|l| s.starts_with(**l))?;
@@ -68,9 +75,9 @@ pub fn message(line: &str) -> Option<&str> {
     let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
     if let Some(after) = rest.strip_prefix(' ') {
         // an optional " [in ]func:" (or " in @ context:" for dialplan lines)
-        let (word, tail) = after.split_once(' ').unwrap_or((after, ""));
+        let (word, tail) = split_space(after).unwrap_or((after, ""));
         if word == "in" {
-            if let Some((func, msg)) = tail.split_once(": ") {
+            if let Some((func, msg)) = split_once(tail, ": ") {
                 if is_ident(func) || (dialplan && func.starts_with('@')) {
                     return Some(msg);
                 }
@@ -95,7 +102,7 @@ fn registration(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("Registration from '")?;
     let before_reason = ends_with_any(body, &REGISTRATION_REASONS)?.strip_suffix("' - ")?;
     // the address is the last field: after the last "' failed for '"
-    let at = before_reason.rfind("' failed for '")?;
+    let at = rfind(before_reason, "' failed for '")?;
     let a = host::addr_port(&before_reason[at + "' failed for '".len()..])?;
     Some(Event::failure(a, None, "asterisk-registration"))
 }
@@ -109,7 +116,7 @@ fn call_rejected(msg: &str) -> Option<Event> {
     let mut candidates = Vec::new();
     for i in find_all(body, "' (") {
         let rest = &body[i + 3..];
-        let Some(end) = rest.find(") to extension '") else { continue };
+        let Some(end) = find(rest, ") to extension '") else { continue };
         let mut addr = &rest[..end];
         for proto in ["UDP:", "TCP:", "TLS:", "WS:", "WSS:"] {
             addr = addr.strip_prefix(proto).unwrap_or(addr);
@@ -126,7 +133,7 @@ fn iax_or_manager(msg: &str) -> Option<Event> {
         Some(r) => ("asterisk-iax2-auth", r),
         None => ("asterisk-manager-auth", msg),
     };
-    let (addr, tail) = rest.split_once(' ')?;
+    let (addr, tail) = split_space(rest)?;
     let known = [
         "failed to authenticate as '",
         "failed MD5 authentication for '",
@@ -141,7 +148,7 @@ fn iax_or_manager(msg: &str) -> Option<Event> {
 fn iax_no_registration(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("No registration for peer '")?;
     let inner = body.trim_end().strip_suffix(')')?;
-    let at = inner.rfind(" (from ")?;
+    let at = rfind(inner, " (from ")?;
     Some(Event::failure(host::addr(&inner[at + " (from ".len()..])?, None, "asterisk-iax2-peer"))
 }
 
@@ -165,7 +172,7 @@ fn pjsip_request(msg: &str) -> Option<Event> {
     let mut candidates = Vec::new();
     for i in find_all(body, "' failed for '") {
         let rest = &body[i + "' failed for '".len()..];
-        let Some(end) = rest.find("' (callid: ") else { continue };
+        let Some(end) = find(rest, "' (callid: ") else { continue };
         if let Some(a) = host::addr_port(&rest[..end]) {
             candidates.push(a);
         }

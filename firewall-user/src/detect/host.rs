@@ -5,16 +5,29 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IPv4 in dotted decimal; `030` reads as 30 (logs never mean octal).
 fn v4(s: &str) -> Option<Ipv4Addr> {
-    let mut o = [0u8; 4];
-    let mut parts = s.split('.');
-    for b in &mut o {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let (mut o, mut i) = ([0u8; 4], 0usize);
+    for (k, octet) in o.iter_mut().enumerate() {
+        let (mut v, start) = (0u32, i);
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 3 {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        if i == start || v > 255 {
             return None;
         }
-        *b = p.parse().ok()?;
+        *octet = v as u8;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
     }
-    parts.next().is_none().then(|| Ipv4Addr::from(o))
+    (i == b.len()).then(|| Ipv4Addr::from(o))
 }
 
 /// An IP address, exactly (no port, no brackets).
@@ -75,6 +88,10 @@ mod tests {
         assert_eq!(addr("1.2.3"), None);
         assert_eq!(addr("1.2.3.4.5"), None);
         assert_eq!(addr("256.1.1.1"), None);
+        assert_eq!(addr("1.2.3.4444"), None);
+        assert_eq!(addr("1..3.4"), None);
+        assert_eq!(addr("1.2.3.4."), None);
+        assert_eq!(addr("255.255.255.255"), Some(ip("255.255.255.255")));
         assert_eq!(addr("example.com"), None);
         assert_eq!(addr_port("1.2.3.4:5060"), Some(ip("1.2.3.4")));
         assert_eq!(addr_port("[2001:db8::1]:5060"), Some(ip("2001:db8::1")));

@@ -76,7 +76,41 @@ pub fn settle(candidates: Vec<IpAddr>, user: Option<&str>, rule: &'static str) -
 
 /// All positions of `pat` in `s`.
 pub fn find_all<'a>(s: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + 'a {
-    s.match_indices(pat).map(|(i, _)| i)
+    memchr::memmem::find_iter(s.as_bytes(), pat.as_bytes())
+}
+
+// Substring searches for the detectors' hot paths (SIMD, no per-call searcher setup). A match
+// of a valid UTF-8 needle always starts and ends on character boundaries, so the slices are
+// sound.
+
+pub fn find(s: &str, pat: &str) -> Option<usize> {
+    memchr::memmem::find(s.as_bytes(), pat.as_bytes())
+}
+
+pub fn rfind(s: &str, pat: &str) -> Option<usize> {
+    memchr::memmem::rfind(s.as_bytes(), pat.as_bytes())
+}
+
+pub fn split_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
+    let i = find(s, pat)?;
+    Some((&s[..i], &s[i + pat.len()..]))
+}
+
+pub fn rsplit_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
+    let i = rfind(s, pat)?;
+    Some((&s[..i], &s[i + pat.len()..]))
+}
+
+/// Splits at the first space.
+pub fn split_space(s: &str) -> Option<(&str, &str)> {
+    let i = memchr::memchr(b' ', s.as_bytes())?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// Splits at the last space.
+pub fn rsplit_space(s: &str) -> Option<(&str, &str)> {
+    let i = memchr::memrchr(b' ', s.as_bytes())?;
+    Some((&s[..i], &s[i + 1..]))
 }
 
 #[cfg(test)]

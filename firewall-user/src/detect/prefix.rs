@@ -2,6 +2,8 @@
 //! and the syslog header (`host ident[pid]:`). Only the message after it is the daemon's; the
 //! header is written by the logger, so it is the trustworthy place for the connection id.
 
+use super::split_space;
+
 /// A log line split into its header and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
@@ -128,7 +130,7 @@ fn strip_extras(mut msg: &str) -> &str {
     loop {
         if let Some(r) = msg.strip_prefix("[ID ") {
             let Some((inner, after)) = r.split_once(']') else { return msg };
-            let Some((id, facility)) = inner.split_once(' ') else { return msg };
+            let Some((id, facility)) = split_space(inner) else { return msg };
             if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) || facility.is_empty() || facility.contains(' ')
             {
                 return msg;
@@ -166,7 +168,7 @@ fn header(line: &str) -> Header<'_> {
     }
     let rest = strip_time(line);
     let bare = Header { host: None, ident: None, pid: None, msg: rest };
-    let Some((first, after_first)) = rest.split_once(' ') else { return bare };
+    let Some((first, after_first)) = split_space(rest) else { return bare };
     if let Some((ident, pid)) = ident_token(first) {
         return Header { host: None, ident: Some(ident), pid, msg: after_first.trim_start() };
     }
@@ -179,7 +181,7 @@ fn header(line: &str) -> Header<'_> {
             msg: after_first.trim_start(),
         };
     }
-    if let Some((second, after_second)) = after_first.split_once(' ') {
+    if let Some((second, after_second)) = split_space(after_first) {
         if let Some((ident, pid)) = ident_token(second) {
             return Header { host: Some(first), ident: Some(ident), pid, msg: after_second.trim_start() };
         }

@@ -109,7 +109,8 @@ fn sweeping_removes_expired_bans_only() {
     e.ban(net("198.51.100.1/32"), Some(now - 1), "old", "manual").unwrap();
     e.ban(net("198.51.100.2/32"), Some(now + 60_000), "new", "manual").unwrap();
     e.ban(net("192.0.2.0/24"), Some(now - 1), "old net", "manual").unwrap();
-    assert_eq!(e.next_expiry(), Some(now - 1));
+    let next = e.next_expiry().unwrap();
+    assert!((now - 1..now + 1000).contains(&next), "the soonest expiry, to the second: {next} vs {now}");
     let gone = e.sweep(now).unwrap();
     assert_eq!(gone.len(), 2);
     assert_eq!(banned4(&e.tables, "198.51.100.1"), None);
@@ -253,7 +254,7 @@ fn taking_over_tables_keeps_every_ban_and_writes_only_the_difference() {
 
     // the tables answer as if built afresh with those rules and bans
     let mut fresh = Enforcer::new(FakeTables::default(), edited.clone(), clock).unwrap();
-    fresh.restore(new.bans().cloned().collect()).unwrap();
+    fresh.restore(new.bans().collect::<Vec<_>>()).unwrap();
     for a in PROBES4 {
         assert_eq!(new.tables.classify_v4(v4(a)), fresh.tables.classify_v4(v4(a)), "{a}");
     }
@@ -266,7 +267,7 @@ fn taking_over_tables_keeps_every_ban_and_writes_only_the_difference() {
 
     // taking over again with nothing changed writes nothing
     let ids: BTreeMap<String, u32> = new.services().names().map(|(n, i)| (n.to_owned(), i)).collect();
-    let all: Vec<Ban> = new.bans().cloned().collect();
+    let all: Vec<Ban> = new.bans().collect();
     let mut new = new;
     let mut tables = std::mem::take(&mut new.tables);
     tables.after_write = None;

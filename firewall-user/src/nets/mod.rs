@@ -24,6 +24,20 @@ use self::{
 use crate::tables::{Snapshot, TableError, Tables};
 use firewall_common::maps;
 
+/// Bans of single IPv4 addresses, kept by their owner (the ban set) rather than copied into the
+/// model: millions of them cost one map, not three.
+pub trait HostBans {
+    /// The banned addresses of /16 cell `c` with their classes (`BAN` and its deadline).
+    fn cell(&self, c: u32, out: &mut Vec<(u32, NetClass)>);
+}
+
+/// No address bans.
+pub struct NoHosts;
+
+impl HostBans for NoHosts {
+    fn cell(&self, _: u32, _: &mut Vec<(u32, NetClass)>) {}
+}
+
 pub struct NetTables {
     rules: BTreeMap<AnyPrefix, NetClass>,
     /// CIDR bans: prefix → expiry (CLOCK_MONOTONIC ns).
@@ -170,7 +184,14 @@ impl NetTables {
         }
     }
 
-    /// Adds, extends or (with `None`) lifts a CIDR ban.
+    /// An address ban (held by the caller's `HostBans`) changed: its cell is written at the
+    /// next flush.
+    pub fn touch_host(&mut self, addr: u32) {
+        self.dirty4.insert(addr >> 16);
+    }
+
+    /// Adds, extends or (with `None`) lifts a ban of a network or an IPv6 prefix (single IPv4
+    /// addresses go through `touch_host`).
     pub fn set_ban(&mut self, p: AnyPrefix, expires_ns: Option<u64>) {
         let changed = match expires_ns {
             Some(e) => self.bans.insert(p, e) != Some(e),
@@ -247,9 +268,14 @@ impl NetTables {
 
     /// Writes the dirty regions. On error the mirror still matches the kernel and the regions
     /// stay dirty, so a later flush completes the work.
-    pub fn flush(&mut self, cfg: &mut Config, t: &mut dyn Tables) -> Result<FlushStats, TableError> {
+    pub fn flush(
+        &mut self,
+        cfg: &mut Config,
+        t: &mut dyn Tables,
+        hosts: &dyn HostBans,
+    ) -> Result<FlushStats, TableError> {
         let mut st = FlushStats::default();
-        let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied());
+        let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied(), hosts);
         let p6 = v6::plan(&self.mirror6, &self.model6, &self.dirty6);
         if self.mirror4.entries.len() + p4.new_keys(&self.mirror4) > self.capacity as usize {
             return Err(TableError::Full { map: maps::NET4, capacity: self.capacity });

@@ -9,7 +9,7 @@ use firewall_common::{
     nets::{class, NetClass},
 };
 
-use super::{prefix::AnyPrefix, NetTables};
+use super::{prefix::AnyPrefix, NetTables, NoHosts};
 use crate::tables::{fake::FakeTables, TableError};
 
 struct Rng(u64);
@@ -111,7 +111,7 @@ fn probes(rules: &[&Rules]) -> Vec<IpAddr> {
 }
 
 fn flush(nt: &mut NetTables, cfg: &mut Config, t: &mut FakeTables) {
-    nt.flush(cfg, t).expect("flush");
+    nt.flush(cfg, t, &NoHosts).expect("flush");
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn over_capacity_is_refused_before_any_write() {
     let (mut cfg, mut t) = (Config::default(), FakeTables::default());
     let rules: Rules = vec![("198.51.100.0/28".parse().unwrap(), cls(class::BLOCK, 0))];
     nt.set_rules(to_map(&rules));
-    match nt.flush(&mut cfg, &mut t) {
+    match nt.flush(&mut cfg, &mut t, &NoHosts) {
         Err(TableError::Full { capacity: 8, .. }) => {}
         other => panic!("expected Full, got {other:?}"),
     }
@@ -270,7 +270,7 @@ fn a_failed_write_leaves_the_work_pending() {
     t.capacity = 3; // the kernel map is smaller than the daemon believes
     let rules: Rules = vec![("198.51.100.0/29".parse().unwrap(), cls(class::BLOCK, 0))];
     nt.set_rules(to_map(&rules));
-    assert!(nt.flush(&mut cfg, &mut t).is_err());
+    assert!(nt.flush(&mut cfg, &mut t, &NoHosts).is_err());
     assert!(nt.is_dirty());
     assert_eq!(nt.entries().0, 3, "the mirror holds exactly what was written");
     t.capacity = u32::MAX;
@@ -293,11 +293,11 @@ fn too_many_ipv6_lengths_are_refused_before_any_write() {
         })
         .collect();
     nt.set_rules(to_map(&rules));
-    match nt.flush(&mut cfg, &mut t) {
+    match nt.flush(&mut cfg, &mut t, &NoHosts) {
         Err(TableError::TooManyLengths { count: 39, max: 32 }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(t.writes, 0);
     nt.set_rules(to_map(&rules[..32].to_vec()));
-    nt.flush(&mut cfg, &mut t).unwrap();
+    nt.flush(&mut cfg, &mut t, &NoHosts).unwrap();
 }

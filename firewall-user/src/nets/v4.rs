@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use firewall_common::nets::{net4_key, NetClass, BITS_HAS_24, BITS_HAS_32, BITS_PER_WORD, NET4_BIT_WORDS};
 
-use super::prefix::{Bits, Layer, Prefix};
+use super::{
+    prefix::{Bits, Layer, Prefix},
+    HostBans,
+};
 
 /// `SW_NET4_BITS` words per /16 cell (256 /24s, two bits each).
 pub const WORDS_PER_CELL: usize = 256 / BITS_PER_WORD as usize;
@@ -38,9 +41,9 @@ fn set_bit(bits: &mut [u64; WORDS_PER_CELL], addr: u32, flag: u64) {
 }
 
 /// Expands the configured prefixes touching cell `c` to the /16, /24 and /32 strides, each
-/// entry carrying the union of every prefix covering it. Entries that would answer the same as
-/// the shorter entry above them are left out.
-pub fn compute_cell(model: &Layer<u32>, c: u32) -> CellImage {
+/// entry carrying the union of every prefix covering it, and adds the address bans of the cell
+/// (`hosts`). Entries that would answer the same as the shorter entry above them are left out.
+pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellImage {
     let cell_p = Prefix::new(c << 16, 16);
     let base = model.covering(&cell_p, true);
     let mut raw24: BTreeMap<u32, NetClass> = BTreeMap::new();
@@ -56,6 +59,12 @@ pub fn compute_cell(model: &Layer<u32>, c: u32) -> CellImage {
             *e = e.union(*m);
             a += step;
         }
+    }
+    let mut banned = Vec::new();
+    hosts.cell(c, &mut banned);
+    for (a, m) in banned {
+        let e = raw32.entry(a).or_insert(NetClass::EMPTY);
+        *e = e.union(m);
     }
     let mut img = CellImage { cell: base, bits: [0; WORDS_PER_CELL], entries: Vec::new() };
     for (&k, m) in &raw24 {
@@ -98,10 +107,10 @@ impl Plan4 {
     }
 }
 
-pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item = u32>) -> Plan4 {
+pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item = u32>, hosts: &dyn HostBans) -> Plan4 {
     let mut p = Plan4::default();
     for c in cells {
-        let img = compute_cell(model, c);
+        let img = compute_cell(model, c, hosts);
         for (i, &new) in img.bits.iter().enumerate() {
             let w = c as usize * WORDS_PER_CELL + i;
             let old = mirror.bits[w];

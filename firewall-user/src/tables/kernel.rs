@@ -154,6 +154,14 @@ fn get<V: Pod>(a: &Array<MapData, V>, name: &'static str, idx: u32) -> Result<V,
 }
 
 impl Tables for KernelTables {
+    fn idle(&mut self) {
+        self.net4_l16.unmap();
+        self.net4_bits.unmap();
+        self.net6_filter.unmap();
+        self.net4.unmap();
+        self.net6.unmap();
+    }
+
     fn snapshot(&self) -> Result<Snapshot, TableError> {
         let words = |w: &MappedArray| (0..w.len()).map(|i| w.load(i)).collect::<Vec<u64>>();
         let cells = (0..65536usize)

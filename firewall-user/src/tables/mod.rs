@@ -56,6 +56,9 @@ pub struct Snapshot {
 pub trait Tables {
     /// Everything the tables hold now.
     fn snapshot(&self) -> Result<Snapshot, TableError>;
+    /// A batch of writes is done: resources held for writing may be let go (the kernel tables
+    /// unmap their shared mappings, so they do not count as the daemon's memory).
+    fn idle(&mut self) {}
     fn set_config(&mut self, c: &Config) -> Result<(), TableError>;
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError>;
     fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError>;

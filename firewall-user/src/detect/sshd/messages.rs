@@ -5,7 +5,7 @@
 //! client chose (user names, identification strings): `… from ADDR port N ssh2`.
 
 use super::Mode;
-use crate::detect::host;
+use crate::detect::{find_all, host, rsplit_once, rsplit_space, split_once, split_space};
 
 /// The source as written: an address, or a host name (never resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +17,9 @@ pub enum Src {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Msg {
+pub struct Msg<'a> {
     pub src: Option<Src>,
-    pub user: Option<String>,
+    pub user: Option<&'a str>,
     /// Not a failure by itself (counted if the connection fails later).
     pub nofail: bool,
     /// The connection ends with this message.
@@ -29,7 +29,7 @@ pub struct Msg {
     pub rule: &'static str,
 }
 
-fn fail(rule: &'static str) -> Msg {
+fn fail(rule: &'static str) -> Msg<'static> {
     Msg { rule, ..Msg::default() }
 }
 
@@ -56,15 +56,15 @@ fn strip_suffix(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, 
         }
     }
     if ssh {
-        if let Some((r, last)) = t.rsplit_once(' ') {
+        if let Some((r, last)) = rsplit_space(t) {
             if last.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit())) {
                 t = r;
             }
         }
     }
     for _ in 0..max {
-        let Some((r, last)) = t.rsplit_once(' ') else { break };
-        let Some((r2, word)) = r.rsplit_once(' ') else { break };
+        let Some((r, last)) = rsplit_space(t) else { break };
+        let Some((r2, word)) = rsplit_space(r) else { break };
         if (word == "port" && host::is_port(last)) || word == "on" {
             t = r2;
         } else {
@@ -77,45 +77,45 @@ fn strip_suffix(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, 
 /// `… HOST` at the end of `s` after suffixes: (text before the host, host).
 fn host_at_end(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, Src, bool)> {
     let (t, had_preauth) = strip_suffix(s, preauth, ssh, max)?;
-    let (before, last) = t.rsplit_once(' ').unwrap_or(("", t));
+    let (before, last) = rsplit_space(t).unwrap_or(("", t));
     Some((before, host_token(last)?, had_preauth))
 }
 
 /// `USER from HOST[suffixes]$`, read from the end: the last ` from ` followed by a host and
 /// nothing but the suffixes.
-fn user_from_host(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(String, Src)> {
+fn user_from_host(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str, Src)> {
     let (t, _) = strip_suffix(s, preauth, ssh, max)?;
-    let (before, h) = t.rsplit_once(" from ").or_else(|| t.strip_prefix("from ").map(|h| ("", h)))?;
-    Some((before.to_owned(), host_token(h)?))
+    let (before, h) = rsplit_once(t, " from ").or_else(|| t.strip_prefix("from ").map(|h| ("", h)))?;
+    Some((before, host_token(h)?))
 }
 
 /// sshd's `Failed METHOD for [invalid user ]USER from ADDR port N ssh2[: INFO]`.
-fn failed(rest: &str) -> Option<Msg> {
-    let (method, rest) = rest.split_once(" for ")?;
+fn failed(rest: &str) -> Option<Msg<'_>> {
+    let (method, rest) = split_once(rest, " for ")?;
     let (invalid, rest) = match rest.strip_prefix("invalid user ") {
         Some(r) => (true, r),
         None => (false, rest),
     };
     // candidates: " from HOST[ port N][ on S][ sshN]" followed by the end or ": "
     let mut cands: Vec<(usize, Src, bool)> = Vec::new();
-    let mut positions: Vec<usize> = rest.match_indices(" from ").map(|(i, _)| i + 1).collect();
+    let mut positions: Vec<usize> = find_all(rest, " from ").map(|i| i + 1).collect();
     if rest.starts_with("from ") {
         positions.insert(0, 0);
     }
     for p in positions {
         let after = &rest[p + 5..];
-        let (h, mut tail) = after.split_once(' ').map(|(h, t)| (h, Some(t))).unwrap_or((after, None));
+        let (h, mut tail) = split_space(after).map(|(h, t)| (h, Some(t))).unwrap_or((after, None));
         let Some(src) = host_token(h.strip_suffix(':').unwrap_or(h)) else { continue };
         let colon_after_host = h.ends_with(':');
         let mut ended = tail.is_none() && !colon_after_host;
         let mut info = colon_after_host;
         while let Some(t) = tail {
-            let (w, next) = t.split_once(' ').map(|(a, b)| (a, Some(b))).unwrap_or((t, None));
+            let (w, next) = split_space(t).map(|(a, b)| (a, Some(b))).unwrap_or((t, None));
             let w2 = w.strip_suffix(':');
             let word = w2.unwrap_or(w);
             let is_ssh = word.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
             if let (true, Some(nx)) = (word == "port" || word == "on", next) {
-                let (v, n2) = nx.split_once(' ').map(|(a, b)| (a, Some(b))).unwrap_or((nx, None));
+                let (v, n2) = split_space(nx).map(|(a, b)| (a, Some(b))).unwrap_or((nx, None));
                 let v_colon = v.ends_with(':');
                 if word == "port" && !host::is_port(v.trim_end_matches(':')) {
                     break;
@@ -144,7 +144,7 @@ fn failed(rest: &str) -> Option<Msg> {
         }
     }
     let first = cands.first()?;
-    let user_before = |p: usize| rest[..p].trim_end().to_owned();
+    let user_before = |p: usize| rest[..p].trim_end();
     // a user name without spaces cannot hide a " from ": the first candidate is the source
     let chosen = if first.0 > 0 && !rest[..first.0 - 1].contains(' ') || first.0 == 0 && cands.len() == 1 {
         vec![cands[0].clone()]
@@ -185,35 +185,34 @@ const NOT_ALLOWED: [&str; 5] = [
     " not allowed because none of user's groups are listed in AllowGroups",
 ];
 
-fn pam(rest: &str) -> Option<Msg> {
+fn pam(rest: &str) -> Option<Msg<'_>> {
     // pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=A [user=U]
     let (module, rest) = rest.split_once('(')?;
     if !(module.starts_with("pam_") && module[4..].bytes().all(|c| c.is_ascii_lowercase())) {
         return None;
     }
     let rest = rest.strip_prefix("sshd:auth):")?.trim_start().strip_prefix("authentication failure;")?;
-    let (_, after_ruser) = rest.split_once("ruser=")?;
+    let (_, after_ruser) = split_once(rest, "ruser=")?;
     let (ruser, after) = after_ruser.split_once(char::is_whitespace)?;
     let after = after.trim_start().strip_prefix("rhost=")?;
     let (rhost, tail) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
     let tail = tail.trim();
     let user = match tail.strip_prefix("user=") {
-        Some(u) => strip_suffix(u, true, false, 3).map(|(u, _)| u.to_owned()),
+        Some(u) => strip_suffix(u, true, false, 3).map(|(u, _)| u),
         None if tail.is_empty() || tail == "[preauth]" => None,
         None => return None,
     };
-    let user = user.or_else(|| (!ruser.is_empty()).then(|| ruser.to_owned()));
+    let user = user.or_else(|| (!ruser.is_empty()).then_some(ruser));
     Some(Msg { src: Some(host_token(rhost)?), user, nofail: true, rule: "sshd-pam", ..Msg::default() })
 }
 
-fn closed(m: &str, mode: Mode) -> Option<Msg> {
+fn closed(m: &str, mode: Mode) -> Option<Msg<'_>> {
     // (Connection (closed|reset)|Disconnected) (by|from)[ (invalid|authenticating) user U] HOST…
     let rest = ["Connection closed by ", "Connection reset by ", "Disconnected from "]
         .iter()
         .find_map(|p| m.strip_prefix(p))?;
     let (before, src, preauth) = host_at_end(rest, true, false, 2)?;
-    let user =
-        before.strip_prefix("invalid user ").or_else(|| before.strip_prefix("authenticating user ")).map(str::to_owned);
+    let user = before.strip_prefix("invalid user ").or_else(|| before.strip_prefix("authenticating user "));
     if user.is_none() && !before.is_empty() {
         return None;
     }
@@ -227,9 +226,9 @@ fn closed(m: &str, mode: Mode) -> Option<Msg> {
 }
 
 /// `Received disconnect from HOST[ port N]:CODE: …`
-fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg> {
+fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg<'static>> {
     let (head, tail) = rest.split_once(':')?;
-    let (h, port) = head.split_once(' ').map(|(h, p)| (h, Some(p))).unwrap_or((head, None));
+    let (h, port) = split_space(head).map(|(h, p)| (h, Some(p))).unwrap_or((head, None));
     if let Some(p) = port {
         if !p.strip_prefix("port ").is_some_and(host::is_port) {
             return None;
@@ -254,7 +253,7 @@ fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg> {
 }
 
 /// Classifies one sshd message (after the syslog header).
-pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
+pub fn classify(raw: &str, mode: Mode) -> Option<Msg<'_>> {
     let mut m = raw.trim_end();
     for p in ["error: ", "fatal: "] {
         m = m.strip_prefix(p).unwrap_or(m);
@@ -276,7 +275,7 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
     ] {
         if let Some(r) = m.strip_prefix(p) {
             // "… from HOST[ via IF]"
-            let r = match r.rsplit_once(" via ") {
+            let r = match rsplit_once(r, " via ") {
                 Some((a, b)) if !b.contains(' ') => a,
                 _ => r,
             };
@@ -292,7 +291,7 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
         let h = r.split_whitespace().next()?;
         return Some(Msg {
             src: Some(host_token(h)?),
-            user: Some("ROOT".into()),
+            user: Some("ROOT"),
             rule: "sshd-root-refused",
             ..Msg::default()
         });
@@ -313,14 +312,14 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
             let (user, src) = user_from_host(head, false, false, 0)?;
             return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-not-allowed", ..Msg::default() });
         }
-        if let Some((user, _)) = r.split_once(" not allowed because account is locked") {
-            return Some(Msg { user: Some(user.to_owned()), rule: "sshd-account-locked", ..Msg::default() });
+        if let Some((user, _)) = split_once(r, " not allowed because account is locked") {
+            return Some(Msg { user: Some(user), rule: "sshd-account-locked", ..Msg::default() });
         }
         return None;
     }
     if let Some(r) = m.strip_prefix("refused connect from ") {
         let inner = r.trim_end().strip_suffix(')')?;
-        let (_, h) = inner.rsplit_once(" (")?;
+        let (_, h) = rsplit_once(inner, " (")?;
         return Some(Msg { src: Some(host_token(h)?), rule: "sshd-refused-connect", ..Msg::default() });
     }
     if let Some(r) = m.strip_prefix("Received disconnect from ") {
@@ -331,13 +330,13 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
     }
     if let Some(r) = m.strip_prefix("maximum authentication attempts exceeded for ") {
         let (user, src) = user_from_host(r, true, true, 2)?;
-        let user = user.strip_prefix("invalid user ").map(str::to_owned).unwrap_or(user);
+        let user = user.strip_prefix("invalid user ").unwrap_or(user);
         return Some(Msg { src: Some(src), user: Some(user), rule: "sshd-max-auth", ..Msg::default() });
     }
     if let Some(r) = m.strip_prefix("Disconnecting: Too many authentication failures") {
         let (t, _) = strip_suffix(r, true, false, 3)?;
         let user = match t.strip_prefix(" for ") {
-            Some(u) => Some(u.to_owned()),
+            Some(u) => Some(u),
             None if t.is_empty() => None,
             None => return None,
         };
@@ -346,7 +345,7 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
     if let Some(r) = m.strip_prefix("Disconnecting ").or_else(|| m.strip_prefix("Disconnecting from ")) {
         // Disconnecting (invalid|authenticating) user U HOST[ port N]: Change of username or service not allowed: …
         let mut cands = Vec::new();
-        for (i, _) in r.match_indices(": Change of username or service not allowed:") {
+        for i in find_all(r, ": Change of username or service not allowed:") {
             if let Some((before, src, _)) = host_at_end(&r[..i], false, false, 2) {
                 if before.starts_with("invalid user ") || before.starts_with("authenticating user ") {
                     cands.push(src);
@@ -357,15 +356,15 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
         return Some(Msg { src: Some(src), forget: true, rule: "sshd-change-of-user", ..Msg::default() });
     }
     if let Some(r) = m.strip_prefix("Accepted ") {
-        let (_method, rest) = r.split_once(" for ")?;
-        let (user, h) = match rest.split_once(" from ") {
+        let (_method, rest) = split_once(r, " for ")?;
+        let (user, h) = match split_once(rest, " from ") {
             Some((u, after)) if !u.contains(' ') => (u, after),
-            _ => rest.rsplit_once(" from ")?,
+            _ => rsplit_once(rest, " from ")?,
         };
         let h = h.split_whitespace().next()?;
         return Some(Msg {
             src: Some(host_token(h)?),
-            user: Some(user.to_owned()),
+            user: Some(user),
             gained: true,
             forget: true,
             rule: "sshd-accepted",
@@ -401,7 +400,7 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
             return Some(Msg { src: Some(src), rule: "sshd-bad-protocol", ..Msg::default() });
         }
         if let Some(r) = m.strip_prefix("SSH: Server;Ltype: ") {
-            let (kind, rest) = r.split_once(";Remote: ")?;
+            let (kind, rest) = split_once(r, ";Remote: ")?;
             if !matches!(kind, "Authname" | "Version" | "Kex") {
                 return None;
             }
@@ -414,15 +413,15 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg> {
             return Some(Msg { forget: true, ..fail("sshd-socket-reset") });
         }
         if let Some(r) = m.strip_prefix("banner exchange: Connection from ") {
-            let (head, _) = r.split_once(": invalid format")?;
+            let (head, _) = split_once(r, ": invalid format")?;
             let h = head.split_whitespace().next()?;
             return Some(Msg { src: Some(host_token(h)?), rule: "sshd-banner-exchange", ..Msg::default() });
         }
     }
     if extra {
         if let Some(r) = m.strip_prefix("Unable to negotiate with ") {
-            let (head, tail) = r.split_once(": no matching ")?;
-            tail.split_once(" found")?;
+            let (head, tail) = split_once(r, ": no matching ")?;
+            split_once(tail, " found")?;
             let h = head.split_whitespace().next()?;
             return Some(Msg { src: Some(host_token(h)?), rule: "sshd-negotiation", ..Msg::default() });
         }

@@ -8,7 +8,12 @@
 
 mod messages;
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::VecDeque,
+    hash::{Hash, Hasher},
+};
+
+use rustc_hash::{FxHashMap, FxHasher};
 
 pub use messages::{classify, Msg, Src};
 
@@ -50,7 +55,9 @@ const MAX_CONNECTIONS: usize = 16_384;
 #[derive(Debug, Default)]
 struct Conn {
     src: Option<Src>,
-    users: Vec<String>,
+    /// Hash of the first user tried, and whether another was tried since.
+    user: Option<u64>,
+    several_users: bool,
     /// A failure was seen before its source was known.
     pending: bool,
     /// The last message was not a failure by itself.
@@ -59,18 +66,34 @@ struct Conn {
     gained: bool,
 }
 
+/// A connection: its syslog header (`host`, `ident`, `pid`) hashed to 64 bits. The header is
+/// written by the logger, not the client, so nobody chooses collisions.
+type Key = u64;
+
 pub struct Sshd {
     mode: Mode,
-    conns: HashMap<String, Conn>,
-    order: VecDeque<String>,
+    conns: FxHashMap<Key, Conn>,
+    order: VecDeque<Key>,
+}
+
+fn user_hash(u: &str) -> u64 {
+    let mut s = FxHasher::default();
+    u.hash(&mut s);
+    s.finish()
+}
+
+fn key(h: &prefix::Header) -> Key {
+    let mut s = FxHasher::default();
+    (h.host, h.ident, h.pid).hash(&mut s);
+    s.finish()
 }
 
 impl Sshd {
     pub fn new(mode: Mode) -> Sshd {
-        Sshd { mode, conns: HashMap::new(), order: VecDeque::new() }
+        Sshd { mode, conns: FxHashMap::default(), order: VecDeque::new() }
     }
 
-    fn remember(&mut self, key: String, conn: Conn) {
+    fn remember(&mut self, key: Key, conn: Conn) {
         if self.conns.len() >= MAX_CONNECTIONS {
             while let Some(old) = self.order.pop_front() {
                 if self.conns.remove(&old).is_some() {
@@ -78,7 +101,7 @@ impl Sshd {
                 }
             }
         }
-        self.order.push_back(key.clone());
+        self.order.push_back(key);
         self.conns.insert(key, conn);
         if self.order.len() > 2 * MAX_CONNECTIONS {
             let conns = &self.conns;
@@ -88,14 +111,17 @@ impl Sshd {
 
     /// Merges a message into its connection's state and says what it amounts to: `Some(src)`
     /// for a failure by `src`, `None` for nothing (yet).
-    fn merge(&mut self, key: String, m: Msg) -> Option<Event> {
+    fn merge(&mut self, key: Key, m: Msg) -> Option<Event> {
         let mut nofail = m.nofail || m.gained;
         let mut gained = m.gained;
         let (src, pending, users_differ) = match self.conns.get_mut(&key) {
             Some(c) => {
-                if let Some(u) = &m.user {
-                    if !c.users.contains(u) {
-                        c.users.push(u.clone());
+                if let Some(u) = m.user {
+                    let h = user_hash(u);
+                    match c.user {
+                        None => c.user = Some(h),
+                        Some(first) if first != h => c.several_users = true,
+                        _ => {}
                     }
                 }
                 if gained {
@@ -106,7 +132,7 @@ impl Sshd {
                 if m.src.is_some() {
                     c.src = m.src.clone();
                 }
-                let state = (c.src.clone(), std::mem::take(&mut c.pending), c.users.len() > 1);
+                let state = (c.src.clone(), std::mem::take(&mut c.pending), c.several_users);
                 if m.forget {
                     self.conns.remove(&key);
                 }
@@ -116,12 +142,13 @@ impl Sshd {
                 if !m.forget {
                     let conn = Conn {
                         src: m.src.clone(),
-                        users: m.user.iter().cloned().collect(),
+                        user: m.user.map(user_hash),
+                        several_users: false,
                         nofail,
                         gained,
                         pending: false,
                     };
-                    self.remember(key.clone(), conn);
+                    self.remember(key, conn);
                 }
                 (m.src.clone(), false, false)
             }
@@ -145,7 +172,9 @@ impl Sshd {
             return None;
         };
         Some(match src {
-            Src::Ip(host) => Event::Failure(Failure { host, user: m.user, attempts: 1, rule: m.rule }),
+            Src::Ip(host) => {
+                Event::Failure(Failure { host, user: m.user.map(str::to_owned), attempts: 1, rule: m.rule })
+            }
             Src::Name(name) => Event::Hostname { name, rule: m.rule },
             Src::Ambiguous(candidates) => Event::Ambiguous { candidates, rule: m.rule },
         })
@@ -163,8 +192,7 @@ impl Detector for Sshd {
             return;
         }
         let Some(m) = classify(h.msg, self.mode) else { return };
-        let key = format!("{} {} {}", h.host.unwrap_or(""), h.ident.unwrap_or(""), h.pid.unwrap_or(""));
-        out.extend(self.merge(key, m));
+        out.extend(self.merge(key(&h), m));
     }
 }
 

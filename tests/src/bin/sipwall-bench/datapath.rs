@@ -6,9 +6,9 @@
 
 use std::{net::IpAddr, time::Instant};
 
+use crate::util::{human, median, pin_to_one_cpu};
 use ipnet::IpNet;
 use sipwall::loader::{BASELINE_PROGRAM, PROGRAM};
-use crate::util::{human, median, pin_to_one_cpu};
 use sipwall_tests::{
     frames::{syn, udp},
     harness::{rules, Harness, XDP_DROP, XDP_PASS},
@@ -72,7 +72,6 @@ fn addr(i: u64) -> IpNet {
     let a = if matches!(a >> 24, 51 | 127 | 198 | 100) { a ^ 0x0800_0000 } else { a };
     IpNet::from(IpAddr::V4(a.into()))
 }
-
 
 const PATHS: [(&str, u32); 8] = [
     ("trivial XDP_PASS program", XDP_PASS),

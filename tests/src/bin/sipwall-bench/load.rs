@@ -17,7 +17,9 @@ fn ban(i: u32) -> Ban {
     let a = if a >> 24 == 10 { a ^ 0x4000_0000 } else { a };
     Ban {
         target: ipnet::IpNet::from(std::net::IpAddr::V4(a.into())),
-        expires_unix_ms: Some(sipwall::clock::unix_ms(std::time::SystemTime::now()) + 6 * 3_600_000 + u64::from(i % 3600) * 1000),
+        expires_unix_ms: Some(
+            sipwall::clock::unix_ms(std::time::SystemTime::now()) + 6 * 3_600_000 + u64::from(i % 3600) * 1000,
+        ),
         created_unix_ms: sipwall::clock::unix_ms(std::time::SystemTime::now()),
         reason: "asterisk: 3 failures within 10m".into(),
         source: "asterisk".into(),
@@ -55,10 +57,6 @@ pub fn run(quick: bool) -> String {
         let ready = t0.elapsed().as_secs_f64();
         std::thread::sleep(Duration::from_secs(3));
         let pid = d.pid();
-        if std::env::var_os("SIPWALL_BENCH_SMAPS").is_some() {
-            let o = std::process::Command::new("/tmp/memprobe.sh").arg(pid.to_string()).output().unwrap();
-            eprintln!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        }
         let (rss, hwm) = (status_kb(pid, "VmRSS").unwrap_or(0), status_kb(pid, "VmHWM").unwrap_or(0));
         let log = d.log_text();
         let load = ms_after(&log, marker).unwrap_or_else(|| panic!("no `{marker}` line in the log:\n{log}"));

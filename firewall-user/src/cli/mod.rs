@@ -4,6 +4,7 @@ pub mod bans;
 pub mod check;
 pub mod detach;
 pub mod inspect;
+mod lines;
 pub mod run;
 pub mod testlog;
 

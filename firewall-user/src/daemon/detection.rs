@@ -78,9 +78,9 @@ fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: C
         if bytes.len() >= MAX_LINE {
             c.too_long.inc();
         }
-        let line = match std::str::from_utf8(bytes) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => {
+        let line = match crate::detect::utf8(bytes) {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => {
                 c.invalid_utf8.inc();
                 String::from_utf8_lossy(bytes)
             }

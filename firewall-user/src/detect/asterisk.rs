@@ -47,8 +47,10 @@ pub fn message(line: &str) -> Option<&str> {
         Some(c) if c.is_ascii_uppercase() && LEVELS.iter().any(|l| line.starts_with(l)) => line,
         _ => {
             let h = prefix::syslog(line);
-            match h.ident {
-                Some(i) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
+            match (h.ident, h.host) {
+                (Some(i), _) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
+                // another program's line: what follows its timestamp, found without parsing it again
+                (Some(_), Some(host)) => &line[host.as_ptr() as usize - line.as_ptr() as usize..],
                 _ => prefix::strip_time(line),
             }
         }
@@ -58,7 +60,7 @@ pub fn message(line: &str) -> Option<&str> {
     s = s[level.len()..].trim_start_matches(' ');
     for _ in 0..2 {
         if let Some(rest) = s.strip_prefix('[') {
-            let (inner, after) = rest.split_once(']')?;
+            let (inner, after) = split_once(rest, "]")?;
             if !(inner.bytes().all(|c| c.is_ascii_digit()) || inner.starts_with("C-")) {
                 return None;
             }
@@ -67,7 +69,7 @@ pub fn message(line: &str) -> Option<&str> {
     }
     s = s.strip_prefix(':').unwrap_or(s).strip_prefix(' ')?;
     // source: "file.c:" [line] [" in"] [" func:"], or a dialplan "Ext. exten:" [prio] [" in @ ctx:"]
-    let (src, rest) = s.split_once(':')?;
+    let (src, rest) = split_once(s, ":")?;
     let dialplan = src.starts_with("Ext. ");
     if !dialplan && !src.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-')) {
         return None;
@@ -110,9 +112,7 @@ fn registration(msg: &str) -> Option<Event> {
 /// `Call from 'X' ([PROTO:]ADDR:PORT) to extension 'E' rejected because extension not found…`
 fn call_rejected(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("Call from '")?;
-    if !body.contains("' rejected because extension not found in context '") {
-        return None;
-    }
+    find(body, "' rejected because extension not found in context '")?;
     let mut candidates = Vec::new();
     for i in find_all(body, "' (") {
         let rest = &body[i + 3..];
@@ -196,7 +196,7 @@ const TRAILING_SERVER_FIELDS: [&str; 3] = ["ACLName", "SessionTV", "Module"];
 
 fn security_event(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("SecurityEvent=\"")?;
-    let (kind, _) = body.split_once('"')?;
+    let (kind, _) = split_once(body, "\"")?;
     if !SECURITY_EVENTS.contains(&kind) {
         return None;
     }
@@ -204,7 +204,7 @@ fn security_event(msg: &str) -> Option<Event> {
     let mut candidates = Vec::new();
     for i in find_all(body, KEY) {
         let rest = &body[i + KEY.len()..];
-        if let Some(end) = rest.find('"') {
+        if let Some(end) = find(rest, "\"") {
             if let Some(a) = remote_address(&rest[..end]) {
                 candidates.push((i, i + KEY.len() + end + 1, a));
             }
@@ -232,7 +232,7 @@ fn only_server_fields(s: &str) -> bool {
         if !TRAILING_SERVER_FIELDS.contains(&name) {
             return false;
         }
-        let Some((_, r)) = r.split_once('"') else { return false };
+        let Some((_, r)) = split_once(r, "\"") else { return false };
         rest = r;
     }
     true

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::{rsplit_once, split_once};
+
 /// IPv4 in dotted decimal; `030` reads as 30 (logs never mean octal).
 fn v4(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
@@ -49,7 +51,7 @@ pub fn addr(s: &str) -> Option<IpAddr> {
 /// `1.2.3.4:5060`, `[2001:db8::1]:5060`, `2001:db8::1`.
 pub fn addr_port(s: &str) -> Option<IpAddr> {
     if let Some(rest) = s.strip_prefix('[') {
-        let (a, tail) = rest.split_once(']')?;
+        let (a, tail) = split_once(rest, "]")?;
         if !(tail.is_empty() || (tail.starts_with(':') && is_port(&tail[1..]))) {
             return None;
         }
@@ -58,7 +60,7 @@ pub fn addr_port(s: &str) -> Option<IpAddr> {
     if let Some(a) = addr(s) {
         return Some(a);
     }
-    let (a, p) = s.rsplit_once(':')?;
+    let (a, p) = rsplit_once(s, ":")?;
     (is_port(p) && !a.contains(':')).then(|| v4(a).map(IpAddr::V4)).flatten()
 }
 

@@ -74,21 +74,67 @@ pub fn settle(candidates: Vec<IpAddr>, user: Option<&str>, rule: &'static str) -
     }
 }
 
-/// All positions of `pat` in `s`.
-pub fn find_all<'a>(s: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + 'a {
-    memchr::memmem::find_iter(s.as_bytes(), pat.as_bytes())
+/// A log line as text, if it is valid UTF-8 (SIMD validation: most lines are short ASCII).
+pub fn utf8(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
 }
 
-// Substring searches for the detectors' hot paths (SIMD, no per-call searcher setup). A match
-// of a valid UTF-8 needle always starts and ends on character boundaries, so the slices are
-// sound.
+/// All positions of `pat` in `s`.
+pub fn find_all<'a>(s: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let i = from + find(s.get(from..)?, pat)?;
+        from = i + pat.len().max(1);
+        Some(i)
+    })
+}
+
+// Substring searches for the detectors' hot paths: SIMD `memchr` for one byte of the needle,
+// then a comparison, with no per-call searcher setup. The byte is the needle's first that is not
+// a space (spaces are everywhere in log lines). A match of a valid UTF-8 needle always starts
+// and ends on character boundaries, so the slices taken from it are sound.
+
+/// Where `pat` is anchored: its first byte other than a space (0 if it is all spaces).
+fn anchor(p: &[u8]) -> usize {
+    p.iter().position(|&b| b != b' ').unwrap_or(0)
+}
 
 pub fn find(s: &str, pat: &str) -> Option<usize> {
-    memchr::memmem::find(s.as_bytes(), pat.as_bytes())
+    let (h, p) = (s.as_bytes(), pat.as_bytes());
+    if p.is_empty() {
+        return Some(0);
+    }
+    let k = anchor(p);
+    let mut from = k;
+    while from < h.len() {
+        let j = from + memchr::memchr(p[k], &h[from..])?;
+        if h[j - k..].starts_with(p) {
+            return Some(j - k);
+        }
+        from = j + 1;
+    }
+    None
 }
 
 pub fn rfind(s: &str, pat: &str) -> Option<usize> {
-    memchr::memmem::rfind(s.as_bytes(), pat.as_bytes())
+    let (h, p) = (s.as_bytes(), pat.as_bytes());
+    if p.len() > h.len() {
+        return None;
+    }
+    if p.is_empty() {
+        return Some(h.len());
+    }
+    let k = anchor(p);
+    // the anchor of a match lies in k..=h.len() - p.len() + k
+    let mut hi = h.len() - p.len() + k + 1;
+    while hi > k {
+        let j = k + memchr::memrchr(p[k], &h[k..hi])?;
+        if h[j - k..].starts_with(p) {
+            return Some(j - k);
+        }
+        hi = j;
+    }
+    None
 }
 
 pub fn split_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {

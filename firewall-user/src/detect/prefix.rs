@@ -2,7 +2,7 @@
 //! and the syslog header (`host ident[pid]:`). Only the message after it is the daemon's; the
 //! header is written by the logger, so it is the trustworthy place for the connection id.
 
-use super::split_space;
+use super::{split_once, split_space};
 
 /// A log line split into its header and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn ident_token(tok: &str) -> Option<(&str, Option<&str>)> {
         return valid_ident(name).then_some((name, None));
     }
     let t = tok.strip_suffix(':')?;
-    if let Some((name, pid)) = t.split_once('[') {
+    if let Some((name, pid)) = split_once(t, "[") {
         let pid = pid.strip_suffix(']')?;
         return (valid_ident(name) && pid.bytes().all(|c| c.is_ascii_digit())).then_some((name, Some(pid)));
     }
@@ -129,7 +129,7 @@ fn valid_ident(s: &str) -> bool {
 fn strip_extras(mut msg: &str) -> &str {
     loop {
         if let Some(r) = msg.strip_prefix("[ID ") {
-            let Some((inner, after)) = r.split_once(']') else { return msg };
+            let Some((inner, after)) = split_once(r, "]") else { return msg };
             let Some((id, facility)) = split_space(inner) else { return msg };
             if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) || facility.is_empty() || facility.contains(' ')
             {
@@ -139,9 +139,9 @@ fn strip_extras(mut msg: &str) -> &str {
         } else if let Some(r) = msg.strip_prefix("kernel:") {
             let r = r.strip_prefix(' ').unwrap_or(r);
             let Some(r) = r.strip_prefix('[') else { return msg };
-            let Some((stamp, after)) = r.split_once(']') else { return msg };
+            let Some((stamp, after)) = split_once(r, "]") else { return msg };
             let stamp = stamp.trim_start();
-            let Some((a, b)) = stamp.split_once('.') else { return msg };
+            let Some((a, b)) = split_once(stamp, ".") else { return msg };
             if a.is_empty() || b.is_empty() || !a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()) {
                 return msg;
             }
@@ -200,7 +200,7 @@ fn header(line: &str) -> Header<'_> {
 /// `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG` (RFC 5424).
 fn rfc5424(line: &str) -> Option<Header<'_>> {
     let rest = line.strip_prefix('<')?;
-    let (pri, rest) = rest.split_once('>')?;
+    let (pri, rest) = split_once(rest, ">")?;
     if pri.is_empty() || !pri.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }

@@ -187,7 +187,7 @@ const NOT_ALLOWED: [&str; 5] = [
 
 fn pam(rest: &str) -> Option<Msg<'_>> {
     // pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=A [user=U]
-    let (module, rest) = rest.split_once('(')?;
+    let (module, rest) = split_once(rest, "(")?;
     if !(module.starts_with("pam_") && module[4..].bytes().all(|c| c.is_ascii_lowercase())) {
         return None;
     }
@@ -227,7 +227,7 @@ fn closed(m: &str, mode: Mode) -> Option<Msg<'_>> {
 
 /// `Received disconnect from HOST[ port N]:CODE: …`
 fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg<'static>> {
-    let (head, tail) = rest.split_once(':')?;
+    let (head, tail) = split_once(rest, ":")?;
     let (h, port) = split_space(head).map(|(h, p)| (h, Some(p))).unwrap_or((head, None));
     if let Some(p) = port {
         if !p.strip_prefix("port ").is_some_and(host::is_port) {
@@ -236,7 +236,7 @@ fn received_disconnect(rest: &str, mode: Mode) -> Option<Msg<'static>> {
     }
     let src = host_token(h)?;
     let tail = tail.trim_start();
-    let (code, text) = tail.split_once(':')?;
+    let (code, text) = split_once(tail, ":")?;
     let text = text.trim();
     let msg = |nofail, rule| Some(Msg { src: Some(src.clone()), nofail, forget: true, rule, ..Msg::default() });
     match code.trim() {
@@ -404,8 +404,8 @@ pub fn classify(raw: &str, mode: Mode) -> Option<Msg<'_>> {
             if !matches!(kind, "Authname" | "Version" | "Kex") {
                 return None;
             }
-            let (h, _) = rest.split_once(';')?;
-            let (h, port) = h.rsplit_once('-')?;
+            let (h, _) = split_once(rest, ";")?;
+            let (h, port) = rsplit_once(h, "-")?;
             port.parse::<u16>().ok()?;
             return Some(Msg { src: Some(host_token(h)?), nofail: true, rule: "sshd-ltype", ..Msg::default() });
         }

@@ -126,8 +126,8 @@ pub fn run(quick: bool) -> String {
     let mut md = format!(
         "{} lines (60 % sshd, 40 % Asterisk: failures, logins, registrations, dialplan noise), one \
          CPU each; `sipwall test-log --json` and `fail2ban-regex` (Debian's fail2ban {}).\n\n\
-         | filter | fail2ban-regex | sipwall test-log | lines/s (sipwall) | × faster | matched lines (fail2ban / sipwall) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | filter | fail2ban-regex | sipwall test-log | lines/s (sipwall) | × faster | lines matched (fail2ban-regex) | lines with a finding (sipwall) |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
         human(n),
         if have_f2b { "1.0.2" } else { "missing" }
     );
@@ -143,7 +143,7 @@ pub fn run(quick: bool) -> String {
             (None, 0)
         };
         md.push_str(&format!(
-            "| {filter} | {} | {:.2} s | {:.2} M | {} | {} / {} |\n",
+            "| {filter} | {} | {:.2} s | {:.2} M | {} | {} | {} |\n",
             f2b.map_or("not installed".into(), |t| format!("{t:.1} s")),
             sw,
             n as f64 / sw / 1e6,

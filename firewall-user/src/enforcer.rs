@@ -99,6 +99,22 @@ pub fn rules_nets(rules: &Rules, ids: &Assigned) -> BTreeMap<AnyPrefix, NetClass
     m
 }
 
+/// The program's configuration for `rules` and `clock`, on top of `base`.
+fn config_for(rules: &Rules, clock: &KernelClock, base: Config) -> Config {
+    let sizes = NetSizes::new(net_capacity(rules));
+    Config {
+        event_interval: clock.jiffies_in(rules.rate_limit.report_interval),
+        rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
+        net4_buckets: sizes.net4_buckets,
+        net6_buckets: sizes.net6_buckets,
+        layout: firewall_common::config::LAYOUT,
+        clock_jiffies: clock.anchor.jiffies,
+        clock_mono_ns: clock.anchor.mono_ns,
+        wall_offset_ms: clock.wall_offset_ms,
+        ..base
+    }
+}
+
 impl<T: Tables> Enforcer<T> {
     /// Takes over freshly created (empty) tables and applies `rules`.
     /// `clock` relates kernel jiffies to this host's clocks (see `loader::calibrate`).
@@ -185,17 +201,7 @@ impl<T: Tables> Enforcer<T> {
             recovered.push(b);
         }
         let assigned = e.services.assign(&rules.services, &e.clock);
-        let cfg = Config {
-            event_interval: e.clock.jiffies_in(rules.rate_limit.report_interval),
-            rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
-            net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
-            net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
-            layout: firewall_common::config::LAYOUT,
-            clock_jiffies: e.clock.anchor.jiffies,
-            clock_mono_ns: e.clock.anchor.mono_ns,
-            wall_offset_ms: e.clock.wall_offset_ms,
-            ..e.cfg
-        };
+        let cfg = config_for(&rules, &e.clock, e.cfg);
         if cfg != e.cfg {
             e.tables.set_config(&cfg)?;
             e.cfg = cfg;
@@ -279,17 +285,7 @@ impl<T: Tables> Enforcer<T> {
     pub fn apply_rules(&mut self, rules: Rules) -> Result<Applied, EnforceError> {
         let mut out = Applied::default();
         let assigned = self.services.assign(&rules.services, &self.clock);
-        let cfg = Config {
-            event_interval: self.clock.jiffies_in(rules.rate_limit.report_interval),
-            rate_mask: rate_slots(rules.rate_limit.capacity) - 1,
-            net4_buckets: NetSizes::new(net_capacity(&rules)).net4_buckets,
-            net6_buckets: NetSizes::new(net_capacity(&rules)).net6_buckets,
-            layout: firewall_common::config::LAYOUT,
-            clock_jiffies: self.clock.anchor.jiffies,
-            clock_mono_ns: self.clock.anchor.mono_ns,
-            wall_offset_ms: self.clock.wall_offset_ms,
-            ..self.cfg
-        };
+        let cfg = config_for(&rules, &self.clock, self.cfg);
         if cfg != self.cfg {
             self.tables.set_config(&cfg)?;
             self.cfg = cfg;

@@ -6,7 +6,7 @@
 
 use std::{net::IpAddr, time::Instant};
 
-use crate::util::{human, median, pin_to_one_cpu};
+use crate::util::{human, median, pin_to_one_cpu, Rng};
 use ipnet::IpNet;
 use sipwall::loader::{BASELINE_PROGRAM, PROGRAM};
 use sipwall_tests::{
@@ -26,16 +26,6 @@ ports = ["5070/udp"]
 rate = 1
 burst = 1
 "#;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// A blocklist-like mix: mostly single addresses, some /24s, a few wider networks.
 fn prefixes(n: usize, rng: &mut Rng) -> Vec<IpNet> {

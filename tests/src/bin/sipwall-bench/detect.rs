@@ -13,23 +13,10 @@ use std::{
 
 use sipwall_tests::daemon::sipwall_bin;
 
-use crate::util::{human, median};
+use crate::util::{human, median, Rng};
 
 /// Runs of `sipwall test-log` per filter; the median is reported.
 const SIPWALL_RUNS: usize = 5;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn ip(r: &mut Rng) -> String {
     let a = (r.next() as u32) | 0x0100_0000;

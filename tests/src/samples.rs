@@ -234,42 +234,50 @@ pub fn ini(text: &str) -> HashMap<String, HashMap<String, String>> {
     sections
 }
 
-/// A fail2ban filter file as a sipwall custom detector, the way a user pastes it: the
-/// `[Definition]` (and `[DEFAULT]`) keys become definitions, `failregex` and `ignoreregex`
-/// one expression per line. For `logtype = journal`, the file's `[lt_journal]` prefix is used.
-pub fn pasted_filter(path: &Path, journal: bool) -> sipwall::detect::custom::Spec {
+/// A fail2ban filter file as a sipwall custom detector, the way a user pastes it, unchanged:
+/// `prefregex`, `failregex`, `ignoreregex`, `datepattern` and `maxlines` of `[Definition]`
+/// become those keys, every other `[DEFAULT]`, `[Definition]` and `[Init]` value a definition, and the
+/// sample's filter options (`mode`, `logtype`, …) definitions too, as fail2ban's
+/// `filter = NAME[mode=…]` sets them. For a `logtype` with a section of its own in the file
+/// (`[lt_journal]`), that section's values are pasted over the others, `%(known/NAME)s` being
+/// the value they replace.
+pub fn pasted_filter(path: &Path, opts: &Opts) -> sipwall::detect::custom::Spec {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let sections = ini(&text);
     let mut defs: HashMap<String, String> = HashMap::new();
-    for s in ["DEFAULT", "Definition"] {
+    for s in ["DEFAULT", "Definition", "Init"] {
         if let Some(kv) = sections.get(s) {
             defs.extend(kv.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    if journal {
-        // fail2ban's journal prefix (`lt_short` in common.conf) plus what the filter adds to it
-        let short = r"\s*(?:<__hostname>\s+)?(?:<_daemon><__pid_re>?:?\s+)?(?:<__kernel_prefix>\s+)?";
-        let own = sections.get("lt_journal").and_then(|s| s.get("__prefix_line")).cloned().unwrap_or_default();
-        let prefix = own.replace("%(known/__prefix_line)s", short);
-        defs.insert("__prefix_line".into(), if prefix.is_empty() { short.into() } else { prefix });
-        if let Some(kv) = sections.get("lt_journal") {
-            defs.extend(kv.iter().filter(|(k, _)| *k != "__prefix_line").map(|(k, v)| (k.clone(), v.clone())));
+    for (k, v) in opts.iter().filter(|(k, _)| !k.starts_with("test.")) {
+        let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        defs.insert(k.clone(), v);
+    }
+    if let Some(logtype) = opts.get("logtype").and_then(Value::as_str) {
+        if let Some(kv) = sections.get(&format!("lt_{logtype}")) {
+            for (k, v) in kv {
+                let known = defs.get(k).cloned().or_else(|| {
+                    sipwall::detect::custom::COMMON.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_string())
+                });
+                let v = v.replace(&format!("%(known/{k})s"), &known.unwrap_or_default());
+                defs.insert(k.clone(), v);
+            }
         }
     }
-    let lines = |k: &str| -> Vec<String> {
-        defs.get(k)
-            .map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
+    let lines = |v: Option<String>| -> Vec<String> {
+        v.map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
     };
-    let spec = sipwall::detect::custom::Spec {
-        prefregex: defs.get("prefregex").cloned(),
-        failregex: lines("failregex"),
-        ignoreregex: lines("ignoreregex"),
-        definitions: HashMap::new(),
-    };
-    let mut definitions = defs;
-    for k in ["prefregex", "failregex", "ignoreregex", "datepattern", "journalmatch", "maxlines"] {
-        definitions.remove(k);
+    let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    sipwall::detect::custom::Spec {
+        prefregex: nonempty(defs.remove("prefregex")),
+        failregex: lines(defs.remove("failregex")),
+        ignoreregex: lines(defs.remove("ignoreregex")),
+        datepattern: nonempty(defs.remove("datepattern")),
+        maxlines: defs.remove("maxlines").map(|m| m.trim().parse().unwrap_or_else(|e| panic!("maxlines {m}: {e}"))),
+        definitions: {
+            defs.remove("journalmatch");
+            defs
+        },
     }
-    sipwall::detect::custom::Spec { definitions, ..spec }
 }

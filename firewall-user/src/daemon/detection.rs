@@ -44,7 +44,7 @@ pub fn detector(kind: &DetectorKind, detectors: &BTreeMap<String, Spec>) -> Opti
         DetectorKind::Sshd(mode) => Some(Box::new(Sshd::new(*mode))),
         DetectorKind::Custom(name) => {
             let filter = Filter::new(detectors.get(name)?).ok()?;
-            Some(Box::new(Custom(Arc::new(filter))))
+            Some(Box::new(Custom::new(Arc::new(filter))))
         }
         DetectorKind::Recidive | DetectorKind::Flood => None,
     }

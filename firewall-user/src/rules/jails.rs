@@ -197,7 +197,8 @@ pub fn builtin() -> Vec<Jail> {
 const JAIL_KEYS: &[&str] =
     &["enabled", "detector", "mode", "logpath", "findtime", "maxretry", "bantime", "ignore", "increment", "services"];
 const INCREMENT_KEYS: &[&str] = &["enabled", "factor", "multipliers", "maxtime", "window", "overalljails"];
-const DETECTOR_KEYS: &[&str] = &["prefregex", "failregex", "ignoreregex", "definitions", "daemon"];
+const DETECTOR_KEYS: &[&str] =
+    &["prefregex", "failregex", "ignoreregex", "definitions", "daemon", "datepattern", "maxlines"];
 const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood"];
 
 fn valid_name(n: &str) -> bool {
@@ -309,6 +310,8 @@ fn read_detector(r: &mut Reader, s: &Section, name: &str, span: Option<std::ops:
         failregex: lines(string_or_list(r, s, "failregex").unwrap_or_default()),
         ignoreregex: lines(string_or_list(r, s, "ignoreregex").unwrap_or_default()),
         definitions: Default::default(),
+        datepattern: s.string(r, "datepattern").map(|(t, _)| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        maxlines: s.uint(r, "maxlines", 1, 1000).map(|n| n as u32),
     };
     if let Some(d) = s.table(r, "definitions", "definitions") {
         for (k, item) in d.table.iter() {

@@ -11,7 +11,7 @@ use std::{
 use ipnet::IpNet;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::bans::Ban;
+use crate::{bans::Ban, jail::Jails};
 
 pub const DB_FILE: &str = "sipwall.db";
 const SCHEMA_VERSION: i64 = 2;
@@ -59,8 +59,8 @@ pub struct HistoryEntry {
 }
 
 impl crate::jail::History for Store {
-    fn count(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> u32 {
-        self.count_history(target, jail, since_ms).unwrap_or_else(|e| {
+    fn count(&self, target: &IpNet, of: Jails<'_>, since_ms: u64) -> u32 {
+        self.count_history(target, of, since_ms).unwrap_or_else(|e| {
             log::error!("reading the ban history: {e}; counting no earlier bans");
             0
         })
@@ -260,18 +260,16 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Bans of `target` since `since_ms`, by `jail` or by any.
-    pub fn count_history(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> Result<u32, StoreError> {
-        let t = target.to_string();
-        let n: i64 = match jail {
-            Some(j) => self.conn.query_row(
-                "SELECT COUNT(*) FROM history WHERE target = ?1 AND created_unix_ms >= ?2 AND jail = ?3",
-                params![t, since_ms as i64, j],
-                |r| r.get(0),
-            ),
-            None => self.conn.query_row(
-                "SELECT COUNT(*) FROM history WHERE target = ?1 AND created_unix_ms >= ?2",
-                params![t, since_ms as i64],
+    /// Bans of `target` since `since_ms` by the jails `of`.
+    pub fn count_history(&self, target: &IpNet, of: Jails<'_>, since_ms: u64) -> Result<u32, StoreError> {
+        const ALL: &str = "SELECT COUNT(*) FROM history WHERE target = ?1 AND created_unix_ms >= ?2";
+        let (t, since) = (target.to_string(), since_ms as i64);
+        let n: i64 = match of {
+            Jails::All => self.conn.query_row(ALL, params![t, since], |r| r.get(0)),
+            Jails::Only(j) => self.conn.query_row(&format!("{ALL} AND jail = ?3"), params![t, since, j], |r| r.get(0)),
+            Jails::Others(j) => self.conn.query_row(
+                &format!("{ALL} AND jail NOT IN (?3, ?4)"),
+                params![t, since, j, crate::jail::MANUAL],
                 |r| r.get(0),
             ),
         }
@@ -408,8 +406,10 @@ mod tests {
             s.add_history(&h(j, at)).unwrap();
         }
         let t = "198.51.100.1/32".parse().unwrap();
-        assert_eq!(s.count_history(&t, Some("asterisk"), 0).unwrap(), 2);
-        assert_eq!(s.count_history(&t, None, 15).unwrap(), 2);
+        assert_eq!(s.count_history(&t, Jails::Only("asterisk"), 0).unwrap(), 2);
+        assert_eq!(s.count_history(&t, Jails::Others("asterisk"), 0).unwrap(), 1);
+
+        assert_eq!(s.count_history(&t, Jails::All, 15).unwrap(), 2);
         let newest = s.history(&t, 2).unwrap();
         assert_eq!(newest, vec![h("asterisk", 30), h("sshd", 20)]);
         assert_eq!(s.purge_history(25).unwrap(), 2);
@@ -418,7 +418,11 @@ mod tests {
         s.set_settings("service.", &[("sip".into(), "3".into())]).unwrap();
         assert_eq!(s.settings("service.").unwrap(), vec![("sip".to_owned(), "3".to_owned())]);
         assert_eq!(s.settings("link.").unwrap(), vec![("eth0".to_owned(), "native".to_owned())]);
-        assert_eq!(s.count_history(&t, None, 0).unwrap(), 1);
+        assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 1);
+        s.add_history(&h(crate::jail::MANUAL, 40)).unwrap();
+        s.add_history(&h("sshd", 50)).unwrap();
+        assert_eq!(s.count_history(&t, Jails::Others("asterisk"), 0).unwrap(), 1, "by hand: not counted");
+        assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 3);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();

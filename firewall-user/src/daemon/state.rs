@@ -146,7 +146,7 @@ impl Daemon {
             Ok(_) => None,
             Err(e) => return Response::error(e),
         };
-        match self.ban(net, expires, reason.unwrap_or("manual ban"), "manual") {
+        match self.ban(net, expires, reason.unwrap_or("manual ban"), crate::jail::MANUAL) {
             Ok((b, change)) => {
                 let what = if change == BanChange::Added { "banned" } else { "ban updated:" };
                 let until = match b.expires_unix_ms {

@@ -25,15 +25,38 @@ pub const TRACKED_PER_JAIL: usize = 200_000;
 
 /// Earlier bans of a source, from wherever they are kept.
 pub trait History {
-    /// Bans of `target` created at or after `since_ms`, by `jail` (or by any jail if `None`).
-    fn count(&self, target: &IpNet, jail: Option<&str>, since_ms: u64) -> u32;
+    /// Bans of `target` created at or after `since_ms` by the jails `of`.
+    fn count(&self, target: &IpNet, of: Jails<'_>, since_ms: u64) -> u32;
+}
+
+/// The name bans made with `sipwall ban` are kept under, in place of a jail's.
+pub const MANUAL: &str = "manual";
+
+/// Which bans a history count takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jails<'a> {
+    /// Every ban, by hand or by any jail.
+    All,
+    Only(&'a str),
+    /// Bans by every jail but this one (and not by hand).
+    Others(&'a str),
+}
+
+impl Jails<'_> {
+    pub fn takes(self, jail: &str) -> bool {
+        match self {
+            Jails::All => true,
+            Jails::Only(j) => j == jail,
+            Jails::Others(j) => j != jail && jail != MANUAL,
+        }
+    }
 }
 
 /// No memory of earlier bans.
 pub struct NoHistory;
 
 impl History for NoHistory {
-    fn count(&self, _: &IpNet, _: Option<&str>, _: u64) -> u32 {
+    fn count(&self, _: &IpNet, _: Jails<'_>, _: u64) -> u32 {
         0
     }
 }
@@ -143,18 +166,27 @@ impl Engine {
     }
 
     /// A ban by another jail counts as a failure for `recidive`; returns its ban order if the
-    /// source now reaches it.
+    /// source now reaches it. The bans are counted from the history (which outlives restarts)
+    /// and in memory (for a history that keeps nothing, as in `sipwall test-log`): the larger
+    /// count decides.
     pub fn banned(&mut self, by: &BanOrder, now: u64, history: &dyn History) -> Option<BanOrder> {
         let i = self.jails.iter().position(|j| j.spec.detector == DetectorKind::Recidive)?;
-        if self.jails[i].spec.name == by.jail {
+        let host = by.target.addr();
+        if self.jails[i].spec.name == by.jail || self.ignored_by(i, host).is_some() {
             return None;
         }
-        let host = by.target.addr();
+        let target = self.target(host);
+        let st = &mut self.jails[i];
+        let findtime = st.spec.findtime.as_millis() as u64;
         let line = format!("banned by {} for {}", by.jail, duration::format(by.bantime));
-        match self.failure(i, host, None, Some(&line), now, history) {
-            Outcome::Ban(o) => Some(o),
-            _ => None,
+        let seen = st.window.add(target, now, findtime, Some(&line), None) as u32;
+        let kept = history.count(&target, Jails::Others(&st.spec.name), now.saturating_sub(findtime));
+        let n = seen.max(kept);
+        if n < st.spec.maxretry {
+            return None;
         }
+        let track = st.window.take(&target).unwrap_or_default();
+        Some(order(&st.spec, target, n, track, now, history))
     }
 
     /// Forgets sources with no failure within their jail's findtime.
@@ -173,8 +205,8 @@ fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, hist
     let (earlier, inc) = match &spec.increment {
         Some(inc) => {
             let since = now.saturating_sub(inc.window.as_millis() as u64);
-            let jail = (!inc.overalljails).then_some(spec.name.as_str());
-            (history.count(&target, jail, since), Some(inc))
+            let of = if inc.overalljails { Jails::All } else { Jails::Only(&spec.name) };
+            (history.count(&target, of, since), Some(inc))
         }
         None => (0, None),
     };

@@ -18,9 +18,8 @@ impl Past {
 }
 
 impl History for Past {
-    fn count(&self, target: &IpNet, jail: Option<&str>, since: u64) -> u32 {
-        self.0.borrow().iter().filter(|(t, j, at)| t == target && jail.is_none_or(|x| x == j) && *at >= since).count()
-            as u32
+    fn count(&self, target: &IpNet, of: Jails<'_>, since: u64) -> u32 {
+        self.0.borrow().iter().filter(|(t, j, at)| t == target && of.takes(j) && *at >= since).count() as u32
     }
 }
 
@@ -207,6 +206,50 @@ fn recidive_bans_a_source_banned_again_and_again() {
     assert!(o.lines[0].starts_with("banned by asterisk for 10m"), "{:?}", o.lines);
     // a recidive ban is not fed back to recidive
     assert_eq!(e.banned(&o, 0, &past), None);
+}
+
+#[test]
+fn recidive_counts_bans_kept_from_before_a_restart() {
+    let past = Past::default();
+    let by = |jail: &str, target: &str| BanOrder {
+        jail: jail.into(),
+        target: target.parse().unwrap(),
+        bantime: Some(Duration::from_secs(600)),
+        failures: 3,
+        earlier: 0,
+        lines: vec![],
+        users: vec![],
+        reason: String::new(),
+    };
+    // four bans by the first daemon, then a restart: an engine that remembers nothing
+    let mut e = engine();
+    for n in 0..4 {
+        let o = by("asterisk", "192.0.2.10/32");
+        past.add(&o, n * 60 * MIN);
+        assert_eq!(e.banned(&o, n * 60 * MIN, &past), None);
+    }
+    let mut e = engine();
+    let fifth = by("sshd", "192.0.2.10/32");
+    past.add(&fifth, 5 * 60 * MIN);
+    let o = e.banned(&fifth, 5 * 60 * MIN, &past).expect("the fifth ban within a day completes recidive");
+    assert_eq!((o.jail.as_str(), o.failures), ("recidive", 5));
+    // recidive's own bans, bans by hand, and bans older than its findtime, are not counted
+    let mut e = engine();
+    let t = "192.0.2.11/32";
+    past.add(&by("recidive", t), 25 * 60 * MIN);
+    past.add(&by(MANUAL, t), 25 * 60 * MIN);
+    for n in 0..4 {
+        past.add(&by("asterisk", t), n);
+    }
+    let late = by("asterisk", t);
+    past.add(&late, 25 * 60 * MIN);
+    assert_eq!(e.banned(&late, 25 * 60 * MIN, &past), None);
+    // nor are allow-listed sources
+    let trunk = by("asterisk", "51.5.6.7/32");
+    for n in 0..6 {
+        past.add(&trunk, n);
+    }
+    assert_eq!(e.banned(&trunk, 6, &past), None);
 }
 
 #[test]

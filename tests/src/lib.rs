@@ -30,5 +30,6 @@ macro_rules! require_root {
     };
 }
 pub mod daemon;
+pub mod journald;
 pub mod netns;
 pub mod traffic;

@@ -2,10 +2,14 @@
 //! or by field matches (`journal:_COMM=sshd`). Each entry becomes a syslog-style line,
 //! `HOST IDENT[PID]: MESSAGE`, so the detectors read journal and files alike. The cursor of the
 //! last entry read is kept, so a restarted journalctl continues where the last one stopped.
+//! journalctl keeps waiting when systemd-journald stops, so journald itself is probed too.
 
 use std::{
     io::{BufRead, BufReader},
+    os::{fd::AsRawFd, unix::net::UnixDatagram},
+    path::Path,
     process::{Child, Command, Stdio},
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -14,7 +18,9 @@ use serde_json::Value;
 /// `from_start`) at the oldest entry.
 pub fn command(matches: &[String], cursor: Option<&str>, from_start: bool) -> Command {
     let mut c = Command::new("journalctl");
-    c.args(["--follow", "--output=json", "--no-pager", "--quiet"]);
+    // --all: without it journalctl writes `null` for a field of 4 KiB or more, and a client
+    // that pads its part of a message would have the whole line skipped
+    c.args(["--follow", "--output=json", "--all", "--no-pager", "--quiet"]);
     c.arg("--output-fields=MESSAGE,SYSLOG_IDENTIFIER,_COMM,_PID,SYSLOG_PID,_HOSTNAME");
     match cursor {
         Some(cur) => {
@@ -62,6 +68,54 @@ pub fn entry_line(json: &str) -> Option<(String, Option<String>)> {
     Some((line, get("__CURSOR")))
 }
 
+/// Where systemd-journald receives native messages; its syslog socket is next to it.
+pub const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Why nothing can reach the journal, if so: no systemd-journald listening on `socket`. A
+/// journald that stopped leaves its socket file behind, refusing connections. Connecting sends
+/// nothing.
+pub fn journald_problem(socket: &Path) -> Option<String> {
+    let connected = UnixDatagram::unbound().and_then(|s| s.connect(socket));
+    connected.err().map(|e| {
+        format!(
+            "systemd-journald is not running ({}: {e}); start it (systemctl start systemd-journald), \
+             or, in a container reading the host's journal, mount {} from the host too",
+            socket.display(),
+            socket.parent().unwrap_or(Path::new("/")).display()
+        )
+    })
+}
+
+/// What `Follow::next_entry` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A line and the entry's cursor.
+    Entry(String, Option<String>),
+    /// Nothing within the wait.
+    Idle,
+    /// journalctl has ended.
+    End,
+}
+
+/// Whether `fd` has something to read (or has hung up) within `wait`.
+fn readable(fd: i32, wait: Duration) -> std::io::Result<bool> {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    match unsafe { libc::poll(&mut p, 1, ms) } {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// A running journalctl and its output.
 pub struct Follow {
     pub child: Child,
@@ -75,16 +129,20 @@ impl Follow {
         Ok(Follow { child, lines: BufReader::new(out) })
     }
 
-    /// The next entry's line and cursor; `Ok(None)` when journalctl has ended.
-    pub fn next_entry(&mut self) -> std::io::Result<Option<(String, Option<String>)>> {
+    /// The next entry, waiting at most `wait` for journalctl to write one.
+    pub fn next_entry(&mut self, wait: Duration) -> std::io::Result<Next> {
         let mut buf = String::new();
         loop {
+            // journalctl writes whole entries, so once something arrives the line completes
+            if self.lines.buffer().is_empty() && !readable(self.lines.get_ref().as_raw_fd(), wait)? {
+                return Ok(Next::Idle);
+            }
             buf.clear();
             if self.lines.read_line(&mut buf)? == 0 {
-                return Ok(None);
+                return Ok(Next::End);
             }
-            if let Some(e) = entry_line(buf.trim_end()) {
-                return Ok(Some(e));
+            if let Some((line, cursor)) = entry_line(buf.trim_end()) {
+                return Ok(Next::Entry(line, cursor));
             }
         }
     }
@@ -125,8 +183,47 @@ mod tests {
         let c = command(&["ssh.service".into()], None, false);
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"--unit=ssh.service".to_owned()) && args.contains(&"--lines=0".to_owned()));
+        assert!(args.contains(&"--all".to_owned()), "long fields are written, not replaced by null");
         let c = command(&["_COMM=sshd".into(), "_COMM=sshd-session".into()], Some("abc"), false);
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"_COMM=sshd".to_owned()) && args.contains(&"--after-cursor=abc".to_owned()));
+    }
+
+    #[test]
+    fn a_stopped_or_missing_journald_is_a_problem() {
+        let dir = std::env::temp_dir().join(format!("sipwall-journald-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("socket");
+        let _ = std::fs::remove_file(&sock);
+        let why = journald_problem(&sock).expect("no socket: no journald");
+        assert!(why.contains("not running") && why.contains("socket"), "{why}");
+        let listening = UnixDatagram::bind(&sock).unwrap();
+        assert_eq!(journald_problem(&sock), None);
+        // a journald that stopped leaves its socket file behind
+        drop(listening);
+        assert!(sock.exists());
+        assert!(journald_problem(&sock).unwrap().contains("refused"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn entries_are_read_as_they_come_and_the_end_is_seen() {
+        let mut child = Command::new("sh")
+            .args(["-c", r#"echo '{"MESSAGE":"one","_COMM":"sshd","__CURSOR":"c1"}'; read x; echo 'noise'"#])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut f = Follow { child, lines: BufReader::new(out) };
+        let first = f.next_entry(Duration::from_secs(60)).unwrap();
+        assert_eq!(first, Next::Entry("localhost sshd: one".into(), Some("c1".into())));
+        assert_eq!(f.next_entry(Duration::from_millis(1)).unwrap(), Next::Idle);
+        use std::io::Write;
+        stdin.write_all(b"go\n").unwrap();
+        // a line that is no entry is skipped; then the output ends
+        assert_eq!(f.next_entry(Duration::from_secs(60)).unwrap(), Next::End);
+        f.finish();
     }
 }

@@ -13,7 +13,7 @@ use std::{
         Arc, Mutex,
     },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crate::rules::jails::LogPath;
@@ -168,22 +168,32 @@ fn follow_journal(
             }
         };
         *child.lock().unwrap_or_else(|e| e.into_inner()) = Some(follow.child.id());
-        st.set(name, true, None);
+        let journald = Path::new(journal::JOURNALD_SOCKET);
+        let problem = journal::journald_problem(journald);
+        let mut probed = Instant::now();
+        st.set(name, problem.is_none(), problem);
         let mut failed = None;
-        loop {
-            match follow.next_entry() {
-                Ok(Some((line, cur))) => {
+        while !stop.load(Ordering::Relaxed) {
+            match follow.next_entry(IDLE_CHECK) {
+                Ok(journal::Next::Entry(line, cur)) => {
                     st.lines.fetch_add(1, Ordering::Relaxed);
                     sink(line.as_bytes());
                     if cur.is_some() {
                         cursor = cur;
                     }
                 }
-                Ok(None) => break,
+                Ok(journal::Next::Idle) => {}
+                Ok(journal::Next::End) => break,
                 Err(e) => {
                     failed = Some(e.to_string());
                     break;
                 }
+            }
+            // journalctl waits quietly while journald is stopped: ask journald itself
+            if probed.elapsed() >= IDLE_CHECK {
+                probed = Instant::now();
+                let problem = journal::journald_problem(journald);
+                st.set(name, problem.is_none(), problem);
             }
         }
         *child.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -11,6 +11,7 @@ pub mod nets;
 pub mod rate;
 pub mod reason;
 pub mod service;
+pub mod sip;
 
 pub mod clock;
 

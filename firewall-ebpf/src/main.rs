@@ -14,17 +14,27 @@ mod verdict;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use firewall_common::reason::Action;
+use verdict::Verdict;
 
 /// The data path; see docs/architecture.md for the order of the checks.
 #[xdp]
 pub fn sipwall(ctx: XdpContext) -> u32 {
-    let v = verdict::decide(&ctx);
-    stats::count(&ctx, v.reason, v.svc);
+    match parse::parse(&ctx) {
+        // finished on its own: a frame that did not parse carries no source to the end
+        Err(reason) => finish(&ctx, &Verdict::unparsed(reason)),
+        Ok(pkt) => finish(&ctx, &verdict::decide(pkt)),
+    }
+}
+
+/// Counts the verdict and turns it into an XDP action.
+#[inline(always)]
+fn finish(ctx: &XdpContext, v: &Verdict) -> u32 {
+    stats::count(ctx, v.reason, v.svc);
     match v.reason.action() {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => {
             if trace::enabled() {
-                trace::drop(&ctx, &v);
+                trace::drop(ctx, v);
             }
             xdp_action::XDP_DROP
         }

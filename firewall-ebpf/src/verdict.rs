@@ -1,7 +1,7 @@
 //! The decision, in the order of docs/architecture.md: parse, allow list, bans, blocked
 //! networks, services (`allow_from`, rate limit), pass.
 
-use aya_ebpf::{helpers::bpf_jiffies64, programs::XdpContext};
+use aya_ebpf::helpers::bpf_jiffies64;
 use firewall_common::{
     addr::Addr6,
     clock::before,
@@ -16,7 +16,7 @@ use crate::{
     limit,
     maps::{SW_CONFIG, SW_PORTS, SW_SERVICES},
     nets,
-    parse::{parse, L4Kind, Src, L4},
+    parse::{L4Kind, Packet, Src, L4},
 };
 
 /// Jiffies: a plain load (a nanosecond clock costs a clock read per packet), and precise
@@ -50,12 +50,17 @@ pub struct Verdict {
     pub parsed: bool,
 }
 
+impl Verdict {
+    /// A frame whose headers did not parse.
+    #[inline(always)]
+    pub const fn unparsed(reason: Reason) -> Self {
+        Verdict { reason, svc: 0, src: Src::NONE, parsed: false }
+    }
+}
+
+/// The verdict on a parsed packet.
 #[inline(always)]
-pub fn decide(ctx: &XdpContext) -> Verdict {
-    let pkt = match parse(ctx) {
-        Ok(p) => p,
-        Err(reason) => return Verdict { reason, svc: 0, src: Src::NONE, parsed: false },
-    };
+pub fn decide(pkt: Packet) -> Verdict {
     let svc = service_of(pkt.l4);
     Verdict { reason: check(pkt.src, pkt.l4, svc), svc, src: pkt.src, parsed: true }
 }

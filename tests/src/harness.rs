@@ -57,6 +57,13 @@ impl Harness {
         Self { ebpf, enforcer, stats, events }
     }
 
+    /// Instructions the verifier processed to accept the data-path program (its limit is
+    /// 1,000,000 per program).
+    pub fn verifier_work(&mut self) -> u32 {
+        let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();
+        prog.info().expect("program info").verified_instruction_count().expect("kernel reports verified instructions")
+    }
+
     /// Runs `frame` once; returns the XDP action.
     pub fn action(&mut self, frame: &[u8]) -> u32 {
         let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();

@@ -11,6 +11,16 @@ use sipwall_tests::{
 const UDP: u8 = 17;
 const TCP: u8 = 6;
 
+/// Every check added to the data path costs verifier work; past its limit the program no
+/// longer loads. Half the limit leaves room for the kernels whose pruning is less effective.
+#[test]
+fn the_verifier_accepts_the_program_with_room_to_spare() {
+    require_root!();
+    let mut h = Harness::new(EXAMPLE);
+    let work = h.verifier_work();
+    assert!(work < 500_000, "the verifier processed {work} instructions, half of its limit is 500,000");
+}
+
 #[test]
 fn non_ip_passes_and_is_counted() {
     require_root!();

@@ -40,17 +40,25 @@ fn to_map(r: &Rules) -> BTreeMap<AnyPrefix, NetClass> {
     m
 }
 
+/// What the data path acts on: an allow-listed source is only that, whatever else covers it.
+fn verdict(c: NetClass) -> NetClass {
+    if c.flags & class::ALLOW != 0 {
+        cls(class::ALLOW, 0)
+    } else {
+        NetClass { flags: c.flags & class::MEMBERSHIP, ..c }
+    }
+}
+
 /// The answer straight from the rules: the union over every prefix containing the address.
 fn truth(r: &Rules, a: IpAddr) -> NetClass {
-    r.iter().filter(|(n, _)| n.contains(&a)).fold(NetClass::EMPTY, |acc, (_, c)| acc.union(*c))
+    verdict(r.iter().filter(|(n, _)| n.contains(&a)).fold(NetClass::EMPTY, |acc, (_, c)| acc.union(*c)))
 }
 
 fn kernel(t: &FakeTables, a: IpAddr) -> NetClass {
-    let v = match a {
+    verdict(match a {
         IpAddr::V4(a) => t.classify_v4(u32::from(a)),
         IpAddr::V6(a) => t.classify_v6(Addr6::from_be_bytes(a.octets())),
-    };
-    NetClass { flags: v.flags & class::MEMBERSHIP, ..v }
+    })
 }
 
 /// `wide`: IPv4 prefixes may be /0 or /8 (65,536 or 256 cells to write).
@@ -125,7 +133,7 @@ fn answers_match_the_rules_for_both_families() {
         flush(&mut nt, &mut cfg, &mut t);
         for a in probes(&[&rules]) {
             assert_eq!(kernel(&t, a), truth(&rules, a), "round {round} addr {a} rules {rules:?}");
-            assert_eq!(nt.lookup(a).flags & class::MEMBERSHIP, truth(&rules, a).flags, "mirror {a}");
+            assert_eq!(verdict(nt.lookup(a)).flags, truth(&rules, a).flags, "mirror {a}");
         }
         assert!(!nt.is_dirty());
     }
@@ -210,6 +218,28 @@ fn expansion_counts() {
     assert_eq!(nt.entries().0, 16 + 4 + 1);
     let v = t.classify_v4(u32::from(std::net::Ipv4Addr::new(192, 0, 17, 9)));
     assert_eq!(v.flags & class::MEMBERSHIP, class::BLOCK | class::ALLOW);
+}
+
+#[test]
+fn nothing_is_written_under_an_allow_listed_entry() {
+    // the office /24 is allow-listed: a blocked /32 or a ban inside it changes no verdict
+    let rules: Rules = vec![
+        ("51.5.6.0/24".parse().unwrap(), cls(class::ALLOW, 0)),
+        ("51.5.6.9/32".parse().unwrap(), cls(class::BLOCK, 0)),
+        ("51.5.6.10/31".parse().unwrap(), cls(class::BAN, 0)),
+        ("10.0.0.0/16".parse().unwrap(), cls(class::ALLOW, 0)),
+        ("10.0.7.0/24".parse().unwrap(), cls(class::BLOCK, 0)),
+        ("10.0.8.1/32".parse().unwrap(), cls(0, 1 << 2)),
+    ];
+    let mut nt = NetTables::new(1 << 20);
+    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
+    nt.set_rules(to_map(&rules));
+    flush(&mut nt, &mut cfg, &mut t);
+    assert_eq!(nt.entries().0, 1, "only the allow-listed /24 itself");
+    for a in ["51.5.6.9", "51.5.6.10", "51.5.6.11", "10.0.7.1", "10.0.8.1"] {
+        let v = t.classify_v4(u32::from(a.parse::<std::net::Ipv4Addr>().unwrap()));
+        assert_eq!(v.flags & class::MEMBERSHIP, class::ALLOW, "{a}");
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use firewall_common::nets::{net4_key, NetClass, BITS_HAS_24, BITS_HAS_32, BITS_PER_WORD, NET4_BIT_WORDS};
+use firewall_common::nets::{class, net4_key, NetClass, BITS_HAS_24, BITS_HAS_32, BITS_PER_WORD, NET4_BIT_WORDS};
 
 use super::{
     prefix::{Bits, Layer, Prefix},
@@ -42,7 +42,9 @@ fn set_bit(bits: &mut [u64; WORDS_PER_CELL], addr: u32, flag: u64) {
 
 /// Expands the configured prefixes touching cell `c` to the /16, /24 and /32 strides, each
 /// entry carrying the union of every prefix covering it, and adds the address bans of the cell
-/// (`hosts`). Entries that would answer the same as the shorter entry above them are left out.
+/// (`hosts`). Entries that would answer the same as the shorter entry above them are left out,
+/// and so are entries under an allow-listed shorter entry: the allow list decides before
+/// anything else, so the shorter entry already gives their verdict in fewer probes.
 pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellImage {
     let cell_p = Prefix::new(c << 16, 16);
     let base = model.covering(&cell_p, true);
@@ -69,7 +71,7 @@ pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellIma
     let mut img = CellImage { cell: base, bits: [0; WORDS_PER_CELL], entries: Vec::new() };
     for (&k, m) in &raw24 {
         let v = base.union(*m);
-        if v != base {
+        if v != base && !allowed(base) {
             img.entries.push(((k, 24), v));
             set_bit(&mut img.bits, k, BITS_HAS_24);
         }
@@ -77,13 +79,17 @@ pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellIma
     for (&k, m) in &raw32 {
         let parent = raw24.get(&(k & 0xffff_ff00)).map_or(base, |m24| base.union(*m24));
         let v = parent.union(*m);
-        if v != parent {
+        if v != parent && !allowed(parent) {
             img.entries.push(((k, 32), v));
             set_bit(&mut img.bits, k, BITS_HAS_32);
         }
     }
     img.entries.sort_unstable_by_key(|e| e.0);
     img
+}
+
+fn allowed(c: NetClass) -> bool {
+    c.flags & class::ALLOW != 0
 }
 
 /// Writes that move the kernel from the mirror to the desired image without a moment where a

@@ -114,10 +114,11 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
     h.enforcer.restore(bans).unwrap();
     let (e4, e6) = h.enforcer.nets().entries();
     let note = format!(
-        "{} bans and {} prefixes: {e4} IPv4 and {e6} IPv6 table entries, loaded in {:.1} s",
+        "{} bans and {} prefixes: {e4} IPv4 and {e6} IPv6 table entries, loaded in {:.1} s; the verifier processed {} instructions",
         human(n),
         human(n),
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        h.verifier_work()
     );
     // the limited source spends its one token
     h.time(PROGRAM, &frame_of(7), 1);

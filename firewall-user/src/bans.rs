@@ -214,10 +214,13 @@ impl BanSet {
         old
     }
 
-    /// Inserts many bans at once (restoring from the store): IPv4 address bans are sorted and
-    /// merged in one pass, which is much faster than one insert each.
-    pub fn insert_many(&mut self, bans: Vec<Ban>) {
-        let mut hosts: Vec<(u32, Rec)> = Vec::with_capacity(bans.len());
+    /// Inserts many bans at once (restoring from the store), read one at a time: IPv4 address
+    /// bans go into a list of 24-byte records (not whole bans), sorted and merged in one pass,
+    /// which is much faster than one insert each and never holds a million `Ban`s.
+    pub fn insert_many(&mut self, bans: impl IntoIterator<Item = Ban>) {
+        // (address, arrival, record): the arrival breaks ties so the last of equal addresses
+        // wins, as with one insert each
+        let mut hosts: Vec<(u32, u32, Rec)> = Vec::new();
         for b in bans {
             let Some(a) = host(&b.target) else {
                 self.insert(b);
@@ -227,25 +230,29 @@ impl BanSet {
             if let Some(e) = r.expiry() {
                 self.wheel.entry(second(e)).or_default().hosts.push(a);
             }
-            hosts.push((a, r));
+            hosts.push((a, hosts.len() as u32, r));
         }
-        hosts.sort_by_key(|(a, _)| *a);
-        // the last of equal addresses wins, as with one insert each (the sort is stable)
-        let mut unique: Vec<(u32, Rec)> = Vec::with_capacity(hosts.len());
-        for (a, r) in hosts {
-            match unique.last_mut() {
-                Some((la, lr)) if *la == a => {
-                    self.texts.put(lr.texts);
-                    *lr = r;
-                }
-                _ => unique.push((a, r)),
+        for due in self.wheel.values_mut() {
+            due.hosts.shrink_to_fit();
+        }
+        hosts.sort_unstable_by_key(|(a, i, _)| (*a, *i));
+        let texts = &mut self.texts;
+        hosts.dedup_by(|later, earlier| {
+            if later.0 != earlier.0 {
+                return false;
             }
+            texts.put(earlier.2.texts);
+            *earlier = *later;
+            true
+        });
+        if self.hosts.is_empty() {
+            self.hosts = hosts.into_iter().map(|(a, _, r)| (a, r)).collect();
+            return;
         }
-        let hosts = unique;
         let old = std::mem::take(&mut self.hosts);
         let mut merged: Vec<(u32, Rec)> = Vec::with_capacity(old.len() + hosts.len());
         let mut o = old.into_iter().peekable();
-        for (a, r) in hosts {
+        for (a, _, r) in hosts {
             while let Some((oa, orec)) = o.next_if(|(oa, _)| *oa <= a) {
                 if oa == a {
                     self.texts.put(orec.texts);

@@ -18,7 +18,7 @@ use crate::{
     nets::{prefix::AnyPrefix, FlushStats, HostBans, NetTables},
     rules::Rules,
     services::{Assigned, ServiceTables},
-    tables::{kernel::NetSizes, TableError, Tables},
+    tables::{kernel::NetSizes, Snapshot, TableError, Tables},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -139,67 +139,44 @@ impl<T: Tables> Enforcer<T> {
     ///
     /// `ids` are the service ids the earlier daemon used. Returns the bans found only in the
     /// tables (now in force and to be saved) and the stored bans skipped (allow-listed).
+    ///
+    /// Memory: the tables are read through a window at a time, the stored bans one at a time
+    /// into the compact ban set, and the copy of the tables is let go once the model has it.
     pub fn adopt(
-        tables: T,
+        mut tables: T,
         rules: Rules,
         clock: KernelClock,
         ids: BTreeMap<String, u32>,
         stored: impl IntoIterator<Item = Ban>,
     ) -> Result<(Self, Vec<Ban>, Vec<Ban>), EnforceError> {
+        // what taking the tables over mapped is not needed from here on
+        tables.idle();
         let snap = tables.snapshot()?;
+        tables.idle();
         // deadlines come out as the earlier daemon wrote them
         let anchor = firewall_common::clock::ClockSample {
             jiffies: snap.config.clock_jiffies,
             mono_ns: snap.config.clock_mono_ns,
         };
         let clock = clock.resume(anchor, snap.config.wall_offset_ms);
-        let nets = NetTables::adopt(net_capacity(&rules), &snap);
-        let services = ServiceTables::adopt(ids, snap.services.clone(), snap.ports.clone());
-        let mut e = Self { tables, cfg: snap.config, nets, services, bans: BanSet::default(), rules: None, clock };
         let prefix = rules.bans.ipv6_prefix;
         let allowed = |t: &IpNet| rules.allow.iter().any(|a| a.contains(t));
         let mut skipped = Vec::new();
         let mut wanted = BanSet::default();
-        let mut batch = Vec::new();
-        for b in stored {
+        wanted.insert_many(stored.into_iter().filter_map(|b| {
             let target = bans::normalize(b.target, prefix);
             if allowed(&target) {
                 skipped.push(b);
-                continue;
+                return None;
             }
-            batch.push(Ban { target, ..b });
-        }
-        wanted.insert_many(batch);
-        // bans only the kernel knows, widest first so a covered one is not counted twice
-        let now_j = e.clock.jiffies_at(clock::monotonic_ns());
-        let mut found: Vec<(IpNet, u64)> =
-            e.nets.banned_in_mirror().into_iter().map(|(p, d)| (IpNet::from(p), d)).collect();
-        found.sort_by_key(|(n, _)| n.prefix_len());
-        let host_len = |n: &IpNet| if n.addr().is_ipv4() { 32 } else { prefix };
-        let mut wide: Vec<IpNet> =
-            wanted.networks().map(|(t, _)| *t).filter(|t| t.prefix_len() < host_len(t)).collect();
-        let mut recovered = Vec::new();
-        let created = clock::unix_ms(std::time::SystemTime::now());
-        for (net, deadline) in found {
-            if !firewall_common::clock::before(now_j, deadline) || allowed(&net) {
-                continue;
-            }
-            if wanted.contains(&net) || wide.iter().any(|w| w.contains(&net)) {
-                continue;
-            }
-            if net.prefix_len() < host_len(&net) {
-                wide.push(net);
-            }
-            let b = Ban {
-                target: net,
-                expires_unix_ms: e.clock.unix_ms_of(deadline),
-                created_unix_ms: created,
-                reason: "found in the kernel tables but not in the store (the daemon stopped before saving it)".into(),
-                source: "recovered".into(),
-            };
-            wanted.insert(b.clone());
-            recovered.push(b);
-        }
+            Some(Ban { target, ..b })
+        }));
+        let recovered = recover::recover(&snap, &mut wanted, &clock, prefix, &allowed);
+        let nets = NetTables::adopt(net_capacity(&rules), &snap);
+        let Snapshot { config, services, ports, cells, bits, net4, net6, filter, .. } = snap;
+        drop((cells, bits, net4, net6, filter));
+        let services = ServiceTables::adopt(ids, services, ports);
+        let mut e = Self { tables, cfg: config, nets, services, bans: BanSet::default(), rules: None, clock };
         let assigned = e.services.assign(&rules.services, &e.clock);
         let cfg = config_for(&rules, &e.clock, e.cfg);
         if cfg != e.cfg {
@@ -431,36 +408,77 @@ impl<T: Tables> Enforcer<T> {
         self.bans.next_expiry()
     }
 
-    /// Restores bans (from the store) in one table update. Bans on allow-listed sources are
+    /// Restores bans (from the store), read one at a time. Bans on allow-listed sources are
     /// skipped and returned, so the caller can drop them from the store.
+    ///
+    /// The address bans go into the tables in rounds of whole /16 cells, each a batch (see
+    /// `Tables::begin_batch`), so neither the plan of a million writes nor all of the slot
+    /// table is in memory at once. An error leaves the tables part-written: give up the start.
     pub fn restore(&mut self, list: impl IntoIterator<Item = Ban>) -> Result<(usize, Vec<Ban>), EnforceError> {
         let prefix = self.v6_prefix();
-        let mut skipped = Vec::new();
-        let mut n = 0;
-        let mut batch = Vec::new();
-        for b in list {
+        let allow = &self.rules.as_ref().expect("rules applied in new()").allow;
+        let (mut skipped, mut networks, mut n) = (Vec::new(), Vec::new(), 0);
+        self.bans.insert_many(list.into_iter().filter_map(|b| {
             let target = bans::normalize(b.target, prefix);
-            if self.allow_listed(&target).is_some() {
+            if allow.iter().any(|a| a.contains(&target)) {
                 skipped.push(b);
-                continue;
-            }
-            let b = Ban { target, ..b };
-            match host(&target) {
-                Some(a) => {
-                    self.nets.touch_host(a);
-                    batch.push(b);
-                }
-                None => {
-                    self.model_ban(b);
-                }
+                return None;
             }
             n += 1;
+            let b = Ban { target, ..b };
+            if host(&target).is_some() {
+                return Some(b);
+            }
+            networks.push(b);
+            None
+        }));
+        for b in networks {
+            self.model_ban(b);
         }
-        self.bans.insert_many(batch);
-        self.flush()?;
+        self.flush_in_rounds()?;
         Ok((n, skipped))
     }
+
+    /// Writes every address ban's /16 cell (and whatever else is dirty), about `ROUND` bans at a
+    /// time.
+    fn flush_in_rounds(&mut self) -> Result<(), TableError> {
+        // the last cell of each round
+        let mut ends = Vec::new();
+        let (mut count, mut last) = (0usize, 0u32);
+        for (a, _) in self.bans.hosts_in(0, u32::MAX) {
+            if count >= ROUND && a >> 16 != last {
+                ends.push(last);
+                count = 0;
+            }
+            count += 1;
+            last = a >> 16;
+        }
+        ends.push(0xffff);
+        let mut first = 0u32;
+        for end in ends {
+            let mut touched = None;
+            for (a, _) in self.bans.hosts_in(first << 16, (end << 16) | 0xffff) {
+                if touched != Some(a >> 16) {
+                    self.nets.touch_host(a);
+                    touched = Some(a >> 16);
+                }
+            }
+            first = end + 1;
+            self.tables.begin_batch();
+            let hosts = Hosts { bans: &self.bans, clock: &self.clock };
+            let written = self.nets.flush(&mut self.cfg, &mut self.tables, &hosts);
+            let held = self.tables.end_batch();
+            self.tables.idle();
+            written?;
+            held?;
+        }
+        Ok(())
+    }
 }
+
+/// Address bans a round of `Enforcer::restore` writes (about): the plan of a round and the
+/// writes held for its batch cost 48 bytes a ban.
+const ROUND: usize = if cfg!(test) { 1000 } else { 200_000 };
 
 /// Whether expiry `a` is at least as late as `b` (`None` is forever).
 fn later(a: Option<u64>, b: Option<u64>) -> bool {
@@ -471,5 +489,6 @@ fn later(a: Option<u64>, b: Option<u64>) -> bool {
     }
 }
 
+mod recover;
 #[cfg(test)]
 mod tests;

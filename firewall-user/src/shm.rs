@@ -2,8 +2,13 @@
 //! 64-bit atomic stores, no syscall per entry.
 
 use std::{
+    cell::Cell,
+    marker::PhantomData,
     os::fd::{AsFd, AsRawFd},
-    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering},
+        Arc,
+    },
 };
 
 use aya::maps::MapData;
@@ -35,6 +40,32 @@ impl Words for Vec<u64> {
 /// as at 1k.
 const WINDOW_BYTES: usize = 256 * 1024;
 
+/// Parts each array is cut into (by words) for [`Residency::keep`].
+pub const PARTS: u32 = 64;
+
+/// How much of the arrays sharing it stays mapped. Mapped pages count as the daemon's resident
+/// memory, and a table of two million entries is 70 MiB: reading one through, or writing a
+/// million entries into it, should not map all of it at once.
+#[derive(Debug, Default)]
+pub struct Residency {
+    scan: AtomicBool,
+    keep: AtomicU64,
+}
+
+impl Residency {
+    /// While on, an array mapping a window first unmaps its others (for reading it through in
+    /// order: one window of each array mapped at a time).
+    pub fn scan(&self, on: bool) {
+        self.scan.store(on, Ordering::Relaxed);
+    }
+
+    /// `unmap` spares the windows overlapping these parts (bit `i`: part `i` of [`PARTS`]);
+    /// 0 spares none.
+    pub fn keep(&self, parts: u64) {
+        self.keep.store(parts, Ordering::Relaxed);
+    }
+}
+
 /// An mmapped array map, mapped window by window on first use. `unmap` drops every window (the
 /// writer does so after each batch of writes), so the tables are not counted as the daemon's
 /// memory between writes: they live in the kernel either way.
@@ -44,12 +75,15 @@ pub struct MappedArray {
     words: usize,
     bytes: usize,
     map: MapData,
+    residency: Option<Arc<Residency>>,
+    /// Not `Sync`: one thread at a time uses an array, so a window can be unmapped whenever the
+    /// array maps another (see `window`).
+    _one_thread: PhantomData<Cell<()>>,
 }
 
-// SAFETY: a window lives until `unmap` (which takes `&mut self`) or drop; all access to the
-// mapped words goes through atomics.
+// SAFETY: the mappings are plain memory owned by this value; moving it to another thread moves
+// that ownership with it.
 unsafe impl Send for MappedArray {}
-unsafe impl Sync for MappedArray {}
 
 impl MappedArray {
     /// An array of `entries` values of `value_size` bytes (a multiple of 8); checks that it can
@@ -61,10 +95,24 @@ impl MappedArray {
         let bytes = (value_size * entries as usize).div_ceil(page) * page;
         let window_bytes = WINDOW_BYTES.div_ceil(page) * page;
         let windows = (0..bytes.div_ceil(window_bytes)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
-        let a = Self { windows, window_bytes, words: value_size * entries as usize / 8, bytes, map };
+        let a = Self {
+            windows,
+            window_bytes,
+            words: value_size * entries as usize / 8,
+            bytes,
+            map,
+            residency: None,
+            _one_thread: PhantomData,
+        };
         let p = a.map_window(0)?;
         a.windows[0].store(p, Ordering::Release);
         Ok(a)
+    }
+
+    /// Shares `r` with the other arrays of a table (see [`Residency`]).
+    pub fn with_residency(mut self, r: Arc<Residency>) -> Self {
+        self.residency = Some(r);
+        self
     }
 
     fn window_len(&self, w: usize) -> usize {
@@ -96,24 +144,47 @@ impl MappedArray {
         if !p.is_null() {
             return p;
         }
-        let fresh = self.map_window(w).expect("mapping part of a BPF array that was mapped before");
-        match self.windows[w].compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => fresh,
-            Err(other) => {
-                // SAFETY: unmapping the window mapped just above, which nobody else saw.
-                unsafe { libc::munmap(fresh as *mut libc::c_void, self.window_len(w)) };
-                other
+        if self.residency.as_ref().is_some_and(|r| r.scan.load(Ordering::Relaxed)) {
+            for other in 0..self.windows.len() {
+                // SAFETY: the array is used by one thread (not Sync), and no reference into a
+                // window outlives the `load` or `store` that made it, so none is in use now.
+                unsafe { self.drop_window(other) };
             }
+        }
+        let fresh = self.map_window(w).expect("mapping part of a BPF array that was mapped before");
+        self.windows[w].store(fresh, Ordering::Release);
+        fresh
+    }
+
+    /// Unmaps window `w` if it is mapped.
+    ///
+    /// # Safety
+    /// No reference into the window may be in use.
+    unsafe fn drop_window(&self, w: usize) {
+        let p = self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            libc::munmap(p as *mut libc::c_void, self.window_len(w));
         }
     }
 
-    /// Drops every window (the next access maps its window again).
+    /// Whether window `w` overlaps a part the residency keeps.
+    fn kept(&self, w: usize) -> bool {
+        let parts = self.residency.as_ref().map_or(0, |r| r.keep.load(Ordering::Relaxed));
+        if parts == 0 {
+            return false;
+        }
+        let per = self.window_bytes / 8;
+        let (first, last) = (w * per, ((w + 1) * per).min(self.words).max(w * per + 1) - 1);
+        let part = |i: usize| (i as u128 * u128::from(PARTS) / self.words.max(1) as u128) as u32;
+        (part(first)..=part(last)).any(|p| parts >> p & 1 != 0)
+    }
+
+    /// Drops every window but those the residency keeps (the next access maps its window again).
     pub fn unmap(&mut self) {
         for w in 0..self.windows.len() {
-            let p = self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: unmapping exactly what map_window(w) mapped; `&mut self` rules out readers.
-                unsafe { libc::munmap(p as *mut libc::c_void, self.window_len(w)) };
+            if !self.kept(w) {
+                // SAFETY: `&mut self` rules out readers.
+                unsafe { self.drop_window(w) };
             }
         }
     }
@@ -140,6 +211,9 @@ impl Words for MappedArray {
 
 impl Drop for MappedArray {
     fn drop(&mut self) {
-        self.unmap();
+        for w in 0..self.windows.len() {
+            // SAFETY: `&mut self` rules out readers.
+            unsafe { self.drop_window(w) };
+        }
     }
 }

@@ -299,3 +299,29 @@ fn taking_over_tables_drops_what_no_longer_belongs() {
     assert_eq!(e.services().service_of(Proto::Udp, 5060), 0);
     assert_eq!(e.tables.ports, fresh.tables.ports);
 }
+
+#[test]
+fn restoring_in_rounds_builds_the_tables_one_ban_at_a_time_would() {
+    let clock = KernelClock::synthetic(1000);
+    // one address in each of 3000 /16 cells: three rounds of 1000 in tests
+    let list: Vec<Ban> = (0..3000u32)
+        .map(|i| Ban {
+            target: IpNet::from(std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x5000_0000 + i * 65_537))),
+            expires_unix_ms: Some(10_000_000 + u64::from(i) * 1000),
+            created_unix_ms: 0,
+            reason: "r".into(),
+            source: "store".into(),
+        })
+        .collect();
+    let mut restored = Enforcer::new(FakeTables::default(), example(), clock).unwrap();
+    assert_eq!(restored.restore(list.clone()).unwrap().0, 3000);
+    let mut one = Enforcer::new(FakeTables::default(), example(), clock).unwrap();
+    for b in &list {
+        one.ban(b.target, b.expires_unix_ms, &b.reason, &b.source).unwrap();
+    }
+    assert_eq!(restored.ban_count(), 3000);
+    assert_eq!(restored.tables.net4, one.tables.net4);
+    assert_eq!(restored.tables.cells, one.tables.cells);
+    assert_eq!(restored.tables.bits, one.tables.bits);
+    assert!(banned4(&restored.tables, "80.0.0.0").is_some() && banned4(&restored.tables, "91.183.11.183").is_some());
+}

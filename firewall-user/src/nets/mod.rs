@@ -123,29 +123,6 @@ impl NetTables {
         t
     }
 
-    /// CIDR bans in the tables with their kernel deadlines: (prefix, deadline) for every
-    /// entry or /16 cell that has the ban flag, as found (a ban of a wide network shows as
-    /// every /16 it covers).
-    pub fn banned_in_mirror(&self) -> Vec<(AnyPrefix, u64)> {
-        let mut out = Vec::new();
-        for (c, v) in self.mirror4.cells.iter().enumerate() {
-            if v.flags & class::BAN != 0 {
-                out.push((AnyPrefix::V4(Prefix::new((c as u32) << 16, 16)), v.ban_expires));
-            }
-        }
-        for ((addr, len), v) in &self.mirror4.entries {
-            if v.flags & class::BAN != 0 {
-                out.push((AnyPrefix::V4(Prefix::new(*addr, *len)), v.ban_expires));
-            }
-        }
-        for (p, v) in &self.mirror6.entries {
-            if v.flags & class::BAN != 0 {
-                out.push((AnyPrefix::V6(*p), v.ban_expires));
-            }
-        }
-        out
-    }
-
     /// Replaces the memberships that come from the rules file.
     pub fn set_rules(&mut self, rules: BTreeMap<AnyPrefix, NetClass>) {
         let old = std::mem::replace(&mut self.rules, rules);

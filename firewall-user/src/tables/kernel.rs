@@ -1,6 +1,8 @@
 //! [`Tables`] over the maps of a loaded XDP program: the network tables through shared
 //! mappings, the rest with map syscalls.
 
+use std::sync::Arc;
+
 use aya::{
     maps::{Array, HashMap, Map, MapData, MapError},
     Ebpf, Pod,
@@ -9,15 +11,15 @@ use firewall_common::{
     config::Config,
     maps,
     nets::{
-        slot_buckets, Net6Key, Net6Lengths, NetClass, NET4_BIT_WORDS, NET6_FAST_ENTRIES, NET6_FILTER_WORDS,
-        SLOTS_PER_BUCKET,
+        net4_place, slot_buckets, Net6Key, Net6Lengths, NetClass, Place, NET4_BIT_WORDS, NET6_FAST_ENTRIES,
+        NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
     },
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
 };
 
 use super::{Snapshot, TableError, Tables};
 use crate::{
-    shm::{MappedArray, Words},
+    shm::{MappedArray, Residency, Words, PARTS},
     slots::{store_class, Key4, OverflowMap, SlotTable},
 };
 
@@ -71,6 +73,34 @@ pub struct KernelTables {
     net6: SlotTable<MappedArray, MappedArray, Net6Key, OverflowHash<Net6Key>>,
     net6_lens: Array<MapData, Net6Lengths>,
     net6_filter: MappedArray,
+    /// Shared by every mapped array of the tables.
+    residency: Arc<Residency>,
+    net4_buckets: u32,
+    /// IPv4 entry puts held back during a batch (see `Tables::begin_batch`).
+    held: Option<Vec<(u64, NetClass)>>,
+}
+
+/// Regions of the IPv4 slot table (by bucket) that a batch groups its puts by.
+const REGIONS: u32 = 32;
+/// Regions kept mapped together while the puts between them, then between them and each later
+/// region in turn, are made: at most `BLOCK + 1` regions are mapped at once.
+const BLOCK: u32 = 4;
+
+/// Where a batch makes the put of an entry placed at `p`: (block of its lower region, 0 if its
+/// other region is in that block too, else that region + 1).
+fn group(p: &Place, buckets: u32) -> (u32, u32) {
+    let region = |b: u32| (u64::from(b) * u64::from(REGIONS) / u64::from(buckets.max(1))) as u32;
+    let (r1, r2) = (region(p.b1), region(p.b2));
+    let (lo, hi) = (r1.min(r2), r1.max(r2));
+    let block = lo / BLOCK;
+    (block, if hi / BLOCK == block { 0 } else { hi + 1 })
+}
+
+/// The [`Residency`] parts of the regions of `block`.
+fn block_parts(block: u32) -> u64 {
+    let per = PARTS / REGIONS;
+    let (lo, hi) = (block * BLOCK * per, ((block + 1) * BLOCK).min(REGIONS) * per);
+    (lo..hi).fold(0, |m, p| m | 1 << p)
 }
 
 pub(crate) fn take<T: TryFrom<Map, Error = MapError>>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, TableError> {
@@ -114,15 +144,24 @@ impl KernelTables {
     /// earlier daemon filled and pinned.
     pub fn take(ebpf: &mut Ebpf, sizes: &NetSizes, adopt: bool) -> Result<Self, TableError> {
         let (b4, b6, cap) = (sizes.net4_buckets, sizes.net6_buckets, sizes.capacity);
+        let residency = Arc::new(Residency::default());
+        let mut shared = |name, value_size, entries| {
+            mapped(ebpf, name, value_size, entries).map(|a| a.with_residency(residency.clone()))
+        };
+        let (s4, m4) = (shared(maps::NET4, 24, b4 * SLOTS_PER_BUCKET)?, shared(maps::NET4_META, 8, b4)?);
+        let (s6, m6) = (shared(maps::NET6, 40, b6 * SLOTS_PER_BUCKET)?, shared(maps::NET6_META, 8, b6)?);
+        let net4_l16 = shared(maps::NET4_L16, 16, 65536)?;
+        let net4_bits = shared(maps::NET4_BITS, 8, NET4_BIT_WORDS)?;
+        let net6_filter = shared(maps::NET6_FILTER, 8, NET6_FILTER_WORDS)?;
         let over4 = OverflowHash { map: take(ebpf, maps::NET4_OVER)?, name: maps::NET4_OVER, capacity: cap };
         let over6 = OverflowHash { map: take(ebpf, maps::NET6_OVER)?, name: maps::NET6_OVER, capacity: cap };
-        let (s4, m4) = (mapped(ebpf, maps::NET4, 24, b4 * SLOTS_PER_BUCKET)?, mapped(ebpf, maps::NET4_META, 8, b4)?);
-        let (s6, m6) = (mapped(ebpf, maps::NET6, 40, b6 * SLOTS_PER_BUCKET)?, mapped(ebpf, maps::NET6_META, 8, b6)?);
         let (net4, net6) = if adopt {
-            (
-                SlotTable::adopt(s4, m4, b4, over4, cap, maps::NET4)?,
-                SlotTable::adopt(s6, m6, b6, over6, cap, maps::NET6)?,
-            )
+            // read through in order, a window at a time
+            residency.scan(true);
+            let adopted = SlotTable::adopt(s4, m4, b4, over4, cap, maps::NET4)
+                .and_then(|net4| Ok((net4, SlotTable::adopt(s6, m6, b6, over6, cap, maps::NET6)?)));
+            residency.scan(false);
+            adopted?
         } else {
             (SlotTable::new(s4, m4, b4, over4, cap, maps::NET4), SlotTable::new(s6, m6, b6, over6, cap, maps::NET6))
         };
@@ -130,13 +169,45 @@ impl KernelTables {
             config: take(ebpf, maps::CONFIG)?,
             services: take(ebpf, maps::SERVICES)?,
             ports: take(ebpf, maps::PORTS)?,
-            net4_l16: mapped(ebpf, maps::NET4_L16, 16, 65536)?,
-            net4_bits: mapped(ebpf, maps::NET4_BITS, 8, NET4_BIT_WORDS)?,
+            net4_l16,
+            net4_bits,
             net4,
             net6,
             net6_lens: take(ebpf, maps::NET6_LENS)?,
-            net6_filter: mapped(ebpf, maps::NET6_FILTER, 8, NET6_FILTER_WORDS)?,
+            net6_filter,
+            residency,
+            net4_buckets: b4,
+            held: None,
         })
+    }
+
+    /// Makes the puts held back so far, grouped by the regions of the slot table they touch
+    /// (the entry's two candidate buckets), with only the regions of the current group mapped.
+    fn write_held(&mut self) -> Result<(), TableError> {
+        let Some(held) = self.held.as_mut().filter(|h| !h.is_empty()) else { return Ok(()) };
+        let mut held = std::mem::take(held);
+        let buckets = self.net4_buckets;
+        held.sort_unstable_by_key(|(k, _)| group(&net4_place(*k, buckets), buckets));
+        let mut current = None;
+        let mut done = Ok(());
+        for (k, v) in &held {
+            let g = group(&net4_place(*k, buckets), buckets);
+            if current != Some(g) {
+                // keeps the block's regions, lets go of the region paired with them before
+                self.residency.keep(block_parts(g.0));
+                self.net4.unmap();
+                current = Some(g);
+            }
+            if let Err(e) = self.net4.put(&Key4(*k), v) {
+                done = Err(e);
+                break;
+            }
+        }
+        self.residency.keep(0);
+        self.net4.unmap();
+        held.clear();
+        self.held = Some(held);
+        done
     }
 
     /// Entries that overflowed their slot table, IPv4 and IPv6.
@@ -153,16 +224,8 @@ fn get<V: Pod>(a: &Array<MapData, V>, name: &'static str, idx: u32) -> Result<V,
     a.get(&idx, 0).map_err(|source| TableError::Map { map: name, source })
 }
 
-impl Tables for KernelTables {
-    fn idle(&mut self) {
-        self.net4_l16.unmap();
-        self.net4_bits.unmap();
-        self.net6_filter.unmap();
-        self.net4.unmap();
-        self.net6.unmap();
-    }
-
-    fn snapshot(&self) -> Result<Snapshot, TableError> {
+impl KernelTables {
+    fn read_all(&self) -> Result<Snapshot, TableError> {
         let words = |w: &MappedArray| (0..w.len()).map(|i| w.load(i)).collect::<Vec<u64>>();
         let cells = (0..65536usize)
             .map(|i| {
@@ -182,41 +245,119 @@ impl Tables for KernelTables {
             filter: words(&self.net6_filter),
         })
     }
+}
+
+impl Tables for KernelTables {
+    fn idle(&mut self) {
+        self.net4_l16.unmap();
+        self.net4_bits.unmap();
+        self.net6_filter.unmap();
+        self.net4.unmap();
+        self.net6.unmap();
+    }
+
+    fn begin_batch(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    fn end_batch(&mut self) -> Result<(), TableError> {
+        let done = self.write_held();
+        self.held = None;
+        done
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, TableError> {
+        debug_assert!(self.held.as_ref().is_none_or(Vec::is_empty), "a snapshot misses held puts");
+        // read through in order, a window at a time
+        self.residency.scan(true);
+        let snap = self.read_all();
+        self.residency.scan(false);
+        snap
+    }
 
     fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
+        self.write_held()?;
         set(&mut self.config, maps::CONFIG, 0, c)
     }
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError> {
+        self.write_held()?;
         set(&mut self.services, maps::SERVICES, id, p)
     }
     fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError> {
+        self.write_held()?;
         set(&mut self.ports, maps::PORTS, idx, g)
     }
     fn set_net4_cell(&mut self, idx: u32, v: &NetClass) -> Result<(), TableError> {
+        self.write_held()?;
         store_class(&mut self.net4_l16, idx as usize * 2, v);
         Ok(())
     }
     fn set_net4_bits(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.write_held()?;
         self.net4_bits.store(word as usize, bits);
         Ok(())
     }
     fn put_net4(&mut self, key: u64, v: &NetClass) -> Result<(), TableError> {
-        self.net4.put(&Key4(key), v)
+        if self.held.as_ref().is_some_and(|h| h.last().is_some_and(|(k, _)| k >> 32 != key >> 32)) {
+            self.write_held()?;
+        }
+        match self.held.as_mut() {
+            Some(h) => {
+                h.push((key, *v));
+                Ok(())
+            }
+            None => self.net4.put(&Key4(key), v),
+        }
     }
     fn del_net4(&mut self, key: u64) -> Result<(), TableError> {
+        self.write_held()?;
         self.net4.remove(&Key4(key)).map(|_| ())
     }
     fn put_net6(&mut self, k: &Net6Key, v: &NetClass) -> Result<(), TableError> {
+        self.write_held()?;
         self.net6.put(k, v)
     }
     fn del_net6(&mut self, k: &Net6Key) -> Result<(), TableError> {
+        self.write_held()?;
         self.net6.remove(k).map(|_| ())
     }
     fn set_net6_lens(&mut self, slot: u32, l: &Net6Lengths) -> Result<(), TableError> {
+        self.write_held()?;
         set(&mut self.net6_lens, maps::NET6_LENS, slot, l)
     }
     fn set_net6_filter(&mut self, word: u32, bits: u64) -> Result<(), TableError> {
+        self.write_held()?;
         self.net6_filter.store(word as usize, bits);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_group_maps_only_its_block_and_one_more_region() {
+        let buckets = 357_509;
+        let region = |b: u32| (u64::from(b) * u64::from(REGIONS) / u64::from(buckets)) as u32;
+        let mut groups = std::collections::BTreeSet::new();
+        for i in 0..100_000u64 {
+            let key = firewall_common::nets::net4_key(32, (i as u32).wrapping_mul(2_654_435_761));
+            let p = net4_place(key, buckets);
+            let (block, other) = group(&p, buckets);
+            let kept = block_parts(block);
+            for r in [region(p.b1), region(p.b2)] {
+                let in_block = kept >> (r * (PARTS / REGIONS)) & 1 != 0;
+                assert!(in_block || other == r + 1, "key {key:#x}: region {r} outside group ({block}, {other})");
+            }
+            groups.insert((block, other));
+        }
+        // every block, and each with every later region
+        assert_eq!(
+            groups.len() as u32,
+            (0..REGIONS.div_ceil(BLOCK)).map(|b| 1 + REGIONS.saturating_sub((b + 1) * BLOCK)).sum::<u32>()
+        );
+        assert_eq!(block_parts(0).count_ones(), BLOCK * PARTS / REGIONS);
+        assert_eq!((0..REGIONS.div_ceil(BLOCK)).fold(0, |m, b| m | block_parts(b)), u64::MAX);
     }
 }

@@ -59,6 +59,17 @@ pub trait Tables {
     /// A batch of writes is done: resources held for writing may be let go (the kernel tables
     /// unmap their shared mappings, so they do not count as the daemon's memory).
     fn idle(&mut self) {}
+    /// Until `end_batch`, puts of IPv4 entries may be held back and made together, grouped by
+    /// where they land in the slot table, so only a few parts of it are mapped at once (a bulk
+    /// load of a million bans would map all of it). Any other call makes the held puts first,
+    /// and so does a put of another prefix length, so writes keep their order but for puts of
+    /// one length among themselves. A held put reports success before it is made: batch only
+    /// where an error ends the whole load (start-up).
+    fn begin_batch(&mut self) {}
+    /// Makes the held puts and stops holding them.
+    fn end_batch(&mut self) -> Result<(), TableError> {
+        Ok(())
+    }
     fn set_config(&mut self, c: &Config) -> Result<(), TableError>;
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError>;
     fn set_port_group(&mut self, idx: u32, g: &PortGroup) -> Result<(), TableError>;

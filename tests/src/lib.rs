@@ -32,4 +32,5 @@ macro_rules! require_root {
 pub mod daemon;
 pub mod journald;
 pub mod netns;
+pub mod sshd;
 pub mod traffic;

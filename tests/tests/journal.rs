@@ -6,17 +6,14 @@
 //! to and leaves `_SYSTEMD_UNIT` empty: `journal:UNIT` (journalctl `--unit=`) matches nothing
 //! here. The sources below are field matches, which match the same way on a systemd host.
 
-use std::{
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use sipwall_tests::{
     daemon::DaemonProc,
     journald::PrivateJournal,
     netns::{wait_for, Lab},
     require_root,
+    sshd::{attempt, jail_rules, Sshd, SshdLog},
 };
 
 const MAXRETRY: u64 = 4;
@@ -25,21 +22,7 @@ const SOURCE: &str = "journal:SYSLOG_IDENTIFIER=sshd";
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn rules() -> String {
-    format!(
-        r#"
-[services.ssh]
-ports = ["22/tcp"]
-
-[jails.sshd]
-logpath = ["{SOURCE}"]
-maxretry = {MAXRETRY}
-findtime = "10m"
-bantime = "1h"
-
-[jails.asterisk]
-enabled = false
-"#
-    )
+    jail_rules(SOURCE, MAXRETRY)
 }
 
 /// The value of the sample of `name` whose labels include `labels`, if there is one.
@@ -165,62 +148,6 @@ fn fail_and_count_later(d: &DaemonProc, j: &PrivateJournal) {
     assert_eq!(failures(d), before + 3, "{}", d.log_text());
 }
 
-/// `sshd -D` in the host namespace, logging through syslog(3) to `/dev/log`, which leads to the
-/// private journald.
-struct Sshd(Child);
-
-impl Sshd {
-    fn start(lab: &Lab, dir: &Path) -> Sshd {
-        std::fs::create_dir_all("/run/sshd").unwrap(); // sshd's privilege separation directory
-        let key = dir.join("host_key");
-        let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
-        assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
-        let cfg = dir.join("sshd_config");
-        std::fs::write(
-            &cfg,
-            format!(
-                "Port 22\nListenAddress {}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication yes\n\
-                 KbdInteractiveAuthentication no\nLogLevel INFO\nSyslogFacility AUTH\nStrictModes no\n",
-                lab.host_ip4(),
-                key.display(),
-                dir.join("sshd.pid").display()
-            ),
-        )
-        .unwrap();
-        let child = lab
-            .cmd(&lab.host, "/usr/sbin/sshd")
-            .args(["-D", "-f"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sshd (Debian's openssh-server; scripts/setup --test installs it)");
-        Sshd(child)
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One login attempt with a wrong password, from the peer namespace. Returns what ssh said.
-fn attempt(lab: &Lab, timeout_secs: u32) -> String {
-    let out = lab
-        .cmd(&lab.peer, "sshpass")
-        .args(["-p", "wrong-password", "ssh"])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
-        .args(["-o", "NumberOfPasswordPrompts=1", "-o", &format!("ConnectTimeout={timeout_secs}")])
-        .arg(format!("root@{}", lab.host_ip4()))
-        .arg("true")
-        .output()
-        .expect("run sshpass (scripts/setup --test installs it)");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped() {
     require_root!();
@@ -228,7 +155,7 @@ fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped(
     let lab = Lab::new();
     let dir = j.dir.join("sshd");
     std::fs::create_dir_all(&dir).unwrap();
-    let _sshd = Sshd::start(&lab, &dir);
+    let _sshd = Sshd::start(&lab, &dir, SshdLog::Syslog);
     assert!(
         wait_for(PATIENCE, || j.messages(&["_COMM=sshd"]).iter().any(|m| m.contains("Server listening"))),
         "sshd did not log through /dev/log into the private journal:\n{:?}",

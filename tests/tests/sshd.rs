@@ -4,8 +4,6 @@
 
 use std::{
     net::Ipv4Addr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -17,98 +15,11 @@ use sipwall_tests::{
     daemon::DaemonProc,
     netns::{wait_for, Lab},
     require_root,
+    sshd::{attempt, jail_rules, Sshd, SshdLog},
     traffic::SourceCounter,
 };
 
 const MAXRETRY: u32 = 4;
-
-/// `sshd -D` in the host namespace, logging to a file (`-E`).
-struct Sshd {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Sshd {
-    fn start(lab: &Lab, dir: &Path) -> Sshd {
-        std::fs::create_dir_all("/run/sshd").unwrap(); // sshd's privilege separation directory
-        let key = dir.join("host_key");
-        let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
-        assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
-        let cfg = dir.join("sshd_config");
-        std::fs::write(
-            &cfg,
-            format!(
-                "Port 22\nListenAddress {}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication yes\n\
-                 KbdInteractiveAuthentication no\nLogLevel INFO\nStrictModes no\nMaxStartups 100\n",
-                lab.host_ip4(),
-                key.display(),
-                dir.join("sshd.pid").display()
-            ),
-        )
-        .unwrap();
-        let log = dir.join("auth.log");
-        std::fs::write(&log, "").unwrap();
-        let child = lab
-            .cmd(&lab.host, "/usr/sbin/sshd")
-            .args(["-D", "-f"])
-            .arg(&cfg)
-            .arg("-E")
-            .arg(&log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sshd (Debian's openssh-server; scripts/setup --test installs it)");
-        assert!(
-            wait_for(Duration::from_secs(10), || std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("Server listening")),
-            "sshd did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        Sshd { child, log }
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One login attempt with a wrong password, from the peer namespace. Returns what ssh said.
-fn attempt(lab: &Lab, timeout_secs: u32) -> String {
-    let out = lab
-        .cmd(&lab.peer, "sshpass")
-        .args(["-p", "wrong-password", "ssh"])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
-        .args(["-o", "NumberOfPasswordPrompts=1", "-o", &format!("ConnectTimeout={timeout_secs}")])
-        .arg(format!("root@{}", lab.host_ip4()))
-        .arg("true")
-        .output()
-        .expect("run sshpass (scripts/setup --test installs it)");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn rules(log: &Path) -> String {
-    format!(
-        r#"
-[services.ssh]
-ports = ["22/tcp"]
-
-[jails.sshd]
-logpath = ["{}"]
-maxretry = {MAXRETRY}
-findtime = "10m"
-bantime = "1h"
-
-[jails.asterisk]
-enabled = false
-"#,
-        log.display()
-    )
-}
 
 #[test]
 fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
@@ -117,8 +28,9 @@ fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
     let dir = std::env::temp_dir().join(format!("sipwall-sshd-{}-{}", lab.host, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let sshd = Sshd::start(&lab, &dir);
-    let mut d = DaemonProc::start(&lab, &rules(&sshd.log));
+    let sshd = Sshd::start(&lab, &dir, SshdLog::File);
+    let log = sshd.log.clone().unwrap();
+    let mut d = DaemonProc::start(&lab, &jail_rules(&log.display().to_string(), MAXRETRY));
     let peer: Ipv4Addr = lab.peer_ip4().parse().unwrap();
     let packets = SourceCounter::start(&lab, peer);
 
@@ -165,7 +77,7 @@ fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
 
     let why = d.cli_ok(&["why", &lab.peer_ip4()]);
     assert!(why.contains("sshd") && why.contains("Failed password for root"), "{why}");
-    let auth = std::fs::read_to_string(&sshd.log).unwrap();
+    let auth = std::fs::read_to_string(&log).unwrap();
     assert_eq!(auth.matches("Failed password").count() as u32, MAXRETRY, "sshd saw exactly maxretry attempts:\n{auth}");
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);

@@ -180,6 +180,20 @@ fn escalation_counts_only_bans_within_its_window() {
     }
 }
 
+/// A 10-minute ban of `target` by `jail`.
+fn ban_by(jail: &str, target: &str) -> BanOrder {
+    BanOrder {
+        jail: jail.into(),
+        target: target.parse().unwrap(),
+        bantime: Some(Duration::from_secs(600)),
+        failures: 3,
+        earlier: 0,
+        lines: vec![],
+        users: vec![],
+        reason: String::new(),
+    }
+}
+
 #[test]
 fn recidive_bans_a_source_banned_again_and_again() {
     let mut e = engine();
@@ -187,16 +201,7 @@ fn recidive_bans_a_source_banned_again_and_again() {
     let mut recidive = None;
     for n in 0..5 {
         let at = n * 4 * 60 * MIN; // every 4 hours, all within the day
-        let by = BanOrder {
-            jail: if n % 2 == 0 { "asterisk" } else { "sshd" }.into(),
-            target: "192.0.2.9/32".parse().unwrap(),
-            bantime: Some(Duration::from_secs(600)),
-            failures: 3,
-            earlier: 0,
-            lines: vec![],
-            users: vec![],
-            reason: String::new(),
-        };
+        let by = ban_by(if n % 2 == 0 { "asterisk" } else { "sshd" }, "192.0.2.9/32");
         recidive = e.banned(&by, at, &past);
         assert_eq!(recidive.is_some(), n == 4, "after {} bans", n + 1);
     }
@@ -211,16 +216,7 @@ fn recidive_bans_a_source_banned_again_and_again() {
 #[test]
 fn recidive_counts_bans_kept_from_before_a_restart() {
     let past = Past::default();
-    let by = |jail: &str, target: &str| BanOrder {
-        jail: jail.into(),
-        target: target.parse().unwrap(),
-        bantime: Some(Duration::from_secs(600)),
-        failures: 3,
-        earlier: 0,
-        lines: vec![],
-        users: vec![],
-        reason: String::new(),
-    };
+    let by = ban_by;
     // four bans by the first daemon, then a restart: an engine that remembers nothing
     let mut e = engine();
     for n in 0..4 {

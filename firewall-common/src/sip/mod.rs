@@ -40,11 +40,19 @@
 //! - Headers are searched until both `User-Agent` and `From` were seen, a signature matched or
 //!   the headers ended, so a message body (SDP) is never read.
 //!
-//! The heaviest piece for the verifier is [`SignatureTable::find`]: the table is map data, so the
-//! verifier assumes every word may have 32 candidates of 32 bytes, up to
-//! [`signature::VALUE_WINDOW`] × 32 × 32 loop walks inside one line step. If a line step does not
-//! verify as one callback, give `find` its own `bpf_loop` over value positions (its loop body
-//! is a function of the position alone) rather than shrinking the bounds.
+//! The heaviest piece for the verifier is the signature search: the table is map data, so the
+//! verifier assumes every word may have 32 candidates. [`Signature`] compares 8 bytes at a time
+//! with no byte loop, and the search advances one position per [`SignatureTable::scan`] (state
+//! in a [`Search`]), so [`Classifier::step_with`] can run it from a `bpf_loop` of its own.
+//!
+//! Measured on Linux 6.18 (see issue 4): since Linux 6.7 the verifier checks a `bpf_loop`
+//! callback once per iteration whose state differs, so a callback whose state (a line start, a
+//! search position) lives on the stack is walked once per position, and the candidate loop hits
+//! the 8,192-jump limit. With that state in the per-CPU map instead (values the verifier does not
+//! track) the callbacks are checked once, but a whole line step with unknown bounds then takes
+//! more than the 1,000,000-instruction budget (the Request-URI check and the line-end search
+//! walk every bound). What is left: smaller steps per callback (one word of the line-end search,
+//! one byte of the Request-URI) before this verifies.
 
 pub mod header;
 pub mod method;
@@ -62,7 +70,8 @@ mod tests;
 pub use method::{Method, MethodSet};
 pub use scan::{Classifier, Step, MAX_LINES};
 pub use signature::{
-    Field, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES, NMAP_PROBE_URI,
+    Field, Search, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES,
+    NMAP_PROBE_URI,
 };
 
 /// Size of the scratch buffer the payload is copied into: a power of two above [`INSPECT_LEN`].

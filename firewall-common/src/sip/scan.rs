@@ -3,7 +3,7 @@
 
 use super::{
     header::{Header, MAX_NAME_LEN},
-    signature::{lower, Field, SignatureTable},
+    signature::{lower, Field, Search, SignatureTable, VALUE_WINDOW},
     start::{self, StartLine},
     Classification, Hit, Kind, Scratch, INSPECT_LEN, SCRATCH_LEN, SCRATCH_MASK,
 };
@@ -63,11 +63,27 @@ impl Classifier {
     /// Reads one line (the first call: the start line) and updates the verdict.
     #[inline(always)]
     pub fn step(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
+        self.step_with(buf, table, &|s: Search| {
+            let mut s = s;
+            for _ in 0..VALUE_WINDOW {
+                if !table.scan(buf, &mut s) {
+                    break;
+                }
+            }
+            s.hit
+        })
+    }
+
+    /// [`Classifier::step`] with the signature search run by `find`, which gets the search
+    /// set up and returns its hit: the XDP program can run it in a `bpf_loop` of its own, so the
+    /// verifier checks one position, not [`VALUE_WINDOW`] of them.
+    #[inline(always)]
+    pub fn step_with<F: Fn(Search) -> Option<u8>>(&mut self, buf: &Scratch, table: &SignatureTable, find: &F) -> Step {
         if self.done || self.pos >= self.len {
             return self.finish();
         }
         if self.pos == 0 {
-            return self.first(buf, table);
+            return self.first(buf, table, find);
         }
         let s = self.pos;
         let (e, next) = line_end(buf, s, self.len);
@@ -79,7 +95,7 @@ impl Classifier {
         let c = buf[s & SCRATCH_MASK];
         if c == b' ' || c == b'\t' {
             // folded: continues the previous header's value (RFC 3261 section 7.3.1)
-            return self.search(buf, table, s, e);
+            return self.search(table, find, s, e);
         }
         if self.seen == SEEN_USER_AGENT | SEEN_FROM {
             // both searched and the last one not folded further: nothing left to find
@@ -97,12 +113,12 @@ impl Classifier {
             }
             _ => None,
         };
-        self.search(buf, table, value, e)
+        self.search(table, find, value, e)
     }
 
     /// The start line, after leading CRLFs; also tells keep-alives and STUN apart.
     #[inline(always)]
-    fn first(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
+    fn first<F: Fn(Search) -> Option<u8>>(&mut self, buf: &Scratch, table: &SignatureTable, find: &F) -> Step {
         if is_stun(buf, self.len) {
             self.kind = Kind::Stun;
             return self.finish();
@@ -135,22 +151,29 @@ impl Classifier {
             StartLine::Request { method, uri } => {
                 self.kind = Kind::Request(method);
                 self.field = None;
-                self.field_search(buf, table, uri.0, uri.1, Field::RequestUri)
+                self.field_search(table, find, uri.0, uri.1, Field::RequestUri)
             }
         }
     }
 
     #[inline(always)]
-    fn search(&mut self, buf: &Scratch, table: &SignatureTable, s: usize, e: usize) -> Step {
+    fn search<F: Fn(Search) -> Option<u8>>(&mut self, table: &SignatureTable, find: &F, s: usize, e: usize) -> Step {
         match self.field {
-            Some(field) => self.field_search(buf, table, s, e, field),
+            Some(field) => self.field_search(table, find, s, e, field),
             None => Step::Continue,
         }
     }
 
     #[inline(always)]
-    fn field_search(&mut self, buf: &Scratch, table: &SignatureTable, s: usize, e: usize, field: Field) -> Step {
-        match table.find(buf, s, e, field) {
+    fn field_search<F: Fn(Search) -> Option<u8>>(
+        &mut self,
+        table: &SignatureTable,
+        find: &F,
+        s: usize,
+        e: usize,
+        field: Field,
+    ) -> Step {
+        match find(table.search(s, e, field)) {
             Some(signature) => {
                 self.hit = Some(Hit { signature, field });
                 self.finish()

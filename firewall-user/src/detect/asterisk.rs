@@ -45,13 +45,16 @@ pub fn message(line: &str) -> Option<&str> {
     let mut s = match line.as_bytes().first() {
         Some(b'[') => prefix::strip_time(line),
         Some(c) if c.is_ascii_uppercase() && LEVELS.iter().any(|l| line.starts_with(l)) => line,
+        // RFC 5424, or a syslog header naming Asterisk
+        Some(b'<') => through_syslog(line),
         _ => {
-            let h = prefix::syslog(line);
-            match (h.ident, h.host) {
-                (Some(i), _) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
-                // another program's line: what follows its timestamp, found without parsing it again
-                (Some(_), Some(host)) => &line[host.as_ptr() as usize - line.as_ptr() as usize..],
-                _ => prefix::strip_time(line),
+            // after the timestamp: another program's line is looked at from here (where its
+            // header starts), so its header needs no parsing unless it may name Asterisk
+            let rest = prefix::strip_time(line);
+            if names_asterisk(rest) {
+                through_syslog(line)
+            } else {
+                rest
             }
         }
     };
@@ -74,7 +77,7 @@ pub fn message(line: &str) -> Option<&str> {
     if !dialplan && !src.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-')) {
         return None;
     }
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = &rest[rest.bytes().take_while(u8::is_ascii_digit).count()..];
     if let Some(after) = rest.strip_prefix(' ') {
         // an optional " [in ]func:" (or " in @ context:" for dialplan lines)
         let (word, tail) = split_space(after).unwrap_or((after, ""));
@@ -92,6 +95,28 @@ pub fn message(line: &str) -> Option<&str> {
         return Some(after);
     }
     None
+}
+
+/// Where Asterisk's prefix is looked for in a line through syslog or the journal: after the
+/// header of an `asterisk` line, after the timestamp of another program's.
+fn through_syslog(line: &str) -> &str {
+    let h = prefix::syslog(line);
+    match (h.ident, h.host) {
+        (Some(i), _) if i.starts_with("asterisk") => prefix::strip_time(h.msg),
+        (Some(_), Some(host)) => &line[host.as_ptr() as usize - line.as_ptr() as usize..],
+        _ => prefix::strip_time(line),
+    }
+}
+
+/// Whether one of the first two words (where a syslog header names the program) holds
+/// `asterisk`.
+fn names_asterisk(rest: &str) -> bool {
+    let end = match split_space(rest) {
+        Some((first, after)) => first.len() + 1 + split_space(after).map_or(after.len(), |(second, _)| second.len()),
+        None => rest.len(),
+    };
+    // `asterisk` holds no space: it is in one of the two words or not in both
+    find(&rest[..end], "asterisk").is_some()
 }
 
 /// Strips `suffix` and trailing spaces/dots from the end of `s`.

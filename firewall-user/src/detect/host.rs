@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{rsplit_once, split_once};
+use super::split_once;
 
 /// IPv4 in dotted decimal; `030` reads as 30 (logs never mean octal).
 fn v4(s: &str) -> Option<Ipv4Addr> {
@@ -37,9 +37,8 @@ pub fn addr(s: &str) -> Option<IpAddr> {
     if let Some(a) = v4(s) {
         return Some(IpAddr::V4(a));
     }
-    if !s.contains(':') {
-        return None;
-    }
+    // IPv6 text has two colons at least (`::`); `1.2.3.4:5060` is no IPv6 address
+    s.bytes().filter(|&c| c == b':').nth(1)?;
     let a: Ipv6Addr = s.parse().ok()?;
     Some(match a.to_ipv4_mapped() {
         Some(m) => IpAddr::V4(m),
@@ -57,11 +56,12 @@ pub fn addr_port(s: &str) -> Option<IpAddr> {
         }
         return addr(a);
     }
-    if let Some(a) = addr(s) {
-        return Some(a);
+    // one colon: IPv4 and a port (IPv6 text has two at least); otherwise an address alone
+    let mut colons = s.bytes().enumerate().filter(|(_, c)| *c == b':').map(|(i, _)| i);
+    match (colons.next(), colons.next()) {
+        (Some(i), None) => is_port(&s[i + 1..]).then(|| v4(&s[..i]).map(IpAddr::V4)).flatten(),
+        _ => addr(s),
     }
-    let (a, p) = rsplit_once(s, ":")?;
-    (is_port(p) && !a.contains(':')).then(|| v4(a).map(IpAddr::V4)).flatten()
 }
 
 pub fn is_port(p: &str) -> bool {

@@ -89,26 +89,87 @@ pub fn find_all<'a>(s: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + '
     })
 }
 
-// Substring searches for the detectors' hot paths: SIMD `memchr` for one byte of the needle,
-// then a comparison, with no per-call searcher setup. The byte is the needle's first that is not
-// a space (spaces are everywhere in log lines). A match of a valid UTF-8 needle always starts
-// and ends on character boundaries, so the slices taken from it are sound.
+// Substring searches for the detectors' hot paths: a search for one byte of the needle, then a
+// comparison, with no per-call searcher setup. The byte is the needle's first that is not a
+// space (spaces are everywhere in log lines). A match of a valid UTF-8 needle always starts and
+// ends on character boundaries, so the slices taken from it are sound.
 
 /// Where `pat` is anchored: its first byte other than a space (0 if it is all spaces).
 fn anchor(p: &[u8]) -> usize {
     p.iter().position(|&b| b != b' ').unwrap_or(0)
 }
 
+/// Bytes looked at a word at a time before handing over to SIMD `memchr`: most fields of a log
+/// line are short, and there a call into `memchr` costs more than it saves.
+const NEAR: usize = 16;
+
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of each byte of `w` that equals `b`, the others clear (SWAR: eight bytes
+/// compared at once, with no carry between them).
+#[inline]
+fn matches_in(w: [u8; 8], b: u8) -> u64 {
+    let x = u64::from_le_bytes(w) ^ (u64::from(b) * 0x0101_0101_0101_0101);
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The first position of byte `b` in `h`.
+#[inline]
+fn byte_pos(b: u8, h: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at < NEAR {
+        let Some(w) = h.get(at..at + 8) else {
+            return h[at..].iter().position(|&c| c == b).map(|i| at + i);
+        };
+        let m = matches_in(w.try_into().expect("eight bytes"), b);
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    memchr::memchr(b, &h[NEAR..]).map(|i| i + NEAR)
+}
+
+/// The last position of byte `b` in `h`.
+#[inline]
+fn byte_rpos(b: u8, h: &[u8]) -> Option<usize> {
+    let mut end = h.len();
+    while h.len() - end < NEAR {
+        let Some(at) = end.checked_sub(8) else {
+            return h[..end].iter().rposition(|&c| c == b);
+        };
+        let m = matches_in(h[at..end].try_into().expect("eight bytes"), b);
+        if m != 0 {
+            return Some(at + 7 - m.leading_zeros() as usize / 8);
+        }
+        end = at;
+    }
+    memchr::memrchr(b, &h[..end])
+}
+
+/// Whether `h` holds `p` at `at`, compared in line: most candidate positions differ within a
+/// byte or two, where a call to `memcmp` would cost more than the comparison.
+#[inline]
+fn holds_at(h: &[u8], at: usize, p: &[u8]) -> bool {
+    h.len() - at >= p.len() && h[at..at + p.len()].iter().zip(p).all(|(a, b)| a == b)
+}
+
+#[inline]
 pub fn find(s: &str, pat: &str) -> Option<usize> {
     let (h, p) = (s.as_bytes(), pat.as_bytes());
-    if p.is_empty() {
-        return Some(0);
+    if p.len() > h.len() {
+        return None;
+    }
+    match p {
+        [] => return Some(0),
+        [b] => return byte_pos(*b, h),
+        _ => {}
     }
     let k = anchor(p);
     let mut from = k;
     while from < h.len() {
-        let j = from + memchr::memchr(p[k], &h[from..])?;
-        if h[j - k..].starts_with(p) {
+        let j = from + byte_pos(p[k], &h[from..])?;
+        if holds_at(h, j - k, p) {
             return Some(j - k);
         }
         from = j + 1;
@@ -116,20 +177,23 @@ pub fn find(s: &str, pat: &str) -> Option<usize> {
     None
 }
 
+#[inline]
 pub fn rfind(s: &str, pat: &str) -> Option<usize> {
     let (h, p) = (s.as_bytes(), pat.as_bytes());
     if p.len() > h.len() {
         return None;
     }
-    if p.is_empty() {
-        return Some(h.len());
+    match p {
+        [] => return Some(h.len()),
+        [b] => return byte_rpos(*b, h),
+        _ => {}
     }
     let k = anchor(p);
     // the anchor of a match lies in k..=h.len() - p.len() + k
     let mut hi = h.len() - p.len() + k + 1;
     while hi > k {
-        let j = k + memchr::memrchr(p[k], &h[k..hi])?;
-        if h[j - k..].starts_with(p) {
+        let j = k + byte_rpos(p[k], &h[k..hi])?;
+        if holds_at(h, j - k, p) {
             return Some(j - k);
         }
         hi = j;
@@ -137,25 +201,29 @@ pub fn rfind(s: &str, pat: &str) -> Option<usize> {
     None
 }
 
+#[inline]
 pub fn split_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
     let i = find(s, pat)?;
     Some((&s[..i], &s[i + pat.len()..]))
 }
 
+#[inline]
 pub fn rsplit_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
     let i = rfind(s, pat)?;
     Some((&s[..i], &s[i + pat.len()..]))
 }
 
 /// Splits at the first space.
+#[inline]
 pub fn split_space(s: &str) -> Option<(&str, &str)> {
-    let i = memchr::memchr(b' ', s.as_bytes())?;
+    let i = byte_pos(b' ', s.as_bytes())?;
     Some((&s[..i], &s[i + 1..]))
 }
 
 /// Splits at the last space.
+#[inline]
 pub fn rsplit_space(s: &str) -> Option<(&str, &str)> {
-    let i = memchr::memrchr(b' ', s.as_bytes())?;
+    let i = byte_rpos(b' ', s.as_bytes())?;
     Some((&s[..i], &s[i + 1..]))
 }
 

@@ -13,17 +13,19 @@ pub struct Header<'a> {
     pub msg: &'a str,
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
-fn digits(s: &str, n: usize) -> bool {
-    s.len() >= n && s.as_bytes()[..n].iter().all(u8::is_ascii_digit)
+/// Whether `b` holds `n` ASCII digits at `at`.
+#[inline]
+fn digits(b: &[u8], at: usize, n: usize) -> bool {
+    b.get(at..at + n).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
 }
 
-/// Length of a `HH:MM:SS` (with optional fraction) at the start of `s`.
-fn clock(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    if !(digits(s, 2) && b.get(2) == Some(&b':') && digits(&s[3..], 2) && b.get(5) == Some(&b':') && digits(&s[6..], 2))
-    {
+/// Length of a `HH:MM:SS` (with optional fraction) at the start of `b`.
+#[inline]
+fn clock(b: &[u8]) -> Option<usize> {
+    if !(digits(b, 0, 2) && b.get(2) == Some(&b':') && digits(b, 3, 2) && b.get(5) == Some(&b':') && digits(b, 6, 2)) {
         return None;
     }
     let mut n = 8;
@@ -36,15 +38,14 @@ fn clock(s: &str) -> Option<usize> {
     Some(n)
 }
 
-/// Length of a time zone (`Z`, `+HH:MM`, `+HHMM`) at the start of `s`.
-fn zone(s: &str) -> usize {
-    let b = s.as_bytes();
+/// Length of a time zone (`Z`, `+HH:MM`, `+HHMM`) at the start of `b`.
+fn zone(b: &[u8]) -> usize {
     match b.first() {
         Some(b'Z') => 1,
-        Some(b'+' | b'-') if digits(&s[1..], 2) => {
-            if b.get(3) == Some(&b':') && digits(&s[4..], 2) {
+        Some(b'+' | b'-') if digits(b, 1, 2) => {
+            if b.get(3) == Some(&b':') && digits(b, 4, 2) {
                 6
-            } else if digits(&s[3..], 2) {
+            } else if digits(b, 3, 2) {
                 5
             } else {
                 3
@@ -54,19 +55,17 @@ fn zone(s: &str) -> usize {
     }
 }
 
-/// Length of a timestamp at the start of `s`, if there is one.
+/// Length of a timestamp at the start of `s`, if there is one (the text is looked at as bytes:
+/// a timestamp is ASCII, so every length returned ends on a character boundary).
 pub fn time_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
     // Mon DD HH:MM:SS[.frac] [YYYY]
-    if s.len() >= 15 && s.get(..3).is_some_and(|m| MONTHS.contains(&m)) && s.as_bytes()[3] == b' ' {
-        let rest = &s[4..];
-        let d = rest.trim_start_matches(' ');
-        let pad = rest.len() - d.len();
-        let dl = d.bytes().take_while(u8::is_ascii_digit).count();
-        if (1..=2).contains(&dl) && d.as_bytes().get(dl) == Some(&b' ') {
-            let c = clock(&d[dl + 1..])?;
-            let mut n = 4 + pad + dl + 1 + c;
-            let b = s.as_bytes();
-            if b.get(n) == Some(&b' ') && digits(&s[n + 1..], 4) && matches!(b.get(n + 5), Some(b' ') | None) {
+    if b.len() >= 15 && b.first_chunk::<3>().is_some_and(|m| MONTHS.contains(&m)) && b[3] == b' ' {
+        let d = 4 + b[4..].iter().take_while(|&&c| c == b' ').count();
+        let dl = b[d..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if (1..=2).contains(&dl) && b.get(d + dl) == Some(&b' ') {
+            let mut n = d + dl + 1 + clock(&b[d + dl + 1..])?;
+            if b.get(n) == Some(&b' ') && digits(b, n + 1, 4) && matches!(b.get(n + 5), Some(b' ') | None) {
                 n += 5; // " YYYY"
             }
             return Some(n);
@@ -74,22 +73,21 @@ pub fn time_len(s: &str) -> Option<usize> {
         return None;
     }
     // YYYY-MM-DD[T ]HH:MM:SS[.frac][zone]
-    let b = s.as_bytes();
-    if digits(s, 4)
+    if digits(b, 0, 4)
         && b.get(4) == Some(&b'-')
-        && digits(&s[5..], 2)
+        && digits(b, 5, 2)
         && b.get(7) == Some(&b'-')
-        && digits(&s[8..], 2)
+        && digits(b, 8, 2)
         && matches!(b.get(10), Some(b'T' | b' '))
     {
-        let c = clock(&s[11..])?;
-        let n = 11 + c;
-        return Some(n + zone(&s[n..]));
+        let n = 11 + clock(&b[11..])?;
+        return Some(n + zone(&b[n..]));
     }
     None
 }
 
 /// Removes a leading timestamp, bracketed or not, and the spaces after it.
+#[inline]
 pub fn strip_time(line: &str) -> &str {
     if let Some(inner) = line.strip_prefix('[') {
         if let Some(n) = time_len(inner) {
@@ -106,6 +104,7 @@ pub fn strip_time(line: &str) -> &str {
 }
 
 /// `ident[pid]:`, `ident:`, `[ident]:` or `[ident]` as a header token.
+#[inline]
 fn ident_token(tok: &str) -> Option<(&str, Option<&str>)> {
     if let Some(inner) = tok.strip_prefix('[') {
         let inner = inner.strip_suffix(':').unwrap_or(inner);
@@ -120,6 +119,7 @@ fn ident_token(tok: &str) -> Option<(&str, Option<&str>)> {
     valid_ident(t).then_some((t, None))
 }
 
+#[inline]
 fn valid_ident(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
 }

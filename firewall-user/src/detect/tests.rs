@@ -47,3 +47,28 @@ fn mangled_lines_never_panic() {
         }
     }
 }
+
+#[test]
+fn substring_searches_agree_with_std() {
+    // haystacks of every length around the word and `NEAR` boundaries, needles that occur once,
+    // several times, overlapping, or not at all
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet = b"ab: '\xc3\xa9";
+    for _ in 0..20_000 {
+        let len = (next() % 48) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % 7) as usize]).collect();
+        let h = String::from_utf8_lossy(&bytes).into_owned();
+        for pat in ["a", " ", "'", "ab", " a", "a:", "' '", "ba a", "  ", "é", "zz"] {
+            assert_eq!(super::find(&h, pat), h.find(pat), "find {pat:?} in {h:?}");
+            assert_eq!(super::rfind(&h, pat), h.rfind(pat), "rfind {pat:?} in {h:?}");
+        }
+        assert_eq!(super::split_space(&h), h.split_once(' '), "{h:?}");
+        assert_eq!(super::rsplit_space(&h), h.rsplit_once(' '), "{h:?}");
+    }
+}

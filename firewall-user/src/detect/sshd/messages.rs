@@ -89,6 +89,48 @@ fn user_from_host(s: &str, preauth: bool, ssh: bool, max: usize) -> Option<(&str
     Some((before, host_token(h)?))
 }
 
+/// `from HOST[ port N][ on S][ sshN]` at `p` in `rest`, followed by the end or `: INFO`:
+/// the host, and whether it ends the message.
+fn from_host(rest: &str, p: usize) -> Option<(Src, bool)> {
+    let after = &rest[p + 5..];
+    let (h, mut tail) = split_space(after).map(|(h, t)| (h, Some(t))).unwrap_or((after, None));
+    let src = host_token(h.strip_suffix(':').unwrap_or(h))?;
+    let colon_after_host = h.ends_with(':');
+    let mut ended = tail.is_none() && !colon_after_host;
+    let mut info = colon_after_host;
+    while let Some(t) = tail {
+        let (w, next) = split_space(t).map(|(a, b)| (a, Some(b))).unwrap_or((t, None));
+        let w2 = w.strip_suffix(':');
+        let word = w2.unwrap_or(w);
+        let is_ssh = word.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
+        if let (true, Some(nx)) = (word == "port" || word == "on", next) {
+            let (v, n2) = split_space(nx).map(|(a, b)| (a, Some(b))).unwrap_or((nx, None));
+            let v_colon = v.ends_with(':');
+            if word == "port" && !host::is_port(v.trim_end_matches(':')) {
+                break;
+            }
+            if v_colon {
+                info = true;
+                break;
+            }
+            tail = n2;
+            ended = n2.is_none();
+            continue;
+        }
+        if is_ssh {
+            if w2.is_some() {
+                info = true;
+                break;
+            }
+            tail = next;
+            ended = next.is_none();
+            continue;
+        }
+        break;
+    }
+    (ended || info).then_some((src, ended))
+}
+
 /// sshd's `Failed METHOD for [invalid user ]USER from ADDR port N ssh2[: INFO]`.
 fn failed(rest: &str) -> Option<Msg<'_>> {
     let (method, rest) = split_once(rest, " for ")?;
@@ -96,72 +138,22 @@ fn failed(rest: &str) -> Option<Msg<'_>> {
         Some(r) => (true, r),
         None => (false, rest),
     };
-    // candidates: " from HOST[ port N][ on S][ sshN]" followed by the end or ": "
-    let mut cands: Vec<(usize, Src, bool)> = Vec::new();
-    let mut positions: Vec<usize> = find_all(rest, " from ").map(|i| i + 1).collect();
-    if rest.starts_with("from ") {
-        positions.insert(0, 0);
-    }
-    for p in positions {
-        let after = &rest[p + 5..];
-        let (h, mut tail) = split_space(after).map(|(h, t)| (h, Some(t))).unwrap_or((after, None));
-        let Some(src) = host_token(h.strip_suffix(':').unwrap_or(h)) else { continue };
-        let colon_after_host = h.ends_with(':');
-        let mut ended = tail.is_none() && !colon_after_host;
-        let mut info = colon_after_host;
-        while let Some(t) = tail {
-            let (w, next) = split_space(t).map(|(a, b)| (a, Some(b))).unwrap_or((t, None));
-            let w2 = w.strip_suffix(':');
-            let word = w2.unwrap_or(w);
-            let is_ssh = word.strip_prefix("ssh").is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
-            if let (true, Some(nx)) = (word == "port" || word == "on", next) {
-                let (v, n2) = split_space(nx).map(|(a, b)| (a, Some(b))).unwrap_or((nx, None));
-                let v_colon = v.ends_with(':');
-                if word == "port" && !host::is_port(v.trim_end_matches(':')) {
-                    break;
-                }
-                if v_colon {
-                    info = true;
-                    break;
-                }
-                tail = n2;
-                ended = n2.is_none();
-                continue;
-            }
-            if is_ssh {
-                if w2.is_some() {
-                    info = true;
-                    break;
-                }
-                tail = next;
-                ended = next.is_none();
-                continue;
-            }
-            break;
-        }
-        if ended || info {
-            cands.push((p, src, ended));
-        }
-    }
-    let first = cands.first()?;
-    let user_before = |p: usize| rest[..p].trim_end();
+    let positions = rest.starts_with("from ").then_some(0).into_iter().chain(find_all(rest, " from ").map(|i| i + 1));
+    let mut cands = positions.filter_map(|p| from_host(rest, p).map(|(src, ended)| (p, src, ended)));
+    let first = cands.next()?;
     // a user name without spaces cannot hide a " from ": the first candidate is the source
-    let chosen = if first.0 > 0 && !rest[..first.0 - 1].contains(' ') || first.0 == 0 && cands.len() == 1 {
-        vec![cands[0].clone()]
+    let (at, src) = if first.0 > 0 && !rest[..first.0 - 1].contains(' ') {
+        (first.0, first.1)
     } else {
-        let at_end: Vec<_> = cands.iter().filter(|c| c.2).cloned().collect();
-        if at_end.is_empty() {
-            cands.clone()
-        } else {
-            at_end
-        }
+        let all: Vec<_> = std::iter::once(first).chain(cands).collect();
+        let at_end: Vec<_> = all.iter().filter(|c| c.2).cloned().collect();
+        let chosen = if all.len() == 1 || at_end.is_empty() { all } else { at_end };
+        (chosen[0].0, settle_src(chosen.into_iter().map(|c| c.1).collect())?)
     };
-    let src = settle_src(chosen.iter().map(|c| c.1.clone()).collect())?;
-    let user = Some(user_before(chosen[0].0));
     let nofail = method == "publickey" && !invalid;
     Some(Msg {
         src: Some(src),
-        user,
+        user: Some(rest[..at].trim_end()),
         nofail,
         rule: if nofail { "sshd-failed-publickey" } else { "sshd-failed" },
         ..Msg::default()

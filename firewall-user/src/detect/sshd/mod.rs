@@ -6,14 +6,15 @@
 //! kept per connection, keyed by the syslog header `host sshd[pid]`, which the logger writes and
 //! the client cannot.
 
+mod conns;
 mod messages;
+mod table;
 
-use std::{
-    collections::VecDeque,
-    hash::{Hash, Hasher},
-};
+use std::hash::{Hash, Hasher};
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
+
+use conns::{Conns, Key};
 
 pub use messages::{classify, Msg, Src};
 
@@ -48,32 +49,9 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// Connections remembered at most; the oldest are forgotten first.
-const MAX_CONNECTIONS: usize = 16_384;
-
-/// What is known of one connection so far.
-#[derive(Debug, Default)]
-struct Conn {
-    src: Option<Src>,
-    /// Hash of the first user tried, and whether another was tried since.
-    user: Option<u64>,
-    several_users: bool,
-    /// A failure was seen before its source was known.
-    pending: bool,
-    /// The last message was not a failure by itself.
-    nofail: bool,
-    /// The last message was a successful login.
-    gained: bool,
-}
-
-/// A connection: its syslog header (`host`, `ident`, `pid`) hashed to 64 bits. The header is
-/// written by the logger, not the client, so nobody chooses collisions.
-type Key = u64;
-
 pub struct Sshd {
     mode: Mode,
-    conns: FxHashMap<Key, Conn>,
-    order: VecDeque<Key>,
+    conns: Conns,
 }
 
 fn user_hash(u: &str) -> u64 {
@@ -90,85 +68,38 @@ fn key(h: &prefix::Header) -> Key {
 
 impl Sshd {
     pub fn new(mode: Mode) -> Sshd {
-        Sshd { mode, conns: FxHashMap::default(), order: VecDeque::new() }
-    }
-
-    fn remember(&mut self, key: Key, conn: Conn) {
-        if self.conns.len() >= MAX_CONNECTIONS {
-            while let Some(old) = self.order.pop_front() {
-                if self.conns.remove(&old).is_some() {
-                    break;
-                }
-            }
-        }
-        self.order.push_back(key);
-        self.conns.insert(key, conn);
-        if self.order.len() > 2 * MAX_CONNECTIONS {
-            let conns = &self.conns;
-            self.order.retain(|k| conns.contains_key(k));
-        }
+        Sshd { mode, conns: Conns::default() }
     }
 
     /// Merges a message into its connection's state and says what it amounts to: `Some(src)`
     /// for a failure by `src`, `None` for nothing (yet).
     fn merge(&mut self, key: Key, m: Msg) -> Option<Event> {
-        let mut nofail = m.nofail || m.gained;
-        let mut gained = m.gained;
-        let (src, pending, users_differ) = match self.conns.get_mut(&key) {
-            Some(c) => {
-                if let Some(u) = m.user {
-                    let h = user_hash(u);
-                    match c.user {
-                        None => c.user = Some(h),
-                        Some(first) if first != h => c.several_users = true,
-                        _ => {}
-                    }
-                }
-                if gained {
-                    c.pending = false;
-                }
-                c.nofail = nofail;
-                c.gained = gained;
-                if m.src.is_some() {
-                    c.src = m.src.clone();
-                }
-                let state = (c.src.clone(), std::mem::take(&mut c.pending), c.several_users);
+        let user = m.user.map(user_hash);
+        let src = match self.conns.update(key, m.src.as_ref(), user, m.gained) {
+            Some(seen) => {
+                // earlier failures or several users tried: this is no harmless step any more
+                let nofail = (m.nofail || m.gained) && !(seen.pending || seen.several_users);
+                let src = if nofail { None } else { m.src.or_else(|| self.conns.src(key)) };
                 if m.forget {
-                    self.conns.remove(&key);
+                    self.conns.remove(key);
                 }
-                state
+                if nofail {
+                    return None;
+                }
+                src
             }
             None => {
                 if !m.forget {
-                    let conn = Conn {
-                        src: m.src.clone(),
-                        user: m.user.map(user_hash),
-                        several_users: false,
-                        nofail,
-                        gained,
-                        pending: false,
-                    };
-                    self.remember(key, conn);
+                    self.conns.add(key, m.src.as_ref(), user);
                 }
-                (m.src.clone(), false, false)
+                if m.nofail || m.gained {
+                    return None;
+                }
+                m.src
             }
         };
-        if pending || users_differ {
-            // earlier failures or several users tried: this is no harmless step any more
-            nofail = false;
-            gained = false;
-        }
-        if let Some(c) = self.conns.get_mut(&key) {
-            c.nofail = nofail;
-            c.gained = gained;
-        }
-        if nofail {
-            return None;
-        }
         let Some(src) = src else {
-            if let Some(c) = self.conns.get_mut(&key) {
-                c.pending = true;
-            }
+            self.conns.set_pending(key);
             return None;
         };
         Some(match src {

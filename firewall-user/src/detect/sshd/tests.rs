@@ -95,6 +95,33 @@ fn wrong_keys_fail_only_if_no_key_is_accepted() {
 }
 
 #[test]
+fn sources_other_than_ipv4_are_remembered_per_connection() {
+    let too_many = |pid| format!("Nov 28 09:16:05 srv sshd[{pid}]: Disconnecting: Too many authentication failures");
+    let tried =
+        |pid, src: &str| format!("Nov 28 09:16:05 srv sshd[{pid}]: Failed publickey for git from {src} port 1 ssh2");
+    let lines = [
+        tried(1, "2001:db8::1"),
+        tried(2, "host.example.com"),
+        tried(3, "192.0.2.3"),
+        // a connection's source replaced by one of another kind, both ways
+        tried(1, "192.0.2.1"),
+        tried(3, "2001:db8::3"),
+        too_many(1),
+        too_many(2),
+        too_many(3),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let expected =
+        [None, None, None, None, None, Some("192.0.2.1"), Some("name:host.example.com"), Some("2001:db8::3")];
+    assert_eq!(hosts(Mode::Normal, &lines), expected.map(|h| h.map(str::to_owned)));
+    // a connection forgotten frees its place: a new one with the same header starts afresh
+    let closed = "Nov 28 09:16:05 srv sshd[2]: Connection closed by host.example.com port 1 [preauth]";
+    let lines = [tried(2, "host.example.com"), closed.to_owned(), too_many(2)];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(hosts(Mode::Normal, &lines), [None, None, None]);
+}
+
+#[test]
 fn a_failure_without_address_waits_for_it() {
     let lines = [
         "Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]",
@@ -133,13 +160,14 @@ fn modes_widen_what_counts() {
 fn connection_state_is_bounded() {
     let mut d = Sshd::new(Mode::Normal);
     let mut out = Vec::new();
-    for pid in 0..(MAX_CONNECTIONS as u32 * 3) {
+    for pid in 0..(conns::MAX_CONNECTIONS as u32 * 3) {
         d.feed(
             &format!("Nov 26 15:03:30 host sshd[{pid}]: Connection from 192.0.2.3 port 1 on 10.0.0.1 port 22"),
             &mut out,
         );
     }
     assert!(out.is_empty());
-    assert!(d.conns.len() <= MAX_CONNECTIONS);
-    assert!(d.order.len() <= 2 * MAX_CONNECTIONS + 1);
+    let (known, ordered) = d.conns.sizes();
+    assert!(known <= conns::MAX_CONNECTIONS);
+    assert!(ordered <= 2 * conns::MAX_CONNECTIONS + 1);
 }

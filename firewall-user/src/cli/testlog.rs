@@ -108,7 +108,7 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
     let mut events = Vec::new();
     let mut reader = LineReader::new(input);
     loop {
-        let raw = match reader.next_line() {
+        let line = match reader.next_text() {
             Ok(Some(l)) => l,
             Ok(None) => break,
             Err(e) => {
@@ -117,10 +117,6 @@ pub fn test_log(a: &TestLogArgs) -> i32 {
             }
         };
         lines += 1;
-        let line = match crate::detect::utf8(raw) {
-            Some(l) => std::borrow::Cow::Borrowed(l),
-            None => String::from_utf8_lossy(raw),
-        };
         let mut any = false;
         for (j, (jail, dname, d)) in detectors.iter_mut().enumerate() {
             d.feed(&line, &mut events);

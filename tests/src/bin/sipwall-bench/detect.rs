@@ -73,8 +73,9 @@ fn write_log(path: &Path, n: usize) {
     }
 }
 
-/// Runs a command on CPU 1 (CPU 0 if there is one); returns (seconds, stdout, stderr).
-fn timed(cmd: &mut Command) -> (f64, String, String) {
+/// Runs a command on CPU 1 (CPU 0 if there is one) with its output going to `out` (piped:
+/// returned); returns (seconds, stdout, stderr).
+fn timed(cmd: &mut Command, out: Stdio) -> (f64, String, String) {
     let cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 { 1 } else { 0 };
     // SAFETY: sched_setaffinity is async-signal-safe.
     unsafe {
@@ -86,7 +87,7 @@ fn timed(cmd: &mut Command) -> (f64, String, String) {
         });
     }
     let t = Instant::now();
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("run");
+    let out = cmd.stdout(out).stderr(Stdio::piped()).output().expect("run");
     let secs = t.elapsed().as_secs_f64();
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     (secs, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -115,7 +116,7 @@ pub fn run(quick: bool) -> String {
     let have_f2b = Command::new("fail2ban-regex").arg("--version").output().is_ok_and(|o| o.status.success());
     let mut md = format!(
         "{} lines (60 % sshd, 40 % Asterisk: failures, logins, registrations, dialplan noise), one \
-         CPU each; `sipwall test-log --json` (median of {SIPWALL_RUNS} runs) and `fail2ban-regex` \
+         CPU each; `sipwall test-log --json > FILE` (median of {SIPWALL_RUNS} runs) and `fail2ban-regex` \
          (Debian's fail2ban {}, one run).\n\n\
          | filter | fail2ban-regex | sipwall test-log | lines/s (sipwall) | × faster | lines matched (fail2ban-regex) | lines with a finding (sipwall) |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
@@ -128,8 +129,12 @@ pub fn run(quick: bool) -> String {
         // fail2ban-regex (about a minute, where one run's noise is small)
         let runs: Vec<(f64, String)> = (0..SIPWALL_RUNS)
             .map(|_| {
-                let (t, _, err) =
-                    timed(Command::new(sipwall_bin()).args(["test-log", "--json", "--jail", filter]).arg(&log));
+                // the findings go to a file, as `sipwall test-log --json LOG > findings.json`
+                let findings = std::fs::File::create(dir.join("findings.json")).unwrap();
+                let (t, _, err) = timed(
+                    Command::new(sipwall_bin()).args(["test-log", "--json", "--jail", filter]).arg(&log),
+                    findings.into(),
+                );
                 (t, err)
             })
             .collect();
@@ -138,7 +143,7 @@ pub fn run(quick: bool) -> String {
         let sw_matched = sipwall_matched(err);
         let (f2b, f2b_m) = if have_f2b {
             let conf = format!("/etc/fail2ban/filter.d/{filter}.conf");
-            let (t, out, _) = timed(Command::new("fail2ban-regex").arg(&log).arg(&conf));
+            let (t, out, _) = timed(Command::new("fail2ban-regex").arg(&log).arg(&conf), Stdio::piped());
             (Some(t), f2b_matched(&out))
         } else {
             (None, 0)

@@ -1,185 +1,224 @@
-//! The date in a log line, removed as fail2ban's date detector removes it (`filter.py`
-//! `processLine`): only the matched date goes, the text around it stays, so `[2012-02-13
+//! The date in a log line, found and removed as fail2ban's date detector does
+//! (`datedetector.py`, `filter.py` `processLine`). The templates are tried in order; an
+//! anchored one (`{^LN-BEG}`, `^`, `$`) wins at once, one found in the middle of the line only
+//! if no template finds a date nearer the start. The template that won is tried first on the
+//! next line and keeps winning while it matches at the same place; templates that win often
+//! move up the list. Only the matched date goes, the text around it stays, so `[2012-02-13
 //! 17:21:54] NOTICE` reads `[] NOTICE` (hence `__date_ambit`) and a syslog line keeps the space
 //! after the date. The date itself is not read: a failure counts when sipwall reads the line.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::LazyLock};
 
-use fancy_regex::Regex;
+use fancy_regex::{Captures, Regex};
 
-use crate::detect::prefix;
+use super::template::{self, Template};
 
-/// Where a filter looks for the date.
+/// The templates of one filter, in fail2ban's order.
 #[derive(Debug)]
-pub enum Dates {
-    /// `{^LN-BEG}`: fail2ban's default formats, at the start of the line after at most two
-    /// non-word characters (`^(?:\W{0,2})?`).
-    LineStart,
-    /// A `datepattern`: one expression per line, the first that matches wins.
-    Patterns(Vec<Regex>),
+pub struct Dates {
+    templates: Vec<Template>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error(
-        "`%{0}` is not a date directive sipwall knows; use %Y %y %m %d %e %H %k %I %l %M %S %f %p \
-         %b %B %a %A %z %Z %j (or their %Ex forms), or {{^LN-BEG}} for fail2ban's default formats"
+        "`%{0}` is not a date directive sipwall knows; use %Y %y %m %d %H %k %I %l %M %S %f %p %b %B \
+         %a %A %z %Z %j (or their %Ex forms), EPOCH, LEPOCH, TAI64N, {{DATE}} or {{^LN-BEG}} for \
+         fail2ban's default formats"
     )]
     Directive(String),
-    #[error("`{0}` is not supported: write the date with % directives, {{DATE}} or {{^LN-BEG}}")]
-    Special(String),
     #[error("{0}")]
     Regex(String),
 }
 
+static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)(?<!\\)\{DATE\}").expect("a fixed expression"));
+static DEFAULTS: LazyLock<Vec<Template>> =
+    LazyLock::new(|| template::defaults().expect("fail2ban's default templates compile"));
+
 impl Dates {
-    /// `datepattern` as written (after the definitions were substituted); `None` is fail2ban's
-    /// `common.conf` default, `{^LN-BEG}`.
+    /// `datepattern` as written (after the definitions were substituted), one template per
+    /// line; `None` is fail2ban's `common.conf` default, `{^LN-BEG}`.
     pub fn new(pattern: Option<&str>) -> Result<Dates, Error> {
         let lines: Vec<&str> =
-            pattern.map(|p| p.lines().map(str::trim).filter(|l| !l.is_empty()).collect()).unwrap_or_default();
-        if lines.is_empty() || lines.iter().all(|l| matches!(*l, "{^LN-BEG}" | "^" | "{DEFAULT}")) {
-            return Ok(Dates::LineStart);
-        }
-        let mut regexes = Vec::new();
-        for l in lines {
-            if l == "{^LN-BEG}" {
-                // the default formats after custom ones: approximated by a leading ISO or syslog date
-                regexes.push(template(&format!("{{^LN-BEG}}{SYSLOG}"))?);
-                regexes.push(template(&format!("{{^LN-BEG}}{ISO}"))?);
-                continue;
+            pattern.unwrap_or("{^LN-BEG}").lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let mut templates: Vec<Template> = Vec::new();
+        let push = |t: Template, templates: &mut Vec<Template>| {
+            if !templates.iter().any(|k| k.name == t.name) {
+                templates.push(t);
             }
-            regexes.push(template(l)?);
-        }
-        Ok(Dates::Patterns(regexes))
-    }
-
-    /// `line` without its date.
-    pub fn strip<'a>(&self, line: &'a str) -> Cow<'a, str> {
-        let span = match self {
-            Dates::LineStart => line_start(line),
-            Dates::Patterns(rs) => rs.iter().find_map(|r| {
-                let caps = r.captures(line).ok()??;
-                let m = caps.get(1)?;
-                Some((m.start(), m.end()))
-            }),
         };
-        match span {
-            None => Cow::Borrowed(line),
-            Some((0, e)) => Cow::Borrowed(&line[e..]),
-            Some((s, e)) => Cow::Owned(format!("{}{}", &line[..s], &line[e..])),
+        for line in if lines.is_empty() { vec!["{DEFAULT}"] } else { lines } {
+            let key = if line.contains('%') { line.to_owned() } else { line.to_uppercase() };
+            match key.as_str() {
+                "{^LN-BEG}" | "{DEFAULT}" => {
+                    for t in DEFAULTS.iter().filter(|t| key == "{DEFAULT}" || t.anchored) {
+                        push(t.clone(), &mut templates);
+                    }
+                }
+                "{NONE}" => push(template::from_line("{UNB}^", 1.0)?, &mut templates),
+                _ if DATE.is_match(line).unwrap_or(false) => {
+                    for d in template::DEFAULTS {
+                        let p = DATE.replace_all(line, |_: &Captures<'_, str>| template::unbound(d).to_owned());
+                        push(template::from_line(&p, 1.0)?, &mut templates);
+                    }
+                }
+                _ => push(template::from_line(line, 1.0)?, &mut templates),
+            }
+        }
+        Ok(Dates { templates })
+    }
+
+    /// `line` without its date, the choice of template remembered in `state`.
+    pub fn strip<'a>(&self, line: &'a str, state: &mut State) -> Cow<'a, str> {
+        let Some(caps) = state.find(&self.templates, line) else { return Cow::Borrowed(line) };
+        let Some(m) = caps.get(1) else { return Cow::Borrowed(line) };
+        match (m.start(), m.end()) {
+            (_, 0) => Cow::Borrowed(line),
+            (0, e) => Cow::Borrowed(&line[e..]),
+            (s, e) => Cow::Owned(format!("{}{}", &line[..s], &line[e..])),
         }
     }
 }
 
-/// The span of a date at the start of `line`, after at most two non-word characters.
-fn line_start(line: &str) -> Option<(usize, usize)> {
-    let mut s = 0;
-    for c in line.chars().take(2) {
-        if c.is_alphanumeric() || c == '_' {
-            break;
-        }
-        s += c.len_utf8();
-    }
-    // `\W{0,2}` backtracks: try the longest skip first, then shorter ones
-    let mut starts = vec![s];
-    while s > 0 {
-        s -= line[..s].chars().next_back().map_or(1, char::len_utf8);
-        starts.push(s);
-    }
-    starts.into_iter().find_map(|s| {
-        let rest = &line[s..];
-        let day = weekday(rest);
-        let n = day + prefix::time_len(&rest[day..])?;
-        // fail2ban's word-end boundary: the date ends before a non-word character
-        let next = rest[n..].chars().next();
-        if next.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            return None;
-        }
-        Some((s, s + n))
-    })
+/// One template's standing in one detector (`DateDetectorTemplate`).
+#[derive(Debug, Clone)]
+struct Standing {
+    index: usize,
+    hits: u32,
+    /// Where its last winning match started.
+    distance: usize,
 }
 
-/// Length of an optional leading `Mon ` (a weekday, fail2ban's `(?:%a )?`).
-fn weekday(s: &str) -> usize {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    match s.get(..4) {
-        Some(d) if DAYS.contains(&&d[..3]) && d.ends_with(' ') && prefix::time_len(&s[4..]).is_some() => 4,
-        _ => 0,
-    }
+/// Where a date was found last: its position and the characters on either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Edge {
+    pos: usize,
+    before: Option<char>,
+    at: Option<char>,
 }
 
-const SYSLOG: &str = "(?:%a )?%b %d %k:%M:%S(?:\\.%f)?(?: %ExY)?";
-const ISO: &str = "%ExY(?:-)%m-%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\\s*%z)?";
-
-/// fail2ban's `strptime` directives (`strptime.py` `timeRE`) as expressions, without groups.
-fn directive(d: &str) -> Option<&'static str> {
-    Some(match d {
-        "Y" | "ExY" => r"\d{4}",
-        "y" | "Exy" => r"\d{2}",
-        "m" => r"(?:0?[1-9]|1[0-2])",
-        "Exm" => r"(?:0[1-9]|1[0-2])",
-        "d" | "e" => r"(?:[1-2]\d|[0 ]?[1-9]|3[0-1])",
-        "Exd" => r"(?:[1-2]\d|0[1-9]|3[0-1])",
-        "H" => r"(?:[0-1]?\d|2[0-3])",
-        "ExH" => r"(?:[0-1]\d|2[0-3])",
-        "k" | "Exk" => r" ?(?:[0-2]?\d)",
-        "I" => r"(?:1[0-2]|0[1-9]|[1-9])",
-        "l" | "Exl" => r" ?(?:1?\d)",
-        "M" => r"(?:[0-5]?\d)",
-        "ExM" => r"(?:[0-5]\d)",
-        "S" => r"(?:[0-5]?\d|6[0-1])",
-        "ExS" => r"(?:[0-5]\d|6[0-1])",
-        "f" => r"(?:[0-9]{1,6})",
-        "p" => r"(?:[AaPp][Mm])",
-        "b" | "B" => r"(?:[A-Z][a-z]{2,8})",
-        "a" | "A" => r"(?:[A-Z][a-z]{2,8})",
-        "j" => r"(?:36[0-6]|3[0-5]\d|[12]\d\d|0?[1-9]\d|0{0,2}[1-9])",
-        "z" | "Exz" => r"(?:Z|UTC|GMT|[+-][01]\d(?::?\d{2})?)",
-        "Z" | "ExZ" => r"(?:Z|[A-Z]{3,5})",
-        _ => return None,
-    })
+/// What a detector remembers between lines: the order of the templates, their wins, and
+/// where the last date was.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    order: Vec<Standing>,
+    last: Option<usize>,
+    start: Option<Edge>,
+    end: Option<Edge>,
+    first_unused: usize,
 }
 
-/// One `datepattern` line as fail2ban's `DateTemplate.setRegex` builds it: group 1 is the date.
-fn template(pattern: &str) -> Result<Regex, Error> {
-    let (line_begin, pattern) = match pattern.strip_prefix("{^LN-BEG}") {
-        Some(p) => (true, p),
-        None => (false, pattern),
-    };
-    if pattern.contains("EPOCH") || pattern.contains("TAI64N") || pattern.contains("{UNB}") {
-        return Err(Error::Special(pattern.to_owned()));
-    }
-    // `{DATE}` stands for the default formats (fail2ban's `preMatch`)
-    let pattern = pattern.replace("{DATE}", &format!("(?:{ISO}|{SYSLOG})"));
-    let mut re = String::new();
-    let mut rest = pattern.as_str();
-    while let Some(i) = rest.find('%') {
-        re.push_str(&rest[..i]);
-        let tail = &rest[i + 1..];
-        if let Some(after) = tail.strip_prefix('%') {
-            re.push('%');
-            rest = after;
-            continue;
+fn edge(line: &str, pos: usize) -> Edge {
+    Edge { pos, before: line[..pos].chars().next_back(), at: line[pos..].chars().next() }
+}
+
+fn alnum(c: Option<char>) -> bool {
+    c.is_some_and(char::is_alphanumeric)
+}
+
+impl State {
+    /// fail2ban's `matchTime`: the match of the winning template.
+    fn find<'l>(&mut self, templates: &[Template], line: &'l str) -> Option<Captures<'l, str>> {
+        if self.order.len() != templates.len() {
+            self.order = (0..templates.len()).map(|index| Standing { index, hits: 0, distance: usize::MAX }).collect();
         }
-        let len = if tail.starts_with("Ex") { 3 } else { 1 };
-        let name = tail.get(..len).ok_or_else(|| Error::Directive(tail.to_owned()))?;
-        re.push_str(directive(name).ok_or_else(|| Error::Directive(name.to_owned()))?);
-        rest = &tail[len..];
+        let n = self.order.len();
+        let search = |i: usize, from: usize, to: usize| -> Option<Captures<'l, str>> {
+            templates[self.order[i].index].regex.captures_from_pos(&line[..to], from).ok().flatten()
+        };
+        let anchored = |i: usize| templates[self.order[i].index].anchored;
+        let mut best: Option<(Captures<'l, str>, usize)> = None;
+        let mut skip = None;
+        let mut won = None;
+        if let Some(i) = self.last {
+            let (start, end) = (self.start.expect("set with last"), self.end.expect("set with last"));
+            let found = if anchored(i) {
+                skip = Some(i);
+                search(i, 0, line.len())
+            } else {
+                let (s, e) = (start.pos.min(line.len()), end.pos.min(line.len()));
+                let same_start = line.is_char_boundary(s)
+                    && (edge(line, s).before == start.before || (edge(line, s).at == start.at && !alnum(start.at)));
+                let same_end = line.is_char_boundary(e)
+                    && (edge(line, e).at == end.at || (edge(line, e).before == end.before && !alnum(end.before)));
+                if same_start && same_end && s <= e {
+                    search(i, s, e)
+                } else {
+                    skip = Some(i);
+                    search(i, 0, line.len())
+                }
+            };
+            if let Some(c) = found {
+                let m = c.get(0).expect("group 0");
+                if n == 1 || anchored(i) || (m.start() == start.pos && m.end() == end.pos) {
+                    won = Some((c, i));
+                } else {
+                    best = Some((c, i));
+                }
+            }
+        }
+        if won.is_none() {
+            for i in 0..n {
+                if Some(i) == skip {
+                    continue;
+                }
+                let Some(c) = search(i, 0, line.len()) else { continue };
+                let distance = c.get(0).expect("group 0").start();
+                if i + 1 >= n || anchored(i) || (distance == 0 && self.order[i].hits > 0 && self.order[i + 1].hits == 0)
+                {
+                    won = Some((c, i));
+                    break;
+                }
+                let last_distance = self.start.map_or(1, |e| e.pos);
+                if distance > self.order[i].distance || distance > last_distance {
+                    if best.as_ref().is_none_or(|(b, _)| distance < b.get(0).expect("group 0").start()) {
+                        best = Some((c, i));
+                    }
+                    continue;
+                }
+                won = Some((c, i));
+                break;
+            }
+        }
+        let (caps, mut i) = won.or(best)?;
+        let m = caps.get(0).expect("group 0");
+        self.order[i].hits += 1;
+        self.order[i].distance = m.start();
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        self.start = Some(edge(line, m.start()));
+        self.end = Some(edge(line, m.end()));
+        if i != 0 && Some(i) != self.last {
+            i = self.reorder(templates, i);
+        }
+        self.last = Some(i);
+        Some(caps)
     }
-    re.push_str(rest);
-    let anchored = re.starts_with('^');
-    let body = re.strip_prefix('^').unwrap_or(&re);
-    let (body, end_anchor) = match body.strip_suffix('$') {
-        Some(b) if !b.ends_with('\\') => (b, "$"),
-        _ => (body, ""),
-    };
-    let full = if line_begin {
-        format!(r"^(?:\W{{0,2}})?({body}){end_anchor}(?=\b|\W|$)")
-    } else if anchored {
-        format!(r"^({body}){end_anchor}(?=\b|\W|$)")
-    } else {
-        format!(r"(?:^|\b|(?<=\W))({body}){end_anchor}(?=\b|\W|$)")
-    };
-    Regex::new(&full).map_err(|e| Error::Regex(format!("{e} (in the date expression `{full}`)")))
+
+    fn weight(&self, templates: &[Template], i: usize) -> f64 {
+        let s = &self.order[i];
+        f64::from(s.hits) * templates[s.index].weight / s.distance.max(1) as f64
+    }
+
+    /// fail2ban's `_reorderTemplate`: a template that won moves up past ones that weigh less.
+    fn reorder(&mut self, templates: &[Template], num: usize) -> usize {
+        let weight = self.weight(templates, num);
+        let mut pos = if self.first_unused < num { self.first_unused } else { num / 2 };
+        if weight <= self.weight(templates, pos) {
+            if pos == num - 1 {
+                return num;
+            }
+            pos = num - 1;
+            if weight <= self.weight(templates, pos) {
+                return num;
+            }
+        }
+        let moved = self.order.remove(num);
+        self.order.insert(pos, moved);
+        while self.first_unused < self.order.len() && self.order[self.first_unused].hits > 0 {
+            self.first_unused += 1;
+        }
+        pos
+    }
 }

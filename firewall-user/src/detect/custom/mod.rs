@@ -10,6 +10,7 @@
 mod date;
 mod definitions;
 mod multiline;
+mod template;
 mod translate;
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
@@ -18,7 +19,7 @@ use fancy_regex::{Captures, Regex};
 
 pub use self::definitions::COMMON;
 use self::{
-    date::Dates,
+    date::{Dates, State},
     definitions::Definitions,
     multiline::{Connections, Groups, Merged},
 };
@@ -157,8 +158,8 @@ impl Filter {
 
     /// The groups of the first failure expression that matches `line`, unless an ignore
     /// expression matches too; prefregex's groups included.
-    fn groups(&self, line: &str) -> Option<Groups> {
-        let text = self.dates.strip(line.trim_end_matches(['\r', '\n']));
+    fn groups(&self, line: &str, dates: &mut State) -> Option<Groups> {
+        let text = self.dates.strip(line.trim_end_matches(['\r', '\n']), dates);
         let mut groups = Groups::new();
         let content = match &self.prefregex {
             Some(p) => {
@@ -192,9 +193,10 @@ impl Filter {
         Some(groups)
     }
 
-    /// The event a line stands for on its own, with no earlier lines (`<F-MLFID>` ignored).
+    /// The event a line stands for on its own, with no earlier lines (`<F-MLFID>` ignored,
+    /// the date templates in their first order).
     pub fn judge(&self, line: &str) -> Option<Event> {
-        let groups = self.groups(line)?;
+        let groups = self.groups(line, &mut State::default())?;
         if groups.get("nofail").is_some_and(|v| !v.is_empty()) {
             return None;
         }
@@ -218,21 +220,23 @@ fn event(g: &Groups) -> Option<Event> {
     })
 }
 
-/// A detector running one filter, remembering connections for `<F-MLFID>`.
+/// A detector running one filter, remembering connections for `<F-MLFID>` and which date
+/// template its log uses.
 pub struct Custom {
     filter: Arc<Filter>,
     connections: Connections,
+    dates: State,
 }
 
 impl Custom {
     pub fn new(filter: Arc<Filter>) -> Custom {
-        Custom { filter, connections: Connections::default() }
+        Custom { filter, connections: Connections::default(), dates: State::default() }
     }
 }
 
 impl Detector for Custom {
     fn feed(&mut self, line: &str, out: &mut Vec<Event>) {
-        let Some(groups) = self.filter.groups(line) else { return };
+        let Some(groups) = self.filter.groups(line, &mut self.dates) else { return };
         let merged = match groups.get("mlfid").cloned() {
             Some(id) => match self.connections.merge(&id, groups, Instant::now()) {
                 Merged::Failure(g) => g,
@@ -245,5 +249,7 @@ impl Detector for Custom {
     }
 }
 
+#[cfg(test)]
+mod date_tests;
 #[cfg(test)]
 mod tests;

@@ -165,6 +165,7 @@ const FULL_MARKS: &[&str] = &[
     "php-url-fopen",
     "phpmyadmin-syslog",
     "portsentry",
+    "postfix",
     "proftpd",
     "pure-ftpd",
     "qmail",
@@ -201,7 +202,6 @@ const FULL_MARKS: &[&str] = &[
 // - ejabberd-auth (maxlines 2), mongodb-auth (10), slapd (20), guacamole (maxlines and
 //   failregex chosen by `<L_<logging>/…>`, 2 lines by default): fail2ban's buffer of several
 //   lines, rejected on purpose.
-// - postfix: `[^[]` (an unescaped `[` in a class) is no valid Rust expression.
 // - domino-smtp, traefik-auth: they do not include `common.conf`, so fail2ban looks for the date
 //   with every default template (`{DEFAULT}`), also in the middle of the line; sipwall assumes
 //   `common.conf`'s `{^LN-BEG}`. Pasted with `datepattern = {DEFAULT}` they would find it too.

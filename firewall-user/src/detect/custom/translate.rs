@@ -29,16 +29,65 @@ fn group_name(tag: &str) -> String {
     }
 }
 
-/// Replaces fail2ban's tags with expressions and named groups, and Python's `(?(name)…)`
-/// conditionals with the `(?(<name>)…)` form.
+/// A Python character class (after its `[`) as Rust's regex reads it, and what follows it.
+/// Python takes `[`, `&&`, `--` and `~~` inside a class as characters, Rust as nested classes
+/// and set operations; a `]` first in the class is a character in both.
+fn class(r: &str) -> (String, &str) {
+    let mut out = String::from("[");
+    let mut rest = r;
+    if let Some(after) = rest.strip_prefix('^') {
+        out.push('^');
+        rest = after;
+    }
+    if let Some(after) = rest.strip_prefix(']') {
+        out.push_str("\\]");
+        rest = after;
+    }
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            ']' => {
+                out.push(']');
+                return (out, &rest[i + 1..]);
+            }
+            '\\' => match chars.next() {
+                // `\<` and `\>` are the characters in Python
+                Some((_, e @ ('<' | '>'))) => out.push(e),
+                Some((_, e)) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '[' => out.push_str("\\["),
+            '&' | '-' | '~' if chars.peek().is_some_and(|(_, n)| *n == c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    // not closed: left for the regex compiler to report
+    out.push_str(rest);
+    (out, "")
+}
+
+/// Replaces fail2ban's tags with expressions and named groups, Python's `(?(name)…)`
+/// conditionals with the `(?(<name>)…)` form, and writes character classes as Rust reads them.
 pub fn tags(regex: &str) -> Result<String, Error> {
     let addr = format!(r"\[?(?:{IP4}|{IP6})\]?");
     let mut out = String::with_capacity(regex.len() * 2);
     let mut open: Vec<String> = Vec::new();
     let mut rest = regex;
-    while let Some(i) = rest.find(['<', '(', '\\']) {
+    while let Some(i) = rest.find(['<', '(', '\\', '[']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
+        if let Some(r) = tail.strip_prefix('[') {
+            let (c, after) = class(r);
+            out.push_str(&c);
+            rest = after;
+            continue;
+        }
         if let Some(r) = tail.strip_prefix('\\') {
             // Python reads `\<` and `\>` as the characters; Rust's regex as word boundaries
             match r.chars().next() {
@@ -137,5 +186,19 @@ mod tests {
         assert_eq!(tags("</F-USER>"), Err(Error::Unopened("USER".into())));
         assert_eq!(tags("a<b"), Ok("a<b".into()));
         assert_eq!(tags(r"\<x\> \(\\<"), Ok(r"<x> \(\\<".into()));
+    }
+
+    #[test]
+    fn classes_are_written_as_rust_reads_them() {
+        assert_eq!(tags(r"[^[]+"), Ok(r"[^\[]+".into()));
+        assert_eq!(tags(r"[]a]"), Ok(r"[\]a]".into()));
+        assert_eq!(tags(r"[^]]"), Ok(r"[^\]]".into()));
+        assert_eq!(tags(r"[a&&b--c~~d]"), Ok(r"[a\&&b\--c\~~d]".into()));
+        assert_eq!(tags(r"[\]\w<>(]<HOST>"), Ok(format!(r"[\]\w<>(]{}", tags("<HOST>").unwrap())));
+        assert_eq!(tags(r"[\<]"), Ok(r"[<]".into()));
+        for (py, text, hit) in [(r"^[^[]+\[", "abc[", true), (r"^x[^[]y", "x[y", false), (r"^[a-c]+$", "abc", true)] {
+            let re = fancy_regex::Regex::new(&tags(py).unwrap()).unwrap();
+            assert_eq!(re.is_match(text).unwrap(), hit, "{py} on {text}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! `[jails.NAME]`, `[detectors.NAME]` and `[webhook]`: what turns log lines and rate-limit
-//! reports into bans, in fail2ban's words (findtime, maxretry, bantime, ignore, recidive).
+//! `[jails.NAME]`, `[detectors.NAME]` (in `detectors`) and `[webhook]`: what turns log lines
+//! and rate-limit reports into bans, in fail2ban's words (findtime, maxretry, bantime, ignore,
+//! recidive).
 //!
 //! Four jails are built in and on unless `enabled = false`: `asterisk`, `sshd`, `recidive`
 //! and `flood`. A `[jails.NAME]` section for one of them changes only the keys it sets.
@@ -8,12 +9,12 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 
+mod detectors;
+
+use self::detectors::read_detector;
 use super::reader::{Reader, Section};
 use crate::{
-    detect::{
-        custom::{Filter, Spec},
-        sshd::Mode,
-    },
+    detect::{custom::Spec, sshd::Mode},
     duration,
 };
 
@@ -197,8 +198,6 @@ pub fn builtin() -> Vec<Jail> {
 const JAIL_KEYS: &[&str] =
     &["enabled", "detector", "mode", "logpath", "findtime", "maxretry", "bantime", "ignore", "increment", "services"];
 const INCREMENT_KEYS: &[&str] = &["enabled", "factor", "multipliers", "maxtime", "window", "overalljails"];
-const DETECTOR_KEYS: &[&str] =
-    &["prefregex", "failregex", "ignoreregex", "definitions", "daemon", "datepattern", "maxlines"];
 const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood"];
 
 fn valid_name(n: &str) -> bool {
@@ -284,57 +283,6 @@ pub fn read(r: &mut Reader, root: &Section, services: &[&str]) -> Detection {
         det.webhook = url.map(|(url, _)| Webhook { url, timeout, retries });
     }
     det
-}
-
-fn read_detector(r: &mut Reader, s: &Section, name: &str, span: Option<std::ops::Range<usize>>) -> Option<Spec> {
-    s.check_keys(r, DETECTOR_KEYS);
-    if !valid_name(name) || BUILTIN_DETECTORS.contains(&name) {
-        r.error(
-            span.clone(),
-            format!(
-                "detector name `{name}` must be lower case and not one of the built-in ones ({})",
-                BUILTIN_DETECTORS.join(", ")
-            ),
-        );
-    }
-    // fail2ban writes several expressions as lines of one value
-    let lines = |v: Vec<(String, std::ops::Range<usize>)>| -> Vec<String> {
-        v.into_iter()
-            .flat_map(|(t, _)| {
-                t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<_>>()
-            })
-            .collect()
-    };
-    let mut spec = Spec {
-        prefregex: s.string(r, "prefregex").map(|(t, _)| t.trim().to_owned()).filter(|t| !t.is_empty()),
-        failregex: lines(string_or_list(r, s, "failregex").unwrap_or_default()),
-        ignoreregex: lines(string_or_list(r, s, "ignoreregex").unwrap_or_default()),
-        definitions: Default::default(),
-        datepattern: s.string(r, "datepattern").map(|(t, _)| t.trim().to_owned()).filter(|t| !t.is_empty()),
-        maxlines: s.uint(r, "maxlines", 1, 1000).map(|n| n as u32),
-    };
-    if let Some(d) = s.table(r, "definitions", "definitions") {
-        for (k, item) in d.table.iter() {
-            match item.as_str() {
-                Some(v) => {
-                    spec.definitions.insert(k.to_owned(), v.trim().to_owned());
-                }
-                None => r.error(d.value_span(k), format!("definition `{k}` must be a string")),
-            }
-        }
-    }
-    if let Some((daemon, _)) = s.string(r, "daemon") {
-        spec.definitions.insert("_daemon".into(), daemon);
-    }
-    match Filter::new(&spec) {
-        Ok(_) => Some(spec),
-        Err(e) => {
-            let key = e.field.split('[').next().unwrap_or("failregex").to_owned();
-            let at = if s.has(&key) { s.value_span(&key) } else { span };
-            r.error(at, format!("[detectors.{name}] {e}"));
-            None
-        }
-    }
 }
 
 fn read_jail(

@@ -155,3 +155,69 @@ fn allow_from_restricts_a_service_to_its_sources() {
     // other ports stay open: sipwall is not a default-deny firewall
     assert_eq!(h.why(&syn("188.10.11.13", 443)), (UnprotectedPort, ""));
 }
+
+/// The kernel's longest match against the rules themselves, over random nested allow and block
+/// prefixes of many lengths (IPv6 from /16 to /128, so that lengths under /32, several lengths
+/// in one /32 and probe filter misses all occur), at the edges of every prefix.
+#[test]
+fn longest_match_in_the_kernel_agrees_with_the_rules() {
+    require_root!();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..8 {
+        let (mut allow, mut block) = (Vec::new(), Vec::new());
+        for _ in 0..40 {
+            let net: ipnet::IpNet = if round % 2 == 0 {
+                let len = [16u8, 24, 29, 32, 33, 40, 47, 48, 56, 63, 64, 80, 96, 112, 127, 128][next(16) as usize];
+                let addr = (0x2001_0db8u128 << 96)
+                    | (u128::from(next(4)) << 80)
+                    | (u128::from(next(4)) << 60)
+                    | u128::from(next(8));
+                ipnet::IpNet::new(std::net::Ipv6Addr::from(addr).into(), len).unwrap().trunc()
+            } else {
+                let len = [12u8, 16, 20, 24, 25, 28, 31, 32][next(8) as usize];
+                let addr = (10u32 << 24) | ((next(3) as u32) << 16) | ((next(3) as u32) << 8) | next(8) as u32;
+                ipnet::IpNet::new(std::net::Ipv4Addr::from(addr).into(), len).unwrap().trunc()
+            };
+            if next(4) == 0 {
+                allow.push(net)
+            } else {
+                block.push(net)
+            }
+        }
+        let list = |v: &[ipnet::IpNet]| v.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+        let mut h =
+            Harness::new(&format!("[allow]\nsources = [{}]\n[block]\nsources = [{}]\n", list(&allow), list(&block)));
+        let mut probes = Vec::new();
+        for n in allow.iter().chain(&block) {
+            for a in [n.network(), n.broadcast()] {
+                probes.push(a);
+                match a {
+                    std::net::IpAddr::V4(x) => {
+                        probes.push(std::net::Ipv4Addr::from(u32::from(x).wrapping_add(1)).into());
+                        probes.push(std::net::Ipv4Addr::from(u32::from(x).wrapping_sub(1)).into());
+                    }
+                    std::net::IpAddr::V6(x) => {
+                        probes.push(std::net::Ipv6Addr::from(u128::from(x).wrapping_add(1)).into());
+                        probes.push(std::net::Ipv6Addr::from(u128::from(x).wrapping_sub(1)).into());
+                    }
+                }
+            }
+        }
+        for a in probes {
+            let want = if allow.iter().any(|n| n.contains(&a)) {
+                Allowlisted
+            } else if block.iter().any(|n| n.contains(&a)) {
+                Blocked
+            } else {
+                UnprotectedPort
+            };
+            assert_eq!(h.why(&udp(&a.to_string(), 9)).0, want, "round {round}: {a}\nallow {allow:?}\nblock {block:?}");
+        }
+    }
+}

@@ -53,6 +53,9 @@ const _: () = assert!(core::mem::size_of::<Bucket>() == 64);
 pub mod event {
     /// A source went over a service's rate limit.
     pub const RATE_LIMITED: u32 = 1;
+    /// The host answered a SIP request from `addr` with a failure (`status`: 403 or 404),
+    /// from a port of service `svc`.
+    pub const SIP_FAILURE: u32 = 2;
 }
 
 /// Record in the `SW_EVENTS` ring buffer. At most one per source and service per
@@ -66,7 +69,9 @@ pub struct RateEvent {
     pub dropped: u32,
     /// Jiffies.
     pub ts: u64,
-    pub _pad: u64,
+    /// `SIP_FAILURE`: the SIP status code answered.
+    pub status: u32,
+    pub _pad: u32,
     pub addr: Addr6,
 }
 const _: () = assert!(core::mem::size_of::<RateEvent>() == 48);

@@ -13,7 +13,12 @@ pub mod policy {
     pub const LIMIT: u32 = 1 << 1;
     /// Every TCP segment costs a token, not only connection attempts (SYN without ACK).
     pub const LIMIT_ALL_TCP: u32 = 1 << 2;
+    /// The SIP service (named `sip`): the egress classifier reports the failures it answers.
+    pub const SIP: u32 = 1 << 3;
 }
+
+/// Name of the service whose answers the egress classifier reads as SIP.
+pub const SIP_SERVICE: &str = "sip";
 
 /// Value of `SW_SERVICES`, indexed by service id.
 #[repr(C)]

@@ -70,6 +70,7 @@ fn report(b: &mut Bucket, cfg: &Config, now: u64) {
         family: b.key.family,
         dropped: b.dropped,
         ts: now,
+        status: 0,
         _pad: 0,
         addr: b.key.addr,
     };

@@ -4,6 +4,7 @@
 
 mod clock;
 mod cursor;
+mod egress;
 mod limit;
 mod maps;
 mod nets;
@@ -12,7 +13,11 @@ mod stats;
 mod trace;
 mod verdict;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{xdp_action, TC_ACT_OK},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use firewall_common::reason::Action;
 use verdict::Verdict;
 
@@ -39,6 +44,14 @@ fn finish(ctx: &XdpContext, v: &Verdict) -> u32 {
             xdp_action::XDP_DROP
         }
     }
+}
+
+/// The egress classifier: reports the SIP failures the host answers (see `egress`); passes
+/// everything.
+#[classifier]
+pub fn sipwall_egress(ctx: TcContext) -> i32 {
+    egress::account(&ctx);
+    TC_ACT_OK
 }
 
 /// Samples jiffies and CLOCK_MONOTONIC together into `SW_CLOCK`; the daemon runs it with

@@ -1,17 +1,16 @@
 //! Ethernet, VLAN, IPv4, IPv6 (with extension headers), TCP and UDP. Each step either yields the
 //! next header or a final reason (`Err`): nothing is passed or dropped without one.
 
-use aya_ebpf::programs::XdpContext;
 use firewall_common::{
     addr::Addr6,
     reason::Reason,
     service::{IPPROTO_TCP, IPPROTO_UDP},
 };
 
-use crate::cursor::{be16, bytes, frame_len};
+use crate::cursor::{be16, bytes, frame_len, Frame};
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 /// Pre-standard QinQ outer tag still emitted by some switches.
@@ -78,7 +77,18 @@ fn is_vlan(proto: u16) -> bool {
 }
 
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
+pub fn parse(ctx: &impl Frame) -> Result<Packet, Reason> {
+    let (proto, off) = ethertype(ctx)?;
+    match proto {
+        ETH_P_IP => parse_v4(ctx, off),
+        ETH_P_IPV6 => parse_v6(ctx, off),
+        _ => Err(Reason::NonIp),
+    }
+}
+
+/// The frame's protocol after Ethernet and up to `MAX_VLAN_TAGS` VLAN tags, and its offset.
+#[inline(always)]
+pub fn ethertype(ctx: &impl Frame) -> Result<(u16, usize), Reason> {
     let eth = bytes::<14>(ctx, 0).ok_or(Reason::TruncatedL2)?;
     let mut proto = be16(eth, 12);
     let mut off = 14usize;
@@ -93,15 +103,11 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
     if is_vlan(proto) {
         return Err(Reason::VlanDepth);
     }
-    match proto {
-        ETH_P_IP => parse_v4(ctx, off),
-        ETH_P_IPV6 => parse_v6(ctx, off),
-        _ => Err(Reason::NonIp),
-    }
+    Ok((proto, off))
 }
 
 #[inline(always)]
-fn parse_v4(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
+fn parse_v4(ctx: &impl Frame, off: usize) -> Result<Packet, Reason> {
     let ip = bytes::<20>(ctx, off).ok_or(Reason::TruncatedL3)?;
     if ip[0] >> 4 != 4 {
         return Err(Reason::InvalidL3);
@@ -125,7 +131,7 @@ fn parse_v4(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
 }
 
 #[inline(always)]
-fn parse_v6(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
+fn parse_v6(ctx: &impl Frame, off: usize) -> Result<Packet, Reason> {
     let ip = bytes::<40>(ctx, off).ok_or(Reason::TruncatedL3)?;
     if ip[0] >> 4 != 6 {
         return Err(Reason::InvalidL3);
@@ -171,7 +177,7 @@ fn parse_v6(ctx: &XdpContext, off: usize) -> Result<Packet, Reason> {
 }
 
 #[inline(always)]
-fn parse_l4(ctx: &XdpContext, off: usize, proto: u8) -> Result<L4, Reason> {
+fn parse_l4(ctx: &impl Frame, off: usize, proto: u8) -> Result<L4, Reason> {
     match proto {
         IPPROTO_TCP => {
             let tcp = bytes::<20>(ctx, off).ok_or(Reason::TruncatedL4)?;

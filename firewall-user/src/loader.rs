@@ -6,8 +6,9 @@ use aya::{
     maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
+        tc::{self, TcAttachType},
         xdp::XdpLink,
-        ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
+        ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
@@ -39,6 +40,8 @@ pub const BASELINE_PROGRAM: &str = "sipwall_baseline";
 pub const TRACE_GLOBAL: &str = "SIPWALL_TRACE";
 /// The program that samples the kernel's clocks (run, never attached).
 pub const CLOCK_PROGRAM: &str = "sipwall_clock";
+/// The egress classifier that reports the SIP failures the host answers.
+pub const EGRESS_PROGRAM: &str = "sipwall_egress";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -190,6 +193,7 @@ fn load_with(
             .map_err(|e| LoadError::Verifier(Box::new(e)))?;
         prog.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
     }
+    egress_program(&mut ebpf)?.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
     let tables = KernelTables::take(&mut ebpf, &sizes, origin == Origin::Adopted)?;
     let stats =
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
@@ -222,6 +226,37 @@ pub fn calibrate(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<K
         }
     }
     Err(LoadError::Clock(last))
+}
+
+pub fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoadError> {
+    ebpf.program_mut(EGRESS_PROGRAM)
+        .ok_or(LoadError::MissingProgram(EGRESS_PROGRAM))?
+        .try_into()
+        .map_err(|e| LoadError::Verifier(Box::new(e)))
+}
+
+/// Attaches the egress classifier to `iface` (TCX on Linux 6.6 and later, else a `clsact`
+/// qdisc, added if missing). It lasts as long as the daemon: SIP answers are read only while
+/// someone is there to count them.
+pub fn attach_egress(ebpf: &mut Ebpf, iface: &str) -> Result<(), LoadError> {
+    let prog = egress_program(ebpf)?;
+    let first = prog.attach(iface, TcAttachType::Egress);
+    let attached = match first {
+        Ok(_) => Ok(()),
+        // before TCX, a classifier needs the interface's clsact qdisc
+        Err(_) => {
+            if let Err(e) = tc::qdisc_add_clsact(iface) {
+                log::debug!("{iface}: adding the clsact qdisc: {e}");
+            }
+            prog.attach(iface, TcAttachType::Egress).map(|_| ())
+        }
+    };
+    attached.map_err(|source| LoadError::Attach {
+        iface: iface.to_owned(),
+        mode: "tc egress",
+        hint: "",
+        source: Box::new(source),
+    })
 }
 
 /// How to attach: `auto` tries the driver first and falls back to generic (skb) mode.

@@ -19,6 +19,9 @@ use crate::{
 /// The kernel policy of a service; rates are per jiffy of `clock`.
 pub fn policy_of(s: &Service, clock: &KernelClock) -> ServicePolicy {
     let mut p = ServicePolicy::default();
+    if s.name == firewall_common::service::SIP_SERVICE {
+        p.flags |= policy::SIP;
+    }
     if s.allow_from.is_some() {
         p.flags |= policy::ALLOW_FROM;
     }

@@ -50,6 +50,18 @@ pub fn udp_vlan(src: &str, dport: u16, vlans: &[u16]) -> Vec<u8> {
     wrap(&out, vlans)
 }
 
+/// A UDP datagram leaving the host from port `sport` to `dst` with `payload` (a SIP answer).
+pub fn answer(dst: &str, sport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = match ip(dst) {
+        IpAddr::V4(d) => PacketBuilder::ipv4(DST4.octets(), d.octets(), 64),
+        IpAddr::V6(d) => PacketBuilder::ipv6(DST6.octets(), d.octets(), 64),
+    }
+    .udp(sport, 40000);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).unwrap();
+    wrap(&out, &[])
+}
+
 /// A TCP segment; `flags` uses the TCP header bits (0x02 SYN, 0x10 ACK).
 pub fn tcp(src: &str, dport: u16, flags: u8) -> Vec<u8> {
     let b = builder(ip(src)).tcp(40000, dport, 1, 64240);

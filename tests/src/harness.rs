@@ -64,6 +64,16 @@ impl Harness {
         prog.info().expect("program info").verified_instruction_count().expect("kernel reports verified instructions")
     }
 
+    /// Runs `frame` through the egress classifier as a packet leaving the host; returns its
+    /// TC action.
+    pub fn egress(&mut self, frame: &[u8]) -> i32 {
+        let prog = loader::egress_program(&mut self.ebpf).unwrap();
+        let res = prog
+            .test_run(TestRunOptions { data_in: Some(frame), repeat: 1, ..Default::default() })
+            .expect("BPF_PROG_TEST_RUN of the egress classifier");
+        res.return_value as i32
+    }
+
     /// Runs `frame` once; returns the XDP action.
     pub fn action(&mut self, frame: &[u8]) -> u32 {
         let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();
@@ -138,7 +148,7 @@ impl Harness {
         (v.reason, v.service)
     }
 
-    /// Rate-limit events waiting in the ring buffer.
+    /// Events waiting in the ring buffer (rate-limit reports, SIP failures answered).
     pub fn drain_events(&mut self) -> Vec<RateEvent> {
         let mut out = Vec::new();
         while let Some(item) = self.events.next() {

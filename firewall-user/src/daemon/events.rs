@@ -1,9 +1,10 @@
-//! Reading the rate-limit events the XDP program sends through its ring buffer.
+//! Reading the events the kernel sends through its ring buffer: the XDP program's rate-limit
+//! reports (for `flood`) and the egress classifier's SIP failures (for `sip-wire`).
 
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
-use firewall_common::rate::{RateEvent, FAMILY_V4};
+use firewall_common::rate::{event, RateEvent, FAMILY_V4};
 use tokio::io::unix::AsyncFd;
 
 use super::{detection::Detected, lock, Shared};
@@ -62,6 +63,10 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         let mut g = lock(&d);
         let now = crate::clock::unix_ms(std::time::SystemTime::now());
         for ev in &batch {
+            if ev.kind == event::SIP_FAILURE {
+                sip_failure(&mut g, ev, now);
+                continue;
+            }
             let svc = g.enforcer.services().name(ev.svc).unwrap_or("unknown").to_owned();
             g.metrics.rate_limit_events.with_label_values(&[&svc]).inc();
             // a source that keeps going over its limit is the flood jail's business
@@ -95,6 +100,19 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
             }
         }
     }
+}
+
+/// A SIP failure the host answered counts against its destination in `sip-wire`.
+fn sip_failure(g: &mut super::state::Daemon, ev: &RateEvent, now: u64) {
+    g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
+    let Some(j) = g.engine.sip_wire() else { return };
+    let x = Detected {
+        jail: g.engine.jails[j].spec.name.as_str().into(),
+        event: Event::failure(host_of(ev), None, "sip-wire"),
+        line: format!("SIP/2.0 {} answered to {}", ev.status, host_of(ev)),
+        read_at: Instant::now(),
+    };
+    g.detected(x, now);
 }
 
 /// Forwards the XDP program's drop trace (aya-log records) to the daemon's log.

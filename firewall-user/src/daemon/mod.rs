@@ -215,6 +215,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         metrics.xdp_attached.with_label_values(&[name, mode.name()]).set(1);
         attached.push((name.clone(), mode));
         links.push(hold);
+        // detection without logs: a failure here costs the sip-wire jail its input, not enforcement
+        match loader::attach_egress(&mut ebpf, name) {
+            Ok(()) => log::info!("{name}: reading the SIP answers leaving the host (tc egress)"),
+            Err(e) => log::warn!("{name}: {e}; the sip-wire jail gets no reports from it"),
+        }
     }
     for stale in pins.pinned_links() {
         if !ifaces.contains(&stale) {

@@ -130,6 +130,11 @@ impl Engine {
         self.jails.iter().position(|j| j.spec.detector == DetectorKind::Flood)
     }
 
+    /// The jail fed by the SIP failures the host answers (egress), if enabled.
+    pub fn sip_wire(&self) -> Option<usize> {
+        self.jails.iter().position(|j| j.spec.detector == DetectorKind::SipWire)
+    }
+
     /// What a failure of `host` counts against: its address, or its IPv6 ban prefix.
     pub fn target(&self, host: IpAddr) -> IpNet {
         bans::normalize(IpNet::from(host), self.v6_prefix)
@@ -214,6 +219,7 @@ fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, hist
     let what = match spec.detector {
         DetectorKind::Recidive => "bans",
         DetectorKind::Flood => "rate-limit reports",
+        DetectorKind::SipWire => "SIP failures answered",
         _ => "failures",
     };
     let mut reason = format!("{}: {failures} {what} within {}", spec.name, duration::format(Some(spec.findtime)));

@@ -15,6 +15,7 @@ pub struct Metrics {
     pub map_capacity: IntGaugeVec,
     pub xdp_attached: IntGaugeVec,
     pub rate_limit_events: IntCounterVec,
+    pub sip_failures_answered: IntCounterVec,
     pub rules_reloads: IntCounterVec,
     pub rules_loaded_timestamp: IntGauge,
     pub ban_actions: IntCounterVec,
@@ -55,6 +56,17 @@ impl Default for Metrics {
                 IntGaugeVec::new(
                     Opts::new("sipwall_xdp_attached", "1 for each interface the XDP program is attached to, by mode."),
                     &["iface", "mode"],
+                )
+                .unwrap(),
+            ),
+            sip_failures_answered: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_sip_failures_answered_total",
+                        "SIP failures (403, 404) the host answered, read on egress.",
+                    ),
+                    &["status"],
                 )
                 .unwrap(),
             ),

@@ -2,8 +2,8 @@
 //! and rate-limit reports into bans, in fail2ban's words (findtime, maxretry, bantime, ignore,
 //! recidive).
 //!
-//! Four jails are built in and on unless `enabled = false`: `asterisk`, `sshd`, `recidive`
-//! and `flood`. A `[jails.NAME]` section for one of them changes only the keys it sets.
+//! Five jails are built in and on unless `enabled = false`: `asterisk`, `sshd`, `recidive`,
+//! `flood` and `sip-wire`. A `[jails.NAME]` section for one of them changes only the keys it sets.
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -29,6 +29,8 @@ pub enum DetectorKind {
     Recidive,
     /// The XDP program's rate-limit reports.
     Flood,
+    /// The SIP failures (403, 404) the host answers, read on egress.
+    SipWire,
 }
 
 impl DetectorKind {
@@ -39,12 +41,13 @@ impl DetectorKind {
             DetectorKind::Custom(n) => n,
             DetectorKind::Recidive => "recidive",
             DetectorKind::Flood => "flood",
+            DetectorKind::SipWire => "sip-wire",
         }
     }
 
     /// Whether the jail reads logs (and so needs `logpath`).
     pub fn reads_logs(&self) -> bool {
-        !matches!(self, DetectorKind::Recidive | DetectorKind::Flood)
+        !matches!(self, DetectorKind::Recidive | DetectorKind::Flood | DetectorKind::SipWire)
     }
 }
 
@@ -192,13 +195,14 @@ pub fn builtin() -> Vec<Jail> {
         jail("sshd", DetectorKind::Sshd(Mode::Normal), &["journal:_COMM=sshd _COMM=sshd-session"], 120, 10, 1200, true),
         jail("recidive", DetectorKind::Recidive, &[], DAY, 5, 7 * DAY, false),
         jail("flood", DetectorKind::Flood, &[], 60, 10, 600, true),
+        jail("sip-wire", DetectorKind::SipWire, &[], 600, 10, 6 * 3600, true),
     ]
 }
 
 const JAIL_KEYS: &[&str] =
     &["enabled", "detector", "mode", "logpath", "findtime", "maxretry", "bantime", "ignore", "increment", "services"];
 const INCREMENT_KEYS: &[&str] = &["enabled", "factor", "multipliers", "maxtime", "window", "overalljails"];
-const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood"];
+const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood", "sip-wire"];
 
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -333,6 +337,7 @@ fn read_jail(
             "sshd" => DetectorKind::Sshd(Mode::Normal),
             "recidive" => DetectorKind::Recidive,
             "flood" => DetectorKind::Flood,
+            "sip-wire" => DetectorKind::SipWire,
             other if det.detectors.contains_key(other) => DetectorKind::Custom(other.to_owned()),
             other => {
                 let mut known: Vec<&str> = BUILTIN_DETECTORS.to_vec();

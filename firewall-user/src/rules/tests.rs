@@ -168,7 +168,10 @@ fn example_jails_and_builtin_defaults() {
     let (r, _) = accept(include_str!("../../../rules/example.toml"));
     let d = &r.detection;
     let names: Vec<&str> = d.jails.iter().map(|j| j.name.as_str()).collect();
-    assert_eq!(names, ["asterisk", "sshd", "recidive", "flood"]);
+    assert_eq!(names, ["asterisk", "sshd", "recidive", "flood", "sip-wire"]);
+    let wire = d.jail("sip-wire").unwrap();
+    assert_eq!((wire.findtime.as_secs(), wire.maxretry, wire.bantime.map(|b| b.as_secs())), (600, 10, Some(6 * 3600)));
+    assert!(!wire.detector.reads_logs());
     let sshd = d.jail("sshd").unwrap();
     assert_eq!(sshd.logpath[0].to_string(), "journal:_COMM=sshd _COMM=sshd-session");
     assert_eq!((sshd.findtime.as_secs(), sshd.maxretry, sshd.bantime.map(|b| b.as_secs())), (120, 10, Some(1200)));

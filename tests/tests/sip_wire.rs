@@ -1,0 +1,145 @@
+//! The `sip-wire` jail end to end, with real peers: Kamailio as a registrar in the protected
+//! namespace answers a real sipvicious extension scan (svwar) from the other with 404s; the
+//! egress classifier reports them, and after `maxretry` of them the scanner's packets are
+//! dropped by XDP. No log is read.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use sipwall_tests::{
+    daemon::DaemonProc,
+    netns::{wait_for, Lab},
+    require_root,
+};
+
+const MAXRETRY: u32 = 5;
+
+/// A registrar that knows user 1000 only: any other user gets 404 Not Found.
+fn kamailio_cfg(addr: &str) -> String {
+    format!(
+        r#"#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+listen=udp:{addr}:5060
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+request_route {{
+	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+	if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
+	if ($fU != "1000") {{ sl_send_reply("404", "Not Found"); exit; }}
+	sl_send_reply("403", "Forbidden");
+}}
+"#
+    )
+}
+
+fn rules() -> String {
+    format!(
+        r#"
+[services.sip]
+ports = ["5060/udp"]
+
+[jails.sip-wire]
+maxretry = {MAXRETRY}
+
+[jails.asterisk]
+enabled = false
+
+[jails.sshd]
+enabled = false
+"#
+    )
+}
+
+fn metric(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+struct Kamailio(std::process::Child);
+
+impl Kamailio {
+    fn start(lab: &Lab, dir: &Path) -> Kamailio {
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, kamailio_cfg(&lab.host_ip4())).unwrap();
+        let child = lab
+            .cmd(&lab.host, "kamailio")
+            .args(["-DD", "-E", "-f"])
+            .arg(&cfg)
+            .arg("-P")
+            .arg(dir.join("kamailio.pid"))
+            .arg("-Y")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+            .spawn()
+            .expect("start kamailio (Debian's kamailio; scripts/setup --test installs it)");
+        Kamailio(child)
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `svmap` from the peer: whether it found a SIP server on the host.
+fn svmap_finds(lab: &Lab) -> bool {
+    let out = lab
+        .cmd(&lab.peer, "timeout")
+        .args(["20", "svmap", "-t", "1", &lab.host_ip4()])
+        .output()
+        .expect("run svmap (Debian's sipvicious; scripts/setup --test installs it)");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("{}:5060", lab.host_ip4()))
+}
+
+#[test]
+fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
+    require_root!();
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("sipwall-sipwire-{}-{}", lab.host, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _kamailio = Kamailio::start(&lab, &dir);
+    let d = DaemonProc::start(&lab, &rules());
+    // the registrar answers before any failure: OPTIONS get 200, which is no failure
+    assert!(
+        wait_for(Duration::from_secs(20), || svmap_finds(&lab)),
+        "kamailio does not answer: {}",
+        std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+    );
+    assert!(!d.cli_ok(&["list"]).contains(&lab.peer_ip4()), "OPTIONS answered 200 banned nobody");
+
+    // 40 extensions, every one unknown: Kamailio answers 404 until the scanner is dropped
+    let scan = lab
+        .cmd(&lab.peer, "timeout")
+        .args(["60", "svwar", "-e2000-2039", "-m", "REGISTER", "-t", "0.2", &lab.host_ip4()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run svwar");
+    let _ = scan;
+    assert!(
+        wait_for(Duration::from_secs(30), || d.cli_ok(&["list"]).contains(&lab.peer_ip4())),
+        "the scanner was not banned\n{}",
+        d.log_text()
+    );
+    let m = d.metrics();
+    let answered = metric(&m, "sipwall_sip_failures_answered_total", r#"status="404""#);
+    assert!(answered >= u64::from(MAXRETRY), "404s seen on egress: {answered}\n{m}");
+    let why = d.cli_ok(&["why", &lab.peer_ip4()]);
+    assert!(why.contains("sip-wire"), "{why}");
+    assert!(why.contains("SIP/2.0 404 answered"), "{why}");
+
+    // banned: the scanner no longer finds the server at all, and the drops are counted
+    assert!(!svmap_finds(&lab), "a banned scanner still reaches Kamailio");
+    let banned = metric(&d.metrics(), "sipwall_packets_total", r#"reason="banned""#);
+    assert!(banned > 0, "{}", d.metrics());
+    let _ = std::fs::remove_dir_all(&dir);
+}

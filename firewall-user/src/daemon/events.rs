@@ -7,8 +7,8 @@ use aya::maps::{MapData, RingBuf};
 use firewall_common::rate::{event, RateEvent, FAMILY_V4};
 use tokio::io::unix::AsyncFd;
 
-use super::{detection::Detected, lock, Shared};
-use crate::detect::Event;
+use super::{detection::Detected, lock, state::Daemon, Shared};
+use crate::{detect::Event, rules::jails::DetectorKind};
 
 /// Log lines per window; the rest are summed up, so a spoofed flood cannot flood the log.
 const LOG_BURST: usize = 10;
@@ -70,18 +70,8 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
             let svc = g.enforcer.services().name(ev.svc).unwrap_or("unknown").to_owned();
             g.metrics.rate_limit_events.with_label_values(&[&svc]).inc();
             // a source that keeps going over its limit is the flood jail's business
-            if let Some(j) = g.engine.flood() {
-                let spec = &g.engine.jails[j].spec;
-                if spec.services.is_empty() || spec.services.contains(&svc) {
-                    let x = Detected {
-                        jail: spec.name.as_str().into(),
-                        event: Event::failure(host_of(ev), None, "flood"),
-                        line: format!("{} over the {svc} rate limit, {} packets dropped", source_of(ev), ev.dropped),
-                        read_at: Instant::now(),
-                    };
-                    g.detected(x, now);
-                }
-            }
+            let line = || format!("{} over the {svc} rate limit, {} packets dropped", source_of(ev), ev.dropped);
+            report(&mut g, (&DetectorKind::Flood, "flood"), Some(&svc), ev, line, now);
             if window.elapsed() > LOG_WINDOW {
                 if suppressed > 0 {
                     log::warn!("{suppressed} more rate-limit reports in the last {}s not shown", LOG_WINDOW.as_secs());
@@ -103,13 +93,31 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
 }
 
 /// A SIP failure the host answered counts against its destination in `sip-wire`.
-fn sip_failure(g: &mut super::state::Daemon, ev: &RateEvent, now: u64) {
+fn sip_failure(g: &mut Daemon, ev: &RateEvent, now: u64) {
     g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
-    let Some(j) = g.engine.sip_wire() else { return };
+    let line = || format!("SIP/2.0 {} answered to {}", ev.status, host_of(ev));
+    report(g, (&DetectorKind::SipWire, "sip-wire"), None, ev, line, now);
+}
+
+/// Counts `ev` as a failure (of `rule`) of its source in the jail fed by `detector`, if one is enabled (and,
+/// for a report about service `svc`, if the jail takes that service's reports).
+fn report(
+    g: &mut Daemon,
+    (detector, rule): (&DetectorKind, &'static str),
+    svc: Option<&str>,
+    ev: &RateEvent,
+    line: impl FnOnce() -> String,
+    now: u64,
+) {
+    let Some(j) = g.engine.fed_by(detector) else { return };
+    let spec = &g.engine.jails[j].spec;
+    if svc.is_some_and(|s| !spec.services.is_empty() && !spec.services.iter().any(|x| x == s)) {
+        return;
+    }
     let x = Detected {
-        jail: g.engine.jails[j].spec.name.as_str().into(),
-        event: Event::failure(host_of(ev), None, "sip-wire"),
-        line: format!("SIP/2.0 {} answered to {}", ev.status, host_of(ev)),
+        jail: spec.name.as_str().into(),
+        event: Event::failure(host_of(ev), None, rule),
+        line: line(),
         read_at: Instant::now(),
     };
     g.detected(x, now);

@@ -125,14 +125,9 @@ impl Engine {
         self.jails.iter().position(|j| j.spec.name == jail)
     }
 
-    /// The jail fed by the XDP rate-limit reports, if enabled.
-    pub fn flood(&self) -> Option<usize> {
-        self.jails.iter().position(|j| j.spec.detector == DetectorKind::Flood)
-    }
-
-    /// The jail fed by the SIP failures the host answers (egress), if enabled.
-    pub fn sip_wire(&self) -> Option<usize> {
-        self.jails.iter().position(|j| j.spec.detector == DetectorKind::SipWire)
+    /// The jail fed by a kernel detector (`Flood`, `SipWire`): the first enabled one using it.
+    pub fn fed_by(&self, detector: &DetectorKind) -> Option<usize> {
+        self.jails.iter().position(|j| j.spec.detector == *detector)
     }
 
     /// What a failure of `host` counts against: its address, or its IPv6 ban prefix.

@@ -122,6 +122,15 @@ fn flush(nt: &mut NetTables, cfg: &mut Config, t: &mut FakeTables) {
     nt.flush(cfg, t, &NoHosts).expect("flush");
 }
 
+/// Tables holding `rules`, flushed into fake kernel tables.
+fn flushed(rules: &Rules) -> (NetTables, FakeTables) {
+    let mut nt = NetTables::new(1 << 20);
+    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
+    nt.set_rules(to_map(rules));
+    flush(&mut nt, &mut cfg, &mut t);
+    (nt, t)
+}
+
 #[test]
 fn answers_match_the_rules_for_both_families() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -194,10 +203,7 @@ fn redundant_prefixes_cost_no_entries() {
         ("2001:db8::/32".parse().unwrap(), cls(class::BLOCK, 0)),
         ("2001:db8:1::/48".parse().unwrap(), cls(class::BLOCK, 0)),
     ];
-    let mut nt = NetTables::new(1 << 20);
-    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
-    nt.set_rules(to_map(&rules));
-    flush(&mut nt, &mut cfg, &mut t);
+    let (nt, t) = flushed(&rules);
     assert_eq!(nt.entries(), (0, 1));
     assert_eq!(t.net4.len(), 0);
     assert_eq!(t.cells.iter().filter(|c| c.flags & class::BLOCK != 0).count(), 256);
@@ -211,10 +217,7 @@ fn expansion_counts() {
         ("198.51.100.0/30".parse().unwrap(), cls(class::BLOCK, 0)),
         ("192.0.17.9/32".parse().unwrap(), cls(class::ALLOW, 0)),
     ];
-    let mut nt = NetTables::new(1 << 20);
-    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
-    nt.set_rules(to_map(&rules));
-    flush(&mut nt, &mut cfg, &mut t);
+    let (nt, t) = flushed(&rules);
     assert_eq!(nt.entries().0, 16 + 4 + 1);
     let v = t.classify_v4(u32::from(std::net::Ipv4Addr::new(192, 0, 17, 9)));
     assert_eq!(v.flags & class::MEMBERSHIP, class::BLOCK | class::ALLOW);
@@ -231,10 +234,7 @@ fn nothing_is_written_under_an_allow_listed_entry() {
         ("10.0.7.0/24".parse().unwrap(), cls(class::BLOCK, 0)),
         ("10.0.8.1/32".parse().unwrap(), cls(0, 1 << 2)),
     ];
-    let mut nt = NetTables::new(1 << 20);
-    let (mut cfg, mut t) = (Config::default(), FakeTables::default());
-    nt.set_rules(to_map(&rules));
-    flush(&mut nt, &mut cfg, &mut t);
+    let (nt, t) = flushed(&rules);
     assert_eq!(nt.entries().0, 1, "only the allow-listed /24 itself");
     for a in ["51.5.6.9", "51.5.6.10", "51.5.6.11", "10.0.7.1", "10.0.8.1"] {
         let v = t.classify_v4(u32::from(a.parse::<std::net::Ipv4Addr>().unwrap()));

@@ -3,7 +3,7 @@
 
 use super::{
     header::{Header, MAX_NAME_LEN},
-    signature::{lower, Field, Search, SignatureTable, VALUE_WINDOW},
+    signature::{lower, Field, Search, SignatureTable},
     start::{self, StartLine},
     Classification, Hit, Kind, Scratch, INSPECT_LEN, SCRATCH_LEN, SCRATCH_MASK,
 };
@@ -63,15 +63,7 @@ impl Classifier {
     /// Reads one line (the first call: the start line) and updates the verdict.
     #[inline(always)]
     pub fn step(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
-        self.step_with(buf, table, &|s: Search| {
-            let mut s = s;
-            for _ in 0..VALUE_WINDOW {
-                if !table.scan(buf, &mut s) {
-                    break;
-                }
-            }
-            s.hit
-        })
+        self.step_with(buf, table, &|s: Search| table.run(buf, s))
     }
 
     /// [`Classifier::step`] with the signature search run by `find`, which gets the search

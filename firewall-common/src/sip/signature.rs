@@ -270,7 +270,12 @@ impl SignatureTable {
     /// starting within [`VALUE_WINDOW`] bytes of `start`; a signature may run on to `end`.
     #[inline(always)]
     pub fn find(&self, buf: &Scratch, start: usize, end: usize, field: Field) -> Option<u8> {
-        let mut s = self.search(start, end, field);
+        self.run(buf, self.search(start, end, field))
+    }
+
+    /// Runs search `s` to its end with a plain loop; its hit.
+    #[inline(always)]
+    pub fn run(&self, buf: &Scratch, mut s: Search) -> Option<u8> {
         for _ in 0..VALUE_WINDOW {
             if !self.scan(buf, &mut s) {
                 break;

@@ -24,7 +24,16 @@ pub const FOREVER: u64 = u64::MAX;
 /// `aya::Pod` impls for the types that cross the map boundary (userspace only).
 #[cfg(feature = "user")]
 mod pod {
-    use crate::{addr::*, clock::*, config::*, nets::*, rate::*, reason::*, service::*};
+    use crate::{
+        addr::*,
+        clock::*,
+        config::*,
+        nets::*,
+        rate::*,
+        reason::*,
+        service::*,
+        sip::{SignatureTable, SipPolicy},
+    };
     macro_rules! pod {
         ($($t:ty),+ $(,)?) => { $(unsafe impl aya::Pod for $t {})+ };
     }
@@ -42,6 +51,8 @@ mod pod {
         RateEvent,
         Counter,
         ServicePolicy,
-        PortGroup
+        PortGroup,
+        SipPolicy,
+        SignatureTable
     );
 }

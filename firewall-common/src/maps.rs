@@ -47,8 +47,20 @@ pub const EVENT_STATS: &str = "SW_EVENT_STATS";
 /// relate kernel jiffies to CLOCK_MONOTONIC.
 pub const CLOCK: &str = "SW_CLOCK";
 
+/// Array<SipPolicy>[1]: what the SIP inspector enforces. Daemon writes.
+pub const SIP: &str = "SW_SIP";
+/// Array<SignatureTable>[1]: the scanner signatures. Daemon writes.
+pub const SIP_SIGNATURES: &str = "SW_SIP_SIGNATURES";
+/// PerCpuArray<SipScratch>[1]: the payload copy and classifier state of the packet being
+/// inspected. Kernel only.
+pub const SIP_SCRATCH: &str = "SW_SIP_SCRATCH";
+/// ProgramArray[SERVICE_SLOTS], index service id: the program the XDP program tail-calls for
+/// the traffic it accepted for that service. The daemon puts `sipwall_sip` in the slot of the
+/// `sip` service when `[sip] inspect` is on; the other slots stay empty.
+pub const TAIL: &str = "SW_TAIL";
+
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 22] = [
     COUNTERS,
     CONFIG,
     SERVICES,
@@ -67,6 +79,10 @@ pub const ALL: [&str; 18] = [
     EVENTS,
     EVENT_STATS,
     CLOCK,
+    SIP,
+    SIP_SIGNATURES,
+    SIP_SCRATCH,
+    TAIL,
 ];
 
 /// Default capacities (entries); the rules file and the loader may change the resizable ones.

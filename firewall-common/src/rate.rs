@@ -11,7 +11,8 @@ pub const FAMILY_V4: u32 = 4;
 pub const FAMILY_V6: u32 = 6;
 
 /// Who a bucket belongs to. IPv4 sources sit in `addr.lo` (host order); IPv6 sources are masked
-/// to /64.
+/// to /64. `svc` is the service id, with a SIP method id in bits 8..16 for a per-method bucket
+/// (`sip::policy::method_key`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RateKey {
@@ -56,6 +57,10 @@ pub mod event {
     /// The host answered a SIP request from `addr` with a failure (`status`: 403 or 404),
     /// from a port of service `svc`.
     pub const SIP_FAILURE: u32 = 2;
+    /// The SIP inspector dropped a packet from `addr` to service `svc`: `status` is the
+    /// `Reason`, `detail` the signature index and field (`SipScanner`: index | field << 8) or the
+    /// method id (`SipMethod`, `SipStealthOptions`).
+    pub const SIP_DROPPED: u32 = 3;
 }
 
 /// Record in the `SW_EVENTS` ring buffer. At most one per source and service per
@@ -69,9 +74,10 @@ pub struct RateEvent {
     pub dropped: u32,
     /// Jiffies.
     pub ts: u64,
-    /// `SIP_FAILURE`: the SIP status code answered.
+    /// `SIP_FAILURE`: the SIP status code answered; `SIP_DROPPED`: the reason.
     pub status: u32,
-    pub _pad: u32,
+    /// `SIP_DROPPED`: what matched (see there).
+    pub detail: u32,
     pub addr: Addr6,
 }
 const _: () = assert!(core::mem::size_of::<RateEvent>() == 48);

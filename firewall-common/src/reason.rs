@@ -42,6 +42,16 @@ pub enum Reason {
     NotAllowed = 15,
     /// Source over the service's rate limit.
     RateLimited = 16,
+    /// UDP payload on a SIP port that is no SIP message, keep-alive or STUN.
+    SipNotSip = 17,
+    /// SIP request carrying a scanner signature (User-Agent, From or Request-URI).
+    SipScanner = 18,
+    /// SIP request with a method outside `allowed_methods`.
+    SipMethod = 19,
+    /// OPTIONS from a source no allow list covers, with `stealth_options` on.
+    SipStealthOptions = 20,
+    /// Source over its per-method SIP limit (`method_limits`).
+    SipMethodLimited = 21,
 }
 
 /// Reason slots reserved in the counter array (room to add reasons without a layout change).
@@ -56,7 +66,7 @@ pub enum Action {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 22] = [
         Reason::NonIp,
         Reason::VlanDepth,
         Reason::Allowlisted,
@@ -74,6 +84,11 @@ impl Reason {
         Reason::Blocked,
         Reason::NotAllowed,
         Reason::RateLimited,
+        Reason::SipNotSip,
+        Reason::SipScanner,
+        Reason::SipMethod,
+        Reason::SipStealthOptions,
+        Reason::SipMethodLimited,
     ];
 
     pub const fn action(self) -> Action {
@@ -104,6 +119,11 @@ impl Reason {
             Reason::Blocked => "blocked",
             Reason::NotAllowed => "not_allowed",
             Reason::RateLimited => "rate_limited",
+            Reason::SipNotSip => "sip_not_sip",
+            Reason::SipScanner => "sip_scanner",
+            Reason::SipMethod => "sip_method",
+            Reason::SipStealthOptions => "sip_stealth_options",
+            Reason::SipMethodLimited => "sip_method_limited",
         }
     }
 

@@ -2,12 +2,12 @@
 
 use firewall_common::{
     config::Config,
-    rate::{event, event_stat, Bucket, RateEvent, RateKey},
+    rate::{event, Bucket, RateEvent, RateKey},
     service::ServicePolicy,
     NANO_TOKENS,
 };
 
-use crate::maps::{SW_EVENTS, SW_EVENT_STATS, SW_RATE};
+use crate::{events, maps::SW_RATE};
 
 /// The bucket of `key`: the slot of its pair holding it, or the pair's least recently used slot
 /// taken over with a full bucket (`None` then means "first packet, passes").
@@ -71,18 +71,11 @@ fn report(b: &mut Bucket, cfg: &Config, now: u64) {
         dropped: b.dropped,
         ts: now,
         status: 0,
-        _pad: 0,
+        detail: 0,
         addr: b.key.addr,
     };
-    let slot = match SW_EVENTS.output::<RateEvent>(&ev, 0) {
-        Ok(()) => {
-            b.reported = now;
-            b.dropped = 0;
-            event_stat::SENT
-        }
-        Err(_) => event_stat::LOST,
-    };
-    if let Some(c) = SW_EVENT_STATS.get_ptr_mut(slot) {
-        unsafe { *c += 1 };
+    if events::send(&ev) {
+        b.reported = now;
+        b.dropped = 0;
     }
 }

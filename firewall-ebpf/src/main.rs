@@ -5,12 +5,15 @@
 mod clock;
 mod cursor;
 mod egress;
+mod events;
 mod limit;
 mod maps;
 mod nets;
 mod parse;
+mod sip;
 mod stats;
 mod trace;
+mod transport;
 mod verdict;
 
 use aya_ebpf::{
@@ -18,7 +21,7 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use firewall_common::reason::Action;
+use firewall_common::reason::{Action, Reason};
 use verdict::Verdict;
 
 /// The data path; see docs/architecture.md for the order of the checks.
@@ -27,8 +30,25 @@ pub fn sipwall(ctx: XdpContext) -> u32 {
     match parse::parse(&ctx) {
         // finished on its own: a frame that did not parse carries no source to the end
         Err(reason) => finish(&ctx, &Verdict::unparsed(reason)),
-        Ok(pkt) => finish(&ctx, &verdict::decide(pkt)),
+        Ok(pkt) => {
+            let v = verdict::decide(pkt);
+            if v.reason == Reason::Accepted {
+                // The service's slot in SW_TAIL: the SIP inspector for the `sip` service, empty
+                // for the others. On success the inspector finishes the packet; on failure (an
+                // empty slot) this program goes on. No branch on the service: each would double
+                // the verifier's work on the accepted paths.
+                // SAFETY: a tail call returns only when it fails.
+                unsafe { maps::SW_TAIL.tail_call(&ctx, v.svc) };
+            }
+            finish(&ctx, &v)
+        }
     }
+}
+
+/// The SIP inspector (see `sip`), tail-called for accepted traffic to the `sip` service.
+#[xdp]
+pub fn sipwall_sip(ctx: XdpContext) -> u32 {
+    sip::inspect(&ctx)
 }
 
 /// Counts the verdict and turns it into an XDP action.

@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use firewall_common::{
     clock::ClockSample,
@@ -17,6 +17,7 @@ use firewall_common::{
     rate::{event_stat, rate_slots, Bucket},
     reason::{Counter, COUNTER_SLOTS},
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
+    sip::{SignatureTable, SipPolicy, SipScratch},
 };
 
 #[map]
@@ -79,3 +80,15 @@ pub static SW_EVENT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(even
 
 #[map]
 pub static SW_CLOCK: Array<ClockSample> = Array::with_max_entries(1, 0);
+
+#[map]
+pub static SW_SIP: Array<SipPolicy> = Array::with_max_entries(1, 0);
+
+#[map]
+pub static SW_SIP_SIGNATURES: Array<SignatureTable> = Array::with_max_entries(1, 0);
+
+#[map]
+pub static SW_SIP_SCRATCH: PerCpuArray<SipScratch> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+pub static SW_TAIL: ProgramArray = ProgramArray::with_max_entries(SERVICE_SLOTS, 0);

@@ -26,8 +26,9 @@ fn now() -> u64 {
     unsafe { bpf_jiffies64() }
 }
 
+/// The service a TCP or UDP destination port belongs to (0: none).
 #[inline(always)]
-fn service_of(l4: L4) -> u32 {
+pub fn service_of(l4: L4) -> u32 {
     let is_udp = match l4.kind {
         L4Kind::Tcp => false,
         L4Kind::Udp => true,

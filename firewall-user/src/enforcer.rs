@@ -17,7 +17,7 @@ use crate::{
     loader::net_capacity,
     nets::{prefix::AnyPrefix, FlushStats, HostBans, NetTables},
     rules::Rules,
-    services::{Assigned, ServiceTables},
+    services::{self, Assigned, ServiceTables},
     tables::{kernel::NetSizes, Snapshot, TableError, Tables},
 };
 
@@ -29,6 +29,8 @@ pub enum EnforceError {
         "{target} is in the allow list ({origin}): allow-listed sources are never banned; remove it from [allow] first"
     )]
     AllowListed { target: IpNet, origin: String },
+    #[error("the [sip] scanner signatures do not fit the kernel's table: {0}")]
+    Sip(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct Enforcer<T: Tables> {
     bans: BanSet,
     rules: Option<Rules>,
     clock: KernelClock,
+    /// The service whose tail-call slot holds the SIP inspector.
+    inspected: Option<u32>,
 }
 
 /// The ban set's IPv4 address bans, as the network tables take them.
@@ -127,6 +131,7 @@ impl<T: Tables> Enforcer<T> {
             bans: BanSet::default(),
             rules: None,
             clock,
+            inspected: None,
         };
         e.apply_rules(rules)?;
         Ok(e)
@@ -176,7 +181,8 @@ impl<T: Tables> Enforcer<T> {
         let Snapshot { config, services, ports, cells, bits, net4, net6, filter, .. } = snap;
         drop((cells, bits, net4, net6, filter));
         let services = ServiceTables::adopt(ids, services, ports);
-        let mut e = Self { tables, cfg: config, nets, services, bans: BanSet::default(), rules: None, clock };
+        let mut e =
+            Self { tables, cfg: config, nets, services, bans: BanSet::default(), rules: None, clock, inspected: None };
         let assigned = e.services.assign(&rules.services, &e.clock);
         let cfg = config_for(&rules, &e.clock, e.cfg);
         if cfg != e.cfg {
@@ -190,7 +196,13 @@ impl<T: Tables> Enforcer<T> {
         }
         e.bans = wanted;
         e.flush()?;
+        let inspected = e.inspected_for(&rules, &assigned);
         e.services.write_final(assigned, &mut e.tables)?;
+        // the earlier daemon's inspector may sit in any slot: this one's replaces it
+        for svc in (1..firewall_common::service::SERVICE_SLOTS).filter(|s| Some(*s) != inspected) {
+            e.tables.set_inspected(svc, false)?;
+        }
+        e.set_sip(&rules, inspected)?;
         e.tables.idle();
         e.rules = Some(rules);
         Ok((e, recovered, skipped))
@@ -281,7 +293,9 @@ impl<T: Tables> Enforcer<T> {
         out.service_writes += self.services.write_relaxed(&assigned, &mut self.tables)?;
         self.nets.set_rules(rules_nets(&rules, &assigned));
         out.nets = self.flush()?;
+        let inspected = self.inspected_for(&rules, &assigned);
         out.service_writes += self.services.write_final(assigned, &mut self.tables)?;
+        self.set_sip(&rules, inspected)?;
         self.tables.idle();
         if let Some((old, next)) = rekeyed {
             for t in &old {
@@ -293,6 +307,26 @@ impl<T: Tables> Enforcer<T> {
         }
         self.rules = Some(rules);
         Ok(out)
+    }
+
+    /// The service whose accepted traffic the SIP inspector reads under `rules`, if any.
+    fn inspected_for(&self, rules: &Rules, assigned: &Assigned) -> Option<u32> {
+        rules.sip.inspect.then(|| assigned.id(firewall_common::service::SIP_SERVICE)).flatten()
+    }
+
+    /// Writes the SIP inspector's policy and signatures, then points the `sip` service's
+    /// tail-call slot at it (or empties the slot it used).
+    fn set_sip(&mut self, rules: &Rules, inspected: Option<u32>) -> Result<(), EnforceError> {
+        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+        self.tables.set_sip(&services::sip_policy(&rules.sip, &self.clock), &signatures)?;
+        if let Some(old) = self.inspected.filter(|o| Some(*o) != inspected) {
+            self.tables.set_inspected(old, false)?;
+        }
+        if let Some(svc) = inspected {
+            self.tables.set_inspected(svc, true)?;
+        }
+        self.inspected = inspected;
+        Ok(())
     }
 
     /// The IPv6 bans under a new ban prefix: (targets now, bans after). Bans that merge keep

@@ -42,6 +42,8 @@ pub const TRACE_GLOBAL: &str = "SIPWALL_TRACE";
 pub const CLOCK_PROGRAM: &str = "sipwall_clock";
 /// The egress classifier that reports the SIP failures the host answers.
 pub const EGRESS_PROGRAM: &str = "sipwall_egress";
+/// The SIP inspector the XDP program tail-calls (slot `maps::TAIL_SIP` of `SW_TAIL`).
+pub const SIP_PROGRAM: &str = "sipwall_sip";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -55,6 +57,8 @@ pub enum LoadError {
     Table(#[from] TableError),
     #[error("sampling the kernel clock: {0}")]
     Clock(String),
+    #[error("installing the SIP inspector in the XDP program's tail-call table: {0}")]
+    Tail(String),
     #[error(transparent)]
     Pin(#[from] PinError),
     #[error("reading the XDP object's maps: {0}")]
@@ -185,7 +189,7 @@ fn load_with(
             return Err(TableError::Missing(name).into());
         }
     }
-    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
+    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM, SIP_PROGRAM] {
         let prog: &mut Xdp = ebpf
             .program_mut(name)
             .ok_or(LoadError::MissingProgram(name))?

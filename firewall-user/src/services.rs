@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use firewall_common::{
     service::{policy, port_slot, PortGroup, ServicePolicy, MAX_SERVICES, PORTS_PER_GROUP, PORT_GROUPS, SERVICE_SLOTS},
+    sip::{sip_flag, SipPolicy},
     NANO_TOKENS,
 };
 
 use crate::{
     clock::KernelClock,
-    rules::{ports::Proto, Service, TcpLimit},
+    rules::{ports::Proto, sip::SipRules, Limit, Service, TcpLimit},
     tables::{TableError, Tables},
 };
 
@@ -26,14 +27,34 @@ pub fn policy_of(s: &Service, clock: &KernelClock) -> ServicePolicy {
         p.flags |= policy::ALLOW_FROM;
     }
     if let Some(l) = s.limit {
-        p.flags |= policy::LIMIT;
+        p = ServicePolicy { flags: p.flags | policy::LIMIT, ..bucket(l, clock) };
         if s.limit_tcp == TcpLimit::All {
             p.flags |= policy::LIMIT_ALL_TCP;
         }
-        // nano-tokens per jiffy: rate per second × ns per jiffy
-        p.rate = l.rate as u64 * clock.ns_per_jiffy();
-        p.capacity = l.burst as u64 * NANO_TOKENS;
-        p.fill = p.capacity.div_ceil(p.rate);
+    }
+    p
+}
+
+/// A token bucket for `l` (flags left empty); rates are per jiffy of `clock`.
+pub fn bucket(l: Limit, clock: &KernelClock) -> ServicePolicy {
+    // nano-tokens per jiffy: rate per second × ns per jiffy
+    let rate = l.rate as u64 * clock.ns_per_jiffy();
+    let capacity = l.burst as u64 * NANO_TOKENS;
+    ServicePolicy { flags: 0, _pad: 0, rate, capacity, fill: capacity.div_ceil(rate) }
+}
+
+/// The SIP inspector's kernel policy; rates are per jiffy of `clock`.
+pub fn sip_policy(s: &SipRules, clock: &KernelClock) -> SipPolicy {
+    let mut p = SipPolicy { allowed: s.allowed_methods, ..SipPolicy::default() };
+    if s.inspect {
+        p.flags |= sip_flag::INSPECT;
+    }
+    if s.stealth_options {
+        p.flags |= sip_flag::STEALTH_OPTIONS;
+    }
+    for (m, l) in &s.method_limits {
+        p.limited |= m.bit();
+        p.limits[*m as usize] = ServicePolicy { flags: policy::LIMIT, ..bucket(*l, clock) };
     }
     p
 }

@@ -152,7 +152,8 @@ impl V4 {
 
 /// A UDP header (and a small payload) to `dport`; checksum left zero (legal for IPv4).
 pub fn udp_l4(dport: u16, len_field: Option<u16>) -> Vec<u8> {
-    let payload = b"hello";
+    // a SIP keep-alive: what the SIP inspector lets pass on the sip port
+    let payload = b"\r\n\r\n";
     let len = len_field.unwrap_or(8 + payload.len() as u16);
     let mut u = Vec::new();
     u.extend_from_slice(&40000u16.to_be_bytes());

@@ -60,7 +60,12 @@ impl Harness {
     /// Instructions the verifier processed to accept the data-path program (its limit is
     /// 1,000,000 per program).
     pub fn verifier_work(&mut self) -> u32 {
-        let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();
+        self.verifier_work_of(loader::PROGRAM)
+    }
+
+    /// The same for another XDP program of the object (the SIP inspector).
+    pub fn verifier_work_of(&mut self, name: &'static str) -> u32 {
+        let prog = loader::program(&mut self.ebpf, name).unwrap();
         prog.info().expect("program info").verified_instruction_count().expect("kernel reports verified instructions")
     }
 

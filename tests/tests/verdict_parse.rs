@@ -18,7 +18,13 @@ fn the_verifier_accepts_the_program_with_room_to_spare() {
     require_root!();
     let mut h = Harness::new(EXAMPLE);
     let work = h.verifier_work();
+    let sip = h.verifier_work_of(sipwall::loader::SIP_PROGRAM);
+    eprintln!("verifier work: data path {work}, SIP inspector {sip} instructions");
     assert!(work < 500_000, "the verifier processed {work} instructions, half of its limit is 500,000");
+    assert!(
+        sip < 500_000,
+        "the verifier processed {sip} instructions of the SIP inspector, half of its limit is 500,000"
+    );
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! Header names the classifier recognises: long and compact forms, case-insensitive.
 
-use super::method::pack8;
+use super::{
+    method::pack8,
+    word::{first_byte, keep, load, lower8, opaque, zero_bytes_exact, HIGHS, ONES},
+    Scratch,
+};
 
 /// Longest header name the recogniser compares; longer names are [`Header::Other`].
 pub const MAX_NAME_LEN: usize = 16;
@@ -55,3 +59,51 @@ impl Header {
         }
     }
 }
+
+/// The header named at the start of the line `buf[s..e]` and where its value starts (after the
+/// colon). Names are compared lower-cased; white space before the colon is allowed (RFC 3261
+/// section 7.3.1), up to [`MAX_GAP`] bytes. Word at a time, with few branches: the kernel runs
+/// this in a `bpf_loop` callback, where every branch is a path the verifier walks.
+#[inline(always)]
+pub fn name_at(buf: &Scratch, s: usize, e: usize) -> (Header, usize) {
+    let (w0, w1) = (load(buf, s), load(buf, s + 8));
+    let (m0, m1) = (ends_name(w0), ends_name(w1));
+    let n = if m0 != 0 {
+        first_byte(m0)
+    } else if m1 != 0 {
+        8 + first_byte(m1)
+    } else {
+        MAX_NAME_LEN + 1
+    };
+    // one range for every exit above
+    let n = opaque(n) & 31;
+    if n == 0 || n > MAX_NAME_LEN || s + n >= e {
+        return (Header::Other, e);
+    }
+    let lo = lower8(keep(w0, n));
+    let hi = if n > 8 { lower8(keep(w1, n - 8)) } else { 0 };
+    // the colon, after optional white space: the first byte that is neither SP nor HT
+    let gap = load(buf, s + n);
+    let blank = zero_bytes_exact(gap ^ (ONES * b' ' as u64)) | zero_bytes_exact(gap ^ (ONES * b'\t' as u64));
+    let other = !blank & HIGHS;
+    if other == 0 {
+        return (Header::Other, e);
+    }
+    let k = first_byte(other);
+    let colon = s + n + k;
+    if colon >= e || (gap >> (8 * k)) as u8 != b':' {
+        return (Header::Other, e);
+    }
+    (Header::from_packed(lo, hi, n), colon + 1)
+}
+
+/// The high bit of each byte of `w` that ends a header name: a colon, SP or HT.
+#[inline(always)]
+fn ends_name(w: u64) -> u64 {
+    zero_bytes_exact(w ^ (ONES * b':' as u64))
+        | zero_bytes_exact(w ^ (ONES * b' ' as u64))
+        | zero_bytes_exact(w ^ (ONES * b'\t' as u64))
+}
+
+/// White space allowed between a header name and its colon.
+pub const MAX_GAP: usize = 7;

@@ -68,6 +68,16 @@ impl Method {
         Method::Info,
     ];
 
+    /// The method with id `id` ([`Method::Unknown`] for an id that names none).
+    #[inline(always)]
+    pub const fn from_id(id: u32) -> Method {
+        if (id as usize) < Method::ALL.len() {
+            Method::ALL[id as usize]
+        } else {
+            Method::Unknown
+        }
+    }
+
     #[inline(always)]
     pub const fn bit(self) -> u32 {
         1 << self as u32

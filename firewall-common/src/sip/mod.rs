@@ -56,9 +56,11 @@
 
 pub mod header;
 pub mod method;
+pub mod policy;
 mod scan;
 pub mod signature;
 mod start;
+pub mod word;
 
 #[cfg(test)]
 mod fixtures;
@@ -68,23 +70,36 @@ mod pcap;
 mod tests;
 
 pub use method::{Method, MethodSet};
-pub use scan::{Classifier, Step, MAX_LINES};
+pub use policy::{sip_flag, SipPolicy};
+pub use scan::{Classifier, Step, MAX_LINES, MAX_SEARCH_STEPS};
 pub use signature::{
-    Field, Search, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES,
-    NMAP_PROBE_URI,
+    Field, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES, NMAP_PROBE_URI,
 };
 
-/// Size of the scratch buffer the payload is copied into: a power of two above [`INSPECT_LEN`].
-pub const SCRATCH_LEN: usize = 2048;
-/// Mask that keeps an index inside the scratch buffer.
-pub const SCRATCH_MASK: usize = SCRATCH_LEN - 1;
+/// Indexes into the scratch buffer are masked with this: a power of two minus one, above
+/// [`INSPECT_LEN`].
+pub const SCRATCH_MASK: usize = 2047;
+/// Bytes past `SCRATCH_MASK` that a read at a masked index may touch (up to a 32-byte signature
+/// compare, rounded up).
+pub const SCRATCH_SLACK: usize = 64;
+/// Size of the scratch buffer the payload is copied into.
+pub const SCRATCH_LEN: usize = SCRATCH_MASK + 1 + SCRATCH_SLACK;
 /// Payload bytes inspected at most (an Ethernet MTU's worth).
 pub const INSPECT_LEN: usize = 1500;
 
-const _: () = assert!(SCRATCH_LEN.is_power_of_two() && SCRATCH_LEN >= INSPECT_LEN + 8);
+const _: () = assert!((SCRATCH_MASK + 1).is_power_of_two() && SCRATCH_MASK >= INSPECT_LEN + 8);
 
 /// The buffer the classifier reads; bytes past the payload length are ignored, whatever they hold.
 pub type Scratch = [u8; SCRATCH_LEN];
+
+/// Value of `SW_SIP_SCRATCH` (per CPU): the payload being inspected and the classifier's state,
+/// which the kernel's `bpf_loop` callback finds here.
+#[repr(C)]
+pub struct SipScratch {
+    pub state: Classifier,
+    pub buf: Scratch,
+}
+const _: () = assert!(core::mem::size_of::<SipScratch>() == 72 + SCRATCH_LEN);
 
 /// What the payload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +132,6 @@ pub struct Classification {
 /// bytes are read), looking for the signatures in `table`.
 pub fn classify(buf: &Scratch, len: usize, table: &SignatureTable) -> Classification {
     let mut c = Classifier::new(len);
-    for _ in 0..MAX_LINES {
-        if c.step(buf, table) == Step::Done {
-            break;
-        }
-    }
+    c.run(buf, table);
     c.result()
 }

@@ -1,4 +1,6 @@
-//! A minimal reader for the fixture captures: classic pcap, Ethernet, IPv4/IPv6, UDP/TCP.
+//! A minimal reader for the fixture captures: classic pcap, Ethernet, IPv4/IPv6, UDP/TCP. Also
+//! compiled into the kernel tests (tests/tests/sip_inspect.rs), which run the captured frames
+//! through the XDP program.
 
 use std::net::IpAddr;
 
@@ -7,6 +9,8 @@ pub struct Packet {
     pub dst_port: u16,
     pub tcp: bool,
     pub payload: Vec<u8>,
+    /// The whole captured frame (Ethernet on).
+    pub frame: Vec<u8>,
 }
 
 /// Reads `tests/fixtures/sip/<name>` and returns its UDP and TCP payloads in capture order.
@@ -58,5 +62,5 @@ fn transport(frame: &[u8]) -> Option<Packet> {
         6 => (true, (l4.get(12)? >> 4) as usize * 4),
         _ => return None,
     };
-    Some(Packet { src, dst_port, tcp, payload: l4.get(off..l4_len)?.to_vec() })
+    Some(Packet { src, dst_port, tcp, payload: l4.get(off..l4_len)?.to_vec(), frame: frame.to_vec() })
 }

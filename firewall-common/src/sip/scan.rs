@@ -1,11 +1,12 @@
 //! The classifier's state machine: one call to [`Classifier::step`] per line, so the XDP program
-//! can drive it from a `bpf_loop` callback that the verifier checks once.
+//! can drive the header lines from a `bpf_loop` callback that the verifier checks once.
 
 use super::{
-    header::{Header, MAX_NAME_LEN},
-    signature::{lower, Field, Search, SignatureTable},
+    header::{name_at, Header},
+    signature::{Field, SignatureTable, VALUE_WINDOW},
     start::{self, StartLine},
-    Classification, Hit, Kind, Scratch, INSPECT_LEN, SCRATCH_LEN, SCRATCH_MASK,
+    word::{byte, find, first_byte, load, zero_bytes_exact, HIGHS, ONES},
+    Classification, Hit, Kind, Method, Scratch, INSPECT_LEN, SCRATCH_MASK,
 };
 
 /// Calls to [`Classifier::step`] that cover any payload: every line before the empty one holds at
@@ -27,22 +28,54 @@ pub enum Step {
 }
 
 // Bits of `Classifier::seen`: the headers whose values are searched for signatures.
-const SEEN_USER_AGENT: u8 = 1;
-const SEEN_FROM: u8 = 2;
+const SEEN_USER_AGENT: u32 = 1 << Field::UserAgent as u32;
+const SEEN_FROM: u32 = 1 << Field::From as u32;
 
-/// Classification in progress; plain data, so it can live in a `bpf_loop` context.
-#[derive(Clone, Copy, Debug)]
+// `Classifier::kind` values.
+const NOT_SIP: u32 = 0;
+const KEEPALIVE: u32 = 1;
+const STUN: u32 = 2;
+const REQUEST: u32 = 3;
+const RESPONSE: u32 = 4;
+
+/// Fields searched, in this order: [`Field`] ids.
+const FIELDS: usize = 3;
+/// Calls to [`Classifier::search`] that cover every field: a window's chunks, plus one call
+/// per field to move on.
+pub const MAX_SEARCH_STEPS: usize = FIELDS * (VALUE_WINDOW / 8 + 1) + 1;
+
+/// Classification in progress. Plain 32-bit fields, so it can live in a map value the kernel's
+/// `bpf_loop` callbacks read afresh on every call (the verifier then checks each callback
+/// once, whatever the number of calls).
+///
+/// Two passes: [`Classifier::first`] and [`Classifier::header`] read the start line and the
+/// header lines and note where the Request-URI, `User-Agent` and `From` values lie;
+/// [`Classifier::search`] then looks for signatures in those spans, 8 bytes per call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Classifier {
     /// Start of the next line.
-    pos: usize,
+    pos: u32,
     /// Bytes to inspect, at most [`INSPECT_LEN`].
-    len: usize,
-    kind: Kind,
-    hit: Option<Hit>,
-    /// The previous header line's field, for folded continuation lines.
-    field: Option<Field>,
-    seen: u8,
-    done: bool,
+    len: u32,
+    kind: u32,
+    /// The method id of a request, the status of a response.
+    detail: u32,
+    /// Signature index + 1 (0: none), and the field in bits 8..16.
+    hit: u32,
+    /// The previous header line's field + 1 (0: none), for folded continuation lines.
+    field: u32,
+    seen: u32,
+    done: u32,
+    /// Per [`Field`] id: the value's span (start, end); empty when absent.
+    spans: [[u32; 2]; FIELDS],
+    /// The search: the field being searched, the next chunk, and whether the byte before it
+    /// is a letter or digit (0x80) or not (0).
+    search_field: u32,
+    search_pos: u32,
+    search_carry: u32,
+    /// Where the last line ended, read back through memory (see [`Classifier::launder`]).
+    lf: u32,
 }
 
 impl Classifier {
@@ -51,222 +84,221 @@ impl Classifier {
     #[inline(always)]
     pub fn new(len: usize) -> Classifier {
         let len = if len > INSPECT_LEN { INSPECT_LEN } else { len };
-        Classifier { pos: 0, len, kind: Kind::NotSip, hit: None, field: None, seen: 0, done: false }
+        Classifier { len: len as u32, ..Classifier::default() }
     }
 
-    /// The verdict so far; final once [`Classifier::step`] returned [`Step::Done`].
+    /// The verdict; final once [`Classifier::search`] returned [`Step::Done`].
     #[inline(always)]
     pub fn result(&self) -> Classification {
-        Classification { kind: self.kind, scanner: self.hit }
+        let kind = match self.kind {
+            KEEPALIVE => Kind::Keepalive,
+            STUN => Kind::Stun,
+            REQUEST => Kind::Request(Method::from_id(self.detail)),
+            RESPONSE => Kind::Response(self.detail as u16),
+            _ => Kind::NotSip,
+        };
+        let scanner = self.hit().map(|(i, f)| Hit { signature: i as u8, field: Field::from_id(f) });
+        Classification { kind, scanner }
     }
 
-    /// Reads one line (the first call: the start line) and updates the verdict.
+    /// The method id of a request (the start line read); `None` for anything else. An id,
+    /// not a [`Method`]: a value read back from map memory is bounded by the code that uses it,
+    /// which the verifier sees, not by an enum's range, which only the compiler assumes.
     #[inline(always)]
-    pub fn step(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
-        self.step_with(buf, table, &|s: Search| table.run(buf, s))
+    pub fn method_id(&self) -> Option<u32> {
+        if self.kind == REQUEST {
+            Some(self.detail)
+        } else {
+            None
+        }
     }
 
-    /// [`Classifier::step`] with the signature search run by `find`, which gets the search
-    /// set up and returns its hit: the XDP program can run it in a `bpf_loop` of its own, so the
-    /// verifier checks one position, not [`VALUE_WINDOW`] of them.
+    /// The scanner signature found, if any: (index, [`Field`] id).
     #[inline(always)]
-    pub fn step_with<F: Fn(Search) -> Option<u8>>(&mut self, buf: &Scratch, table: &SignatureTable, find: &F) -> Step {
-        if self.done || self.pos >= self.len {
+    pub fn hit(&self) -> Option<(u32, u32)> {
+        match self.hit & 0xff {
+            0 => None,
+            i => Some((i - 1, self.hit >> 8)),
+        }
+    }
+
+    /// Whether the payload is a SIP message, a keep-alive or STUN.
+    #[inline(always)]
+    pub fn is_sip(&self) -> bool {
+        self.kind != NOT_SIP
+    }
+
+    /// Runs the whole classification with plain loops (userspace and tests; the kernel drives
+    /// the same steps from `bpf_loop`).
+    pub fn run(&mut self, buf: &Scratch, table: &SignatureTable) {
+        if self.first(buf) == Step::Continue {
+            for _ in 0..MAX_LINES {
+                if self.header(buf) == Step::Done {
+                    break;
+                }
+            }
+        }
+        for _ in 0..MAX_SEARCH_STEPS {
+            if self.search(buf, table) == Step::Done {
+                break;
+            }
+        }
+    }
+
+    /// One header line; what the kernel's line callback runs.
+    #[inline(always)]
+    pub fn header(&mut self, buf: &Scratch) -> Step {
+        let len = self.len as usize & SCRATCH_MASK;
+        let s = self.pos as usize & SCRATCH_MASK;
+        if self.done != 0 || s >= len {
             return self.finish();
         }
-        if self.pos == 0 {
-            return self.first(buf, table, find);
-        }
-        let s = self.pos;
-        let (e, next) = line_end(buf, s, self.len);
-        self.pos = next;
+        let (e, next) = self.line_end(buf, s, len);
+        self.pos = next as u32;
         if e == s {
             // the empty line that ends the headers
             return self.finish();
         }
-        let c = buf[s & SCRATCH_MASK];
+        let c = byte(buf, s);
         if c == b' ' || c == b'\t' {
             // folded: continues the previous header's value (RFC 3261 section 7.3.1)
-            return self.search(table, find, s, e);
+            let f = self.field as usize;
+            if f != 0 && f <= FIELDS {
+                self.spans[f - 1][1] = e as u32;
+            }
+            return Step::Continue;
         }
         if self.seen == SEEN_USER_AGENT | SEEN_FROM {
-            // both searched and the last one not folded further: nothing left to find
+            // both found and the last one not folded further: nothing left to find
             return self.finish();
         }
-        let (header, value) = header_name(buf, s, e);
-        self.field = match header {
-            Header::UserAgent => {
-                self.seen |= SEEN_USER_AGENT;
-                Some(Field::UserAgent)
+        let (header, value) = name_at(buf, s, e);
+        let field = match header {
+            Header::UserAgent => Field::UserAgent,
+            Header::From => Field::From,
+            _ => {
+                self.field = 0;
+                return Step::Continue;
             }
-            Header::From => {
-                self.seen |= SEEN_FROM;
-                Some(Field::From)
-            }
-            _ => None,
         };
-        self.search(table, find, value, e)
+        self.field = 0;
+        if self.seen & (1 << field as u32) == 0 {
+            // the first of each: a repeated header is not searched
+            self.seen |= 1 << field as u32;
+            self.field = field as u32 + 1;
+            self.spans[field as usize] = [value as u32, e as u32];
+        }
+        Step::Continue
     }
 
     /// The start line, after leading CRLFs; also tells keep-alives and STUN apart.
     #[inline(always)]
-    fn first<F: Fn(Search) -> Option<u8>>(&mut self, buf: &Scratch, table: &SignatureTable, find: &F) -> Step {
-        if is_stun(buf, self.len) {
-            self.kind = Kind::Stun;
+    pub fn first(&mut self, buf: &Scratch) -> Step {
+        let len = self.len as usize & SCRATCH_MASK;
+        if is_stun(buf, len) {
+            self.kind = STUN;
             return self.finish();
         }
-        let mut s = 0;
-        for _ in 0..MAX_LEADING_CRLF {
-            let c = buf[s & SCRATCH_MASK];
-            if s < self.len && (c == b'\r' || c == b'\n') {
-                s += 1;
-            }
-        }
-        if s == self.len {
+        // leading CR and LF bytes, counted without a branch per byte (each count would be a
+        // path of its own for the verifier)
+        let w = load(buf, 0);
+        let crlf = zero_bytes_exact(w ^ (ONES * b'\r' as u64)) | zero_bytes_exact(w ^ (ONES * b'\n' as u64));
+        let other = !crlf & HIGHS;
+        let lead = if other == 0 { 8 } else { first_byte(other) };
+        let lead = if lead > MAX_LEADING_CRLF { MAX_LEADING_CRLF } else { lead };
+        let s = if lead > len { len } else { lead };
+        if s == len {
             // CRLF keep-alive pings (RFC 5626 section 4.4.1)
-            self.kind = Kind::Keepalive;
+            self.kind = if len == 0 { NOT_SIP } else { KEEPALIVE };
             return self.finish();
         }
-        let (e, next) = line_end(buf, s, self.len);
-        if next > self.len {
+        let (e, next) = self.line_end(buf, s, len);
+        if next > len {
             // a start line must end within the inspected bytes
             return self.finish();
         }
-        self.pos = next;
+        self.pos = next as u32;
         match start::parse(buf, s, e) {
             StartLine::Invalid => self.finish(),
             StartLine::Response { status } => {
                 // responses are not searched: they echo the From of the request they answer
-                self.kind = Kind::Response(status);
+                self.kind = RESPONSE;
+                self.detail = status as u32;
                 self.finish()
             }
             StartLine::Request { method, uri } => {
-                self.kind = Kind::Request(method);
-                self.field = None;
-                self.field_search(table, find, uri.0, uri.1, Field::RequestUri)
+                self.kind = REQUEST;
+                self.detail = method as u32;
+                self.spans[Field::RequestUri as usize] = [uri.0 as u32, uri.1 as u32];
+                Step::Continue
             }
         }
     }
 
+    /// Looks for signatures in 8 bytes of the current field's span (or moves on to the next
+    /// field); [`Step::Done`] after a hit or the last field. What the kernel's search callback
+    /// runs.
     #[inline(always)]
-    fn search<F: Fn(Search) -> Option<u8>>(&mut self, table: &SignatureTable, find: &F, s: usize, e: usize) -> Step {
-        match self.field {
-            Some(field) => self.field_search(table, find, s, e, field),
-            None => Step::Continue,
+    pub fn search(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
+        let f = self.search_field as usize;
+        if self.kind != REQUEST || self.hit != 0 || f >= FIELDS {
+            return Step::Done;
         }
+        let [start, end] = self.spans[f];
+        let (start, end) = (start as usize & SCRATCH_MASK, end as usize & SCRATCH_MASK);
+        let stop = if end < start + VALUE_WINDOW { end } else { start + VALUE_WINDOW };
+        let p = if self.search_pos == 0 { start } else { self.search_pos as usize & SCRATCH_MASK };
+        if p >= stop {
+            self.search_field += 1;
+            self.search_pos = 0;
+            self.search_carry = 0;
+            return Step::Continue;
+        }
+        let field = Field::from_id(f as u32);
+        let (hit, carry) = table.chunk(buf, p, stop, end, self.search_carry as u64, field);
+        if let Some(i) = hit {
+            self.hit = (i as u32 + 1) | (f as u32) << 8;
+            return Step::Done;
+        }
+        self.search_carry = carry as u32;
+        self.search_pos = (p + 8) as u32;
+        Step::Continue
     }
 
+    /// The line starting at `s`: where its content ends (before CR LF or LF) and where the next
+    /// line starts. A line cut off by the end of the data ends there, and the next starts past
+    /// it.
     #[inline(always)]
-    fn field_search<F: Fn(Search) -> Option<u8>>(
-        &mut self,
-        table: &SignatureTable,
-        find: &F,
-        s: usize,
-        e: usize,
-        field: Field,
-    ) -> Step {
-        match find(table.search(s, e, field)) {
-            Some(signature) => {
-                self.hit = Some(Hit { signature, field });
-                self.finish()
-            }
-            None => Step::Continue,
+    fn line_end(&mut self, buf: &Scratch, s: usize, len: usize) -> (usize, usize) {
+        let lf = self.launder(find_lf(buf, s, len));
+        let mut e = lf;
+        if e > s && byte(buf, e - 1) == b'\r' {
+            e -= 1;
         }
+        (e, lf + 1)
+    }
+
+    /// `x` (below [`SCRATCH_MASK`]) written to the state and read back. In the kernel the state
+    /// is map memory, whose contents the verifier does not track: the search loop's exits, each
+    /// with its own range for `x`, become one state, checked once instead of once per exit.
+    #[inline(always)]
+    fn launder(&mut self, x: usize) -> usize {
+        self.lf = x as u32;
+        // SAFETY: a read of a field of `self`; volatile so the compiler does not reuse `x`.
+        (unsafe { core::ptr::read_volatile(&self.lf) }) as usize & SCRATCH_MASK
     }
 
     #[inline(always)]
     fn finish(&mut self) -> Step {
-        self.done = true;
+        self.done = 1;
         Step::Done
     }
 }
 
-/// The line starting at `s`: where its content ends (before CR LF or LF) and where the next
-/// line starts. A line cut off by the end of the data ends there, and the next starts past it.
-#[inline(always)]
-fn line_end(buf: &Scratch, s: usize, len: usize) -> (usize, usize) {
-    let lf = find_lf(buf, s, len);
-    let mut e = lf;
-    if e > s && buf[(e - 1) & SCRATCH_MASK] == b'\r' {
-        e -= 1;
-    }
-    (e, lf + 1)
-}
-
-/// Index of the first LF in `buf[from..len]`, or `len`. Tests 8 bytes per step for a zero byte
-/// in `word ^ 0x0a0a…` (the "haszero" bit trick) and looks at single bytes only in a word that
-/// has one.
+/// Index of the first LF in `buf[from..len]`, or `len`.
 #[inline(always)]
 fn find_lf(buf: &Scratch, from: usize, len: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const LFS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
-    let mut p = from;
-    for _ in 0..MAX_WORDS {
-        if p >= len {
-            return len;
-        }
-        // len <= INSPECT_LEN keeps p below SCRATCH_LEN - 8; the clamp shows it to the verifier
-        let q = if p > SCRATCH_LEN - 8 { SCRATCH_LEN - 8 } else { p };
-        // SAFETY: q + 8 <= SCRATCH_LEN, and read_unaligned has no alignment requirement.
-        let w = u64::from_le(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(q) as *const u64) });
-        let x = w ^ LFS;
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            for k in 0..8 {
-                let i = q + k;
-                if i >= len {
-                    return len;
-                }
-                if buf[i & SCRATCH_MASK] == b'\n' {
-                    return i;
-                }
-            }
-        }
-        p = q + 8;
-    }
-    len
-}
-
-/// The header named at the start of the line `buf[s..e]` and where its value starts (after the
-/// colon). Names are compared lower-cased; white space before the colon is allowed (RFC 3261
-/// section 7.3.1).
-#[inline(always)]
-pub(crate) fn header_name(buf: &Scratch, s: usize, e: usize) -> (Header, usize) {
-    let (mut lo, mut hi) = (0u64, 0u64);
-    let mut n = MAX_NAME_LEN + 1;
-    for k in 0..=MAX_NAME_LEN {
-        let p = s + k;
-        if p >= e {
-            return (Header::Other, e);
-        }
-        let c = buf[p & SCRATCH_MASK];
-        if c == b':' || c == b' ' || c == b'\t' {
-            n = k;
-            break;
-        }
-        let c = lower(c) as u64;
-        if k < 8 {
-            lo |= c << (8 * k);
-        } else if k < 16 {
-            hi |= c << (8 * (k - 8));
-        }
-    }
-    if n > MAX_NAME_LEN || n == 0 {
-        return (Header::Other, e);
-    }
-    // the colon, after optional white space
-    for k in 0..8 {
-        let p = s + n + k;
-        if p >= e {
-            break;
-        }
-        match buf[p & SCRATCH_MASK] {
-            b':' => return (Header::from_packed(lo, hi, n), p + 1),
-            b' ' | b'\t' => {}
-            _ => break,
-        }
-    }
-    (Header::Other, e)
+    find::<MAX_WORDS>(buf, from, len, b'\n')
 }
 
 /// A STUN message (RFC 5389 section 6): the top two bits zero and the magic cookie at byte 4.

@@ -1,9 +1,12 @@
 //! Scanner signatures: a fixed-size table userspace compiles into a map, matched in the kernel
-//! with one array read per word of a header value.
+//! with one array read per word start of a header value.
 
 use core::fmt;
 
-use super::{Scratch, SCRATCH_LEN, SCRATCH_MASK};
+use super::{
+    word::{alnum, first_byte, keep, load, lower, lower8, HIGHS},
+    Scratch,
+};
 
 /// Entries in a [`SignatureTable`]; bit `i` of every mask below stands for entry `i`.
 pub const MAX_SIGNATURES: usize = 32;
@@ -13,6 +16,10 @@ pub const SIGNATURE_LEN: usize = 32;
 pub const MIN_SIGNATURE_LEN: usize = 4;
 /// Bytes of a header value (or request URI) in which a signature may start.
 pub const VALUE_WINDOW: usize = 128;
+/// Buckets of [`SignatureTable::by_prefix`].
+pub const PREFIX_BUCKETS: usize = 256;
+/// Signatures one bucket holds.
+pub const BUCKET_LEN: usize = 4;
 
 /// Where in a request a signature is looked for.
 #[repr(u8)]
@@ -27,6 +34,25 @@ pub enum Field {
 }
 
 impl Field {
+    /// The field with id `id` (`as u8`); ids past the last are the Request-URI.
+    #[inline(always)]
+    pub const fn from_id(id: u32) -> Field {
+        match id {
+            0 => Field::UserAgent,
+            1 => Field::From,
+            _ => Field::RequestUri,
+        }
+    }
+
+    /// Name in reports and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::UserAgent => "User-Agent",
+            Field::From => "From",
+            Field::RequestUri => "Request-URI",
+        }
+    }
+
     #[inline(always)]
     pub const fn bit(self) -> u8 {
         1 << self as u8
@@ -119,40 +145,23 @@ impl Signature {
             if lo >= n {
                 break;
             }
-            // p + n <= end <= INSPECT_LEN keeps the word inside the buffer; the clamp shows it
-            let q = (p + lo) & SCRATCH_MASK;
-            let q = if q > SCRATCH_LEN - 8 { SCRATCH_LEN - 8 } else { q };
-            // SAFETY: q + 8 <= SCRATCH_LEN, and read_unaligned has no alignment requirement.
-            let word = u64::from_le(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(q) as *const u64) });
             let mut sig = [0u8; 8];
             sig.copy_from_slice(&self.bytes[lo..lo + 8]);
-            let keep = if n - lo >= 8 { u64::MAX } else { (1u64 << (8 * (n - lo))) - 1 };
-            diff |= (lower8(word) ^ u64::from_le_bytes(sig)) & keep;
+            diff |= keep(lower8(load(buf, p + lo)) ^ u64::from_le_bytes(sig), n - lo);
         }
         diff == 0
     }
 }
 
-/// [`lower`] on the 8 bytes of a word at once.
-#[inline(always)]
-const fn lower8(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let low7 = w & !HIGHS;
-    // high bit of each byte: its low 7 bits are >= 'A', and > 'Z'
-    let from_a = low7 + (0x80 - b'A' as u64) * ONES;
-    let past_z = low7 + (0x80 - b'Z' as u64 - 1) * ONES;
-    let upper = (from_a ^ past_z) & !w & HIGHS;
-    w | (upper >> 2)
-}
-
-/// The signature list in the shape the kernel matches cheaply: per first byte, the set of
-/// signatures starting with it, so a word that starts no signature costs one array read.
+/// The signature list in the shape the kernel matches cheaply: signatures are filed by a hash of
+/// their first four bytes ([`prefix_bucket`]), so a word that starts no signature costs one
+/// array read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureTable {
-    /// Indexed by a lower-case byte: bit `i` set if signature `i` starts with it.
-    pub by_first: [u32; 256],
+    /// Indexed by [`prefix_bucket`]: the signatures (index + 1; 0 ends the list) whose first
+    /// four bytes fall in that bucket.
+    pub by_prefix: [[u8; BUCKET_LEN]; PREFIX_BUCKETS],
     /// Indexed by [`Field`]: bit `i` set if signature `i` applies to that field.
     pub by_field: [u32; 4],
     pub signatures: [Signature; MAX_SIGNATURES],
@@ -163,14 +172,36 @@ pub struct SignatureTable {
 
 const _: () = assert!(core::mem::size_of::<SignatureTable>() == 2200);
 
+/// The bucket of the four bytes packed little-endian in `prefix` (lower-cased).
+#[inline(always)]
+pub const fn prefix_bucket(prefix: u32) -> usize {
+    (prefix.wrapping_mul(0x9e37_79b1) >> 24) as usize
+}
+
 /// Why a signature list does not fit a [`SignatureTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignatureError {
-    TooMany { count: usize },
-    TooShort { index: usize, len: usize },
-    TooLong { index: usize, len: usize },
-    NotPrintable { index: usize },
-    NoField { index: usize },
+    TooMany {
+        count: usize,
+    },
+    TooShort {
+        index: usize,
+        len: usize,
+    },
+    TooLong {
+        index: usize,
+        len: usize,
+    },
+    NotPrintable {
+        index: usize,
+    },
+    NoField {
+        index: usize,
+    },
+    /// More than [`BUCKET_LEN`] signatures share a bucket.
+    Crowded {
+        index: usize,
+    },
 }
 
 impl fmt::Display for SignatureError {
@@ -199,13 +230,19 @@ impl fmt::Display for SignatureError {
             SignatureError::NoField { index } => {
                 write!(f, "scanner signature {} applies to no field; say where to look for it", index + 1)
             }
+            SignatureError::Crowded { index } => write!(
+                f,
+                "scanner signature {} shares its first four letters' slot with {BUCKET_LEN} others; drop one \
+                 of them or shorten several to a common start",
+                index + 1
+            ),
         }
     }
 }
 
 impl SignatureTable {
     pub const EMPTY: SignatureTable = SignatureTable {
-        by_first: [0; 256],
+        by_prefix: [[0; BUCKET_LEN]; PREFIX_BUCKETS],
         by_field: [0; 4],
         signatures: [Signature::EMPTY; MAX_SIGNATURES],
         count: 0,
@@ -242,7 +279,15 @@ impl SignatureTable {
             }
             t.signatures[i].len = s.len() as u8;
             t.signatures[i].fields = fields & 0b111;
-            t.by_first[lower(s[0]) as usize] |= 1 << i;
+            let b = prefix_bucket(u32::from_le_bytes([lower(s[0]), lower(s[1]), lower(s[2]), lower(s[3])]));
+            let mut k = 0;
+            while k < BUCKET_LEN && t.by_prefix[b][k] != 0 {
+                k += 1;
+            }
+            if k == BUCKET_LEN {
+                return Err(SignatureError::Crowded { index: i });
+            }
+            t.by_prefix[b][k] = i as u8 + 1;
             let mut f = 0;
             while f < 3 {
                 if fields & (1 << f) != 0 {
@@ -267,91 +312,69 @@ impl SignatureTable {
     }
 
     /// Finds the first signature for `field` that starts a word in `buf[start..end]`, the word
-    /// starting within [`VALUE_WINDOW`] bytes of `start`; a signature may run on to `end`.
-    #[inline(always)]
+    /// starting within [`VALUE_WINDOW`] bytes of `start`; a signature may run on to `end`. A word
+    /// starts with a letter or digit that follows none.
     pub fn find(&self, buf: &Scratch, start: usize, end: usize, field: Field) -> Option<u8> {
-        self.run(buf, self.search(start, end, field))
+        let stop = if end < start + VALUE_WINDOW { end } else { start + VALUE_WINDOW };
+        let (mut p, mut carry) = (start, 0);
+        while p < stop {
+            let (hit, c) = self.chunk(buf, p, stop, end, carry, field);
+            if hit.is_some() {
+                return hit;
+            }
+            (p, carry) = (p + 8, c);
+        }
+        None
     }
 
-    /// Runs search `s` to its end with a plain loop; its hit.
+    /// [`SignatureTable::find`] on the 8 bytes at `p` (words starting before `stop`): the hit,
+    /// and the carry for the next chunk. `carry` is 0x80 when the byte before `p` is a letter
+    /// or digit of the value.
     #[inline(always)]
-    pub fn run(&self, buf: &Scratch, mut s: Search) -> Option<u8> {
-        for _ in 0..VALUE_WINDOW {
-            if !self.scan(buf, &mut s) {
+    pub fn chunk(
+        &self,
+        buf: &Scratch,
+        p: usize,
+        stop: usize,
+        end: usize,
+        carry: u64,
+        field: Field,
+    ) -> (Option<u8>, u64) {
+        let wanted = self.by_field[field as usize & 3];
+        let a = keep(alnum(load(buf, p)), stop - p);
+        let mut starts = a & !((a << 8) | carry);
+        let carry = (a >> 56) & HIGHS;
+        if wanted == 0 {
+            return (None, carry);
+        }
+        // a word start needs a byte that is not one before it: at most 4 per 8 bytes
+        for _ in 0..4 {
+            if starts == 0 {
                 break;
             }
+            let at = p + first_byte(starts);
+            starts &= starts - 1;
+            if let Some(hit) = self.match_at(buf, at, end, wanted) {
+                return (Some(hit), carry);
+            }
         }
-        s.hit
+        (None, carry)
     }
 
-    /// A search for [`SignatureTable::find`], advanced one position per [`SignatureTable::scan`]
-    /// (the XDP program drives it from a `bpf_loop` callback).
+    /// The first signature in `wanted` (a bitmask) that matches at `p`.
     #[inline(always)]
-    pub fn search(&self, start: usize, end: usize, field: Field) -> Search {
-        Search { p: start, end, wanted: self.by_field[field as usize & 3], in_word: false, hit: None }
-    }
-
-    /// Looks at one position of `s`; `false` once the search is over (a hit, or the end).
-    #[inline(always)]
-    pub fn scan(&self, buf: &Scratch, s: &mut Search) -> bool {
-        if s.wanted == 0 || s.hit.is_some() || s.p >= s.end {
-            return false;
-        }
-        let p = s.p;
-        s.p += 1;
-        let c = lower(buf[p & SCRATCH_MASK]);
-        let word_start = !s.in_word;
-        s.in_word = c.is_ascii_alphanumeric();
-        if !word_start {
-            return true;
-        }
-        let candidates = self.by_first[c as usize] & s.wanted;
-        if candidates != 0 {
-            s.hit = self.confirm(buf, p, s.end, candidates);
-        }
-        s.hit.is_none()
-    }
-
-    /// The first signature among `candidates` (a bitmask) that matches at `p`.
-    #[inline(always)]
-    fn confirm(&self, buf: &Scratch, p: usize, end: usize, candidates: u32) -> Option<u8> {
-        for i in 0..MAX_SIGNATURES {
-            if candidates & (1 << i) != 0 && self.signatures[i].matches_at(buf, p, end) {
+    fn match_at(&self, buf: &Scratch, p: usize, end: usize, wanted: u32) -> Option<u8> {
+        let bucket = &self.by_prefix[prefix_bucket(lower8(load(buf, p)) as u32)];
+        for k in 0..BUCKET_LEN {
+            let i = bucket[k] as usize;
+            if i == 0 {
+                return None;
+            }
+            let i = (i - 1) & (MAX_SIGNATURES - 1);
+            if wanted & (1 << i) != 0 && self.signatures[i].matches_at(buf, p, end) {
                 return Some(i as u8);
             }
         }
         None
-    }
-}
-
-/// A signature search in progress; plain data, so it can live in a `bpf_loop` context.
-#[derive(Clone, Copy, Debug)]
-pub struct Search {
-    /// Next position.
-    pub p: usize,
-    pub end: usize,
-    /// Signatures that apply to the field.
-    pub wanted: u32,
-    pub in_word: bool,
-    pub hit: Option<u8>,
-}
-
-#[cfg(test)]
-#[test]
-fn lower8_lowers_ascii_letters_only() {
-    for b in 0..=255u8 {
-        let w = u64::from_le_bytes([b, b'A', b, b'z', b'@', b'[', b, 0xc1]);
-        let want = u64::from_le_bytes([lower(b), b'a', lower(b), b'z', b'@', b'[', lower(b), 0xc1]);
-        assert_eq!(lower8(w), want, "byte {b:#x}");
-    }
-}
-
-/// ASCII lower case.
-#[inline(always)]
-pub(crate) const fn lower(c: u8) -> u8 {
-    if c.is_ascii_uppercase() {
-        c | 0x20
-    } else {
-        c
     }
 }

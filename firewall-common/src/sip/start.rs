@@ -3,7 +3,8 @@
 
 use super::{
     method::{pack8, Method, MAX_METHOD_LEN},
-    Scratch, INSPECT_LEN, SCRATCH_MASK,
+    word::{alnum, byte, find, keep, load, pack, zero_bytes_exact, HIGHS, ONES},
+    Scratch,
 };
 
 /// `SIP/2.0` as packed by [`pack8`], upper-case.
@@ -11,6 +12,10 @@ const VERSION: u64 = pack8(b"SIP/2.0");
 const VERSION_LEN: usize = 7;
 /// The case bits of the three letters of `SIP`: the version token is case-insensitive.
 const VERSION_CASE: u64 = pack8(b"   \0\0\0\0");
+/// Words the space after a method is looked for in.
+const METHOD_WORDS: usize = MAX_METHOD_LEN / 8 + 1;
+/// Bytes of a Request-URI its scheme's colon must lie within (`sips:`, `tel:`, `urn:`, …).
+const SCHEME_WINDOW: usize = 8;
 
 /// What the start line says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,100 +49,84 @@ fn status_line(buf: &Scratch, s: usize, e: usize) -> StartLine {
     if e < s + 3 {
         return StartLine::Invalid;
     }
-    let mut status = 0u16;
-    for k in 0..3 {
-        let d = byte(buf, s + k);
-        if !d.is_ascii_digit() {
-            return StartLine::Invalid;
-        }
-        status = status * 10 + (d - b'0') as u16;
-    }
-    if !(100..700).contains(&status) || (e > s + 3 && byte(buf, s + 3) != b' ') {
+    let w = load(buf, s);
+    let (a, b, c) = (w as u8, (w >> 8) as u8, (w >> 16) as u8);
+    if !(b'1'..=b'6').contains(&a) || !b.is_ascii_digit() || !c.is_ascii_digit() {
         return StartLine::Invalid;
     }
+    if e > s + 3 && (w >> 24) as u8 != b' ' {
+        return StartLine::Invalid;
+    }
+    let status = (a - b'0') as u16 * 100 + (b - b'0') as u16 * 10 + (c - b'0') as u16;
     StartLine::Response { status }
 }
 
 #[inline(always)]
 fn request_line(buf: &Scratch, s: usize, e: usize) -> StartLine {
     // Method: a token (RFC 3261 section 25.1) ended by one space.
-    let mut mlen = 0;
-    for k in 0..=MAX_METHOD_LEN {
-        let p = s + k;
-        if p >= e || k == MAX_METHOD_LEN {
-            return StartLine::Invalid;
-        }
-        let c = byte(buf, p);
-        if c == b' ' {
-            mlen = k;
-            break;
-        }
-        if !is_token(c) {
-            return StartLine::Invalid;
-        }
+    let limit = if e < s + MAX_METHOD_LEN + 1 { e } else { s + MAX_METHOD_LEN + 1 };
+    let sp = find::<METHOD_WORDS>(buf, s, limit, b' ');
+    let mlen = sp - s;
+    if sp >= limit || mlen == 0 {
+        return StartLine::Invalid;
     }
-    // `SP SIP/2.0` ends the line; the Request-URI is what lies between.
-    let uri_start = s + mlen + 1;
-    if mlen == 0 || e < uri_start + 1 + 1 + VERSION_LEN {
+    // `SP SIP/2.0` ends the line; the Request-URI is what lies between, without a space.
+    let uri_start = sp + 1;
+    if e < uri_start + 1 + 1 + VERSION_LEN {
         return StartLine::Invalid;
     }
     let uri_end = e - VERSION_LEN - 1;
-    if byte(buf, uri_end) != b' ' || !is_version(buf, e - VERSION_LEN) || !is_uri(buf, uri_start, uri_end) {
+    if byte(buf, uri_end) != b' ' || !is_version(buf, e - VERSION_LEN) {
         return StartLine::Invalid;
     }
-    let method = Method::from_packed(pack_at(buf, s, mlen), mlen, byte(buf, s + 8));
+    if !is_uri(buf, uri_start, uri_end) {
+        return StartLine::Invalid;
+    }
+    let method = Method::from_packed(pack(buf, s, mlen), mlen, byte(buf, s + 8));
+    if method == Method::Unknown && !is_token(buf, s, mlen) {
+        return StartLine::Invalid;
+    }
     StartLine::Request { method, uri: (uri_start, uri_end) }
 }
 
-/// An absolute URI without white space or controls, with a scheme (`sip:`, `sips:`, `tel:`).
+/// An absolute URI: a letter, then its scheme's colon within [`SCHEME_WINDOW`] bytes; controls
+/// and DEL are refused within that window (the space was ruled out by the caller).
 #[inline(always)]
 fn is_uri(buf: &Scratch, s: usize, e: usize) -> bool {
-    if e <= s || !byte(buf, s).is_ascii_alphabetic() {
+    let n = if e - s < SCHEME_WINDOW { e - s } else { SCHEME_WINDOW };
+    let w = pack(buf, s, n);
+    if !(w as u8).is_ascii_alphabetic() {
         return false;
     }
-    let mut colon = false;
-    for k in 0..INSPECT_LEN {
-        let p = s + k;
-        if p >= e {
-            break;
-        }
-        let c = byte(buf, p);
-        if c <= b' ' || c == 0x7f {
-            return false;
-        }
-        colon |= c == b':';
-    }
-    colon
+    let colon = find::<1>(buf, s, s + n, b':') < s + n;
+    // bytes below 0x20 or equal to 0x7f among the first n
+    let pad = !super::word::keep(u64::MAX, n) & (super::word::ONES * b'a' as u64);
+    let bad = super::word::in_range(w | pad, 0, 0x1f) | super::word::in_range(w | pad, 0x7f, 0x7f);
+    colon && bad == 0
 }
 
 /// `SIP/2.0` at `p`, the letters in any case.
 #[inline(always)]
 fn is_version(buf: &Scratch, p: usize) -> bool {
-    let w = pack_at(buf, p, VERSION_LEN);
+    let w = pack(buf, p, VERSION_LEN);
     // only S, I and P differ from another byte of the version in bit 0x20 alone
     (w & !VERSION_CASE) == (VERSION & !VERSION_CASE)
 }
 
-/// Packs `n` (at most 8) bytes from `p` like [`pack8`].
+/// Whether the `n` (1 to [`MAX_METHOD_LEN`]) bytes at `s` are all RFC 3261 `token` characters
+/// (letters, digits and `-.!%*_+`'~`); only unknown methods get here. Word at a time and without a
+/// branch per byte.
 #[inline(always)]
-fn pack_at(buf: &Scratch, p: usize, n: usize) -> u64 {
-    let mut w = 0u64;
-    for k in 0..8 {
-        if k >= n {
-            break;
+fn is_token(buf: &Scratch, s: usize, n: usize) -> bool {
+    let mut bad = 0u64;
+    for k in 0..MAX_METHOD_LEN / 8 {
+        let w = load(buf, s + 8 * k);
+        let mut ok = alnum(w);
+        for c in *b"-.!%*_+`'~" {
+            ok |= zero_bytes_exact(w ^ (ONES * c as u64));
         }
-        w |= (byte(buf, p + k) as u64) << (8 * k);
+        let used = if n > 8 * k { keep(HIGHS, n - 8 * k) } else { 0 };
+        bad |= !ok & used;
     }
-    w
-}
-
-#[inline(always)]
-fn byte(buf: &Scratch, p: usize) -> u8 {
-    buf[p & SCRATCH_MASK]
-}
-
-/// RFC 3261 `token` characters.
-#[inline(always)]
-fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    bad == 0
 }

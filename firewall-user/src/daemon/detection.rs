@@ -46,7 +46,7 @@ pub fn detector(kind: &DetectorKind, detectors: &BTreeMap<String, Spec>) -> Opti
             let filter = Filter::new(detectors.get(name)?).ok()?;
             Some(Box::new(Custom::new(Arc::new(filter))))
         }
-        DetectorKind::Recidive | DetectorKind::Flood | DetectorKind::SipWire => None,
+        DetectorKind::Recidive | DetectorKind::Flood | DetectorKind::SipWire | DetectorKind::Scanner => None,
     }
 }
 

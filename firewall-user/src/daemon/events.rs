@@ -1,14 +1,24 @@
 //! Reading the events the kernel sends through its ring buffer: the XDP program's rate-limit
-//! reports (for `flood`) and the egress classifier's SIP failures (for `sip-wire`).
+//! reports (for `flood`), the SIP inspector's drops (scanner signatures for `scanner`) and the
+//! egress classifier's SIP failures (for `sip-wire`).
+
+mod describe;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
-use firewall_common::rate::{event, RateEvent, FAMILY_V4};
+use firewall_common::{
+    rate::{RateEvent, FAMILY_V4},
+    sip::{Field, Method},
+};
 use tokio::io::unix::AsyncFd;
 
+pub use self::describe::{decode, Report};
+use self::describe::{drop_line, limit_name, scanner_line, SignatureLabels};
 use super::{detection::Detected, lock, state::Daemon, Shared};
-use crate::{detect::Event, rules::jails::DetectorKind};
+use crate::{detect::Event, jail::Engine, rules::jails::DetectorKind};
 
 /// Log lines per window; the rest are summed up, so a spoofed flood cannot flood the log.
 const LOG_BURST: usize = 10;
@@ -36,11 +46,14 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
     let mut fd = match unsafe { AsyncFd::register(ring) } {
         Ok(fd) => fd,
         Err(e) => {
-            log::error!("cannot poll the event ring buffer: {e}; rate-limit events will not be reported");
+            log::error!(
+                "cannot poll the event ring buffer: {e}; rate-limit reports, SIP drops and SIP failures \
+                 will not reach the jails"
+            );
             return;
         }
     };
-    let (mut window, mut logged, mut suppressed) = (Instant::now(), 0usize, 0usize);
+    let mut reader = Reader { log: LogLimit::new(), signatures: SignatureLabels::default() };
     loop {
         let mut guard = match fd.readable_mut().await {
             Ok(g) => g,
@@ -63,33 +76,93 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         let mut g = lock(&d);
         let now = crate::clock::unix_ms(std::time::SystemTime::now());
         for ev in &batch {
-            if ev.kind == event::SIP_FAILURE {
-                sip_failure(&mut g, ev, now);
-                continue;
-            }
-            let svc = g.enforcer.services().name(ev.svc).unwrap_or("unknown").to_owned();
-            g.metrics.rate_limit_events.with_label_values(&[&svc]).inc();
-            // a source that keeps going over its limit is the flood jail's business
-            let line = || format!("{} over the {svc} rate limit, {} packets dropped", source_of(ev), ev.dropped);
-            report(&mut g, (&DetectorKind::Flood, "flood"), Some(&svc), ev, line, now);
-            if window.elapsed() > LOG_WINDOW {
-                if suppressed > 0 {
-                    log::warn!("{suppressed} more rate-limit reports in the last {}s not shown", LOG_WINDOW.as_secs());
-                }
-                (window, logged, suppressed) = (Instant::now(), 0, 0);
-            }
-            if logged < LOG_BURST {
-                logged += 1;
-                log::warn!(
-                    "{} over the {svc} rate limit ({} packets dropped since its last report)",
-                    source_of(ev),
-                    ev.dropped
-                );
-            } else {
-                suppressed += 1;
-            }
+            handle(&mut g, &mut reader, ev, now);
         }
     }
+}
+
+/// What the event reader keeps from one batch to the next.
+struct Reader {
+    log: LogLimit,
+    signatures: SignatureLabels,
+}
+
+/// Log lines about kernel reports: [`LOG_BURST`] per [`LOG_WINDOW`], the rest only counted.
+struct LogLimit {
+    window: Instant,
+    logged: usize,
+    suppressed: usize,
+}
+
+impl LogLimit {
+    fn new() -> LogLimit {
+        LogLimit { window: Instant::now(), logged: 0, suppressed: 0 }
+    }
+
+    fn log(&mut self, level: log::Level, line: impl FnOnce() -> String) {
+        if self.window.elapsed() > LOG_WINDOW {
+            if self.suppressed > 0 {
+                log::warn!(
+                    "{} more rate-limit reports and SIP drops in the last {}s not shown",
+                    self.suppressed,
+                    LOG_WINDOW.as_secs()
+                );
+            }
+            *self = LogLimit::new();
+        }
+        if self.logged < LOG_BURST {
+            self.logged += 1;
+            log::log!(level, "{}", line());
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}
+
+fn handle(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, now: u64) {
+    match decode(ev) {
+        Report::SipFailure { .. } => sip_failure(g, ev, now),
+        Report::RateLimited { svc, method } => rate_limited(g, r, ev, svc, method, now),
+        Report::Scanner { svc, index, field } => scanner(g, r, ev, (svc, index, field), now),
+        // not-SIP payloads, unwanted methods and hidden OPTIONS are dropped, not punished:
+        // their counts are in sipwall_packets_total
+        Report::SipDropped { reason, method, .. } => {
+            r.log.log(log::Level::Info, || drop_line(&source_of(ev), reason, method))
+        }
+        Report::Unknown { kind } => log::debug!("kernel event of unknown kind {kind} ignored"),
+    }
+}
+
+fn service_name(g: &Daemon, id: u32) -> String {
+    g.enforcer.services().name(id).unwrap_or("unknown").to_owned()
+}
+
+/// A source that keeps going over a limit (its service's or a SIP method's) is the flood jail's
+/// business.
+fn rate_limited(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, svc: u32, method: Option<Method>, now: u64) {
+    let svc = service_name(g, svc);
+    match method {
+        None => g.metrics.rate_limit_events.with_label_values(&[&svc]).inc(),
+        Some(m) => g.metrics.sip_method_limit_events.with_label_values(&[m.name()]).inc(),
+    }
+    let limit = limit_name(&svc, method);
+    let line = || format!("{} over the {limit}, {} packets dropped", source_of(ev), ev.dropped);
+    report(g, (&DetectorKind::Flood, "flood"), Some(&svc), ev, line, now);
+    r.log.log(log::Level::Warn, || {
+        format!("{} over the {limit} ({} packets dropped since its last report)", source_of(ev), ev.dropped)
+    });
+}
+
+/// One scanner packet is a failure of its source in `scanner` (which bans at the first).
+fn scanner(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, (svc, index, field): (u32, u32, Field), now: u64) {
+    let rules = &g.enforcer.rules().sip;
+    let text = describe::signature(rules, index);
+    let label = r.signatures.label(text, rules, &g.metrics.sip_scanner_packets);
+    g.metrics.sip_scanner_packets.with_label_values(&[label]).inc_by(u64::from(ev.dropped.max(1)));
+    let line = scanner_line(&source_of(ev), text, index, field);
+    r.log.log(log::Level::Info, || format!("{line}, dropped"));
+    let svc = service_name(g, svc);
+    report(g, (&DetectorKind::Scanner, "scanner"), Some(&svc), ev, || line, now);
 }
 
 /// A SIP failure the host answered counts against its destination in `sip-wire`.
@@ -99,8 +172,19 @@ fn sip_failure(g: &mut Daemon, ev: &RateEvent, now: u64) {
     report(g, (&DetectorKind::SipWire, "sip-wire"), None, ev, line, now);
 }
 
-/// Counts `ev` as a failure (of `rule`) of its source in the jail fed by `detector`, if one is enabled (and,
-/// for a report about service `svc`, if the jail takes that service's reports).
+/// The jail fed by `detector` that takes a report (about service `svc`, if it is about one): the
+/// first enabled one, unless its `services` list leaves `svc` out.
+fn jail_for(engine: &Engine, detector: &DetectorKind, svc: Option<&str>) -> Option<usize> {
+    let j = engine.fed_by(detector)?;
+    let spec = &engine.jails[j].spec;
+    if svc.is_some_and(|s| !spec.services.is_empty() && !spec.services.iter().any(|x| x == s)) {
+        return None;
+    }
+    Some(j)
+}
+
+/// Counts `ev` as a failure (of `rule`) of its source in the jail fed by `detector`, if one
+/// takes it ([`jail_for`]).
 fn report(
     g: &mut Daemon,
     (detector, rule): (&DetectorKind, &'static str),
@@ -109,13 +193,9 @@ fn report(
     line: impl FnOnce() -> String,
     now: u64,
 ) {
-    let Some(j) = g.engine.fed_by(detector) else { return };
-    let spec = &g.engine.jails[j].spec;
-    if svc.is_some_and(|s| !spec.services.is_empty() && !spec.services.iter().any(|x| x == s)) {
-        return;
-    }
+    let Some(j) = jail_for(&g.engine, detector, svc) else { return };
     let x = Detected {
-        jail: spec.name.as_str().into(),
+        jail: g.engine.jails[j].spec.name.as_str().into(),
         event: Event::failure(host_of(ev), None, rule),
         line: line(),
         read_at: Instant::now(),

@@ -125,7 +125,7 @@ impl Engine {
         self.jails.iter().position(|j| j.spec.name == jail)
     }
 
-    /// The jail fed by a kernel detector (`Flood`, `SipWire`): the first enabled one using it.
+    /// The jail fed by a kernel detector (`Flood`, `SipWire`, `Scanner`): the first enabled one using it.
     pub fn fed_by(&self, detector: &DetectorKind) -> Option<usize> {
         self.jails.iter().position(|j| j.spec.detector == *detector)
     }
@@ -215,6 +215,7 @@ fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, hist
         DetectorKind::Recidive => "bans",
         DetectorKind::Flood => "rate-limit reports",
         DetectorKind::SipWire => "SIP failures answered",
+        DetectorKind::Scanner => "scanner packets",
         _ => "failures",
     };
     let mut reason = format!("{}: {failures} {what} within {}", spec.name, duration::format(Some(spec.findtime)));

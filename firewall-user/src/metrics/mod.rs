@@ -16,6 +16,8 @@ pub struct Metrics {
     pub xdp_attached: IntGaugeVec,
     pub rate_limit_events: IntCounterVec,
     pub sip_failures_answered: IntCounterVec,
+    pub sip_scanner_packets: IntCounterVec,
+    pub sip_method_limit_events: IntCounterVec,
     pub rules_reloads: IntCounterVec,
     pub rules_loaded_timestamp: IntGauge,
     pub ban_actions: IntCounterVec,
@@ -67,6 +69,29 @@ impl Default for Metrics {
                         "SIP failures (403, 404) the host answered, read on egress.",
                     ),
                     &["status"],
+                )
+                .unwrap(),
+            ),
+            sip_scanner_packets: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_sip_scanner_packets_total",
+                        "SIP packets the inspector dropped for a scanner signature, by signature of the rules \
+                         in force (unknown: replaced by a reload).",
+                    ),
+                    &["signature"],
+                )
+                .unwrap(),
+            ),
+            sip_method_limit_events: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_sip_method_limit_events_total",
+                        "Reports of a source going over a per-method SIP limit (method_limits, sampled per source).",
+                    ),
+                    &["method"],
                 )
                 .unwrap(),
             ),

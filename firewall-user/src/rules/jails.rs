@@ -31,6 +31,8 @@ pub enum DetectorKind {
     Flood,
     /// The SIP failures (403, 404) the host answers, read on egress.
     SipWire,
+    /// The SIP inspector's scanner-signature drops.
+    Scanner,
 }
 
 impl DetectorKind {
@@ -42,12 +44,13 @@ impl DetectorKind {
             DetectorKind::Recidive => "recidive",
             DetectorKind::Flood => "flood",
             DetectorKind::SipWire => "sip-wire",
+            DetectorKind::Scanner => "scanner",
         }
     }
 
     /// Whether the jail reads logs (and so needs `logpath`).
     pub fn reads_logs(&self) -> bool {
-        !matches!(self, DetectorKind::Recidive | DetectorKind::Flood | DetectorKind::SipWire)
+        !matches!(self, DetectorKind::Recidive | DetectorKind::Flood | DetectorKind::SipWire | DetectorKind::Scanner)
     }
 }
 
@@ -196,13 +199,15 @@ pub fn builtin() -> Vec<Jail> {
         jail("recidive", DetectorKind::Recidive, &[], DAY, 5, 7 * DAY, false),
         jail("flood", DetectorKind::Flood, &[], 60, 10, 600, true),
         jail("sip-wire", DetectorKind::SipWire, &[], 600, 10, 6 * 3600, true),
+        // one scanner packet is proof enough
+        jail("scanner", DetectorKind::Scanner, &[], 600, 1, DAY, true),
     ]
 }
 
 const JAIL_KEYS: &[&str] =
     &["enabled", "detector", "mode", "logpath", "findtime", "maxretry", "bantime", "ignore", "increment", "services"];
 const INCREMENT_KEYS: &[&str] = &["enabled", "factor", "multipliers", "maxtime", "window", "overalljails"];
-const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood", "sip-wire"];
+const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood", "sip-wire", "scanner"];
 
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -338,6 +343,7 @@ fn read_jail(
             "recidive" => DetectorKind::Recidive,
             "flood" => DetectorKind::Flood,
             "sip-wire" => DetectorKind::SipWire,
+            "scanner" => DetectorKind::Scanner,
             other if det.detectors.contains_key(other) => DetectorKind::Custom(other.to_owned()),
             other => {
                 let mut known: Vec<&str> = BUILTIN_DETECTORS.to_vec();

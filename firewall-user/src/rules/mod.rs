@@ -10,6 +10,7 @@ pub mod jails;
 pub mod ports;
 pub mod reader;
 pub mod services;
+pub mod sip;
 
 use std::{
     path::{Path, PathBuf},
@@ -65,11 +66,13 @@ pub struct Rules {
     pub bans: BanSettings,
     pub rate_limit: RateLimitSettings,
     pub services: Vec<Service>,
+    /// `[sip]`: the SIP inspector.
+    pub sip: sip::SipRules,
     /// Jails, custom detectors and the ban webhook.
     pub detection: jails::Detection,
 }
 
-const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services", "jails", "detectors", "webhook"];
+const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook"];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.
@@ -120,6 +123,7 @@ impl Rules {
             bans: BanSettings { ipv6_prefix: 64, capacity: capacity::BANS },
             rate_limit: RateLimitSettings { capacity: capacity::RATE, report_interval: Duration::from_secs(1) },
             services: Vec::new(),
+            sip: sip::SipRules::default(),
             detection: jails::Detection::default(),
         };
 
@@ -172,6 +176,10 @@ impl Rules {
         }
         if let Some(s) = root.table(&mut r, "services", "services") {
             rules.services = services::read(&mut r, &s);
+        }
+        if let Some(s) = root.table(&mut r, "sip", "sip") {
+            rules.sip = sip::read(&mut r, &s);
+            sip::check_service(&mut r, &s, &rules.services);
         }
         let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
         rules.detection = jails::read(&mut r, &root, &service_names);

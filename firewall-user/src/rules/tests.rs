@@ -5,6 +5,8 @@ use std::path::Path;
 use super::*;
 use crate::rules::jails::DetectorKind;
 
+mod sip;
+
 fn reject(text: &str) -> Vec<(usize, usize, String)> {
     let err = Rules::parse("t.toml", text, Path::new("/nonexistent")).expect_err("must be rejected");
     err.errors().map(|d| (d.line, d.column, d.message.clone())).collect()
@@ -168,7 +170,7 @@ fn example_jails_and_builtin_defaults() {
     let (r, _) = accept(include_str!("../../../rules/example.toml"));
     let d = &r.detection;
     let names: Vec<&str> = d.jails.iter().map(|j| j.name.as_str()).collect();
-    assert_eq!(names, ["asterisk", "sshd", "recidive", "flood", "sip-wire"]);
+    assert_eq!(names, ["asterisk", "sshd", "recidive", "flood", "sip-wire", "scanner"]);
     let wire = d.jail("sip-wire").unwrap();
     assert_eq!((wire.findtime.as_secs(), wire.maxretry, wire.bantime.map(|b| b.as_secs())), (600, 10, Some(6 * 3600)));
     assert!(!wire.detector.reads_logs());

@@ -11,6 +11,7 @@ use firewall_common::{
         COARSE_LEN, COARSE_PREFIX, NET4_BIT_WORDS, NET6_FILTER_WORDS,
     },
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
+    sip::{SignatureTable, SipPolicy},
 };
 
 use super::{Snapshot, TableError, Tables};
@@ -27,6 +28,10 @@ pub struct FakeTables {
     pub net6: HashMap<Net6Key, NetClass>,
     pub net6_lens: [Net6Lengths; 2],
     pub filter: Vec<u64>,
+    pub sip: SipPolicy,
+    pub signatures: SignatureTable,
+    /// Services whose tail-call slot holds the SIP inspector.
+    pub inspected: std::collections::BTreeSet<u32>,
     /// Capacity of each hash map, as the kernel would enforce it.
     pub capacity: u32,
     pub writes: usize,
@@ -46,6 +51,9 @@ impl Default for FakeTables {
             net6: HashMap::new(),
             net6_lens: [Net6Lengths::default(); 2],
             filter: vec![0; NET6_FILTER_WORDS as usize],
+            sip: SipPolicy::default(),
+            signatures: SignatureTable::EMPTY,
+            inspected: Default::default(),
             capacity: u32::MAX,
             writes: 0,
             after_write: None,
@@ -133,6 +141,19 @@ impl Tables for FakeTables {
 
     fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
         self.config = *c;
+        self.wrote()
+    }
+    fn set_sip(&mut self, p: &SipPolicy, signatures: &SignatureTable) -> Result<(), TableError> {
+        self.sip = *p;
+        self.signatures = *signatures;
+        self.wrote()
+    }
+    fn set_inspected(&mut self, svc: u32, on: bool) -> Result<(), TableError> {
+        if on {
+            self.inspected.insert(svc);
+        } else {
+            self.inspected.remove(&svc);
+        }
         self.wrote()
     }
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError> {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use aya::{
-    maps::{Array, HashMap, Map, MapData, MapError},
+    maps::{Array, HashMap, Map, MapData, MapError, ProgramArray},
+    programs::{ProgramFd, Xdp},
     Ebpf, Pod,
 };
 use firewall_common::{
@@ -15,6 +16,7 @@ use firewall_common::{
         NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
     },
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
+    sip::{SignatureTable, SipPolicy},
 };
 
 use super::{Snapshot, TableError, Tables};
@@ -73,6 +75,11 @@ pub struct KernelTables {
     net6: SlotTable<MappedArray, MappedArray, Net6Key, OverflowHash<Net6Key>>,
     net6_lens: Array<MapData, Net6Lengths>,
     net6_filter: MappedArray,
+    sip: Array<MapData, SipPolicy>,
+    sip_signatures: Array<MapData, SignatureTable>,
+    tail: ProgramArray<MapData>,
+    /// The SIP inspector, for `tail`.
+    inspector: ProgramFd,
     /// Shared by every mapped array of the tables.
     residency: Arc<Residency>,
     net4_buckets: u32,
@@ -165,7 +172,20 @@ impl KernelTables {
         } else {
             (SlotTable::new(s4, m4, b4, over4, cap, maps::NET4), SlotTable::new(s6, m6, b6, over6, cap, maps::NET6))
         };
+        let inspector: &Xdp = ebpf
+            .program(crate::loader::SIP_PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .ok_or(TableError::MissingProgram(crate::loader::SIP_PROGRAM))?;
+        let inspector = inspector
+            .fd()
+            .ok()
+            .and_then(|fd| fd.try_clone().ok())
+            .ok_or(TableError::MissingProgram(crate::loader::SIP_PROGRAM))?;
         Ok(Self {
+            sip: take(ebpf, maps::SIP)?,
+            sip_signatures: take(ebpf, maps::SIP_SIGNATURES)?,
+            tail: take(ebpf, maps::TAIL)?,
+            inspector,
             config: take(ebpf, maps::CONFIG)?,
             services: take(ebpf, maps::SERVICES)?,
             ports: take(ebpf, maps::PORTS)?,
@@ -278,6 +298,20 @@ impl Tables for KernelTables {
     fn set_config(&mut self, c: &Config) -> Result<(), TableError> {
         self.write_held()?;
         set(&mut self.config, maps::CONFIG, 0, c)
+    }
+    fn set_sip(&mut self, p: &SipPolicy, signatures: &SignatureTable) -> Result<(), TableError> {
+        self.write_held()?;
+        set(&mut self.sip_signatures, maps::SIP_SIGNATURES, 0, signatures)?;
+        set(&mut self.sip, maps::SIP, 0, p)
+    }
+    fn set_inspected(&mut self, svc: u32, on: bool) -> Result<(), TableError> {
+        self.write_held()?;
+        let done = if on { self.tail.set(svc, &self.inspector, 0) } else { self.tail.clear_index(&svc) };
+        match done {
+            // clearing an empty slot
+            Err(MapError::SyscallError(e)) if !on && e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r.map_err(|source| TableError::Map { map: maps::TAIL, source }),
+        }
     }
     fn set_service(&mut self, id: u32, p: &ServicePolicy) -> Result<(), TableError> {
         self.write_held()?;

@@ -8,6 +8,7 @@ use firewall_common::{
     config::Config,
     nets::{Net6Key, Net6Lengths, NetClass},
     service::{PortGroup, ServicePolicy},
+    sip::{SignatureTable, SipPolicy},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum TableError {
     TooManyLengths { count: usize, max: usize },
     #[error("map {0} is missing from the XDP object")]
     Missing(&'static str),
+    #[error("program {0} is missing from the XDP object or not loaded")]
+    MissingProgram(&'static str),
     #[error(
         "mapping {map} into the daemon: {source} (the kernel needs BPF_F_MMAPABLE array support, Linux 5.5 or later)"
     )]
@@ -82,4 +85,8 @@ pub trait Tables {
     fn del_net6(&mut self, k: &Net6Key) -> Result<(), TableError>;
     fn set_net6_lens(&mut self, slot: u32, l: &Net6Lengths) -> Result<(), TableError>;
     fn set_net6_filter(&mut self, word: u32, bits: u64) -> Result<(), TableError>;
+    /// The SIP inspector's policy and signatures (`[sip]`).
+    fn set_sip(&mut self, p: &SipPolicy, signatures: &SignatureTable) -> Result<(), TableError>;
+    /// Puts the SIP inspector in (`true`) or takes it out of service `svc`'s tail-call slot.
+    fn set_inspected(&mut self, svc: u32, on: bool) -> Result<(), TableError>;
 }

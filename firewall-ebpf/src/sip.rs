@@ -1,0 +1,194 @@
+//! The SIP inspector, `sipwall_sip`: the XDP program tail-calls it for the packets it accepted
+//! for the `sip` service (see docs/architecture.md). It copies the payload into a per-CPU
+//! scratch buffer, reads the start line, walks the header lines from a `bpf_loop` callback
+//! (checked once by the verifier, whatever the number of lines: its state lives in the map) and
+//! drops what `[sip]` forbids, reporting each drop to the daemon.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::{bpf_jiffies64, bpf_loop, bpf_xdp_load_bytes},
+    programs::XdpContext,
+    EbpfContext,
+};
+use firewall_common::{
+    addr::Addr6,
+    config::RATE6_PREFIX,
+    rate::{event, RateEvent, RateKey, FAMILY_V6},
+    reason::Reason,
+    service::{policy, port_slot},
+    sip::{
+        policy::{method_key, sip_flag, METHOD_SLOTS},
+        word::opaque,
+        Classifier, Method, Step, INSPECT_LEN, MAX_LINES, MAX_SEARCH_STEPS, SCRATCH_MASK,
+    },
+};
+
+use crate::{
+    cursor::frame_len,
+    events, limit,
+    maps::{SW_CONFIG, SW_PORTS, SW_SERVICES, SW_SIP, SW_SIP_SCRATCH, SW_SIP_SIGNATURES},
+    parse, stats,
+    transport::{segment, Segment, Way},
+    verdict,
+};
+
+/// What the inspector decided, and what to tell the daemon about a drop.
+struct Outcome {
+    reason: Reason,
+    detail: u32,
+}
+
+impl Outcome {
+    const ACCEPTED: Outcome = Outcome { reason: Reason::Accepted, detail: 0 };
+}
+
+#[inline(always)]
+pub fn inspect(ctx: &XdpContext) -> u32 {
+    let Some(seg) = segment(ctx, Way::In) else {
+        // nothing to read (IPv6 extension headers): the core program accepted it; counted
+        // under its service, which the full parser finds
+        let svc = parse::parse(ctx).map(|p| verdict::service_of(p.l4)).unwrap_or(0);
+        return finish(ctx, svc, Reason::Accepted);
+    };
+    let (idx, byte) = port_slot(!seg.tcp, seg.port);
+    let svc = match SW_PORTS.get(idx) {
+        Some(g) => g.svc[byte & 7] as u32,
+        None => 0,
+    };
+    let out = decide(ctx, &seg, svc);
+    if out.reason != Reason::Accepted && out.reason != Reason::SipMethodLimited {
+        report(&seg, svc, &out);
+    }
+    finish(ctx, svc, out.reason)
+}
+
+#[inline(always)]
+fn finish(ctx: &XdpContext, svc: u32, reason: Reason) -> u32 {
+    stats::count(ctx, reason, svc);
+    match reason {
+        Reason::Accepted => xdp_action::XDP_PASS,
+        _ => xdp_action::XDP_DROP,
+    }
+}
+
+#[inline(always)]
+fn decide(ctx: &XdpContext, seg: &Segment, svc: u32) -> Outcome {
+    let Some(pol) = SW_SIP.get(0) else { return Outcome::ACCEPTED };
+    if pol.flags & sip_flag::INSPECT == 0 {
+        return Outcome::ACCEPTED;
+    }
+    let Some(c) = classify(ctx, seg) else { return Outcome::ACCEPTED };
+    if !c.is_sip() {
+        // a TCP segment may continue a message that began in an earlier one
+        return if seg.tcp { Outcome::ACCEPTED } else { Outcome { reason: Reason::SipNotSip, detail: 0 } };
+    }
+    let Some(m) = c.method_id() else { return Outcome::ACCEPTED };
+    let m = m & (METHOD_SLOTS as u32 - 1);
+    if let Some((signature, field)) = c.hit() {
+        return Outcome { reason: Reason::SipScanner, detail: signature | field << 8 };
+    }
+    if pol.allowed.0 & (1 << m) == 0 {
+        return Outcome { reason: Reason::SipMethod, detail: m };
+    }
+    if m == Method::Options as u32 && pol.flags & sip_flag::STEALTH_OPTIONS != 0 && !allow_listed(svc) {
+        return Outcome { reason: Reason::SipStealthOptions, detail: m };
+    }
+    if pol.limited & (1 << m) != 0 {
+        let limits = &pol.limits[m as usize];
+        let Some(cfg) = SW_CONFIG.get(0) else { return Outcome::ACCEPTED };
+        let addr = if seg.family == FAMILY_V6 { seg.peer.masked(RATE6_PREFIX) } else { seg.peer };
+        let key = RateKey { addr, svc: method_key(svc, m), family: seg.family };
+        // SAFETY: no preconditions.
+        if !limit::take(&key, limits, cfg, unsafe { bpf_jiffies64() }) {
+            return Outcome { reason: Reason::SipMethodLimited, detail: m };
+        }
+    }
+    Outcome::ACCEPTED
+}
+
+/// A source that reached a service with `allow_from` is in its list (the core program checked);
+/// the global allow list never gets here.
+#[inline(always)]
+fn allow_listed(svc: u32) -> bool {
+    SW_SERVICES.get(svc).is_some_and(|p| p.flags & policy::ALLOW_FROM != 0)
+}
+
+/// Copies the payload and classifies it; `None` for an empty payload or a missing map.
+#[inline(always)]
+fn classify(ctx: &XdpContext, seg: &Segment) -> Option<Classifier> {
+    let frame = frame_len(ctx);
+    let end = if seg.end < frame { seg.end } else { frame };
+    if seg.payload >= end {
+        return None;
+    }
+    let len = end - seg.payload;
+    let len = if len > INSPECT_LEN { INSPECT_LEN } else { len };
+    let scratch = SW_SIP_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot; the program runs to completion before the next packet here.
+    let s = unsafe { &mut *scratch };
+    // through memory, so the compiler cannot fold the check below into one the verifier
+    // does not see on the value it is given
+    let n = (opaque(len) & SCRATCH_MASK) as u32;
+    if n == 0 {
+        return None;
+    }
+    // SAFETY: n <= SCRATCH_MASK < the buffer's size.
+    let r =
+        unsafe { bpf_xdp_load_bytes(ctx.as_ptr() as *mut _, seg.payload as u32, s.buf.as_mut_ptr() as *mut c_void, n) };
+    if r != 0 {
+        return None;
+    }
+    s.state = Classifier::new(n as usize);
+    if s.state.first(&s.buf) == Step::Continue {
+        // SAFETY: the callbacks take no context; their state is in SW_SIP_SCRATCH.
+        unsafe {
+            bpf_loop(MAX_LINES as u32, header_line as *mut c_void, core::ptr::null_mut(), 0);
+            bpf_loop(MAX_SEARCH_STEPS as u32, search_chunk as *mut c_void, core::ptr::null_mut(), 0);
+        }
+    }
+    // SAFETY: as above; read back after the callbacks wrote it.
+    Some(unsafe { (*scratch).state })
+}
+
+/// One header line per call; 1 stops the loop.
+extern "C" fn header_line(_index: u32, _ctx: *mut c_void) -> i64 {
+    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return 1 };
+    // SAFETY: this CPU's slot, as in `classify`.
+    let s = unsafe { &mut *scratch };
+    stop(s.state.header(&s.buf))
+}
+
+/// Eight bytes of a value searched for scanner signatures per call; 1 stops the loop.
+extern "C" fn search_chunk(_index: u32, _ctx: *mut c_void) -> i64 {
+    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return 1 };
+    let Some(table) = SW_SIP_SIGNATURES.get(0) else { return 1 };
+    // SAFETY: this CPU's slot, as in `classify`.
+    let s = unsafe { &mut *scratch };
+    stop(s.state.search(&s.buf, table))
+}
+
+#[inline(always)]
+fn stop(step: Step) -> i64 {
+    match step {
+        Step::Continue => 0,
+        Step::Done => 1,
+    }
+}
+
+#[inline(always)]
+fn report(seg: &Segment, svc: u32, out: &Outcome) {
+    let addr: Addr6 = if seg.family == FAMILY_V6 { seg.peer.masked(RATE6_PREFIX) } else { seg.peer };
+    events::send(&RateEvent {
+        kind: event::SIP_DROPPED,
+        svc,
+        family: seg.family,
+        dropped: 1,
+        // SAFETY: no preconditions.
+        ts: unsafe { bpf_jiffies64() },
+        status: out.reason as u32,
+        detail: out.detail,
+        addr,
+    });
+}

@@ -1,0 +1,82 @@
+//! The UDP datagram or TCP segment in a frame, for the programs that read payloads (the SIP
+//! inspector, the egress classifier): the peer's address, the local port and where the payload
+//! starts. Later IPv4 fragments and IPv6 extension headers are passed over: such packets carry no
+//! SIP start line worth reading.
+
+use firewall_common::{
+    addr::Addr6,
+    rate::{FAMILY_V4, FAMILY_V6},
+    service::{IPPROTO_TCP, IPPROTO_UDP},
+};
+
+use crate::{
+    cursor::{be16, bytes, Frame},
+    parse::{ethertype, ETH_P_IP, ETH_P_IPV6},
+};
+
+/// Which way the frame goes: the peer is the source of an inbound frame and the destination of
+/// an outbound one; the local port the other way round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    In,
+    Out,
+}
+
+pub struct Segment {
+    pub family: u32,
+    /// The peer (IPv4 in `lo`, host order).
+    pub peer: Addr6,
+    pub port: u16,
+    pub tcp: bool,
+    /// Offset of the payload in the frame.
+    pub payload: usize,
+    /// Where the payload ends as the headers say (Ethernet padding may follow); may lie past
+    /// the frame's end when the headers lie.
+    pub end: usize,
+}
+
+#[inline(always)]
+pub fn segment(ctx: &impl Frame, way: Way) -> Option<Segment> {
+    let (proto, off) = ethertype(ctx).ok()?;
+    let (family, peer, l4, at, ip_end) = match proto {
+        ETH_P_IP => {
+            let ip = bytes::<20>(ctx, off)?;
+            let ihl = ((ip[0] & 0x0f) as usize) * 4;
+            // a first fragment carries the header and the start of the payload
+            if ip[0] >> 4 != 4 || ihl < 20 || be16(ip, 6) & 0x1fff != 0 {
+                return None;
+            }
+            let p = if way == Way::In { 12 } else { 16 };
+            let a = u32::from_be_bytes([ip[p], ip[p + 1], ip[p + 2], ip[p + 3]]);
+            (FAMILY_V4, Addr6 { hi: 0, lo: a as u64 }, ip[9], off + ihl, off + be16(ip, 2) as usize)
+        }
+        ETH_P_IPV6 => {
+            let ip = bytes::<40>(ctx, off)?;
+            if ip[0] >> 4 != 6 {
+                return None;
+            }
+            let mut a = [0u8; 16];
+            if way == Way::In {
+                a.copy_from_slice(&ip[8..24]);
+            } else {
+                a.copy_from_slice(&ip[24..40]);
+            }
+            (FAMILY_V6, Addr6::from_be_bytes(a), ip[6], off + 40, off + 40 + be16(ip, 4) as usize)
+        }
+        _ => return None,
+    };
+    // both headers start with the source and destination ports
+    let port_at = if way == Way::In { 2 } else { 0 };
+    let (tcp, port, payload, end) = match l4 {
+        IPPROTO_UDP => {
+            let h = bytes::<8>(ctx, at)?;
+            (false, be16(h, port_at), at + 8, at + be16(h, 4) as usize)
+        }
+        IPPROTO_TCP => {
+            let h = bytes::<20>(ctx, at)?;
+            (true, be16(h, port_at), at + ((h[12] >> 4) as usize) * 4, ip_end)
+        }
+        _ => return None,
+    };
+    Some(Segment { family, peer, port, tcp, payload, end })
+}

@@ -3,6 +3,7 @@
 //! Every map key and value is `#[repr(C)]`, has explicit padding and a size checked at compile
 //! time, so both sides agree on the layout byte for byte.
 #![cfg_attr(not(any(test, feature = "user")), no_std)]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod addr;
 pub mod config;

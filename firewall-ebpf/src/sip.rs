@@ -21,7 +21,8 @@ use firewall_common::{
     sip::{
         policy::{method_key, sip_flag, METHOD_SLOTS},
         word::opaque,
-        Classifier, Method, Step, INSPECT_LEN, MAX_LINES, MAX_SEARCH_STEPS, SCRATCH_MASK,
+        Classifier, Method, SignatureTable, SipScratch, Step, INSPECT_LEN, MAX_HEADER_STEPS, MAX_SEARCH_STEPS,
+        SCRATCH_MASK,
     },
 };
 
@@ -58,8 +59,10 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
         None => 0,
     };
     let out = decide(ctx, &seg, svc);
-    if out.reason != Reason::Accepted && out.reason != Reason::SipMethodLimited {
-        report(&seg, svc, &out);
+    match out.reason {
+        // the rate limiter reports its own drops
+        Reason::Accepted | Reason::SipMethodLimited => {}
+        _ => report(&seg, svc, &out),
     }
     finish(ctx, svc, out.reason)
 }
@@ -141,31 +144,43 @@ fn classify(ctx: &XdpContext, seg: &Segment) -> Option<Classifier> {
         return None;
     }
     s.state = Classifier::new(n as usize);
+    let table = SW_SIP_SIGNATURES.get(0)?;
     if s.state.first(&s.buf) == Step::Continue {
-        // SAFETY: the callbacks take no context; their state is in SW_SIP_SCRATCH.
+        // the callbacks get the two map values through their context, which never changes:
+        // their state is in the scratch value
+        let mut maps = Maps { scratch, table };
+        let maps = &mut maps as *mut Maps as *mut c_void;
+        // SAFETY: `maps` outlives the calls.
         unsafe {
-            bpf_loop(MAX_LINES as u32, header_line as *mut c_void, core::ptr::null_mut(), 0);
-            bpf_loop(MAX_SEARCH_STEPS as u32, search_chunk as *mut c_void, core::ptr::null_mut(), 0);
+            bpf_loop(MAX_HEADER_STEPS as u32, header_block as *mut c_void, maps, 0);
+            bpf_loop(MAX_SEARCH_STEPS as u32, search_field as *mut c_void, maps, 0);
         }
     }
     // SAFETY: as above; read back after the callbacks wrote it.
     Some(unsafe { (*scratch).state })
 }
 
-/// One header line per call; 1 stops the loop.
-extern "C" fn header_line(_index: u32, _ctx: *mut c_void) -> i64 {
-    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return 1 };
-    // SAFETY: this CPU's slot, as in `classify`.
-    let s = unsafe { &mut *scratch };
-    stop(s.state.header(&s.buf))
+/// The callbacks' context: this CPU's scratch value and the signature table.
+#[repr(C)]
+struct Maps {
+    scratch: *mut SipScratch,
+    table: *const SignatureTable,
 }
 
-/// Eight bytes of a value searched for scanner signatures per call; 1 stops the loop.
-extern "C" fn search_chunk(_index: u32, _ctx: *mut c_void) -> i64 {
-    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return 1 };
-    let Some(table) = SW_SIP_SIGNATURES.get(0) else { return 1 };
-    // SAFETY: this CPU's slot, as in `classify`.
-    let s = unsafe { &mut *scratch };
+/// 64 bytes of the header block per call; 1 stops the loop.
+extern "C" fn header_block(_index: u32, ctx: *mut c_void) -> i64 {
+    // SAFETY: `classify` passes a live `Maps`; the scratch slot is this CPU's.
+    let s = unsafe { &mut *(*(ctx as *mut Maps)).scratch };
+    stop(s.state.headers(&s.buf))
+}
+
+/// 8 bytes of a searched value per call; 1 stops the loop.
+extern "C" fn search_field(_index: u32, ctx: *mut c_void) -> i64 {
+    // SAFETY: as in `header_block`.
+    let (s, table) = unsafe {
+        let m = &*(ctx as *mut Maps);
+        (&mut *m.scratch, &*m.table)
+    };
     stop(s.state.search(&s.buf, table))
 }
 
@@ -177,16 +192,28 @@ fn stop(step: Step) -> i64 {
     }
 }
 
+/// Reports a drop: every scanner hit (the daemon bans on it, and bans stop the next ones early),
+/// the other drops at most once per jiffy on each CPU.
 #[inline(always)]
 fn report(seg: &Segment, svc: u32, out: &Outcome) {
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_jiffies64() };
+    if out.reason != Reason::SipScanner {
+        let Some(s) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return };
+        // SAFETY: this CPU's slot, as in `classify`.
+        let s = unsafe { &mut *s };
+        if s.reported == now {
+            return;
+        }
+        s.reported = now;
+    }
     let addr: Addr6 = if seg.family == FAMILY_V6 { seg.peer.masked(RATE6_PREFIX) } else { seg.peer };
     events::send(&RateEvent {
         kind: event::SIP_DROPPED,
         svc,
         family: seg.family,
         dropped: 1,
-        // SAFETY: no preconditions.
-        ts: unsafe { bpf_jiffies64() },
+        ts: now,
         status: out.reason as u32,
         detail: out.detail,
         addr,

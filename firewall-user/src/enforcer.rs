@@ -8,6 +8,7 @@ use firewall_common::{
     config::Config,
     nets::{class, NetClass},
     rate::rate_slots,
+    sip::{SignatureTable, SipPolicy},
 };
 use ipnet::IpNet;
 
@@ -57,6 +58,8 @@ pub struct Enforcer<T: Tables> {
     clock: KernelClock,
     /// The service whose tail-call slot holds the SIP inspector.
     inspected: Option<u32>,
+    /// The SIP policy and signatures in the kernel.
+    sip: Option<(SipPolicy, SignatureTable)>,
 }
 
 /// The ban set's IPv4 address bans, as the network tables take them.
@@ -132,6 +135,7 @@ impl<T: Tables> Enforcer<T> {
             rules: None,
             clock,
             inspected: None,
+            sip: None,
         };
         e.apply_rules(rules)?;
         Ok(e)
@@ -178,11 +182,22 @@ impl<T: Tables> Enforcer<T> {
         }));
         let recovered = recover::recover(&snap, &mut wanted, &clock, prefix, &allowed);
         let nets = NetTables::adopt(net_capacity(&rules), &snap);
-        let Snapshot { config, services, ports, cells, bits, net4, net6, filter, .. } = snap;
+        let Snapshot { config, services, ports, cells, bits, net4, net6, filter, sip, signatures, inspected, .. } =
+            snap;
         drop((cells, bits, net4, net6, filter));
         let services = ServiceTables::adopt(ids, services, ports);
-        let mut e =
-            Self { tables, cfg: config, nets, services, bans: BanSet::default(), rules: None, clock, inspected: None };
+        let mut e = Self {
+            tables,
+            cfg: config,
+            nets,
+            services,
+            bans: BanSet::default(),
+            rules: None,
+            clock,
+            inspected: None,
+            sip: Some((sip, signatures)),
+        };
+        let slots = inspected;
         let assigned = e.services.assign(&rules.services, &e.clock);
         let cfg = config_for(&rules, &e.clock, e.cfg);
         if cfg != e.cfg {
@@ -198,8 +213,9 @@ impl<T: Tables> Enforcer<T> {
         e.flush()?;
         let inspected = e.inspected_for(&rules, &assigned);
         e.services.write_final(assigned, &mut e.tables)?;
-        // the earlier daemon's inspector may sit in any slot: this one's replaces it
-        for svc in (1..firewall_common::service::SERVICE_SLOTS).filter(|s| Some(*s) != inspected) {
+        // the earlier daemon's inspector goes: this daemon's takes the slot (written even when
+        // the slot is the same: the program is another)
+        for svc in slots.into_iter().filter(|s| Some(*s) != inspected) {
             e.tables.set_inspected(svc, false)?;
         }
         e.set_sip(&rules, inspected)?;
@@ -318,11 +334,15 @@ impl<T: Tables> Enforcer<T> {
     /// tail-call slot at it (or empties the slot it used).
     fn set_sip(&mut self, rules: &Rules, inspected: Option<u32>) -> Result<(), EnforceError> {
         let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
-        self.tables.set_sip(&services::sip_policy(&rules.sip, &self.clock), &signatures)?;
+        let policy = services::sip_policy(&rules.sip, &self.clock);
+        if self.sip != Some((policy, signatures)) {
+            self.tables.set_sip(&policy, &signatures)?;
+            self.sip = Some((policy, signatures));
+        }
         if let Some(old) = self.inspected.filter(|o| Some(*o) != inspected) {
             self.tables.set_inspected(old, false)?;
         }
-        if let Some(svc) = inspected {
+        if let Some(svc) = inspected.filter(|s| self.inspected != Some(*s)) {
             self.tables.set_inspected(svc, true)?;
         }
         self.inspected = inspected;

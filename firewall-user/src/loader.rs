@@ -189,7 +189,7 @@ fn load_with(
             return Err(TableError::Missing(name).into());
         }
     }
-    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM, SIP_PROGRAM] {
+    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
         let prog: &mut Xdp = ebpf
             .program_mut(name)
             .ok_or(LoadError::MissingProgram(name))?
@@ -198,6 +198,7 @@ fn load_with(
         prog.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
     }
     egress_program(&mut ebpf)?.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
+    load_inspector(&mut ebpf)?;
     let tables = KernelTables::take(&mut ebpf, &sizes, origin == Origin::Adopted)?;
     let stats =
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
@@ -206,6 +207,20 @@ fn load_with(
     let clock_map: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
     let clock = calibrate(&mut ebpf, &clock_map)?;
     Ok(Loaded { ebpf, tables, stats, rate, events, clock, origin })
+}
+
+/// Loads the SIP inspector. A kernel that refuses it (too old for `bpf_loop`, or a verifier
+/// with less effective pruning) costs the inspection, not the firewall: the error is logged and
+/// the `sip` service's packets pass on after the core checks.
+fn load_inspector(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    let prog = program(ebpf, SIP_PROGRAM)?;
+    if let Err(e) = prog.load() {
+        log::error!(
+            "the kernel refused the SIP inspector ({e}); [sip] inspection is off, everything else is enforced. \
+             Linux 5.17 or later is needed for it"
+        );
+    }
+    Ok(())
 }
 
 /// One sample of the kernel's jiffies and CLOCK_MONOTONIC, taken by the clock program.

@@ -3,6 +3,7 @@
 
 pub mod frames;
 pub mod harness;
+pub mod rng;
 pub mod samples;
 
 /// Whether privileged tests may run. Outside CI, a non-root run skips loudly; under CI a missing
@@ -31,6 +32,9 @@ macro_rules! require_root {
 }
 pub mod daemon;
 pub mod journald;
+pub mod kamailio;
 pub mod netns;
+pub mod sipp;
+pub mod sipvicious;
 pub mod sshd;
 pub mod traffic;

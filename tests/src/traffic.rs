@@ -19,9 +19,10 @@ use crate::{
 
 const MARK: &[u8] = b"SWT:";
 
-/// What a marked frame carries: a tag naming the flow and a sequence number.
+/// What a marked frame carries: a tag naming the flow and a sequence number, in a SIP request
+/// (the flows go to the sip service, whose inspector drops what is not SIP).
 pub fn payload(tag: &str, seq: u64) -> Vec<u8> {
-    format!("SWT:{tag}:{seq}:").into_bytes()
+    format!("OPTIONS sip:lab SIP/2.0\r\nX-Mark: SWT:{tag}:{seq}:\r\n\r\n").into_bytes()
 }
 
 fn parse_mark(frame: &[u8]) -> Option<(String, u64)> {

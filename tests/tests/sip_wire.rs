@@ -41,6 +41,11 @@ fn rules() -> String {
 [services.sip]
 ports = ["5060/udp"]
 
+# sipvicious announces itself (friendly-scanner); without signatures only its effect on the
+# server gives it away, which is what this jail reads
+[sip]
+scanner_user_agents = []
+
 [jails.sip-wire]
 maxretry = {MAXRETRY}
 

@@ -9,6 +9,7 @@ use sipwall_tests::{
     frames::*,
     harness::{Harness, EXAMPLE},
     require_root,
+    rng::Rng,
 };
 
 fn net(s: &str) -> ipnet::IpNet {
@@ -162,13 +163,8 @@ fn allow_from_restricts_a_service_to_its_sources() {
 #[test]
 fn longest_match_in_the_kernel_agrees_with_the_rules() {
     require_root!();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut next = move |n: u64| rng.below(n);
     for round in 0..8 {
         let (mut allow, mut block) = (Vec::new(), Vec::new());
         for _ in 0..40 {

@@ -12,7 +12,10 @@ use super::{
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1));
 
 fn requests(pkts: &[Packet]) -> impl Iterator<Item = &Packet> {
-    pkts.iter().filter(|p| p.src == CLIENT).inspect(|p| assert_eq!(p.dst_port, 5060, "requests go to the SIP port"))
+    pkts.iter().filter(|p| p.src == CLIENT).inspect(|p| {
+        assert_eq!(p.dst_port, 5060, "requests go to the SIP port");
+        assert!(p.frame.ends_with(&p.payload), "the frame carries the payload last");
+    })
 }
 
 fn responses(pkts: &[Packet]) -> impl Iterator<Item = &Packet> {

@@ -17,42 +17,27 @@
 //!
 //! # Why this shape: the verifier
 //!
-//! The XDP program copies the payload into a per-CPU scratch buffer ([`Scratch`], a power of
-//! two so every index is masked with [`SCRATCH_MASK`] and provably in bounds) with
-//! `bpf_xdp_load_bytes`, then runs this code on it. Every loop has a constant bound. The
-//! verifier walks a bounded loop once per iteration and every path through its body, so the
-//! costs multiply: a byte loop over 1,500 bytes with a 32-signature inner loop would be ~48,000
-//! body walks, past the 1,000,000-instruction budget once the body has a few branches (see
-//! "Loops in BPF" on docs.ebpf.io and the `bpf_loop` helper's merge message, Linux commit
-//! b98057ef730a). Hence:
-//! - The outer loop is per *line*, not per byte: [`Classifier::step`] reads one line. The XDP
-//!   program drives it with `bpf_loop(MAX_LINES, …)` (Linux 5.17; inlined by the verifier when the
-//!   callback is a constant and flags are 0), so the callback body is verified once whatever
-//!   the number of lines. [`classify`] drives the same steps with a plain loop, for userspace and
-//!   tests.
-//! - The line end is found 8 bytes at a time (a zero-byte bit trick on `word ^ 0x0a0a…`): a
-//!   200-iteration bound with a tiny body, and an eighth of the work at run time.
-//! - Signatures are matched at word starts only, through [`SignatureTable::by_first`]: a word
-//!   whose first byte starts no signature costs one array read; only candidates are compared
-//!   byte by byte (at most [`signature::SIGNATURE_LEN`] bytes). Word starts also keep "smap" from matching
-//!   inside an unrelated word. Only the first [`signature::VALUE_WINDOW`] bytes of a value are
+//! The XDP program copies the payload into a per-CPU scratch buffer ([`SipScratch`]) with
+//! `bpf_xdp_load_bytes` and runs this code on it; every index is masked with [`SCRATCH_MASK`], so
+//! it is provably in bounds. The verifier walks a bounded loop once per iteration and path, and
+//! the work multiplies with every loop nested in it, so:
+//! - The classifier is a state machine in plain 32-bit fields ([`Classifier`]) that lives in the
+//!   map value next to the buffer: [`Classifier::first`] reads the start line,
+//!   [`Classifier::header`] one header line per call, [`Classifier::search`] 8 bytes of a searched
+//!   value per call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier
+//!   checks once whatever the number of calls, because their state is map memory it does not
+//!   track. [`classify`] runs the same steps with plain loops, for userspace and tests.
+//! - Bytes are found 8 at a time ([`word`]): line ends, the colon of a header name, word starts
+//!   (letters and digits not preceded by one), leading CR/LF, all without a branch per byte.
+//! - Signatures are filed by a hash of their first four letters ([`SignatureTable::by_prefix`]):
+//!   a word start costs one array read, and only a bucket's (at most four) signatures are
+//!   compared, 8 bytes at a time. Only the first [`signature::VALUE_WINDOW`] bytes of a value are
 //!   searched; scanners announce themselves at the start.
-//! - Headers are searched until both `User-Agent` and `From` were seen, a signature matched or
-//!   the headers ended, so a message body (SDP) is never read.
-//!
-//! The heaviest piece for the verifier is the signature search: the table is map data, so the
-//! verifier assumes every word may have 32 candidates. [`Signature`] compares 8 bytes at a time
-//! with no byte loop, and the search advances one position per [`SignatureTable::scan`] (state
-//! in a [`Search`]), so [`Classifier::step_with`] can run it from a `bpf_loop` of its own.
-//!
-//! Measured on Linux 6.18 (see issue 4): since Linux 6.7 the verifier checks a `bpf_loop`
-//! callback once per iteration whose state differs, so a callback whose state (a line start, a
-//! search position) lives on the stack is walked once per position, and the candidate loop hits
-//! the 8,192-jump limit. With that state in the per-CPU map instead (values the verifier does not
-//! track) the callbacks are checked once, but a whole line step with unknown bounds then takes
-//! more than the 1,000,000-instruction budget (the Request-URI check and the line-end search
-//! walk every bound). What is left: smaller steps per callback (one word of the line-end search,
-//! one byte of the Request-URI) before this verifies.
+//! - Values whose range would differ at each exit of a loop are read back from the state (a
+//!   line end) or passed through [`word::opaque`], so the verifier sees one state where it would
+//!   otherwise see one per exit, and the compiler cannot drop a mask the verifier needs.
+//! - Headers are read until both `User-Agent` and `From` were seen or the headers ended, so a
+//!   message body (SDP) is never read.
 
 pub mod header;
 pub mod method;
@@ -71,7 +56,7 @@ mod tests;
 
 pub use method::{Method, MethodSet};
 pub use policy::{sip_flag, SipPolicy};
-pub use scan::{Classifier, Step, MAX_LINES, MAX_SEARCH_STEPS};
+pub use scan::{Classifier, Step, MAX_HEADER_STEPS, MAX_SEARCH_STEPS};
 pub use signature::{
     Field, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES, NMAP_PROBE_URI,
 };
@@ -97,9 +82,13 @@ pub type Scratch = [u8; SCRATCH_LEN];
 #[repr(C)]
 pub struct SipScratch {
     pub state: Classifier,
+    /// Jiffies of this CPU's last report of a drop that bans nobody (not SIP, method,
+    /// stealth): at most one per jiffy and CPU, so a flood of junk cannot crowd the scanner
+    /// reports out of the ring buffer.
+    pub reported: u64,
     pub buf: Scratch,
 }
-const _: () = assert!(core::mem::size_of::<SipScratch>() == 72 + SCRATCH_LEN);
+const _: () = assert!(core::mem::size_of::<SipScratch>() == 80 + SCRATCH_LEN);
 
 /// What the payload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,13 +5,14 @@ use super::{
     header::{name_at, Header},
     signature::{Field, SignatureTable, VALUE_WINDOW},
     start::{self, StartLine},
-    word::{byte, find, first_byte, load, zero_bytes_exact, HIGHS, ONES},
+    word::{byte, find, first_byte, keep, load, zero_bytes_exact, HIGHS, ONES},
     Classification, Hit, Kind, Method, Scratch, INSPECT_LEN, SCRATCH_MASK,
 };
 
-/// Calls to [`Classifier::step`] that cover any payload: every line before the empty one holds at
-/// least one byte and its LF, so [`INSPECT_LEN`] bytes hold at most this many.
-pub const MAX_LINES: usize = INSPECT_LEN / 2;
+/// Bytes of the header block [`Classifier::headers`] reads per call.
+const BLOCK: usize = 32;
+/// Calls to [`Classifier::headers`] that cover any payload.
+pub const MAX_HEADER_STEPS: usize = INSPECT_LEN / BLOCK + 2;
 /// 8-byte words in [`INSPECT_LEN`] bytes, rounded up: the bound of the line-end search.
 const MAX_WORDS: usize = INSPECT_LEN / 8 + 1;
 /// CR and LF bytes accepted before the start line (RFC 3261 section 7.5).
@@ -63,19 +64,21 @@ pub struct Classifier {
     detail: u32,
     /// Signature index + 1 (0: none), and the field in bits 8..16.
     hit: u32,
-    /// The previous header line's field + 1 (0: none), for folded continuation lines.
-    field: u32,
+    /// The field + 1 (0: none) whose value is open: its end is the end of its line, or of the
+    /// last line folded into it.
+    open: u32,
     seen: u32,
     done: u32,
     /// Per [`Field`] id: the value's span (start, end); empty when absent.
     spans: [[u32; 2]; FIELDS],
-    /// The search: the field being searched, the next chunk, and whether the byte before it
-    /// is a letter or digit (0x80) or not (0).
+    /// The next field to search.
     search_field: u32,
+    /// Where the start line ended, read back through memory (see [`Classifier::launder`]).
+    lf: u32,
+    /// The search's next chunk (0: the field's start) and whether the byte before it is a
+    /// letter or digit (0x80) or not (0).
     search_pos: u32,
     search_carry: u32,
-    /// Where the last line ended, read back through memory (see [`Classifier::launder`]).
-    lf: u32,
 }
 
 impl Classifier {
@@ -132,8 +135,8 @@ impl Classifier {
     /// the same steps from `bpf_loop`).
     pub fn run(&mut self, buf: &Scratch, table: &SignatureTable) {
         if self.first(buf) == Step::Continue {
-            for _ in 0..MAX_LINES {
-                if self.header(buf) == Step::Done {
+            for _ in 0..MAX_HEADER_STEPS {
+                if self.headers(buf) == Step::Done {
                     break;
                 }
             }
@@ -145,50 +148,82 @@ impl Classifier {
         }
     }
 
-    /// One header line; what the kernel's line callback runs.
+    /// Reads the next [`BLOCK`] bytes of the header block, 8 at a time: each LF found starts a
+    /// line ([`Classifier::line`]). What the kernel's header callback runs.
     #[inline(always)]
-    pub fn header(&mut self, buf: &Scratch) -> Step {
+    pub fn headers(&mut self, buf: &Scratch) -> Step {
         let len = self.len as usize & SCRATCH_MASK;
-        let s = self.pos as usize & SCRATCH_MASK;
-        if self.done != 0 || s >= len {
-            return self.finish();
+        let mut p = self.pos as usize & SCRATCH_MASK;
+        if self.done != 0 {
+            return Step::Done;
         }
-        let (e, next) = self.line_end(buf, s, len);
-        self.pos = next as u32;
-        if e == s {
-            // the empty line that ends the headers
-            return self.finish();
-        }
-        let c = byte(buf, s);
-        if c == b' ' || c == b'\t' {
-            // folded: continues the previous header's value (RFC 3261 section 7.3.1)
-            let f = self.field as usize;
-            if f != 0 && f <= FIELDS {
-                self.spans[f - 1][1] = e as u32;
+        for _ in 0..BLOCK / 8 {
+            if p >= len {
+                // the data ends inside the headers: an open value ends with it
+                self.close(len);
+                return self.finish();
             }
+            let mut lf = keep(zero_bytes_exact(load(buf, p) ^ (ONES * b'\n' as u64)), len - p);
+            for _ in 0..8 {
+                if lf == 0 {
+                    break;
+                }
+                let at = p + first_byte(lf);
+                lf &= lf - 1;
+                if self.line(buf, at + 1, len) == Step::Done {
+                    return self.finish();
+                }
+            }
+            p += 8;
+        }
+        self.pos = p as u32;
+        Step::Continue
+    }
+
+    /// The line starting at `s` (after an LF): ends an open value unless it is folded into it,
+    /// ends the headers when empty, and opens the value of a `User-Agent` or `From` header.
+    #[inline(always)]
+    fn line(&mut self, buf: &Scratch, s: usize, len: usize) -> Step {
+        let c = if s < len { byte(buf, s) } else { b'\n' };
+        let folded = c == b' ' || c == b'\t';
+        if !folded {
+            // the line before ended at its LF, or at its CR LF
+            let e = if s >= 2 && byte(buf, s - 2) == b'\r' { s - 2 } else { s - 1 };
+            self.close(e);
+        }
+        if c == b'\r' || c == b'\n' || (self.seen == SEEN_USER_AGENT | SEEN_FROM && self.open == 0) {
+            // the empty line that ends the headers, the end of the data, or nothing left to find
+            return Step::Done;
+        }
+        // only User-Agent, From and f are wanted: a line starting otherwise is skipped unread
+        let first = c | 0x20;
+        if folded || (first != b'u' && first != b'f') {
             return Step::Continue;
         }
-        if self.seen == SEEN_USER_AGENT | SEEN_FROM {
-            // both found and the last one not folded further: nothing left to find
-            return self.finish();
-        }
-        let (header, value) = name_at(buf, s, e);
+        let (header, value) = name_at(buf, s, len);
         let field = match header {
             Header::UserAgent => Field::UserAgent,
             Header::From => Field::From,
-            _ => {
-                self.field = 0;
-                return Step::Continue;
-            }
+            _ => return Step::Continue,
         };
-        self.field = 0;
-        if self.seen & (1 << field as u32) == 0 {
+        let bit = 1 << field as u32;
+        if self.seen & bit == 0 {
             // the first of each: a repeated header is not searched
-            self.seen |= 1 << field as u32;
-            self.field = field as u32 + 1;
-            self.spans[field as usize] = [value as u32, e as u32];
+            self.seen |= bit;
+            self.open = field as u32 + 1;
+            self.spans[field as usize & 3] = [value as u32, len as u32];
         }
         Step::Continue
+    }
+
+    /// Ends the open value at `e`.
+    #[inline(always)]
+    fn close(&mut self, e: usize) {
+        let f = self.open as usize;
+        if f != 0 && f <= FIELDS {
+            self.spans[f - 1][1] = e as u32;
+        }
+        self.open = 0;
     }
 
     /// The start line, after leading CRLFs; also tells keep-alives and STUN apart.
@@ -217,7 +252,8 @@ impl Classifier {
             // a start line must end within the inspected bytes
             return self.finish();
         }
-        self.pos = next as u32;
+        // the header walk starts at the start line's LF
+        self.pos = (next - 1) as u32;
         match start::parse(buf, s, e) {
             StartLine::Invalid => self.finish(),
             StartLine::Response { status } => {
@@ -235,7 +271,7 @@ impl Classifier {
         }
     }
 
-    /// Looks for signatures in 8 bytes of the current field's span (or moves on to the next
+    /// Looks for signatures in 8 bytes of the current field's value (or moves on to the next
     /// field); [`Step::Done`] after a hit or the last field. What the kernel's search callback
     /// runs.
     #[inline(always)]
@@ -250,18 +286,15 @@ impl Classifier {
         let p = if self.search_pos == 0 { start } else { self.search_pos as usize & SCRATCH_MASK };
         if p >= stop {
             self.search_field += 1;
-            self.search_pos = 0;
-            self.search_carry = 0;
+            (self.search_pos, self.search_carry) = (0, 0);
             return Step::Continue;
         }
-        let field = Field::from_id(f as u32);
-        let (hit, carry) = table.chunk(buf, p, stop, end, self.search_carry as u64, field);
+        let (hit, carry) = table.chunk(buf, p, stop, end, self.search_carry as u64, Field::from_id(f as u32));
         if let Some(i) = hit {
             self.hit = (i as u32 + 1) | (f as u32) << 8;
             return Step::Done;
         }
-        self.search_carry = carry as u32;
-        self.search_pos = (p + 8) as u32;
+        (self.search_pos, self.search_carry) = ((p + 8) as u32, carry as u32);
         Step::Continue
     }
 

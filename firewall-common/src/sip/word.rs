@@ -21,15 +21,18 @@ pub fn byte(buf: &Scratch, p: usize) -> u8 {
     unsafe { *buf.get_unchecked(opaque(p & SCRATCH_MASK)) }
 }
 
-/// `x`, through memory on BPF: the compiler can no longer drop the mask it went through (when
-/// it knows a bound the verifier does not) or split the index into a base and an offset that
-/// the verifier bounds separately.
+/// `x`, hidden from the compiler on BPF (an empty assembly block it cannot see through): it can
+/// no longer drop the mask `x` went through (when it knows a bound the verifier does not) or
+/// split the index into a base and an offset that the verifier bounds separately. Costs no
+/// instruction.
 #[inline(always)]
 pub fn opaque(x: usize) -> usize {
     #[cfg(target_arch = "bpf")]
     {
-        // SAFETY: a read of a local.
-        unsafe { core::ptr::read_volatile(&x) }
+        let mut y = x;
+        // SAFETY: an empty block that only claims to change `y`.
+        unsafe { core::arch::asm!("{0} = {0}", inout(reg) y, options(pure, nomem, nostack, preserves_flags)) };
+        y
     }
     #[cfg(not(target_arch = "bpf"))]
     x

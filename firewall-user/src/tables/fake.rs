@@ -136,6 +136,9 @@ impl Tables for FakeTables {
             net6: self.net6.iter().map(|(k, v)| (*k, *v)).collect(),
             net6_lens: self.net6_lens,
             filter: self.filter.clone(),
+            sip: self.sip,
+            signatures: self.signatures,
+            inspected: self.inspected.iter().copied().collect(),
         })
     }
 

@@ -78,8 +78,8 @@ pub struct KernelTables {
     sip: Array<MapData, SipPolicy>,
     sip_signatures: Array<MapData, SignatureTable>,
     tail: ProgramArray<MapData>,
-    /// The SIP inspector, for `tail`.
-    inspector: ProgramFd,
+    /// The SIP inspector, for `tail` (`None`: the kernel refused it, nothing is inspected).
+    inspector: Option<ProgramFd>,
     /// Shared by every mapped array of the tables.
     residency: Arc<Residency>,
     net4_buckets: u32,
@@ -172,15 +172,11 @@ impl KernelTables {
         } else {
             (SlotTable::new(s4, m4, b4, over4, cap, maps::NET4), SlotTable::new(s6, m6, b6, over6, cap, maps::NET6))
         };
-        let inspector: &Xdp = ebpf
+        let inspector = ebpf
             .program(crate::loader::SIP_PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .ok_or(TableError::MissingProgram(crate::loader::SIP_PROGRAM))?;
-        let inspector = inspector
-            .fd()
-            .ok()
-            .and_then(|fd| fd.try_clone().ok())
-            .ok_or(TableError::MissingProgram(crate::loader::SIP_PROGRAM))?;
+            .and_then(|p| <&Xdp>::try_from(p).ok())
+            .and_then(|p| p.fd().ok())
+            .and_then(|fd| fd.try_clone().ok());
         Ok(Self {
             sip: take(ebpf, maps::SIP)?,
             sip_signatures: take(ebpf, maps::SIP_SIGNATURES)?,
@@ -263,6 +259,13 @@ impl KernelTables {
             net6: self.net6.entries()?,
             net6_lens: [get(&self.net6_lens, maps::NET6_LENS, 0)?, get(&self.net6_lens, maps::NET6_LENS, 1)?],
             filter: words(&self.net6_filter),
+            sip: get(&self.sip, maps::SIP, 0)?,
+            signatures: get(&self.sip_signatures, maps::SIP_SIGNATURES, 0)?,
+            inspected: self
+                .tail
+                .indices()
+                .collect::<Result<_, _>>()
+                .map_err(|source| TableError::Map { map: maps::TAIL, source })?,
         })
     }
 }
@@ -306,7 +309,12 @@ impl Tables for KernelTables {
     }
     fn set_inspected(&mut self, svc: u32, on: bool) -> Result<(), TableError> {
         self.write_held()?;
-        let done = if on { self.tail.set(svc, &self.inspector, 0) } else { self.tail.clear_index(&svc) };
+        let done = match (&self.inspector, on) {
+            (Some(fd), true) => self.tail.set(svc, fd, 0),
+            // nothing to put in the slot: the packets pass on uninspected
+            (None, true) => return Ok(()),
+            (_, false) => self.tail.clear_index(&svc),
+        };
         match done {
             // clearing an empty slot
             Err(MapError::SyscallError(e)) if !on && e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),

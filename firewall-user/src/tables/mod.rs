@@ -28,8 +28,6 @@ pub enum TableError {
     TooManyLengths { count: usize, max: usize },
     #[error("map {0} is missing from the XDP object")]
     Missing(&'static str),
-    #[error("program {0} is missing from the XDP object or not loaded")]
-    MissingProgram(&'static str),
     #[error(
         "mapping {map} into the daemon: {source} (the kernel needs BPF_F_MMAPABLE array support, Linux 5.5 or later)"
     )]
@@ -53,6 +51,10 @@ pub struct Snapshot {
     pub net6: Vec<(Net6Key, NetClass)>,
     pub net6_lens: [Net6Lengths; 2],
     pub filter: Vec<u64>,
+    pub sip: SipPolicy,
+    pub signatures: SignatureTable,
+    /// Services whose tail-call slot holds a program (an earlier daemon's inspector).
+    pub inspected: Vec<u32>,
 }
 
 /// The writable state of the XDP program.

@@ -1,16 +1,18 @@
-//! `cargo xtask bench`: the data path (ns per packet), detection (lines per second against
-//! fail2ban-regex, log line to dropped packets) and the ban tables (loading 1,000,000 bans,
-//! daemon memory). Prints Markdown (and writes it with `--out FILE`).
+//! `cargo xtask bench`: the data path (ns per packet), the SIP inspector (ns per packet with
+//! inspection on and off), detection (lines per second against fail2ban-regex, log line to
+//! dropped packets) and the ban tables (loading 1,000,000 bans, daemon memory). Prints Markdown
+//! (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,detect,latency,load] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load] [--out FILE] [--compare OBJ,…]
 
 mod datapath;
 mod detect;
 mod latency;
 mod load;
+mod sip;
 mod util;
 
-const SECTIONS: [&str; 4] = ["datapath", "detect", "latency", "load"];
+const SECTIONS: [&str; 5] = ["datapath", "sip", "detect", "latency", "load"];
 
 fn main() {
     assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
@@ -26,6 +28,10 @@ fn main() {
     if wanted("datapath") {
         md.push_str("### Data path\n\n");
         md.push_str(&datapath::run(&args, quick));
+    }
+    if wanted("sip") {
+        md.push_str("\n### SIP inspection\n\n");
+        md.push_str(&sip::run(quick));
     }
     if wanted("detect") {
         md.push_str("\n### Detection throughput\n\n");

@@ -146,6 +146,11 @@ impl DaemonProc {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The sum of the series of metric `name` whose labels contain `labels` ("" for all).
+    pub fn metric(&self, name: &str, labels: &str) -> u64 {
+        metric_sum(&self.metrics(), name, labels)
+    }
+
     /// GET /metrics from inside the host namespace.
     pub fn metrics(&self) -> String {
         in_netns(&self.host_ns, || {
@@ -201,4 +206,12 @@ impl Drop for DaemonProc {
             eprintln!("daemon log kept in {}", self.log.display());
         }
     }
+}
+
+/// The sum of the series of metric `name` whose labels contain `labels`, in exposition `text`.
+pub fn metric_sum(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }

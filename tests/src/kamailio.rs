@@ -25,8 +25,13 @@ pub struct Registrar {
 impl Registrar {
     /// Starts Kamailio on the lab's host address (UDP and TCP port 5060); its files go in `dir`.
     pub fn start(lab: &Lab, dir: &Path) -> Registrar {
+        Registrar::with_config(lab, dir, &registrar_cfg(&lab.host_ip4()))
+    }
+
+    /// Starts Kamailio in the lab's host namespace with the configuration `text`.
+    pub fn with_config(lab: &Lab, dir: &Path, text: &str) -> Registrar {
         let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, registrar_cfg(&lab.host_ip4())).unwrap();
+        std::fs::write(&cfg, text).unwrap();
         let log = dir.join("kamailio.log");
         let child = lab
             .cmd(&lab.host, "kamailio")

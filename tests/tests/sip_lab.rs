@@ -53,13 +53,6 @@ enabled = false
     )
 }
 
-fn metric(text: &str, name: &str, labels: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 /// Everything running in the lab. Fields drop in this order: SIPp, the daemon, Kamailio, then
 /// the namespaces.
 struct Site {
@@ -74,7 +67,7 @@ struct Site {
 
 impl Site {
     fn metric(&self, name: &str, labels: &str) -> u64 {
-        metric(&self.daemon.metrics(), name, labels)
+        self.daemon.metric(name, labels)
     }
 
     /// The bans in force: (target, who banned).

@@ -3,10 +3,11 @@
 //! egress classifier reports them, and after `maxretry` of them the scanner's packets are
 //! dropped by XDP. No log is read.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use sipwall_tests::{
-    daemon::DaemonProc,
+    daemon::{metric_sum, DaemonProc},
+    kamailio::Registrar,
     netns::{wait_for, Lab},
     require_root,
 };
@@ -58,42 +59,6 @@ enabled = false
     )
 }
 
-fn metric(text: &str, name: &str, labels: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
-struct Kamailio(std::process::Child);
-
-impl Kamailio {
-    fn start(lab: &Lab, dir: &Path) -> Kamailio {
-        let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, kamailio_cfg(&lab.host_ip4())).unwrap();
-        let child = lab
-            .cmd(&lab.host, "kamailio")
-            .args(["-DD", "-E", "-f"])
-            .arg(&cfg)
-            .arg("-P")
-            .arg(dir.join("kamailio.pid"))
-            .arg("-Y")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
-            .spawn()
-            .expect("start kamailio (Debian's kamailio; scripts/setup --test installs it)");
-        Kamailio(child)
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `svmap` from the peer: whether it found a SIP server on the host.
 fn svmap_finds(lab: &Lab) -> bool {
     let out = lab
@@ -111,7 +76,7 @@ fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
     let dir = std::env::temp_dir().join(format!("sipwall-sipwire-{}-{}", lab.host, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let _kamailio = Kamailio::start(&lab, &dir);
+    let _kamailio = Registrar::with_config(&lab, &dir, &kamailio_cfg(&lab.host_ip4()));
     let d = DaemonProc::start(&lab, &rules());
     // the registrar answers before any failure: OPTIONS get 200, which is no failure
     assert!(
@@ -136,7 +101,7 @@ fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
         d.log_text()
     );
     let m = d.metrics();
-    let answered = metric(&m, "sipwall_sip_failures_answered_total", r#"status="404""#);
+    let answered = metric_sum(&m, "sipwall_sip_failures_answered_total", r#"status="404""#);
     assert!(answered >= u64::from(MAXRETRY), "404s seen on egress: {answered}\n{m}");
     let why = d.cli_ok(&["why", &lab.peer_ip4()]);
     assert!(why.contains("sip-wire"), "{why}");
@@ -144,7 +109,7 @@ fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
 
     // banned: the scanner no longer finds the server at all, and the drops are counted
     assert!(!svmap_finds(&lab), "a banned scanner still reaches Kamailio");
-    let banned = metric(&d.metrics(), "sipwall_packets_total", r#"reason="banned""#);
+    let banned = d.metric("sipwall_packets_total", r#"reason="banned""#);
     assert!(banned > 0, "{}", d.metrics());
     let _ = std::fs::remove_dir_all(&dir);
 }

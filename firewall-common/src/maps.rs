@@ -59,8 +59,12 @@ pub const SIP_SCRATCH: &str = "SW_SIP_SCRATCH";
 /// `sip` service when `[sip] inspect` is on; the other slots stay empty.
 pub const TAIL: &str = "SW_TAIL";
 
+/// LruHash<RateKey, u64>: destinations the egress classifier challenged (401, 407) and has not
+/// yet seen succeed; a success to one of them is reported. Kernel writes.
+pub const CHALLENGED: &str = "SW_CHALLENGED";
+
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 23] = [
     COUNTERS,
     CONFIG,
     SERVICES,
@@ -83,6 +87,7 @@ pub const ALL: [&str; 22] = [
     SIP_SIGNATURES,
     SIP_SCRATCH,
     TAIL,
+    CHALLENGED,
 ];
 
 /// Default capacities (entries); the rules file and the loader may change the resizable ones.
@@ -95,4 +100,6 @@ pub mod capacity {
     pub const RATE: u32 = 262_144;
     /// Ring buffer bytes (a power of two, a multiple of the page size).
     pub const EVENTS_BYTES: u32 = 256 * 1024;
+    /// Challenged destinations tracked at once (least recently used evicted first).
+    pub const CHALLENGED: u32 = 65_536;
 }

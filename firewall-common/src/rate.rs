@@ -61,6 +61,11 @@ pub mod event {
     /// `Reason`, `detail` the signature index and field (`SipScanner`: index | field << 8) or the
     /// method id (`SipMethod`, `SipStealthOptions`).
     pub const SIP_DROPPED: u32 = 3;
+    /// The host challenged `addr` for credentials (`status` 401 or 407); the daemon waits for
+    /// a success to follow.
+    pub const SIP_CHALLENGE: u32 = 4;
+    /// The host answered `addr`, which it had challenged, with a success (`status` 2xx).
+    pub const SIP_SUCCESS: u32 = 5;
 }
 
 /// Record in the `SW_EVENTS` ring buffer. At most one per source and service per

@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use firewall_common::{
     clock::ClockSample,
@@ -14,7 +14,7 @@ use firewall_common::{
         slot_buckets, Net6Key, Net6Lengths, NetClass, Slot4, Slot6, NET4_BIT_WORDS, NET6_FAST_ENTRIES,
         NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
     },
-    rate::{event_stat, rate_slots, Bucket},
+    rate::{event_stat, rate_slots, Bucket, RateKey},
     reason::{Counter, COUNTER_SLOTS},
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
     sip::{SignatureTable, SipPolicy, SipScratch},
@@ -92,3 +92,6 @@ pub static SW_SIP_SCRATCH: PerCpuArray<SipScratch> = PerCpuArray::with_max_entri
 
 #[map]
 pub static SW_TAIL: ProgramArray = ProgramArray::with_max_entries(SERVICE_SLOTS, 0);
+
+#[map]
+pub static SW_CHALLENGED: LruHashMap<RateKey, u64> = LruHashMap::with_max_entries(capacity::CHALLENGED, 0);

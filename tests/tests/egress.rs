@@ -16,12 +16,12 @@ const TC_ACT_OK: i32 = 0;
 fn forbidden_and_not_found_answers_are_reported_with_their_destination() {
     require_root!();
     let mut h = Harness::new(EXAMPLE);
-    let cases: [(&str, &[u8], Option<u32>); 9] = [
+    let cases: [(&str, &[u8], Option<u32>); 8] = [
         ("198.51.100.7", b"SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP x\r\n\r\n", Some(404)),
         ("198.51.100.8", b"SIP/2.0 403 Forbidden\r\n\r\n", Some(403)),
         ("2001:db8:77::9", b"SIP/2.0 404 Not Found\r\n\r\n", Some(404)),
-        // a challenge, a success, another failure, a request and too short a payload: nothing
-        ("198.51.100.9", b"SIP/2.0 401 Unauthorized\r\n\r\n", None),
+        // a success to a destination not challenged, another failure, a request and too short
+        // a payload: nothing
         ("198.51.100.9", b"SIP/2.0 200 OK\r\n\r\n", None),
         ("198.51.100.9", b"SIP/2.0 486 Busy Here\r\n\r\n", None),
         ("198.51.100.9", b"NOTIFY sip:x SIP/2.0\r\n\r\n", None),
@@ -59,4 +59,35 @@ fn answers_from_other_services_are_not_read() {
         assert_eq!(h.egress(&answer("198.51.100.7", port, b"SIP/2.0 404 Not Found\r\n\r\n")), TC_ACT_OK);
         assert!(h.drain_events().is_empty(), "port {port}");
     }
+}
+
+/// The answer events for `payload` sent to `dst`: (kind, status).
+fn reported(h: &mut Harness, dst: &str, payload: &[u8]) -> Vec<(u32, u32)> {
+    assert_eq!(h.egress(&answer(dst, 5060, payload)), TC_ACT_OK);
+    h.drain_events().iter().map(|e| (e.kind, e.status)).collect()
+}
+
+#[test]
+fn challenges_and_the_first_success_after_them_are_reported() {
+    require_root!();
+    let mut h = Harness::new(EXAMPLE);
+    let (unauthorized, proxy) =
+        (b"SIP/2.0 401 Unauthorized\r\n\r\n", b"SIP/2.0 407 Proxy Authentication Required\r\n\r\n");
+    let ok = b"SIP/2.0 200 OK\r\n\r\n";
+    // a phone: challenged, then registered; its later successes are of no interest
+    assert_eq!(reported(&mut h, "198.51.100.7", unauthorized), [(event::SIP_CHALLENGE, 401)]);
+    assert_eq!(reported(&mut h, "198.51.100.7", ok), [(event::SIP_SUCCESS, 200)]);
+    assert_eq!(reported(&mut h, "198.51.100.7", ok), []);
+    assert_eq!(reported(&mut h, "198.51.100.7", b"SIP/2.0 202 Accepted\r\n\r\n"), []);
+    // a caller asked for proxy credentials, IPv6; any 2xx is a success
+    assert_eq!(reported(&mut h, "2001:db8:77::9", proxy), [(event::SIP_CHALLENGE, 407)]);
+    assert_eq!(reported(&mut h, "2001:db8:77::9", b"SIP/2.0 202 Accepted\r\n\r\n"), [(event::SIP_SUCCESS, 202)]);
+    // a guesser: challenges only, every one reported; a success elsewhere changes nothing
+    for _ in 0..3 {
+        assert_eq!(reported(&mut h, "198.51.100.66", unauthorized), [(event::SIP_CHALLENGE, 401)]);
+    }
+    assert_eq!(reported(&mut h, "198.51.100.67", ok), []);
+    // 100 Trying and 180 Ringing are no success
+    assert_eq!(reported(&mut h, "198.51.100.66", b"SIP/2.0 100 Trying\r\n\r\n"), []);
+    assert_eq!(reported(&mut h, "198.51.100.66", b"SIP/2.0 180 Ringing\r\n\r\n"), []);
 }

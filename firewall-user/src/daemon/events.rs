@@ -122,6 +122,14 @@ impl LogLimit {
 fn handle(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, now: u64) {
     match decode(ev) {
         Report::SipFailure { .. } => sip_failure(g, ev, now),
+        Report::SipChallenge => {
+            if !g.challenges.challenged(host_of(ev), ev, now) {
+                r.log.log(log::Level::Warn, || {
+                    format!("too many SIP challenges waiting for a success; {} not tracked", host_of(ev))
+                });
+            }
+        }
+        Report::SipSuccess => g.challenges.succeeded(host_of(ev)),
         Report::RateLimited { svc, method } => rate_limited(g, r, ev, svc, method, now),
         Report::Scanner { svc, index, field } => scanner(g, r, ev, (svc, index, field), now),
         // not-SIP payloads, unwanted methods and hidden OPTIONS are dropped, not punished:
@@ -170,6 +178,19 @@ fn sip_failure(g: &mut Daemon, ev: &RateEvent, now: u64) {
     g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
     let line = || format!("SIP/2.0 {} answered to {}", ev.status, host_of(ev));
     report(g, (&DetectorKind::SipWire, "sip-wire"), None, ev, line, now);
+}
+
+/// The SIP challenges no success followed within the wait count as failures in `sip-wire`.
+pub fn unanswered(g: &mut Daemon) {
+    let now = crate::clock::unix_ms(std::time::SystemTime::now());
+    for ev in g.challenges.unanswered(now) {
+        g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
+        let line = || {
+            let wait = super::challenges::WAIT_MS / 1000;
+            format!("SIP/2.0 {} answered to {}, no success within {wait}s", ev.status, host_of(&ev))
+        };
+        report(g, (&DetectorKind::SipWire, "sip-wire"), None, &ev, line, now);
+    }
 }
 
 /// The jail fed by `detector` that takes a report (about service `svc`, if it is about one): the

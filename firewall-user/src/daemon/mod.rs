@@ -1,5 +1,6 @@
 //! `sipwall run`: load, apply the rules, attach, and serve until told to stop.
 
+pub mod challenges;
 pub mod detection;
 pub mod events;
 pub mod iface;
@@ -394,14 +395,20 @@ async fn housekeeping(d: Shared) {
     }
 }
 
-/// Lifts expired bans (the kernel already ignores them) and forgets them in the store.
+/// Lifts expired bans (the kernel already ignores them) and forgets them in the store; turns
+/// SIP challenges no success followed into failures.
 async fn sweeper(d: Shared) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let d = d.clone();
-        let _ = tokio::task::spawn_blocking(move || lock(&d).sweep()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&d);
+            g.sweep();
+            events::unanswered(&mut g);
+        })
+        .await;
     }
 }
 

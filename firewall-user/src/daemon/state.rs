@@ -41,6 +41,8 @@ pub struct Daemon {
     pub notifier: Option<Notifier>,
     /// Skipped failures logged in the current minute (the rest are only counted).
     skipped_logged: (u64, u32),
+    /// SIP challenges the host answered, waiting for a success (`sip-wire`).
+    pub challenges: super::challenges::Challenges,
 }
 
 /// Log lines about skipped failures per minute; the metric counts them all.
@@ -107,6 +109,7 @@ impl Daemon {
             sources,
             notifier,
             skipped_logged: (0, 0),
+            challenges: Default::default(),
         };
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         d

@@ -20,6 +20,10 @@ pub enum Report {
     RateLimited { svc: u32, method: Option<Method> },
     /// The host answered a SIP failure (`status`) to the source.
     SipFailure { status: u32 },
+    /// The host challenged the source for credentials (401, 407).
+    SipChallenge,
+    /// The host answered the source, challenged before, with a success.
+    SipSuccess,
     /// The SIP inspector found scanner signature `index` in `field`.
     Scanner { svc: u32, index: u32, field: Field },
     /// The SIP inspector dropped a packet for another reason (`None`: a reason this daemon does
@@ -36,6 +40,8 @@ pub fn decode(ev: &RateEvent) -> Report {
             Report::RateLimited { svc, method: (method != 0).then(|| Method::from_id(method)) }
         }
         event::SIP_FAILURE => Report::SipFailure { status: ev.status },
+        event::SIP_CHALLENGE => Report::SipChallenge,
+        event::SIP_SUCCESS => Report::SipSuccess,
         event::SIP_DROPPED => match Reason::from_u32(ev.status) {
             Some(Reason::SipScanner) => {
                 Report::Scanner { svc: ev.svc, index: ev.detail & 0xff, field: Field::from_id(ev.detail >> 8) }

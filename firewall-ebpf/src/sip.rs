@@ -1,8 +1,9 @@
 //! The SIP inspector, `sipwall_sip`: the XDP program tail-calls it for the packets it accepted
 //! for the `sip` service (see docs/architecture.md). It copies the payload into a per-CPU
-//! scratch buffer, reads the start line, walks the header lines from a `bpf_loop` callback
-//! (checked once by the verifier, whatever the number of lines: its state lives in the map) and
-//! drops what `[sip]` forbids, reporting each drop to the daemon.
+//! scratch buffer, reads the start line, walks the header block and then searches the values
+//! for scanner signatures from two `bpf_loop` callbacks (each checked once by the verifier,
+//! whatever the number of calls: their state lives in the map), and drops what `[sip]` forbids,
+//! reporting each drop to the daemon.
 
 use core::ffi::c_void;
 

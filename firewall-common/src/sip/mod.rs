@@ -23,8 +23,8 @@
 //! the work multiplies with every loop nested in it, so:
 //! - The classifier is a state machine in plain 32-bit fields ([`Classifier`]) that lives in the
 //!   map value next to the buffer: [`Classifier::first`] reads the start line,
-//!   [`Classifier::header`] one header line per call, [`Classifier::search`] 8 bytes of a searched
-//!   value per call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier
+//!   [`Classifier::headers`] 32 bytes of the header block per call (each LF in them starts a
+//!   line), [`Classifier::search`] 8 bytes of a searched value per call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier
 //!   checks once whatever the number of calls, because their state is map memory it does not
 //!   track. [`classify`] runs the same steps with plain loops, for userspace and tests.
 //! - Bytes are found 8 at a time ([`word`]): line ends, the colon of a header name, word starts
@@ -33,9 +33,11 @@
 //!   a word start costs one array read, and only a bucket's (at most four) signatures are
 //!   compared, 8 bytes at a time. Only the first [`signature::VALUE_WINDOW`] bytes of a value are
 //!   searched; scanners announce themselves at the start.
-//! - Values whose range would differ at each exit of a loop are read back from the state (a
-//!   line end) or passed through [`word::opaque`], so the verifier sees one state where it would
-//!   otherwise see one per exit, and the compiler cannot drop a mask the verifier needs.
+//! - Values whose range would differ at each exit of a loop are read back from the state (the
+//!   start line's end) or masked after [`word::opaque`], so the verifier sees one state where it
+//!   would otherwise see one per exit, and the compiler cannot drop a mask the verifier needs.
+//! - Within a header line only `User-Agent`, `From` and `f` are of interest: a line whose first
+//!   letter is neither `u` nor `f` is passed over unread.
 //! - Headers are read until both `User-Agent` and `From` were seen or the headers ended, so a
 //!   message body (SDP) is never read.
 

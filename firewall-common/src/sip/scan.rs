@@ -1,5 +1,6 @@
-//! The classifier's state machine: one call to [`Classifier::step`] per line, so the XDP program
-//! can drive the header lines from a `bpf_loop` callback that the verifier checks once.
+//! The classifier's state machine: the start line, then the header block a few words per call,
+//! then the signature search 8 bytes per call, so the XDP program can drive the last two from
+//! `bpf_loop` callbacks that the verifier checks once.
 
 use super::{
     header::{name_at, Header},
@@ -21,7 +22,7 @@ const MAX_LEADING_CRLF: usize = 4;
 const STUN_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const STUN_HEADER_LEN: usize = 20;
 
-/// Whether [`Classifier::step`] wants another call.
+/// Whether a step wants another call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Continue,
@@ -49,13 +50,13 @@ pub const MAX_SEARCH_STEPS: usize = FIELDS * (VALUE_WINDOW / 8 + 1) + 1;
 /// `bpf_loop` callbacks read afresh on every call (the verifier then checks each callback
 /// once, whatever the number of calls).
 ///
-/// Two passes: [`Classifier::first`] and [`Classifier::header`] read the start line and the
+/// Two passes: [`Classifier::first`] and [`Classifier::headers`] read the start line and the
 /// header lines and note where the Request-URI, `User-Agent` and `From` values lie;
 /// [`Classifier::search`] then looks for signatures in those spans, 8 bytes per call.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Classifier {
-    /// Start of the next line.
+    /// Where the header walk goes on (it starts at the start line's LF).
     pos: u32,
     /// Bytes to inspect, at most [`INSPECT_LEN`].
     len: u32,

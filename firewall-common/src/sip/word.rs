@@ -21,10 +21,10 @@ pub fn byte(buf: &Scratch, p: usize) -> u8 {
     unsafe { *buf.get_unchecked(opaque(p & SCRATCH_MASK)) }
 }
 
-/// `x`, hidden from the compiler on BPF (an empty assembly block it cannot see through): it can
-/// no longer drop the mask `x` went through (when it knows a bound the verifier does not) or
-/// split the index into a base and an offset that the verifier bounds separately. Costs no
-/// instruction.
+/// `x`, hidden from the compiler on BPF (a register move in an assembly block it cannot see
+/// through): it can no longer drop the mask `x` went through (when it knows a bound the verifier
+/// does not) or split the index into a base and an offset that the verifier bounds separately.
+/// Costs one move.
 #[inline(always)]
 pub fn opaque(x: usize) -> usize {
     #[cfg(target_arch = "bpf")]

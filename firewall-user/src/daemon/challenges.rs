@@ -54,7 +54,7 @@ impl Challenges {
     }
 
     /// Destinations waited for.
-    pub fn len(&self) -> usize {
+    pub fn destinations(&self) -> usize {
         self.pending.len()
     }
 }
@@ -84,7 +84,7 @@ mod tests {
         }
         c.succeeded(phone);
         assert!(c.unanswered(1_000 + WAIT_MS).is_empty());
-        assert_eq!(c.len(), 0);
+        assert_eq!(c.destinations(), 0);
     }
 
     #[test]

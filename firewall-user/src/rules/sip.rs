@@ -93,7 +93,7 @@ pub fn read(r: &mut Reader, s: &Section) -> SipRules {
 
 /// Warns when `[sip]` is written but no service named `sip` exists for it to apply to.
 pub fn check_service(r: &mut Reader, s: &Section, services: &[Service]) {
-    if !services.iter().any(|svc| svc.name == "sip") {
+    if !services.iter().any(|svc| svc.name == firewall_common::service::SIP_SERVICE) {
         r.warn(
             s.span.clone(),
             "the [sip] section applies to the service named `sip`; there is none: add [services.sip] with the \

@@ -215,3 +215,6 @@ pub fn metric_sum(text: &str, name: &str, labels: &str) -> u64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
+
+/// Rules that turn off the built-in jails reading logs, for labs that need neither.
+pub const LOG_JAILS_OFF: &str = "[jails.asterisk]\nenabled = false\n\n[jails.sshd]\nenabled = false\n";

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use sipwall_tests::{
-    daemon::DaemonProc,
+    daemon::{DaemonProc, LOG_JAILS_OFF},
     kamailio::Registrar,
     netns::{wait_for, Lab},
     require_root,
@@ -44,12 +44,7 @@ stealth_options = true
 [jails.sip-wire]
 maxretry = {MAXRETRY}
 
-[jails.asterisk]
-enabled = false
-
-[jails.sshd]
-enabled = false
-"#
+{LOG_JAILS_OFF}"#
     )
 }
 

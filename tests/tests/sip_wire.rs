@@ -6,7 +6,7 @@
 use std::{process::Stdio, time::Duration};
 
 use sipwall_tests::{
-    daemon::{metric_sum, DaemonProc},
+    daemon::{metric_sum, DaemonProc, LOG_JAILS_OFF},
     kamailio::Registrar,
     netns::{wait_for, Lab},
     require_root,
@@ -50,12 +50,7 @@ scanner_user_agents = []
 [jails.sip-wire]
 maxretry = {MAXRETRY}
 
-[jails.asterisk]
-enabled = false
-
-[jails.sshd]
-enabled = false
-"#
+{LOG_JAILS_OFF}"#
     )
 }
 

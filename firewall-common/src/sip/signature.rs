@@ -312,29 +312,11 @@ impl SignatureTable {
         }
     }
 
-    /// Finds the first signature for `field` that starts a word in `buf[start..end]`, the word
-    /// starting within [`VALUE_WINDOW`] bytes of `start`; a signature may run on to `end`. A word
-    /// starts with a letter or digit that follows none.
-    #[inline(always)]
-    pub fn find(&self, buf: &Scratch, start: usize, end: usize, field: Field) -> Option<u8> {
-        let stop = if end < start + VALUE_WINDOW { end } else { start + VALUE_WINDOW };
-        let (mut p, mut carry) = (start, 0);
-        for _ in 0..VALUE_WINDOW / 8 {
-            if p >= stop {
-                break;
-            }
-            let (hit, c) = self.chunk(buf, p, stop, end, carry, field);
-            if hit.is_some() {
-                return hit;
-            }
-            (p, carry) = (p + 8, c);
-        }
-        None
-    }
-
-    /// [`SignatureTable::find`] on the 8 bytes at `p` (words starting before `stop`): the hit,
-    /// and the carry for the next chunk. `carry` is 0x80 when the byte before `p` is a letter
-    /// or digit of the value.
+    /// The first signature for `field` that starts a word in the 8 bytes at `p` (words starting
+    /// before `stop`, a signature may run on to `end`), and the carry for the next chunk. A word
+    /// starts with a letter or digit that follows none; `carry` is 0x80 when the byte before `p`
+    /// is a letter or digit of the value. [`super::Classifier::search`] runs it over a value's
+    /// first [`VALUE_WINDOW`] bytes, one chunk per call.
     #[inline(always)]
     pub fn chunk(
         &self,

@@ -54,6 +54,9 @@ pub const SIP_SIGNATURES: &str = "SW_SIP_SIGNATURES";
 /// PerCpuArray<SipScratch>[1]: the payload copy and classifier state of the packet being
 /// inspected. Kernel only.
 pub const SIP_SCRATCH: &str = "SW_SIP_SCRATCH";
+/// LruHash<sip::clean::Source, sip::clean::Clean>: sources whose last request passed the full
+/// inspection, and when (see `[sip] reinspect`). Kernel writes.
+pub const SIP_CLEAN: &str = "SW_SIP_CLEAN";
 /// ProgramArray[SERVICE_SLOTS], index service id: the program the XDP program tail-calls for
 /// the traffic it accepted for that service. The daemon puts `sipwall_sip` in the slot of the
 /// `sip` service when `[sip] inspect` is on; the other slots stay empty.
@@ -64,7 +67,7 @@ pub const TAIL: &str = "SW_TAIL";
 pub const CHALLENGED: &str = "SW_CHALLENGED";
 
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 24] = [
     COUNTERS,
     CONFIG,
     SERVICES,
@@ -86,6 +89,7 @@ pub const ALL: [&str; 23] = [
     SIP,
     SIP_SIGNATURES,
     SIP_SCRATCH,
+    SIP_CLEAN,
     TAIL,
     CHALLENGED,
 ];
@@ -102,4 +106,6 @@ pub mod capacity {
     pub const EVENTS_BYTES: u32 = 256 * 1024;
     /// Challenged destinations tracked at once (least recently used evicted first).
     pub const CHALLENGED: u32 = 65_536;
+    /// Sources remembered as inspected clean (least recently used evicted first).
+    pub const SIP_CLEAN: u32 = 65_536;
 }

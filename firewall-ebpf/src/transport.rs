@@ -27,6 +27,8 @@ pub struct Segment {
     /// The peer (IPv4 in `lo`, host order).
     pub peer: Addr6,
     pub port: u16,
+    /// The peer's port.
+    pub peer_port: u16,
     pub tcp: bool,
     /// Offset of the payload in the frame.
     pub payload: usize,
@@ -66,17 +68,18 @@ pub fn segment(ctx: &impl Frame, way: Way) -> Option<Segment> {
         _ => return None,
     };
     // both headers start with the source and destination ports
-    let port_at = if way == Way::In { 2 } else { 0 };
-    let (tcp, port, payload, end) = match l4 {
+    let (port_at, peer_at) = if way == Way::In { (2, 0) } else { (0, 2) };
+    let (tcp, h, payload, end) = match l4 {
         IPPROTO_UDP => {
             let h = bytes::<8>(ctx, at)?;
-            (false, be16(h, port_at), at + 8, at + be16(h, 4) as usize)
+            (false, &h[..], at + 8, at + be16(h, 4) as usize)
         }
         IPPROTO_TCP => {
             let h = bytes::<20>(ctx, at)?;
-            (true, be16(h, port_at), at + ((h[12] >> 4) as usize) * 4, ip_end)
+            (true, &h[..4], at + ((h[12] >> 4) as usize) * 4, ip_end)
         }
         _ => return None,
     };
-    Some(Segment { family, peer, port, tcp, payload, end })
+    let (port, peer_port) = (be16(h, port_at), be16(h, peer_at));
+    Some(Segment { family, peer, port, peer_port, tcp, payload, end })
 }

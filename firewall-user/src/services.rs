@@ -3,7 +3,10 @@
 //! Ids stay attached to a service name across reloads, so counters and buckets keep meaning the
 //! same service.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{hash_map::DefaultHasher, BTreeMap},
+    hash::{Hash, Hasher},
+};
 
 use firewall_common::{
     service::{policy, port_slot, PortGroup, ServicePolicy, MAX_SERVICES, PORTS_PER_GROUP, PORT_GROUPS, SERVICE_SLOTS},
@@ -45,7 +48,12 @@ pub fn bucket(l: Limit, clock: &KernelClock) -> ServicePolicy {
 
 /// The SIP inspector's kernel policy; rates are per jiffy of `clock`.
 pub fn sip_policy(s: &SipRules, clock: &KernelClock) -> SipPolicy {
-    let mut p = SipPolicy { allowed: s.allowed_methods, ..SipPolicy::default() };
+    let mut p = SipPolicy {
+        allowed: s.allowed_methods,
+        epoch: signatures_epoch(s),
+        reinspect: clock.jiffies_in(s.reinspect),
+        ..SipPolicy::default()
+    };
     if s.inspect {
         p.flags |= sip_flag::INSPECT;
     }
@@ -57,6 +65,14 @@ pub fn sip_policy(s: &SipRules, clock: &KernelClock) -> SipPolicy {
         p.limits[*m as usize] = ServicePolicy { flags: policy::LIMIT, ..bucket(*l, clock) };
     }
     p
+}
+
+/// A fingerprint of the signature lists: the kernel forgets the sources it inspected clean
+/// when it changes, and only then.
+fn signatures_epoch(s: &SipRules) -> u32 {
+    let mut h = DefaultHasher::new();
+    (&s.scanner_user_agents, &s.scanner_uris).hash(&mut h);
+    h.finish() as u32
 }
 
 /// What the kernel's service tables hold, and the name ↔ id assignment.
@@ -213,6 +229,24 @@ mod tests {
 
     fn services(text: &str) -> Vec<Service> {
         Rules::parse("t", text, std::path::Path::new("/")).unwrap().0.services
+    }
+
+    #[test]
+    fn sip_policy_carries_reinspect_in_jiffies_and_the_signatures_epoch() {
+        let mut s = SipRules::default();
+        let p = sip_policy(&s, &clock());
+        assert_eq!(p.reinspect, 300 * 250, "5 minutes at 250 Hz");
+        s.reinspect = std::time::Duration::ZERO;
+        s.stealth_options = true;
+        s.allowed_methods = firewall_common::sip::MethodSet(1 << 5);
+        let q = sip_policy(&s, &clock());
+        assert_eq!(q.reinspect, 0, "every request inspected in full");
+        assert_eq!(q.epoch, p.epoch, "the signatures did not change: the sources stay remembered");
+        s.scanner_user_agents.push("x-tool".into());
+        assert_ne!(sip_policy(&s, &clock()).epoch, p.epoch, "new signatures forget every source");
+        s.scanner_user_agents.pop();
+        s.scanner_uris.clear();
+        assert_ne!(sip_policy(&s, &clock()).epoch, p.epoch);
     }
 
     #[test]

@@ -6,7 +6,11 @@
 #[path = "../../firewall-common/src/sip/pcap.rs"]
 mod pcap;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    thread::sleep,
+    time::Duration,
+};
 
 use firewall_common::{
     rate::{event, RateEvent},
@@ -285,7 +289,8 @@ fn expected(kind: Kind, scanner: bool) -> Reason {
 #[test]
 fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
     require_root!();
-    let mut h = harness(|_| {});
+    // every request inspected in full: the mutations all come from one source
+    let mut h = harness(|r| r.sip.reinspect = Duration::ZERO);
     let table = rules(RULES).sip.signatures().unwrap();
     let mut seeds: Vec<Vec<u8>> = Vec::new();
     for f in
@@ -342,4 +347,54 @@ fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
     }
     // every outcome was exercised
     assert!(checked.iter().all(|n| *n > 50), "{checked:?}");
+}
+
+/// `frame` (an IPv4 datagram of [`datagram`]) sent from source port `port`.
+fn from_port(mut frame: Vec<u8>, port: u16) -> Vec<u8> {
+    frame[34..36].copy_from_slice(&port.to_be_bytes());
+    frame
+}
+
+#[test]
+fn a_source_inspected_clean_has_its_requests_read_to_the_method_for_reinspect() {
+    require_root!();
+    let mut r = rules(RULES);
+    r.sip.reinspect = Duration::from_secs(1);
+    r.sip.allowed_methods = MethodSet(MethodSet::STANDARD.0 & !Method::Message.bit());
+    let mut h = Harness::with_rules(r.clone());
+    let send =
+        |h: &mut Harness, port: u16, payload: Vec<u8>| h.why(&from_port(datagram("198.51.100.9", &payload), port)).0;
+    let clean = || request("REGISTER", "User-Agent: Zoiper rv2.10\r\n");
+    let scanner = || request("REGISTER", "User-Agent: friendly-scanner\r\n");
+
+    assert_eq!(send(&mut h, 5062, clean()), Accepted);
+    // the trade `reinspect` makes: the signature search is skipped for this source and port
+    assert_eq!(send(&mut h, 5062, scanner()), Accepted);
+    // ... and only for them
+    assert_eq!(send(&mut h, 5063, scanner()), SipScanner, "another port of the address");
+    let other = h.why(&from_port(datagram("198.51.100.10", &scanner()), 5062)).0;
+    assert_eq!(other, SipScanner, "another address");
+    // the method still counts, and what does not start with one is inspected in full
+    assert_eq!(send(&mut h, 5062, request("MESSAGE", "")), SipMethod);
+    assert_eq!(send(&mut h, 5062, b"\x17\x03\x03 REGISTER not sip".to_vec()), SipNotSip);
+    assert_eq!(send(&mut h, 5062, b"REGISTER sip:100@192.0.2.2".to_vec()), Accepted, "a start line alone");
+
+    // new signatures forget every source
+    r.sip.scanner_user_agents.push("zoiperx".into());
+    h.enforcer.apply_rules(r.clone()).unwrap();
+    assert_eq!(send(&mut h, 5062, scanner()), SipScanner);
+    // a scanner hit forgets the source: its next request is inspected in full too
+    assert_eq!(send(&mut h, 5062, scanner()), SipScanner);
+
+    // the window runs from the full inspection
+    assert_eq!(send(&mut h, 5064, clean()), Accepted);
+    assert_eq!(send(&mut h, 5064, scanner()), Accepted);
+    sleep(Duration::from_millis(1100));
+    assert_eq!(send(&mut h, 5064, scanner()), SipScanner, "reinspected after the window");
+
+    // reinspect = 0: every request in full
+    r.sip.reinspect = Duration::ZERO;
+    h.enforcer.apply_rules(r).unwrap();
+    assert_eq!(send(&mut h, 5065, clean()), Accepted);
+    assert_eq!(send(&mut h, 5065, scanner()), SipScanner);
 }

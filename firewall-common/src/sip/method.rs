@@ -1,5 +1,7 @@
 //! SIP request methods: a small id for counters and an allowed-methods bitmask.
 
+use super::word::{first_byte, keep, zero_bytes_exact, ONES};
+
 /// A request method. The id (`as u8`) indexes counters and is the bit in [`MethodSet`].
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +129,26 @@ impl Method {
             _ => Method::Unknown,
         }
     }
+}
+
+/// The method a request line starts with, from its first 16 bytes as two little-endian words:
+/// the token before the first space. [`Method::Unknown`] when no space comes within the
+/// longest method name and one, or the token is none of [`Method::ALL`]. What the inspector
+/// reads of a request from a source it inspected clean a moment ago (see
+/// [`super::clean`]); the rest of the start line is not checked.
+#[inline(always)]
+pub fn leading(w0: u64, w1: u64) -> Method {
+    let spaces = ONES * b' ' as u64;
+    let first = zero_bytes_exact(w0 ^ spaces);
+    let second = zero_bytes_exact(w1 ^ spaces);
+    let len = if first != 0 {
+        first_byte(first)
+    } else if second != 0 {
+        8 + first_byte(second)
+    } else {
+        return Method::Unknown;
+    };
+    Method::from_packed(keep(w0, len), len, w1 as u8)
 }
 
 /// Packs up to the first 8 bytes of `s` little-endian into a word, zero-filled.

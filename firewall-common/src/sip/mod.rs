@@ -41,6 +41,7 @@
 //! - Headers are read until both `User-Agent` and `From` were seen or the headers ended, so a
 //!   message body (SDP) is never read.
 
+pub mod clean;
 pub mod header;
 pub mod method;
 pub mod policy;

@@ -26,12 +26,17 @@ pub struct SipPolicy {
     /// Methods with a per-source limit of their own in `limits` (`method_limits`), one bit per
     /// method id.
     pub limited: u32,
-    pub _pad: u32,
+    /// Fingerprint of the signatures: entries of `SW_SIP_CLEAN` written under another one are
+    /// stale (see [`super::clean`]).
+    pub epoch: u32,
+    /// Jiffies a source inspected clean has its requests read only as far as the method
+    /// (`reinspect`); 0: every request is inspected in full.
+    pub reinspect: u64,
     /// Per-source token buckets by method id, on top of the service's; only `rate`, `capacity`
     /// and `fill` are read.
     pub limits: [ServicePolicy; METHOD_SLOTS],
 }
-const _: () = assert!(core::mem::size_of::<SipPolicy>() == 16 + 32 * METHOD_SLOTS);
+const _: () = assert!(core::mem::size_of::<SipPolicy>() == 24 + 32 * METHOD_SLOTS);
 
 impl Default for SipPolicy {
     fn default() -> Self {
@@ -39,7 +44,8 @@ impl Default for SipPolicy {
             flags: 0,
             allowed: MethodSet::STANDARD,
             limited: 0,
-            _pad: 0,
+            epoch: 0,
+            reinspect: 0,
             limits: [ServicePolicy::default(); METHOD_SLOTS],
         }
     }

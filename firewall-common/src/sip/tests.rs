@@ -264,3 +264,36 @@ fn custom_table_and_errors() {
     assert_eq!(SignatureTable::build(&same), Err(SignatureError::Crowded { index: 4 }));
     assert!(SignatureError::TooLong { index: 2, len: 40 }.to_string().contains("signature 3 is 40 bytes"));
 }
+
+/// The first 16 bytes of `payload` as [`super::method::leading`] reads them, zero-padded.
+fn leading(payload: &[u8]) -> Method {
+    let mut b = [0u8; 16];
+    let n = payload.len().min(16);
+    b[..n].copy_from_slice(&payload[..n]);
+    let w0 = u64::from_le_bytes(b[..8].try_into().unwrap());
+    let w1 = u64::from_le_bytes(b[8..].try_into().unwrap());
+    super::method::leading(w0, w1)
+}
+
+#[test]
+fn the_leading_method_agrees_with_the_start_line_parser() {
+    for m in Method::ALL.into_iter().skip(1) {
+        let line = format!("{} sip:100@10.0.0.1 SIP/2.0\r\n\r\n", m.name());
+        assert_eq!(leading(line.as_bytes()), m, "{line:?}");
+        assert_eq!(kind(line.as_bytes()), Kind::Request(m));
+    }
+    for other in [
+        &b"register sip:a SIP/2.0"[..],
+        b"REGISTERS sip:a SIP/2.0",
+        b"SUBSCRIBEX sip:a SIP/2.0",
+        b"SUBSCRIBX sip:a SIP/2.0",
+        b" REGISTER sip:a SIP/2.0",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        b"X-PROBE sip:a SIP/2.0",
+        b"\r\n\r\n",
+        b"REGISTER",
+        b"0123456789abcdef REGISTER ",
+    ] {
+        assert_eq!(leading(other), Method::Unknown, "{:?}", String::from_utf8_lossy(other));
+    }
+}

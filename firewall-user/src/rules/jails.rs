@@ -12,11 +12,8 @@ use ipnet::IpNet;
 mod detectors;
 
 use self::detectors::read_detector;
-use super::reader::{Reader, Section};
-use crate::{
-    detect::{custom::Spec, sshd::Mode},
-    duration,
-};
+use super::reader::{Durations, Reader, Section};
+use crate::detect::{custom::Spec, sshd::Mode};
 
 /// What feeds a jail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,36 +213,6 @@ fn valid_name(n: &str) -> bool {
         && c.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// A duration key; `forever` allowed only if `forever_ok`.
-fn duration_key(r: &mut Reader, s: &Section, key: &str, forever_ok: bool) -> Option<Option<Duration>> {
-    let item = s.table.get(key)?;
-    let span = s.value_span(key);
-    // fail2ban writes `bantime = -1` and plain seconds as integers
-    let text = match (item.as_integer(), item.as_str()) {
-        (Some(i), _) => i.to_string(),
-        (_, Some(t)) => t.to_owned(),
-        _ => {
-            r.error(span, format!("`{key}` must be a duration like \"10m\" or a number of seconds"));
-            return None;
-        }
-    };
-    match duration::parse(&text) {
-        Ok(None) if !forever_ok => {
-            r.error(span, format!("`{key}` cannot be forever"));
-            None
-        }
-        Ok(Some(d)) if d.is_zero() => {
-            r.error(span, format!("`{key}` must be longer than 0"));
-            None
-        }
-        Ok(d) => Some(d),
-        Err(e) => {
-            r.error(span, e);
-            None
-        }
-    }
-}
-
 /// One string or an array of them.
 fn string_or_list(r: &mut Reader, s: &Section, key: &str) -> Option<Vec<(String, std::ops::Range<usize>)>> {
     let item = s.table.get(key)?;
@@ -287,7 +254,7 @@ pub fn read(r: &mut Reader, root: &Section, services: &[&str]) -> Detection {
                 );
             }
         }
-        let timeout = duration_key(r, &s, "timeout", false).flatten().unwrap_or(Duration::from_secs(5));
+        let timeout = s.duration(r, "timeout", Durations::Positive).flatten().unwrap_or(Duration::from_secs(5));
         let retries = s.uint(r, "retries", 0, 100).unwrap_or(5) as u32;
         det.webhook = url.map(|(url, _)| Webhook { url, timeout, retries });
     }
@@ -369,13 +336,13 @@ fn read_jail(
             }
         }
     }
-    if let Some(Some(d)) = duration_key(r, s, "findtime", false) {
+    if let Some(Some(d)) = s.duration(r, "findtime", Durations::Positive) {
         jail.findtime = d;
     }
     if let Some(n) = s.uint(r, "maxretry", 1, 1_000_000) {
         jail.maxretry = n as u32;
     }
-    if let Some(d) = duration_key(r, s, "bantime", true) {
+    if let Some(d) = s.duration(r, "bantime", Durations::OrForever) {
         jail.bantime = d;
     }
     if let Some(list) = super::cidr_list(r, s, "ignore") {
@@ -442,10 +409,10 @@ fn read_increment(r: &mut Reader, s: &Section, current: Option<Increment>) -> Op
             ),
         }
     }
-    if let Some(d) = duration_key(r, s, "maxtime", true) {
+    if let Some(d) = s.duration(r, "maxtime", Durations::OrForever) {
         inc.maxtime = d;
     }
-    if let Some(Some(d)) = duration_key(r, s, "window", false) {
+    if let Some(Some(d)) = s.duration(r, "window", Durations::Positive) {
         inc.window = d;
     }
     if let Some(b) = s.bool(r, "overalljails") {

@@ -1,11 +1,12 @@
 //! Typed reading of a parsed TOML document that collects every error instead of stopping at the
 //! first, each with the span of the offending key or value.
 
-use std::ops::Range;
+use std::{ops::Range, time::Duration};
 
 use toml_edit::{Item, TableLike, Value};
 
 use super::diag::{Diagnostic, Severity};
+use crate::duration;
 
 /// Collects diagnostics for one source file.
 pub struct Reader<'s> {
@@ -86,6 +87,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The durations a key accepts besides positive ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Durations {
+    Positive,
+    /// Also forever (`-1`, `"forever"`).
+    OrForever,
+    /// Also 0 (the key's feature off).
+    OrZero,
+}
+
 impl<'a> Section<'a> {
     /// Reports every key not in `known`.
     pub fn check_keys(&self, r: &mut Reader, known: &[&str]) {
@@ -159,6 +170,36 @@ impl<'a> Section<'a> {
             Some(b) => Some(b),
             None => {
                 r.error(self.value_span(key), format!("`{key}` must be true or false, found {}", type_name(item)));
+                None
+            }
+        }
+    }
+
+    /// A duration key: `"10m"`-style text, or plain seconds as an integer, as fail2ban writes
+    /// them (`bantime = -1` is forever); `None` inside for forever.
+    pub fn duration(&self, r: &mut Reader, key: &str, kind: Durations) -> Option<Option<Duration>> {
+        let item = self.table.get(key)?;
+        let span = self.value_span(key);
+        let text = match (item.as_integer(), item.as_str()) {
+            (Some(i), _) => i.to_string(),
+            (_, Some(t)) => t.to_owned(),
+            _ => {
+                r.error(span, format!("`{key}` must be a duration like \"10m\" or a number of seconds"));
+                return None;
+            }
+        };
+        match duration::parse(&text) {
+            Ok(None) if kind != Durations::OrForever => {
+                r.error(span, format!("`{key}` cannot be forever"));
+                None
+            }
+            Ok(Some(d)) if d.is_zero() && kind != Durations::OrZero => {
+                r.error(span, format!("`{key}` must be longer than 0"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                r.error(span, e);
                 None
             }
         }

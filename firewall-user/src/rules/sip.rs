@@ -1,6 +1,6 @@
 //! `[sip]`: what the SIP inspector in the kernel drops (see docs/rules.md).
 
-use std::ops::Range;
+use std::{ops::Range, time::Duration};
 
 use firewall_common::sip::{
     signature::{Field, SignatureError, MAX_SIGNATURES},
@@ -8,7 +8,7 @@ use firewall_common::sip::{
 };
 
 use super::{
-    reader::{Reader, Section},
+    reader::{Durations, Reader, Section},
     services::{Limit, Service, MAX_RATE},
 };
 
@@ -26,6 +26,9 @@ pub struct SipRules {
     pub stealth_options: bool,
     /// Per-source limits of single methods, on top of the service's.
     pub method_limits: Vec<(Method, Limit)>,
+    /// How long a source whose request passed the full inspection has its next requests read
+    /// only as far as the method; zero inspects every request in full.
+    pub reinspect: Duration,
 }
 
 impl Default for SipRules {
@@ -37,6 +40,7 @@ impl Default for SipRules {
             allowed_methods: MethodSet::STANDARD,
             stealth_options: false,
             method_limits: Vec::new(),
+            reinspect: DEFAULT_REINSPECT,
         }
     }
 }
@@ -62,8 +66,18 @@ impl SipRules {
     }
 }
 
-const KEYS: &[&str] =
-    &["inspect", "scanner_user_agents", "scanner_uris", "allowed_methods", "stealth_options", "method_limits"];
+/// `reinspect` unless the rules say otherwise.
+pub const DEFAULT_REINSPECT: Duration = Duration::from_secs(300);
+
+const KEYS: &[&str] = &[
+    "inspect",
+    "scanner_user_agents",
+    "scanner_uris",
+    "allowed_methods",
+    "stealth_options",
+    "method_limits",
+    "reinspect",
+];
 const LIMIT_KEYS: &[&str] = &["rate", "burst"];
 
 /// Reads `[sip]`; keys left out keep their defaults.
@@ -88,6 +102,9 @@ pub fn read(r: &mut Reader, s: &Section) -> SipRules {
         }
     }
     out.method_limits = method_limits(r, s, out.allowed_methods);
+    if let Some(Some(d)) = s.duration(r, "reinspect", Durations::OrZero) {
+        out.reinspect = d;
+    }
     out
 }
 

@@ -1,6 +1,6 @@
 //! The `[sip]` section: defaults, a full section read back, and each mistake placed and explained.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use firewall_common::sip::{Method, MethodSet, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES};
 
@@ -22,6 +22,7 @@ fn sip_defaults_when_the_section_is_absent() {
     assert!(!sip.stealth_options);
     assert_eq!(sip.allowed_methods, MethodSet::STANDARD);
     assert!(sip.method_limits.is_empty());
+    assert_eq!(sip.reinspect, Duration::from_secs(300));
     assert_eq!(sip.scanner_user_agents, DEFAULT_SCANNER_USER_AGENTS);
     assert_eq!(sip.scanner_uris, ["sip:nm@nm"]);
     assert_eq!(sip.signatures().unwrap(), DEFAULT_SIGNATURES);
@@ -39,6 +40,7 @@ scanner_uris = []
 allowed_methods = ["REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"]
 stealth_options = true
 method_limits = { REGISTER = { rate = 5, burst = 20 }, INVITE = { rate = 2 } }
+reinspect = "90s"
 "#
     );
     let (r, w) = accept(&text);
@@ -46,6 +48,7 @@ method_limits = { REGISTER = { rate = 5, burst = 20 }, INVITE = { rate = 2 } }
     let sip = &r.sip;
     assert!(!sip.inspect);
     assert!(sip.stealth_options);
+    assert_eq!(sip.reinspect, Duration::from_secs(90));
     assert_eq!(sip.scanner_user_agents, ["friendly-scanner", "Evil Tool"]);
     assert!(sip.scanner_uris.is_empty());
     let allowed: Vec<Method> = Method::ALL.into_iter().filter(|m| sip.allowed_methods.contains(*m)).collect();
@@ -222,5 +225,25 @@ fn sip_examples_show_the_defaults() {
         let limits =
             vec![(Method::Invite, Limit { rate: 2, burst: 10 }), (Method::Register, Limit { rate: 5, burst: 20 })];
         assert_eq!(r.sip, SipRules { method_limits: limits, ..SipRules::default() }, "{name}:\n{text}");
+    }
+}
+
+#[test]
+fn sip_reinspect_takes_zero_but_not_forever() {
+    for (text, want) in [("0", 0), ("\"0s\"", 0), ("60", 60), ("\"10m\"", 600)] {
+        let (r, w) = accept(&format!("{SIP_SERVICE}[sip]\nreinspect = {text}\n"));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(r.sip.reinspect, Duration::from_secs(want), "{text}");
+    }
+    for (text, msg) in [
+        ("\"forever\"", "`reinspect` cannot be forever"),
+        ("-1", "`reinspect` cannot be forever"),
+        ("\"soon\"", "`soon` is not a duration"),
+        ("true", "`reinspect` must be a duration like \"10m\" or a number of seconds"),
+    ] {
+        let errs = sip_reject(&format!("[sip]\nreinspect = {text}\n"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!((errs[0].0, errs[0].1), (4, 13), "{text}");
+        assert!(errs[0].2.starts_with(msg), "{text}: {errs:#?}");
     }
 }

@@ -54,8 +54,8 @@ pub const SIP_SIGNATURES: &str = "SW_SIP_SIGNATURES";
 /// PerCpuArray<SipScratch>[1]: the payload copy and classifier state of the packet being
 /// inspected. Kernel only.
 pub const SIP_SCRATCH: &str = "SW_SIP_SCRATCH";
-/// LruHash<sip::clean::Source, sip::clean::Clean>: sources whose last request passed the full
-/// inspection, and when (see `[sip] reinspect`). Kernel writes.
+/// Array<sip::clean::Clean>[capacity::SIP_CLEAN], index a hash of the source: sources whose
+/// last request passed the full inspection, and when (see `[sip] reinspect`). Kernel writes.
 pub const SIP_CLEAN: &str = "SW_SIP_CLEAN";
 /// ProgramArray[SERVICE_SLOTS], index service id: the program the XDP program tail-calls for
 /// the traffic it accepted for that service. The daemon puts `sipwall_sip` in the slot of the
@@ -106,6 +106,7 @@ pub mod capacity {
     pub const EVENTS_BYTES: u32 = 256 * 1024;
     /// Challenged destinations tracked at once (least recently used evicted first).
     pub const CHALLENGED: u32 = 65_536;
-    /// Sources remembered as inspected clean (least recently used evicted first).
-    pub const SIP_CLEAN: u32 = 65_536;
+    /// Slots for sources remembered as inspected clean (a power of two; a source whose slot
+    /// another took over is inspected in full again).
+    pub const SIP_CLEAN: u32 = 131_072;
 }

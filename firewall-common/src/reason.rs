@@ -52,6 +52,10 @@ pub enum Reason {
     SipStealthOptions = 20,
     /// Source over its per-method SIP limit (`method_limits`).
     SipMethodLimited = 21,
+    // pass
+    /// SIP request from a source inspected clean within `reinspect`: read as far as its
+    /// method only, and within the method checks.
+    SipRemembered = 22,
 }
 
 /// Reason slots reserved in the counter array (room to add reasons without a layout change).
@@ -66,7 +70,7 @@ pub enum Action {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Reason::NonIp,
         Reason::VlanDepth,
         Reason::Allowlisted,
@@ -89,10 +93,11 @@ impl Reason {
         Reason::SipMethod,
         Reason::SipStealthOptions,
         Reason::SipMethodLimited,
+        Reason::SipRemembered,
     ];
 
     pub const fn action(self) -> Action {
-        if (self as u32) < Reason::TruncatedL2 as u32 {
+        if (self as u32) < Reason::TruncatedL2 as u32 || matches!(self, Reason::SipRemembered) {
             Action::Pass
         } else {
             Action::Drop
@@ -124,6 +129,7 @@ impl Reason {
             Reason::SipMethod => "sip_method",
             Reason::SipStealthOptions => "sip_stealth_options",
             Reason::SipMethodLimited => "sip_method_limited",
+            Reason::SipRemembered => "sip_remembered",
         }
     }
 

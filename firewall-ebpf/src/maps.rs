@@ -17,10 +17,7 @@ use firewall_common::{
     rate::{event_stat, rate_slots, Bucket, RateKey},
     reason::{Counter, COUNTER_SLOTS},
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
-    sip::{
-        clean::{Clean, Source},
-        SignatureTable, SipPolicy, SipScratch,
-    },
+    sip::{clean::Clean, SignatureTable, SipPolicy, SipScratch},
 };
 
 #[map]
@@ -94,7 +91,7 @@ pub static SW_SIP_SIGNATURES: Array<SignatureTable> = Array::with_max_entries(1,
 pub static SW_SIP_SCRATCH: PerCpuArray<SipScratch> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
-pub static SW_SIP_CLEAN: LruHashMap<Source, Clean> = LruHashMap::with_max_entries(capacity::SIP_CLEAN, 0);
+pub static SW_SIP_CLEAN: Array<Clean> = Array::with_max_entries(capacity::SIP_CLEAN, 0);
 
 #[map]
 pub static SW_TAIL: ProgramArray = ProgramArray::with_max_entries(SERVICE_SLOTS, 0);

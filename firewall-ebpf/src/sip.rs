@@ -17,6 +17,7 @@ use aya_ebpf::{
 use firewall_common::{
     addr::Addr6,
     config::RATE6_PREFIX,
+    maps::capacity,
     rate::{event, RateEvent, RateKey, FAMILY_V6},
     reason::Reason,
     service::{policy, port_slot},
@@ -65,7 +66,7 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
     let out = decide(ctx, &seg, svc);
     match out.reason {
         // the rate limiter reports its own drops
-        Reason::Accepted | Reason::SipMethodLimited => {}
+        Reason::Accepted | Reason::SipRemembered | Reason::SipMethodLimited => {}
         _ => report(&seg, svc, &out),
     }
     finish(ctx, svc, out.reason)
@@ -75,7 +76,7 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
 fn finish(ctx: &XdpContext, svc: u32, reason: Reason) -> u32 {
     stats::count(ctx, reason, svc);
     match reason {
-        Reason::Accepted => xdp_action::XDP_PASS,
+        Reason::Accepted | Reason::SipRemembered => xdp_action::XDP_PASS,
         _ => xdp_action::XDP_DROP,
     }
 }
@@ -93,36 +94,45 @@ fn decide(ctx: &XdpContext, seg: &Segment, svc: u32) -> Outcome {
     // else (a response, a keep-alive, a continued TCP message, junk) is inspected in full
     let m = leading_method(ctx, seg);
     let request = m != Method::Unknown as u32;
-    let clean = pol.reinspect != 0 && request && inspected_clean(&source, pol, now);
-    if clean {
-        return enforce(seg, svc, pol, m, now);
+    // the slot is masked into the array: there is always one
+    let Some(slot) = SW_SIP_CLEAN.get_ptr_mut(source.slot(capacity::SIP_CLEAN - 1)) else {
+        return Outcome::ACCEPTED;
+    };
+    // SAFETY: a slot of a shared array; a write racing with another CPU's costs at most one
+    // request its full inspection, or lets one request of a source being inspected skip it.
+    let slot = unsafe { &mut *slot };
+    if pol.reinspect != 0 && request && slot.fresh(&source, pol.epoch, pol.reinspect, now) {
+        return enforce(seg, svc, pol, m, now, Reason::SipRemembered);
     }
     if pol.reinspect != 0 && request {
-        // remembered before the inspection, forgotten if it finds a signature: the verifier
-        // then checks the inspection once, not once with and once without a write after it.
-        // A full table evicts the least recently used; a failed write only costs the source a
-        // full inspection of its next request.
-        let _ = SW_SIP_CLEAN.insert(&source, &Clean { at: now, epoch: pol.epoch, _pad: 0 }, 0);
+        // remembered before the inspection and forgotten (whoever holds the slot by then) if
+        // it finds a signature or no start line: a write after the inspection on the path of
+        // the requests that pass would double the verifier's walk of the inspection
+        *slot = Clean { source, at: now, epoch: pol.epoch, _pad: 0 };
     }
     let Some(c) = classify(ctx, seg) else { return Outcome::ACCEPTED };
     if !c.is_sip() {
         // a TCP segment may continue a message that began in an earlier one
-        return if seg.tcp { Outcome::ACCEPTED } else { Outcome { reason: Reason::SipNotSip, detail: 0 } };
+        if seg.tcp {
+            return Outcome::ACCEPTED;
+        }
+        // junk forgets whoever holds the slot: a source that sends it is inspected in full
+        // again, and a method name followed by no start line is no request that passed
+        slot.source.family = 0;
+        return Outcome { reason: Reason::SipNotSip, detail: 0 };
     }
     let Some(m) = c.method_id() else { return Outcome::ACCEPTED };
     if let Some((signature, field)) = c.hit() {
-        // remembered above; a no-op when it was not. Unconditional: a branch around the
-        // write doubles the verifier's work on the inspection (it costs a scanner drop about
-        // 100 ns more with `reinspect = 0`, and a banned scanner never gets here again).
-        let _ = SW_SIP_CLEAN.remove(&source);
+        slot.source.family = 0;
         return Outcome { reason: Reason::SipScanner, detail: signature | field << 8 };
     }
-    enforce(seg, svc, pol, m, now)
+    enforce(seg, svc, pol, m, now, Reason::Accepted)
 }
 
-/// What `[sip]` says of a request with method id `m` that carries no signature.
+/// What `[sip]` says of a request with method id `m` that carries no signature; `pass` if
+/// nothing.
 #[inline(always)]
-fn enforce(seg: &Segment, svc: u32, pol: &SipPolicy, m: u32, now: u64) -> Outcome {
+fn enforce(seg: &Segment, svc: u32, pol: &SipPolicy, m: u32, now: u64, pass: Reason) -> Outcome {
     let m = m & (METHOD_SLOTS as u32 - 1);
     if pol.allowed.0 & (1 << m) == 0 {
         return Outcome { reason: Reason::SipMethod, detail: m };
@@ -139,15 +149,7 @@ fn enforce(seg: &Segment, svc: u32, pol: &SipPolicy, m: u32, now: u64) -> Outcom
             return Outcome { reason: Reason::SipMethodLimited, detail: m };
         }
     }
-    Outcome::ACCEPTED
-}
-
-/// Whether `source`'s last request passed the full inspection within `reinspect`, under the
-/// signatures in force.
-#[inline(always)]
-fn inspected_clean(source: &Source, pol: &SipPolicy, now: u64) -> bool {
-    // SAFETY: the value is only read.
-    unsafe { SW_SIP_CLEAN.get(source) }.is_some_and(|c| c.fresh(pol.epoch, pol.reinspect, now))
+    Outcome { reason: pass, detail: 0 }
 }
 
 /// The method id the payload starts with, read from the packet ([`Method::Unknown`] when it

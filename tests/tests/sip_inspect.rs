@@ -74,8 +74,10 @@ fn legitimate_traffic_passes() {
     require_root!();
     let mut h = harness(|_| {});
     for file in ["sipp-register.pcap", "sipp-tcp.pcap", "sipp-invite.pcap"] {
+        // the first request of each source in full, its next ones remembered
         let got = reasons(&mut h, file);
-        assert!(got.iter().all(|r| *r == Accepted), "{file}: {got:?}");
+        assert!(got.iter().all(|r| matches!(r, Accepted | SipRemembered)), "{file}: {got:?}");
+        assert!(got.contains(&SipRemembered), "{file}: {got:?}");
     }
     // the 3.8 KB MESSAGEs over TCP, in the 1,460-byte segments a 1,500-byte MTU makes: the
     // first starts the message, the others continue it
@@ -83,7 +85,7 @@ fn legitimate_traffic_passes() {
         let segs = segments(&p, 1460);
         assert_eq!(segs.len(), 3);
         for s in &segs {
-            assert_eq!(h.why(s), (Accepted, "sip"));
+            assert!(matches!(h.why(s), (Accepted | SipRemembered, "sip")));
         }
     }
     let invite = &requests("sipp-invite.pcap")[0];
@@ -181,14 +183,16 @@ fn methods_outside_the_allowed_set_are_dropped() {
     require_root!();
     let mut h = harness(|_| {});
     assert_eq!(h.why(&datagram("198.51.100.7", &request("FOO", ""))), (SipMethod, "sip"));
-    for m in &Method::ALL[1..] {
-        assert_eq!(h.why(&datagram("198.51.100.7", &request(m.name(), ""))), (Accepted, "sip"), "{m:?}");
+    // the first request of the source is inspected in full, the others read to the method
+    for (i, m) in Method::ALL[1..].iter().enumerate() {
+        let want = if i == 0 { Accepted } else { SipRemembered };
+        assert_eq!(h.why(&datagram("198.51.100.7", &request(m.name(), ""))), (want, "sip"), "{m:?}");
     }
     let mut h = harness(|r| {
         r.sip.allowed_methods = MethodSet(Method::Register.bit() | Method::Invite.bit() | Method::Ack.bit());
     });
     assert_eq!(h.why(&datagram("198.51.100.7", &request("MESSAGE", ""))), (SipMethod, "sip"));
-    assert_eq!(h.why(&datagram("198.51.100.7", &request("REGISTER", ""))), (Accepted, "sip"));
+    assert_eq!(h.why(&datagram("198.51.100.7", &request("REGISTER", ""))), (SipRemembered, "sip"));
     let large = &requests("sipp-large.pcap")[0];
     let segs = segments(large, 1460);
     assert_eq!(h.why(&segs[0]), (SipMethod, "sip"));
@@ -209,7 +213,8 @@ fn stealth_drops_options_from_sources_no_allow_list_covers() {
     let mut h = harness(|r| r.sip.stealth_options = true);
     assert_eq!(h.why(&datagram("198.51.100.7", &options)), (SipStealthOptions, "sip"));
     assert_eq!(h.why(&datagram("2001:db8:1::7", &options)), (SipStealthOptions, "sip"));
-    assert_eq!(h.why(&datagram("198.51.100.7", &request("REGISTER", ""))), (Accepted, "sip"));
+    assert_eq!(h.why(&datagram("198.51.100.7", &options)), (SipStealthOptions, "sip"), "remembered");
+    assert_eq!(h.why(&datagram("198.51.100.7", &request("REGISTER", ""))), (SipRemembered, "sip"));
     // svmap finds nothing: its OPTIONS is dropped (as a scanner before stealth)
     assert_eq!(h.why(&requests("svmap.pcap")[0].frame), (SipScanner, "sip"));
     // the global allow list never reaches the inspector; a service allow list lets OPTIONS in
@@ -230,9 +235,10 @@ fn per_method_limits_apply_per_source() {
     let mut h = harness(|r| r.sip.method_limits = vec![(Method::Register, Limit { rate: 1, burst: 3 })]);
     let register = request("REGISTER", "");
     let got: Vec<Reason> = (0..5).map(|_| h.why(&datagram("198.51.100.7", &register)).0).collect();
-    assert_eq!(got, [Accepted, Accepted, Accepted, SipMethodLimited, SipMethodLimited]);
+    // the limit holds whether a request is inspected in full (the first) or read to its method
+    assert_eq!(got, [Accepted, SipRemembered, SipRemembered, SipMethodLimited, SipMethodLimited]);
     // another method, another source: their own budgets
-    assert_eq!(h.why(&datagram("198.51.100.7", &request("INVITE", ""))).0, Accepted);
+    assert_eq!(h.why(&datagram("198.51.100.7", &request("INVITE", ""))).0, SipRemembered);
     assert_eq!(h.why(&datagram("198.51.100.8", &register)).0, Accepted);
     let evs = h.drain_events();
     assert_eq!(evs.len(), 1, "one report per source and interval: {evs:?}");
@@ -349,9 +355,10 @@ fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
     assert!(checked.iter().all(|n| *n > 50), "{checked:?}");
 }
 
-/// `frame` (an IPv4 datagram of [`datagram`]) sent from source port `port`.
+/// `frame` (a datagram of [`datagram`]) sent from source port `port`.
 fn from_port(mut frame: Vec<u8>, port: u16) -> Vec<u8> {
-    frame[34..36].copy_from_slice(&port.to_be_bytes());
+    let udp = if frame[12..14] == [0x86, 0xdd] { 14 + 40 } else { 14 + 20 };
+    frame[udp..udp + 2].copy_from_slice(&port.to_be_bytes());
     frame
 }
 
@@ -362,22 +369,31 @@ fn a_source_inspected_clean_has_its_requests_read_to_the_method_for_reinspect() 
     r.sip.reinspect = Duration::from_secs(1);
     r.sip.allowed_methods = MethodSet(MethodSet::STANDARD.0 & !Method::Message.bit());
     let mut h = Harness::with_rules(r.clone());
-    let send =
-        |h: &mut Harness, port: u16, payload: Vec<u8>| h.why(&from_port(datagram("198.51.100.9", &payload), port)).0;
+    let from =
+        |h: &mut Harness, src: &str, port: u16, payload: Vec<u8>| h.why(&from_port(datagram(src, &payload), port)).0;
+    let send = |h: &mut Harness, port: u16, payload: Vec<u8>| from(h, "198.51.100.9", port, payload);
     let clean = || request("REGISTER", "User-Agent: Zoiper rv2.10\r\n");
     let scanner = || request("REGISTER", "User-Agent: friendly-scanner\r\n");
 
     assert_eq!(send(&mut h, 5062, clean()), Accepted);
     // the trade `reinspect` makes: the signature search is skipped for this source and port
-    assert_eq!(send(&mut h, 5062, scanner()), Accepted);
+    assert_eq!(send(&mut h, 5062, scanner()), SipRemembered);
     // ... and only for them
     assert_eq!(send(&mut h, 5063, scanner()), SipScanner, "another port of the address");
-    let other = h.why(&from_port(datagram("198.51.100.10", &scanner()), 5062)).0;
-    assert_eq!(other, SipScanner, "another address");
+    assert_eq!(from(&mut h, "198.51.100.10", 5062, scanner()), SipScanner, "another address");
+    assert_eq!(from(&mut h, "2001:db8:1::9", 5062, clean()), Accepted);
+    assert_eq!(from(&mut h, "2001:db8:1::9", 5062, scanner()), SipRemembered, "IPv6 alike");
+    assert_eq!(from(&mut h, "2001:db8:1::a", 5062, scanner()), SipScanner, "another IPv6 address of the /64");
     // the method still counts, and what does not start with one is inspected in full
     assert_eq!(send(&mut h, 5062, request("MESSAGE", "")), SipMethod);
+    assert_eq!(send(&mut h, 5062, b"REGISTER sip:100@192.0.2.2".to_vec()), SipRemembered, "a start line alone");
+    // junk is dropped, and forgets the source
     assert_eq!(send(&mut h, 5062, b"\x17\x03\x03 REGISTER not sip".to_vec()), SipNotSip);
-    assert_eq!(send(&mut h, 5062, b"REGISTER sip:100@192.0.2.2".to_vec()), Accepted, "a start line alone");
+    assert_eq!(send(&mut h, 5062, scanner()), SipScanner);
+    assert_eq!(send(&mut h, 5062, clean()), Accepted);
+    // a new source whose method name leads no start line is not remembered
+    assert_eq!(send(&mut h, 5066, b"REGISTER sip:100@192.0.2.2".to_vec()), SipNotSip);
+    assert_eq!(send(&mut h, 5066, scanner()), SipScanner);
 
     // new signatures forget every source
     r.sip.scanner_user_agents.push("zoiperx".into());
@@ -388,7 +404,7 @@ fn a_source_inspected_clean_has_its_requests_read_to_the_method_for_reinspect() 
 
     // the window runs from the full inspection
     assert_eq!(send(&mut h, 5064, clean()), Accepted);
-    assert_eq!(send(&mut h, 5064, scanner()), Accepted);
+    assert_eq!(send(&mut h, 5064, scanner()), SipRemembered);
     sleep(Duration::from_millis(1100));
     assert_eq!(send(&mut h, 5064, scanner()), SipScanner, "reinspected after the window");
 

@@ -236,3 +236,11 @@ pub fn l4_frame(
     }
     out
 }
+
+/// `frame` (Ethernet, untagged IPv4 without options or IPv6 without extension headers, then
+/// UDP or TCP) sent from source port `port`; checksums are not checked on the paths tested.
+pub fn from_port(mut frame: Vec<u8>, port: u16) -> Vec<u8> {
+    let l4 = if frame[12..14] == [0x86, 0xdd] { 14 + 40 } else { 14 + 20 };
+    frame[l4..l4 + 2].copy_from_slice(&port.to_be_bytes());
+    frame
+}

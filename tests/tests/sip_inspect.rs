@@ -20,6 +20,7 @@ use firewall_common::{
 use pcap::{load, Packet};
 use sipwall::rules::{Limit, Rules};
 use sipwall_tests::{
+    frames::from_port,
     harness::{rules, Harness, XDP_DROP},
     require_root,
     rng::Rng,
@@ -353,13 +354,6 @@ fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
     }
     // every outcome was exercised
     assert!(checked.iter().all(|n| *n > 50), "{checked:?}");
-}
-
-/// `frame` (a datagram of [`datagram`]) sent from source port `port`.
-fn from_port(mut frame: Vec<u8>, port: u16) -> Vec<u8> {
-    let udp = if frame[12..14] == [0x86, 0xdd] { 14 + 40 } else { 14 + 20 };
-    frame[udp..udp + 2].copy_from_slice(&port.to_be_bytes());
-    frame
 }
 
 #[test]

@@ -17,7 +17,10 @@ use sipwall::{
     loader::{BASELINE_PROGRAM, PROGRAM, SIP_PROGRAM},
     rules::sip::{SipRules, DEFAULT_REINSPECT},
 };
-use sipwall_tests::harness::{rules, Harness, XDP_DROP, XDP_PASS};
+use sipwall_tests::{
+    frames::from_port,
+    harness::{rules, Harness, XDP_DROP, XDP_PASS},
+};
 
 use crate::util::{median, pin_to_one_cpu};
 
@@ -65,9 +68,7 @@ const TARGET_ROWS: usize = 5;
 /// The row's frame, from source port `port`: each row is a source of its own, so that one
 /// row's request remembered clean says nothing of another's.
 fn frame(row: &Row, port: u16) -> Vec<u8> {
-    let mut f = captured(row);
-    f[34..36].copy_from_slice(&port.to_be_bytes());
-    f
+    from_port(captured(row), port)
 }
 
 fn captured(row: &Row) -> Vec<u8> {

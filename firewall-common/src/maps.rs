@@ -43,9 +43,12 @@ pub const RATE: &str = "SW_RATE";
 pub const EVENTS: &str = "SW_EVENTS";
 /// PerCpuArray<u64>[event_stat::SLOTS]: events sent and lost. Kernel writes.
 pub const EVENT_STATS: &str = "SW_EVENT_STATS";
-/// Array<ClockSample>[1]: written by the `sipwall_clock` program when the daemon runs it, to
-/// relate kernel jiffies to CLOCK_MONOTONIC.
+/// Array<ClockSample>[2]. Slot 0: written by the `sipwall_clock` program when the daemon runs it,
+/// to relate kernel jiffies to CLOCK_MONOTONIC. Slot `CLOCK_TEST`: the jiffies the programs read
+/// instead of the kernel's when loaded with the test clock (tests only; 0 follows the kernel).
 pub const CLOCK: &str = "SW_CLOCK";
+/// Slot of `SW_CLOCK` holding the test clock's jiffies.
+pub const CLOCK_TEST: u32 = 1;
 
 /// Array<SipPolicy>[1]: what the SIP inspector enforces. Daemon writes.
 pub const SIP: &str = "SW_SIP";
@@ -61,13 +64,19 @@ pub const SIP_CLEAN: &str = "SW_SIP_CLEAN";
 /// the traffic it accepted for that service. The daemon puts `sipwall_sip` in the slot of the
 /// `sip` service when `[sip] inspect` is on; the other slots stay empty.
 pub const TAIL: &str = "SW_TAIL";
+/// ProgramArray[1]: the SIP inspector's second stage, `sipwall_sip_full` at index
+/// `SIP_STAGE_FULL`, which `sipwall_sip` tail-calls for the requests it does not pass on its
+/// own. The daemon fills it when both stages loaded, before the inspector goes into `SW_TAIL`.
+pub const SIP_STAGES: &str = "SW_SIP_STAGES";
+/// Index of the full inspection in `SW_SIP_STAGES`.
+pub const SIP_STAGE_FULL: u32 = 0;
 
 /// LruHash<RateKey, u64>: destinations the egress classifier challenged (401, 407) and has not
 /// yet seen succeed; a success to one of them is reported. Kernel writes.
 pub const CHALLENGED: &str = "SW_CHALLENGED";
 
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 24] = [
+pub const ALL: [&str; 25] = [
     COUNTERS,
     CONFIG,
     SERVICES,
@@ -91,6 +100,7 @@ pub const ALL: [&str; 24] = [
     SIP_SCRATCH,
     SIP_CLEAN,
     TAIL,
+    SIP_STAGES,
     CHALLENGED,
 ];
 

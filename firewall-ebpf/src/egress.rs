@@ -7,13 +7,14 @@
 //! answers its challenge and succeeds, a password guesser collects challenges. The daemon
 //! counts a challenge no success followed as a failure.
 
-use aya_ebpf::{helpers::bpf_jiffies64, programs::TcContext};
+use aya_ebpf::programs::TcContext;
 use firewall_common::{
     rate::{event, RateEvent, RateKey},
     service::{policy, port_slot},
 };
 
 use crate::{
+    clock,
     cursor::bytes,
     events,
     maps::{SW_CHALLENGED, SW_PORTS, SW_SERVICES},
@@ -77,8 +78,7 @@ pub fn account(ctx: &TcContext) {
         svc,
         family: out.family,
         dropped: 0,
-        // SAFETY: no preconditions.
-        ts: unsafe { bpf_jiffies64() },
+        ts: clock::now(),
         status,
         detail: 0,
         addr: out.peer,

@@ -45,10 +45,17 @@ pub fn sipwall(ctx: XdpContext) -> u32 {
     }
 }
 
-/// The SIP inspector (see `sip`), tail-called for accepted traffic to the `sip` service.
+/// The SIP inspector's first stage (see `sip`), tail-called for accepted traffic to the `sip`
+/// service.
 #[xdp]
 pub fn sipwall_sip(ctx: XdpContext) -> u32 {
-    sip::inspect(&ctx)
+    sip::gate::inspect(&ctx)
+}
+
+/// The SIP inspector's full inspection, tail-called by `sipwall_sip`.
+#[xdp]
+pub fn sipwall_sip_full(ctx: XdpContext) -> u32 {
+    sip::full::inspect(&ctx)
 }
 
 /// Counts the verdict and turns it into an XDP action.

@@ -79,7 +79,7 @@ pub static SW_EVENTS: RingBuf = RingBuf::with_byte_size(capacity::EVENTS_BYTES, 
 pub static SW_EVENT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(event_stat::SLOTS, 0);
 
 #[map]
-pub static SW_CLOCK: Array<ClockSample> = Array::with_max_entries(1, 0);
+pub static SW_CLOCK: Array<ClockSample> = Array::with_max_entries(2, 0);
 
 #[map]
 pub static SW_SIP: Array<SipPolicy> = Array::with_max_entries(1, 0);
@@ -95,6 +95,9 @@ pub static SW_SIP_CLEAN: Array<Clean> = Array::with_max_entries(capacity::SIP_CL
 
 #[map]
 pub static SW_TAIL: ProgramArray = ProgramArray::with_max_entries(SERVICE_SLOTS, 0);
+
+#[map]
+pub static SW_SIP_STAGES: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 #[map]
 pub static SW_CHALLENGED: LruHashMap<RateKey, u64> = LruHashMap::with_max_entries(capacity::CHALLENGED, 0);

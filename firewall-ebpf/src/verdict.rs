@@ -1,7 +1,6 @@
 //! The decision, in the order of docs/architecture.md: parse, allow list, bans, blocked
 //! networks, services (`allow_from`, rate limit), pass.
 
-use aya_ebpf::helpers::bpf_jiffies64;
 use firewall_common::{
     addr::Addr6,
     clock::before,
@@ -13,18 +12,12 @@ use firewall_common::{
 };
 
 use crate::{
+    clock::now,
     limit,
     maps::{SW_CONFIG, SW_PORTS, SW_SERVICES},
     nets,
     parse::{L4Kind, Packet, Src, L4},
 };
-
-/// Jiffies: a plain load (a nanosecond clock costs a clock read per packet), and precise
-/// enough for bans and buckets.
-#[inline(always)]
-fn now() -> u64 {
-    unsafe { bpf_jiffies64() }
-}
 
 /// The service a TCP or UDP destination port belongs to (0: none).
 #[inline(always)]

@@ -3,12 +3,11 @@
 use std::path::Path;
 
 use aya::{
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
-        tc::{self, TcAttachType},
         xdp::XdpLink,
-        ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp, XdpMode,
+        ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
@@ -22,6 +21,8 @@ use firewall_common::{
 
 use crate::{
     clock::KernelClock,
+    egress::{self, EGRESS_PROGRAM},
+    features::{Feature, Features, Refusal},
     pins::{Found, PinError, Pins},
     rules::Rules,
     shm::MappedArray,
@@ -38,12 +39,18 @@ pub const PROGRAM: &str = "sipwall";
 pub const BASELINE_PROGRAM: &str = "sipwall_baseline";
 /// Load-time switch of the drop trace (a global of the object).
 pub const TRACE_GLOBAL: &str = "SIPWALL_TRACE";
+/// Load-time switch of the test clock (a global of the object): the programs read the time
+/// from slot `CLOCK_TEST` of `SW_CLOCK` while it is not 0. Tests only.
+pub const TEST_CLOCK_GLOBAL: &str = "SIPWALL_TEST_CLOCK";
 /// The program that samples the kernel's clocks (run, never attached).
 pub const CLOCK_PROGRAM: &str = "sipwall_clock";
-/// The egress classifier that reports the SIP failures the host answers.
-pub const EGRESS_PROGRAM: &str = "sipwall_egress";
-/// The SIP inspector the XDP program tail-calls (slot `maps::TAIL_SIP` of `SW_TAIL`).
+/// The SIP inspector's first stage, which the XDP program tail-calls (the `sip` service's slot
+/// of `SW_TAIL`).
 pub const SIP_PROGRAM: &str = "sipwall_sip";
+/// The SIP inspector's full inspection, which the first stage tail-calls (`SW_SIP_STAGES`).
+pub const SIP_FULL_PROGRAM: &str = "sipwall_sip_full";
+/// The programs that see traffic, whose verifier work the tests and the benchmark report.
+pub const TRAFFIC_PROGRAMS: [&str; 4] = [PROGRAM, SIP_PROGRAM, SIP_FULL_PROGRAM, EGRESS_PROGRAM];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -51,14 +58,29 @@ pub enum LoadError {
     Object(#[source] Box<aya::EbpfError>),
     #[error("program `{0}` is missing from the XDP object")]
     MissingProgram(&'static str),
-    #[error("the kernel verifier rejected the XDP program: {0}")]
-    Verifier(#[source] Box<ProgramError>),
+    #[error("program `{name}` in the XDP object is not of the expected type: {source}")]
+    ProgramType {
+        name: &'static str,
+        #[source]
+        source: Box<ProgramError>,
+    },
+    #[error("{0}; sipwall cannot run without it")]
+    Refused(Refusal),
+    #[error("keeping the {iface} attachment in a pinned link: {source}")]
+    Link {
+        iface: String,
+        #[source]
+        source: Box<ProgramError>,
+    },
     #[error(transparent)]
     Table(#[from] TableError),
     #[error("sampling the kernel clock: {0}")]
     Clock(String),
-    #[error("installing the SIP inspector in the XDP program's tail-call table: {0}")]
-    Tail(String),
+    #[error("putting the SIP inspector's full inspection in {}: {source}", maps::SIP_STAGES)]
+    Stages {
+        #[source]
+        source: aya::maps::MapError,
+    },
     #[error(transparent)]
     Pin(#[from] PinError),
     #[error("reading the XDP object's maps: {0}")]
@@ -90,7 +112,13 @@ pub struct Loaded {
     pub events: RingBuf<MapData>,
     /// How the program's jiffies relate to CLOCK_MONOTONIC.
     pub clock: KernelClock,
+    /// `SW_CLOCK`: the clock program's samples, and the test clock.
+    pub clock_samples: Array<MapData, ClockSample>,
     pub origin: Origin,
+    /// The optional programs the kernel accepted (`Feature::Tcx` is known only once attached).
+    pub features: Features,
+    /// The optional programs it refused, and why.
+    pub refused: Vec<(Feature, Refusal)>,
 }
 
 /// Where the maps of a loaded program come from.
@@ -139,7 +167,20 @@ pub fn map_entries(rules: &Rules) -> Vec<(&'static str, u32)> {
 /// compares builds this way); `trace_drops` turns on one log record per dropped packet (see
 /// `sipwall run --trace-drops`).
 pub fn load_object(rules: &Rules, object: &[u8], trace_drops: bool) -> Result<Loaded, LoadError> {
-    load_with(rules, object, trace_drops, None, Origin::Unpinned)
+    load_with(rules, object, Switches { trace_drops, test_clock: false }, None, Origin::Unpinned)
+}
+
+/// Like [`load_object`], with the test clock: the programs keep the kernel's time until slot
+/// `CLOCK_TEST` of `SW_CLOCK` is set, and then read it from there.
+pub fn load_with_test_clock(rules: &Rules, object: &[u8]) -> Result<Loaded, LoadError> {
+    load_with(rules, object, Switches { trace_drops: false, test_clock: true }, None, Origin::Unpinned)
+}
+
+/// The object's load-time switches.
+#[derive(Clone, Copy)]
+struct Switches {
+    trace_drops: bool,
+    test_clock: bool,
 }
 
 /// Loads the object with pinned maps: the ones under `pins` if they fit this program and
@@ -151,7 +192,8 @@ pub fn load_pinned(rules: &Rules, object: &[u8], trace_drops: bool, pins: &Pins)
     match pins.check(&shapes) {
         Found::Reusable => {
             log::info!("taking over the tables pinned in {}", pins.maps_dir().display());
-            return load_with(rules, object, trace_drops, Some(&pins.maps_dir()), Origin::Adopted);
+            let switches = Switches { trace_drops, test_clock: false };
+            return load_with(rules, object, switches, Some(&pins.maps_dir()), Origin::Adopted);
         }
         Found::Nothing => log::info!("no tables pinned in {}: building new ones", pins.maps_dir().display()),
         Found::Incompatible(why) => log::warn!(
@@ -160,21 +202,22 @@ pub fn load_pinned(rules: &Rules, object: &[u8], trace_drops: bool, pins: &Pins)
         ),
     }
     pins.clear_staging()?;
-    load_with(rules, object, trace_drops, Some(&pins.staging_dir()), Origin::Staged)
+    load_with(rules, object, Switches { trace_drops, test_clock: false }, Some(&pins.staging_dir()), Origin::Staged)
 }
 
 fn load_with(
     rules: &Rules,
     object: &[u8],
-    trace_drops: bool,
+    switches: Switches,
     pin_dir: Option<&Path>,
     origin: Origin,
 ) -> Result<Loaded, LoadError> {
     raise_memlock();
     let sizes = NetSizes::new(net_capacity(rules));
-    let trace = u32::from(trace_drops);
+    let (trace, test_clock) = (u32::from(switches.trace_drops), u32::from(switches.test_clock));
     let mut loader = EbpfLoader::new();
     loader.override_global(TRACE_GLOBAL, &trace, true);
+    loader.override_global(TEST_CLOCK_GLOBAL, &test_clock, true);
     for (name, n) in map_entries(rules) {
         loader.map_max_entries(name, n);
     }
@@ -190,41 +233,49 @@ fn load_with(
         }
     }
     for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
-        let prog: &mut Xdp = ebpf
-            .program_mut(name)
-            .ok_or(LoadError::MissingProgram(name))?
-            .try_into()
-            .map_err(|e| LoadError::Verifier(Box::new(e)))?;
-        prog.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
+        program(&mut ebpf, name)?.load().map_err(|e| LoadError::Refused(Refusal::new(name, &e)))?;
     }
-    egress_program(&mut ebpf)?.load().map_err(|e| LoadError::Verifier(Box::new(e)))?;
-    load_inspector(&mut ebpf)?;
+    let mut features = Features::default();
+    let mut refused = Vec::new();
+    let mut outcome = |feature, r: Result<(), Refusal>| match r {
+        Ok(()) => features.set(feature, true),
+        Err(why) => refused.push((feature, why)),
+    };
+    let egress = egress::program(&mut ebpf)?.load().map_err(|e| Refusal::new(EGRESS_PROGRAM, &e));
+    outcome(Feature::EgressClassifier, egress);
+    outcome(Feature::SipInspector, load_inspector(&mut ebpf)?);
     let tables = KernelTables::take(&mut ebpf, &sizes, origin == Origin::Adopted)?;
     let stats =
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
     let rate = mapped(&mut ebpf, maps::RATE, size_of::<Bucket>(), rate_slots(rules.rate_limit.capacity))?;
     let events = take(&mut ebpf, maps::EVENTS)?;
-    let clock_map: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
-    let clock = calibrate(&mut ebpf, &clock_map)?;
-    Ok(Loaded { ebpf, tables, stats, rate, events, clock, origin })
+    let clock_samples: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
+    let clock = calibrate(&mut ebpf, &clock_samples)?;
+    Ok(Loaded { ebpf, tables, stats, rate, events, clock, clock_samples, origin, features, refused })
 }
 
-/// Loads the SIP inspector. A kernel that refuses it (too old for `bpf_loop`, or a verifier
-/// with less effective pruning) costs the inspection, not the firewall: the error is logged and
-/// the `sip` service's packets pass on after the core checks.
-fn load_inspector(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    let prog = program(ebpf, SIP_PROGRAM)?;
-    if let Err(e) = prog.load() {
-        log::error!(
-            "the kernel refused the SIP inspector ({e}); [sip] inspection is off, everything else is enforced. \
-             Linux 5.17 or later is needed for it"
-        );
+/// Loads the SIP inspector's two stages, the full inspection first, and chains them. A kernel
+/// that refuses either costs the inspection, not the firewall: the `sip` service's packets then
+/// pass on after the core checks, and the first stage stays unloaded, so it never goes into
+/// `SW_TAIL`.
+fn load_inspector(ebpf: &mut Ebpf) -> Result<Result<(), Refusal>, LoadError> {
+    for name in [SIP_FULL_PROGRAM, SIP_PROGRAM] {
+        if let Err(e) = program(ebpf, name)?.load() {
+            return Ok(Err(Refusal::new(name, &e)));
+        }
     }
-    Ok(())
+    let full = program(ebpf, SIP_FULL_PROGRAM)?
+        .fd()
+        .map_err(|source| LoadError::ProgramType { name: SIP_FULL_PROGRAM, source: Box::new(source) })?;
+    let full = full.try_clone().map_err(|e| LoadError::Stages { source: aya::maps::MapError::IoError(e) })?;
+    let map = ebpf.map_mut(maps::SIP_STAGES).ok_or(TableError::Missing(maps::SIP_STAGES))?;
+    let mut stages = ProgramArray::try_from(map).map_err(|source| LoadError::Stages { source })?;
+    stages.set(maps::SIP_STAGE_FULL, &full, 0).map_err(|source| LoadError::Stages { source })?;
+    Ok(Ok(()))
 }
 
 /// One sample of the kernel's jiffies and CLOCK_MONOTONIC, taken by the clock program.
-fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<ClockSample, LoadError> {
+pub fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<ClockSample, LoadError> {
     let prog = program(ebpf, CLOCK_PROGRAM)?;
     let frame = [0u8; 64];
     prog.test_run(TestRunOptions { data_in: Some(&frame), ..Default::default() })
@@ -245,37 +296,6 @@ pub fn calibrate(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<K
         }
     }
     Err(LoadError::Clock(last))
-}
-
-pub fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoadError> {
-    ebpf.program_mut(EGRESS_PROGRAM)
-        .ok_or(LoadError::MissingProgram(EGRESS_PROGRAM))?
-        .try_into()
-        .map_err(|e| LoadError::Verifier(Box::new(e)))
-}
-
-/// Attaches the egress classifier to `iface` (TCX on Linux 6.6 and later, else a `clsact`
-/// qdisc, added if missing). It lasts as long as the daemon: SIP answers are read only while
-/// someone is there to count them.
-pub fn attach_egress(ebpf: &mut Ebpf, iface: &str) -> Result<(), LoadError> {
-    let prog = egress_program(ebpf)?;
-    let first = prog.attach(iface, TcAttachType::Egress);
-    let attached = match first {
-        Ok(_) => Ok(()),
-        // before TCX, a classifier needs the interface's clsact qdisc
-        Err(_) => {
-            if let Err(e) = tc::qdisc_add_clsact(iface) {
-                log::debug!("{iface}: adding the clsact qdisc: {e}");
-            }
-            prog.attach(iface, TcAttachType::Egress).map(|_| ())
-        }
-    };
-    attached.map_err(|source| LoadError::Attach {
-        iface: iface.to_owned(),
-        mode: "tc egress",
-        hint: "",
-        source: Box::new(source),
-    })
 }
 
 /// How to attach: `auto` tries the driver first and falls back to generic (skb) mode.
@@ -305,7 +325,7 @@ pub fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp
     ebpf.program_mut(name)
         .ok_or(LoadError::MissingProgram(name))?
         .try_into()
-        .map_err(|e| LoadError::Verifier(Box::new(e)))
+        .map_err(|source| LoadError::ProgramType { name, source: Box::new(source) })
 }
 
 /// Attaches the program to `iface` (the link is owned by the program). Returns the mode in use.
@@ -403,7 +423,8 @@ pub fn attach_pinned(
     }
     let (m, id) = attach_id(ebpf, iface, mode)?;
     let prog = program(ebpf, PROGRAM)?;
-    let link = prog.take_link(id).map_err(|e| LoadError::Verifier(Box::new(e)))?;
+    let link =
+        prog.take_link(id).map_err(|source| LoadError::Link { iface: iface.into(), source: Box::new(source) })?;
     match FdLink::try_from(link) {
         Ok(fd) => match fd.pin(&path) {
             Ok(p) => Ok((m, LinkHold::Pinned(p))),

@@ -1,15 +1,21 @@
 //! The real XDP program, loaded with real maps, fed frames through BPF_PROG_TEST_RUN. Each run
 //! reports the XDP action and the single (reason, service) counter that moved.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, path::Path, time::Duration};
 
-use aya::programs::{TestRun, TestRunOptions};
+use aya::{
+    maps::{Array, MapData},
+    programs::{TestRun, TestRunOptions},
+};
 use firewall_common::{
+    clock::ClockSample,
+    maps::CLOCK_TEST,
     rate::RateEvent,
     reason::{counter_index, Reason, REASON_SLOTS},
     service::SERVICE_SLOTS,
 };
 use sipwall::{
+    clock::KernelClock,
     enforcer::Enforcer,
     loader::{self, KernelStats, Loaded},
     rules::Rules,
@@ -25,6 +31,9 @@ pub struct Harness {
     pub enforcer: Enforcer<KernelTables>,
     pub stats: KernelStats,
     pub events: aya::maps::RingBuf<aya::maps::MapData>,
+    /// `SW_CLOCK`, whose slot `CLOCK_TEST` is the programs' time.
+    clock_samples: Array<MapData, ClockSample>,
+    clock: KernelClock,
 }
 
 /// What one frame did.
@@ -49,12 +58,51 @@ impl Harness {
         Self::with_object(r, sipwall::BPF_OBJECT)
     }
 
-    /// A harness around another build of the XDP object.
+    /// A harness around another build of the XDP object. The programs' clock stands still at
+    /// the kernel's time of loading until [`Harness::advance`] moves it: no verdict depends on
+    /// how fast the machine runs the test.
     pub fn with_object(r: Rules, object: &[u8]) -> Self {
-        let Loaded { ebpf, tables, stats, events, clock, .. } =
-            loader::load_object(&r, object, false).expect("load the XDP program");
+        Self::load(r, object, true)
+    }
+
+    /// A harness whose programs keep the kernel's own time, as the daemon runs them (the
+    /// benchmark).
+    pub fn on_kernel_time(r: Rules, object: &[u8]) -> Self {
+        Self::load(r, object, false)
+    }
+
+    fn load(r: Rules, object: &[u8], test_clock: bool) -> Self {
+        let loaded =
+            if test_clock { loader::load_with_test_clock(&r, object) } else { loader::load_object(&r, object, false) };
+        let Loaded { mut ebpf, tables, stats, events, clock, clock_samples, refused, .. } =
+            loaded.expect("load the XDP program");
+        // every program must load on every kernel the tests run on: a refusal is a failure here
+        if let Some((feature, why)) = refused.first() {
+            panic!("the kernel refused the {}: {why}", feature.name());
+        }
+        let now = loader::sample(&mut ebpf, &clock_samples).expect("sample the kernel clock");
         let enforcer = Enforcer::new(tables, r, clock).expect("apply rules");
-        Self { ebpf, enforcer, stats, events }
+        let mut h = Self { ebpf, enforcer, stats, events, clock_samples, clock };
+        if test_clock {
+            h.set_jiffies(now.jiffies);
+        }
+        h
+    }
+
+    /// The programs' time, in jiffies.
+    pub fn jiffies(&self) -> u64 {
+        self.clock_samples.get(&CLOCK_TEST, 0).expect("read the test clock").jiffies
+    }
+
+    fn set_jiffies(&mut self, jiffies: u64) {
+        let t = ClockSample { jiffies, mono_ns: 0 };
+        self.clock_samples.set(CLOCK_TEST, t, 0).expect("set the test clock");
+    }
+
+    /// Moves the programs' clock forward by `d`.
+    pub fn advance(&mut self, d: Duration) {
+        let j = self.jiffies() + self.clock.jiffies_in(d);
+        self.set_jiffies(j);
     }
 
     /// Instructions the verifier processed to accept the data-path program (its limit is
@@ -63,16 +111,16 @@ impl Harness {
         self.verifier_work_of(loader::PROGRAM)
     }
 
-    /// The same for another XDP program of the object (the SIP inspector).
+    /// The same for another program of the object.
     pub fn verifier_work_of(&mut self, name: &'static str) -> u32 {
-        let prog = loader::program(&mut self.ebpf, name).unwrap();
+        let prog = self.ebpf.program(name).unwrap_or_else(|| panic!("{name} is in the object"));
         prog.info().expect("program info").verified_instruction_count().expect("kernel reports verified instructions")
     }
 
     /// Runs `frame` through the egress classifier as a packet leaving the host; returns its
     /// TC action.
     pub fn egress(&mut self, frame: &[u8]) -> i32 {
-        let prog = loader::egress_program(&mut self.ebpf).unwrap();
+        let prog = sipwall::egress::program(&mut self.ebpf).unwrap();
         let res = prog
             .test_run(TestRunOptions { data_in: Some(frame), repeat: 1, ..Default::default() })
             .expect("BPF_PROG_TEST_RUN of the egress classifier");

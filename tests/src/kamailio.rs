@@ -16,6 +16,29 @@ pub fn registrar_cfg(addr: &str) -> String {
     cfg.replace("10.77.0.2", addr)
 }
 
+/// A server at `addr` that refuses every REGISTER: 403 Forbidden for user 1000, 404 Not Found for
+/// any other user; OPTIONS get 200.
+pub fn refusing_cfg(addr: &str) -> String {
+    format!(
+        r#"#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+listen=udp:{addr}:5060
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+request_route {{
+	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+	if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
+	if ($fU != "1000") {{ sl_send_reply("404", "Not Found"); exit; }}
+	sl_send_reply("403", "Forbidden");
+}}
+"#
+    )
+}
+
 /// A running Kamailio; stopped (with its worker processes) when dropped.
 pub struct Registrar {
     child: Child,

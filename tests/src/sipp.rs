@@ -29,6 +29,11 @@ impl RegisterLoop {
     /// Registers from `source` (an address of the peer namespace, local port 5070) to the
     /// registrar on the lab's host at port 5060; files go in `dir`.
     pub fn start(lab: &Lab, source: &str, dir: &Path) -> RegisterLoop {
+        // `ip netns exec` starts whether or not sipp exists: look first, so a missing sipp says so
+        assert!(
+            std::process::Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok(),
+            "sipp is not installed: scripts/setup --test installs Debian's sip-tester"
+        );
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sip/scenarios/register.xml");
         let (stats, errors, screen) = (dir.join("sipp-stats.csv"), dir.join("sipp-errors.log"), dir.join("sipp.out"));
         let child = lab

@@ -7,34 +7,12 @@ use std::{process::Stdio, time::Duration};
 
 use sipwall_tests::{
     daemon::{metric_sum, DaemonProc, LOG_JAILS_OFF},
-    kamailio::Registrar,
+    kamailio::{refusing_cfg, Registrar},
     netns::{wait_for, Lab},
     require_root,
 };
 
 const MAXRETRY: u32 = 5;
-
-/// A registrar that knows user 1000 only: any other user gets 404 Not Found.
-fn kamailio_cfg(addr: &str) -> String {
-    format!(
-        r#"#!KAMAILIO
-debug=1
-log_stderror=yes
-children=1
-listen=udp:{addr}:5060
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-request_route {{
-	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-	if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
-	if ($fU != "1000") {{ sl_send_reply("404", "Not Found"); exit; }}
-	sl_send_reply("403", "Forbidden");
-}}
-"#
-    )
-}
 
 fn rules() -> String {
     format!(
@@ -71,7 +49,7 @@ fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
     let dir = std::env::temp_dir().join(format!("sipwall-sipwire-{}-{}", lab.host, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let _kamailio = Registrar::with_config(&lab, &dir, &kamailio_cfg(&lab.host_ip4()));
+    let _kamailio = Registrar::with_config(&lab, &dir, &refusing_cfg(&lab.host_ip4()));
     let d = DaemonProc::start(&lab, &rules());
     // the registrar answers before any failure: OPTIONS get 200, which is no failure
     assert!(

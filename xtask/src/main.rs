@@ -1,11 +1,16 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `test`  formatting, lints, then every test tier: unit tests, verdict tests through
-//!   BPF_PROG_TEST_RUN and attach tests in network namespaces (the last two need root; under
-//!   `CI=true` a missing privilege fails instead of skipping).
+//! - `test [--kernels | --no-kernels] [CARGO TEST ARGS]`  formatting, lints, then every test
+//!   tier: unit tests, verdict tests through BPF_PROG_TEST_RUN and attach tests in network
+//!   namespaces, and the kernel-matrix tier, which runs the verdict and attach tests on Debian's
+//!   6.1 and 6.12 in virtual machines (see `kernels`). `--kernels` runs the kernel tier alone,
+//!   `--no-kernels` everything else. The privileged tiers need root; under `CI=true` a missing
+//!   privilege fails instead of skipping.
 //! - `bench [--quick] [--out FILE] [--compare OBJECT,…]`  the data-path benchmark
 //!   (see docs/benchmarks.md); needs root.
 //! - `build`  a release `sipwall` with the XDP program embedded.
+
+mod kernels;
 
 use std::{
     path::{Path, PathBuf},
@@ -36,7 +41,24 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
 }
 
+fn ci() -> bool {
+    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false)
+}
+
 fn test(args: &[String]) {
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let (kernels_only, kernels, write_docs) = (flag("--kernels"), !flag("--no-kernels"), flag("--write-docs"));
+    let args: Vec<&String> =
+        args.iter().filter(|a| !["--kernels", "--no-kernels", "--write-docs"].contains(&a.as_str())).collect();
+    if !kernels_only {
+        host_tiers(&args);
+    }
+    if kernels {
+        kernel_tier(write_docs);
+    }
+}
+
+fn host_tiers(args: &[&String]) {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("cargo fmt --check", fmt);
@@ -47,10 +69,9 @@ fn test(args: &[String]) {
     build.args(["build", "--package", "firewall-user", "--bin", "sipwall"]);
     run("build sipwall", build);
     if !is_root() {
-        let ci = std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
         eprintln!(
             "==> not root: the BPF_PROG_TEST_RUN and network-namespace tests will {}",
-            if ci { "FAIL (CI is set)" } else { "be skipped, loudly" }
+            if ci() { "FAIL (CI is set)" } else { "be skipped, loudly" }
         );
     }
     let mut t = cargo();
@@ -59,6 +80,58 @@ fn test(args: &[String]) {
     let mut doc = cargo();
     doc.args(["test", "--doc"]);
     run("doc tests", doc);
+}
+
+/// The kernel-matrix tier; writes target/kernels/tier/report.{md,json} (with `write_docs`, the
+/// table into docs/building.md too) and fails if any kernel failed.
+fn kernel_tier(write_docs: bool) {
+    if !is_root() {
+        if ci() {
+            eprintln!("==> the kernel tier needs root (it runs privileged tests in its guests), and CI is set");
+            exit(1);
+        }
+        eprintln!(
+            "\n*** SKIPPED the kernel tier: it needs root. Run as root, or set CI=true to make this a failure. ***\n"
+        );
+        return;
+    }
+    let mut build = cargo();
+    build.args(["build", "--package", "firewall-user", "--bin", "sipwall"]);
+    run("build sipwall for the kernel tier", build);
+    let jobs = kernels::executables(cargo(), &kernels::TESTS).unwrap_or_else(|e| {
+        eprintln!("==> building the kernel tier's tests failed: {e}");
+        exit(1);
+    });
+    let target = root().join("target");
+    let outcomes = kernels::run(&jobs, &target.join("debug/sipwall"), &target, "tier");
+    let (md, json) = kernels::report(&outcomes);
+    let dir = target.join("kernels/tier");
+    let _ = std::fs::write(dir.join("report.md"), &md);
+    let _ = std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    eprintln!("\n{md}\n(in {})", dir.join("report.md").display());
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).collect();
+    for o in &failed {
+        for f in &o.failed {
+            eprintln!("==> kernel {}: {f}", o.column);
+        }
+    }
+    if !failed.is_empty() {
+        eprintln!("==> kernel tier failed");
+        exit(1);
+    }
+    if write_docs {
+        let doc = root().join("docs/building.md");
+        let date = Command::new("date").args(["-u", "+%Y-%m-%d"]).output().map(|o| o.stdout).unwrap_or_default();
+        let table =
+            format!("{md}\nMeasured on {} by `cargo xtask test --kernels`.\n", String::from_utf8_lossy(&date).trim());
+        match kernels::write_docs(&doc, &table) {
+            Ok(()) => eprintln!("==> the table is in {}", doc.display()),
+            Err(e) => {
+                eprintln!("==> {e}");
+                exit(1);
+            }
+        }
+    }
 }
 
 fn bench(args: &[String]) {
@@ -72,7 +145,36 @@ fn bench(args: &[String]) {
     run("build the benchmark and sipwall", build);
     let mut b = Command::new(root().join("target/release/sipwall-bench"));
     b.args(args).env("SIPWALL_BIN", root().join("target/release/sipwall"));
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
+    if only.is_none_or(|o| o.split(',').any(|s| s == "kernels")) {
+        b.env("SIPWALL_KERNEL_REPORT", verifier_per_kernel());
+    }
     run("benchmark", b);
+}
+
+/// The verifier's work for each program on each kernel of the matrix (the kernel tier's
+/// verifier test alone); returns the report's path.
+fn verifier_per_kernel() -> std::path::PathBuf {
+    let (name, filter) = kernels::VERIFIER_TEST;
+    let mut jobs = kernels::executables(cargo(), &[name]).unwrap_or_else(|e| {
+        eprintln!("==> building the verifier test failed: {e}");
+        exit(1);
+    });
+    jobs.iter_mut().for_each(|j| j.filter = Some(filter));
+    let mut build = cargo();
+    build.args(["build", "--package", "firewall-user", "--bin", "sipwall"]);
+    run("build sipwall for the kernel tier", build);
+    let target = root().join("target");
+    let outcomes = kernels::run(&jobs, &target.join("debug/sipwall"), &target, "verifier");
+    if let Some(o) = outcomes.iter().find(|o| !o.ok()) {
+        eprintln!("==> the verifier test failed on {}: {:?}", o.column, o.failed);
+        exit(1);
+    }
+    let (_, json) = kernels::report(&outcomes);
+    let path = target.join("kernels/verifier/report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
 }
 
 fn main() {
@@ -88,7 +190,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [CARGO TEST ARGS] | bench [--quick] [--out FILE] [--compare OBJECT,…] | build"
+                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | bench [--quick] [--out FILE] [--compare OBJECT,…] | build"
             );
             exit(2);
         }

@@ -2,7 +2,7 @@
 
 use super::{
     method::pack8,
-    word::{first_byte, keep, load, lower8, opaque, zero_bytes_exact, HIGHS, ONES},
+    word::{first_byte, keep, load, load_near, lower8, opaque, zero_bytes_exact, HIGHS, ONES},
     Scratch,
 };
 
@@ -66,7 +66,7 @@ impl Header {
 /// this in a `bpf_loop` callback, where every branch is a path the verifier walks.
 #[inline(always)]
 pub fn name_at(buf: &Scratch, s: usize, e: usize) -> (Header, usize) {
-    let (w0, w1) = (load(buf, s), load(buf, s + 8));
+    let (w0, w1) = (load_near(buf, s), load_near(buf, s + 8));
     let (m0, m1) = (ends_name(w0), ends_name(w1));
     let n = if m0 != 0 {
         first_byte(m0)

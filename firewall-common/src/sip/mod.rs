@@ -41,6 +41,8 @@
 //! - Headers are read until both `User-Agent` and `From` were seen or the headers ended, so a
 //!   message body (SDP) is never read.
 
+use crate::addr::Addr6;
+
 pub mod clean;
 pub mod header;
 pub mod method;
@@ -80,8 +82,9 @@ const _: () = assert!((SCRATCH_MASK + 1).is_power_of_two() && SCRATCH_MASK >= IN
 /// The buffer the classifier reads; bytes past the payload length are ignored, whatever they hold.
 pub type Scratch = [u8; SCRATCH_LEN];
 
-/// Value of `SW_SIP_SCRATCH` (per CPU): the payload being inspected and the classifier's state,
-/// which the kernel's `bpf_loop` callback finds here.
+/// Value of `SW_SIP_SCRATCH` (per CPU): the payload being inspected, what the inspector's first
+/// stage hands the second, and the classifier's state, which the kernel's `bpf_loop` callbacks
+/// find here.
 #[repr(C)]
 pub struct SipScratch {
     pub state: Classifier,
@@ -89,9 +92,31 @@ pub struct SipScratch {
     /// stealth): at most one per jiffy and CPU, so a flood of junk cannot crowd the scanner
     /// reports out of the ring buffer.
     pub reported: u64,
+    pub handoff: Handoff,
     pub buf: Scratch,
 }
-const _: () = assert!(core::mem::size_of::<SipScratch>() == 80 + SCRATCH_LEN);
+const _: () = assert!(core::mem::size_of::<SipScratch>() == 120 + SCRATCH_LEN);
+
+/// What the inspector's first stage (`sipwall_sip`) hands the full inspection
+/// (`sipwall_sip_full`) besides the payload: who sent the request, to which service, its
+/// source's `SW_SIP_CLEAN` slot and the time. The second stage reads it from map memory, so the
+/// verifier checks it once, not once per path of the first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handoff {
+    /// The sender (IPv4 in `lo`, host order).
+    pub peer: Addr6,
+    /// `FAMILY_V4` or `FAMILY_V6`.
+    pub family: u32,
+    pub svc: u32,
+    /// 1 for TCP.
+    pub tcp: u32,
+    /// Index of the sender's slot in `SW_SIP_CLEAN`.
+    pub slot: u32,
+    /// Jiffies when the packet arrived.
+    pub now: u64,
+}
+const _: () = assert!(core::mem::size_of::<Handoff>() == 40);
 
 /// What the payload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::{
-    word::{alnum, first_byte, keep, load, lower, lower8, HIGHS},
+    word::{alnum, first_byte, keep, load_near, lower, lower8, HIGHS},
     Scratch,
 };
 
@@ -143,7 +143,7 @@ impl Signature {
         for w in 0..SIGNATURE_LEN / 8 {
             let mut sig = [0u8; 8];
             sig.copy_from_slice(&self.bytes[w * 8..w * 8 + 8]);
-            diff |= (lower8(load(buf, p + w * 8)) ^ u64::from_le_bytes(sig)) & self.masks[w];
+            diff |= (lower8(load_near(buf, p + w * 8)) ^ u64::from_le_bytes(sig)) & self.masks[w];
         }
         let n = self.len as u64;
         // all ones when the signature would run past `end`, or the entry is unused
@@ -328,7 +328,7 @@ impl SignatureTable {
         field: Field,
     ) -> (Option<u8>, u64) {
         let wanted = self.by_field[field as usize & 3];
-        let a = keep(alnum(load(buf, p)), stop - p);
+        let a = keep(alnum(load_near(buf, p)), stop - p);
         let mut starts = a & !((a << 8) | carry);
         let carry = (a >> 56) & HIGHS;
         if wanted == 0 {
@@ -353,7 +353,7 @@ impl SignatureTable {
     /// branch, and one branch takes the hit: few paths for the verifier, whatever the table.
     #[inline(always)]
     fn match_at(&self, buf: &Scratch, p: usize, end: usize, wanted: u32) -> Option<u8> {
-        let bucket = &self.by_prefix[prefix_bucket(lower8(load(buf, p)) as u32)];
+        let bucket = &self.by_prefix[prefix_bucket(lower8(load_near(buf, p)) as u32)];
         if bucket[0] == 0 {
             return None;
         }

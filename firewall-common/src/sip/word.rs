@@ -6,19 +6,37 @@ use super::{Scratch, SCRATCH_MASK};
 pub const ONES: u64 = 0x0101_0101_0101_0101;
 pub const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// The 8 bytes at `p` (masked into the buffer), little-endian: byte `p` is the lowest.
+/// The 8 bytes at `p` (masked into the buffer), little-endian: byte `p` is the lowest. The mask
+/// comes after [`opaque`], so every verifier sees it right before the read whatever range it
+/// tracked for `p`: Linux 6.1's verifier can carry an impossible range out of a branch, and
+/// 6.12's does not bound a 64-bit index by a compare of its low 32 bits.
 #[inline(always)]
 pub fn load(buf: &Scratch, p: usize) -> u64 {
-    let q = opaque(p & SCRATCH_MASK);
-    // SAFETY: q <= SCRATCH_MASK and the buffer has SCRATCH_SLACK bytes past it, so q + 8 is in
-    // bounds; read_unaligned has no alignment requirement.
-    u64::from_le(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(q) as *const u64) })
+    read8(buf, opaque(p) & SCRATCH_MASK)
 }
 
 #[inline(always)]
 pub fn byte(buf: &Scratch, p: usize) -> u8 {
     // SAFETY: the index is masked below the buffer's length (SCRATCH_MASK < SCRATCH_LEN).
-    unsafe { *buf.get_unchecked(opaque(p & SCRATCH_MASK)) }
+    unsafe { *buf.get_unchecked(opaque(p) & SCRATCH_MASK) }
+}
+
+/// [`load`] for the hot loops, the header walk and the signature search, whose indexes stay a
+/// few additions away from a masked value read from the map: the mask comes before
+/// [`opaque`], so the compiler drops it where it can prove it changes nothing, and the verifier
+/// bounds the index by the ranges it tracked (about 5 ns per header line; the kernel tier checks
+/// that every verifier of the matrix accepts it).
+#[inline(always)]
+pub fn load_near(buf: &Scratch, p: usize) -> u64 {
+    read8(buf, opaque(p & SCRATCH_MASK))
+}
+
+/// The 8 bytes at `q` (at most SCRATCH_MASK), little-endian.
+#[inline(always)]
+fn read8(buf: &Scratch, q: usize) -> u64 {
+    // SAFETY: q <= SCRATCH_MASK and the buffer has SCRATCH_SLACK bytes past it, so q + 8 is in
+    // bounds; read_unaligned has no alignment requirement.
+    u64::from_le(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(q) as *const u64) })
 }
 
 /// `x`, hidden from the compiler on BPF (a register move in an assembly block it cannot see

@@ -123,6 +123,11 @@ pub fn status(socket: &Path, a: &StatusArgs) -> i32 {
 
 pub fn render_status(v: &StatusView) -> String {
     let mut out = format!("rules: {}\nbans active: {}\n", v.rules, v.bans_active);
+    if !v.kernel.is_empty() {
+        let on = |e: bool| if e { "on" } else { "OFF" };
+        let features: Vec<String> = v.features.iter().map(|f| format!("{} {}", f.name, on(f.enabled))).collect();
+        out.push_str(&format!("kernel: Linux {}; {}\n", v.kernel, features.join(", ")));
+    }
     for j in &v.jails {
         out.push_str(&format!(
             "\njail {} ({}): maxretry {} within {}, bantime {}{}\n",

@@ -106,10 +106,22 @@ pub struct JailView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureView {
+    pub name: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
     pub rules: String,
     pub bans_active: usize,
     pub jails: Vec<JailView>,
+    /// The running kernel's release.
+    #[serde(default)]
+    pub kernel: String,
+    /// The optional parts, by `sipwall_feature_enabled` label, and whether they are on.
+    #[serde(default)]
+    pub features: Vec<FeatureView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use super::state::Daemon;
 use crate::{
     clock,
-    control::protocol::{BanView, JailView, PendingView, Response, SourceView, StatusView, WhyView},
+    control::protocol::{BanView, FeatureView, JailView, PendingView, Response, SourceView, StatusView, WhyView},
     duration,
 };
 
@@ -99,7 +99,15 @@ impl Daemon {
                 }
             })
             .collect();
-        let view = StatusView { rules: rules.origin.clone(), bans_active: self.enforcer.ban_count(), jails };
+        let features =
+            self.features.all().map(|(f, enabled)| FeatureView { name: f.name().to_owned(), enabled }).collect();
+        let view = StatusView {
+            rules: rules.origin.clone(),
+            bans_active: self.enforcer.ban_count(),
+            jails,
+            kernel: self.kernel.clone(),
+            features,
+        };
         let mut r = Response::ok(format!("{} bans active", view.bans_active));
         r.status = Some(view);
         r

@@ -21,7 +21,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use self::state::Daemon;
 use crate::{
     control::server::{ControlSocket, Handler},
+    egress,
     enforcer::Enforcer,
+    features::{Feature, Refusal},
     loader::{self, AttachMode, Loaded, Origin},
     metrics::{http, Metrics},
     pins::Pins,
@@ -91,6 +93,10 @@ pub enum RunError {
     Control(#[from] crate::control::server::BindError),
     #[error("starting the drop trace: {0}")]
     Trace(String),
+    #[error(transparent)]
+    Kernel(#[from] crate::features::TooOld),
+    #[error("{0}; the rules set `inspect = true` in [sip], so sipwall does not start without the SIP inspector (leave `inspect` out to run without it on this kernel)")]
+    InspectorRefused(crate::features::Refusal),
     #[error("serving metrics on {addr}: {source} (pass --metrics-addr)")]
     Metrics {
         addr: SocketAddr,
@@ -106,6 +112,19 @@ pub fn lock(d: &Shared) -> std::sync::MutexGuard<'_, Daemon> {
     d.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What to say of the optional programs the kernel refused: one line each, naming the program,
+/// the kernel, the verifier's reason and what is lost; an error if the rules require one.
+fn admit(refused: Vec<(Feature, Refusal)>, rules: &Rules) -> Result<Vec<String>, RunError> {
+    let mut lines = Vec::new();
+    for (feature, why) in refused {
+        if feature == Feature::SipInspector && rules.sip.inspect_required {
+            return Err(RunError::InspectorRefused(why));
+        }
+        lines.push(format!("{why}; {}", feature.loss()));
+    }
+    Ok(lines)
+}
+
 fn read_rules(config: &Option<PathBuf>) -> Result<Rules, RunError> {
     let (rules, warnings) = match config {
         Some(p) => Rules::load(p).map_err(RunError::Rules)?,
@@ -119,6 +138,7 @@ fn read_rules(config: &Option<PathBuf>) -> Result<Rules, RunError> {
 
 pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let rules = read_rules(&opts.config)?;
+    crate::features::check_kernel()?;
     let mut ifaces = if opts.ifaces.is_empty() {
         vec![iface::default_route_iface().ok_or(RunError::NoInterface)?]
     } else {
@@ -142,8 +162,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // Tables are filled before the program sees its first packet; pinned tables of an earlier
     // daemon are taken over with what they hold, never emptied and refilled.
     let pins = Pins::new(&opts.pin_dir);
-    let Loaded { mut ebpf, tables, stats, rate, events, clock, origin } =
+    let Loaded { mut ebpf, tables, stats, rate, events, clock, origin, mut features, refused, .. } =
         loader::load_pinned(&rules, crate::BPF_OBJECT, opts.trace_drops, &pins)?;
+    for line in admit(refused, &rules)? {
+        log::error!("{line}");
+    }
     let drop_log = if opts.trace_drops {
         log::warn!("--trace-drops: logging every dropped packet");
         Some(aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| RunError::Trace(e.to_string()))?)
@@ -199,6 +222,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let metrics = Metrics::default();
     let mut attached = Vec::new();
     let mut links = Vec::new();
+    let (mut hooks, mut egress_missing) = (Vec::new(), false);
     let modes: std::collections::HashMap<String, String> = store.settings(LINK_MODES)?.into_iter().collect();
     for name in &ifaces {
         let recorded = modes.get(name).and_then(|m| match m.as_str() {
@@ -217,11 +241,23 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         attached.push((name.clone(), mode));
         links.push(hold);
         // detection without logs: a failure here costs the sip-wire jail its input, not enforcement
-        match loader::attach_egress(&mut ebpf, name) {
-            Ok(()) => log::info!("{name}: reading the SIP answers leaving the host (tc egress)"),
-            Err(e) => log::warn!("{name}: {e}; the sip-wire jail gets no reports from it"),
+        if features.has(Feature::EgressClassifier) {
+            match egress::attach(&mut ebpf, name) {
+                Ok(hook) => {
+                    log::info!("{name}: reading the SIP answers leaving the host (tc egress, {hook:?})");
+                    hooks.push(hook);
+                }
+                Err(e) => {
+                    log::warn!("{name}: {e}; the sip-wire jail gets no reports from it");
+                    egress_missing = true;
+                }
+            }
         }
     }
+    if egress_missing {
+        features.set(Feature::EgressClassifier, false);
+    }
+    features.set(Feature::Tcx, !hooks.is_empty() && hooks.iter().all(|h| *h == egress::Hook::Tcx));
     for stale in pins.pinned_links() {
         if !ifaces.contains(&stale) {
             log::info!("{stale} is no longer protected: removing its pinned link");
@@ -260,6 +296,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     {
         let mut g = lock(&daemon);
         let g = &mut *g;
+        g.kernel = crate::features::release();
+        for (f, on) in features.all() {
+            g.metrics.feature_enabled.with_label_values(&[f.name()]).set(i64::from(on));
+        }
+        g.features = features;
         g.sources.sync(&g.enforcer.rules().detection, opts.from_start, &g.metrics);
         let jails: Vec<String> = g.engine.jails.iter().map(|j| j.spec.name.clone()).collect();
         log::info!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
@@ -416,7 +457,38 @@ async fn sweeper(d: Shared) {
 mod tests {
     use firewall_common::rate::{Bucket, RateKey, FAMILY_V6};
 
-    use super::buckets_in_use;
+    use super::{admit, buckets_in_use, RunError};
+    use crate::{
+        features::{Feature, Refusal},
+        rules::Rules,
+    };
+
+    fn refusal() -> Refusal {
+        Refusal {
+            program: "sipwall_sip_full",
+            release: "6.1.0-57-amd64".into(),
+            error: "Permission denied (os error 13)".into(),
+            log_tail: "2442: (63) *(u32 *)(r8 +28) = r3 | R8 unbounded memory access".into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_inspector_is_one_line_unless_the_rules_require_it() {
+        let mut rules = Rules::default_rules();
+        let lines = admit(vec![(Feature::SipInspector, refusal())], &rules).unwrap();
+        assert_eq!(lines.len(), 1);
+        let l = &lines[0];
+        assert!(l.starts_with("Linux 6.1.0-57-amd64 refused `sipwall_sip_full` (Permission denied"), "{l}");
+        assert!(l.contains("the verifier's last words: 2442: (63)"), "{l}");
+        assert!(l.contains("R8 unbounded memory access; [sip] inspection is off"), "{l}");
+        rules.sip.inspect_required = true;
+        let err = admit(vec![(Feature::SipInspector, refusal())], &rules).unwrap_err();
+        assert!(matches!(err, RunError::InspectorRefused(_)));
+        assert!(err.to_string().contains("`inspect = true`"), "{err}");
+        // the egress classifier is never required
+        let lines = admit(vec![(Feature::EgressClassifier, refusal())], &rules).unwrap();
+        assert!(lines[0].ends_with("the sip-wire jail gets no reports; everything else is enforced"), "{}", lines[0]);
+    }
 
     #[test]
     fn counts_buckets_with_a_key() {

@@ -18,6 +18,7 @@ use crate::{
     detect::Event,
     duration,
     enforcer::{Applied, BanChange, EnforceError, Enforcer},
+    features::Features,
     jail::{BanOrder, Engine, Outcome},
     loader::{self, Attached, KernelStats},
     metrics::{kernel, Metrics},
@@ -43,6 +44,9 @@ pub struct Daemon {
     skipped_logged: (u64, u32),
     /// SIP challenges the host answered, waiting for a success (`sip-wire`).
     pub challenges: super::challenges::Challenges,
+    /// The running kernel's release, and the optional parts it accepted.
+    pub kernel: String,
+    pub features: Features,
 }
 
 /// Log lines about skipped failures per minute; the metric counts them all.
@@ -110,6 +114,8 @@ impl Daemon {
             notifier,
             skipped_logged: (0, 0),
             challenges: Default::default(),
+            kernel: String::new(),
+            features: Features::default(),
         };
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         d

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub map_entries: IntGaugeVec,
     pub map_capacity: IntGaugeVec,
     pub xdp_attached: IntGaugeVec,
+    pub feature_enabled: IntGaugeVec,
     pub rate_limit_events: IntCounterVec,
     pub sip_failures_answered: IntCounterVec,
     pub sip_scanner_packets: IntCounterVec,
@@ -58,6 +59,18 @@ impl Default for Metrics {
                 IntGaugeVec::new(
                     Opts::new("sipwall_xdp_attached", "1 for each interface the XDP program is attached to, by mode."),
                     &["iface", "mode"],
+                )
+                .unwrap(),
+            ),
+            feature_enabled: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sipwall_feature_enabled",
+                        "1 for each optional part the kernel accepted and sipwall uses, 0 for one it refused \
+                         (sip_inspector, egress_classifier, tcx).",
+                    ),
+                    &["feature"],
                 )
                 .unwrap(),
             ),

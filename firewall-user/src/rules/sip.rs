@@ -16,6 +16,9 @@ use super::{
 pub struct SipRules {
     /// Inspect the traffic the `sip` service accepts at all.
     pub inspect: bool,
+    /// `inspect = true` written in the rules: a kernel that refuses the inspector is an error at
+    /// start, not a degradation.
+    pub inspect_required: bool,
     /// Signatures looked for at word starts of the `User-Agent` value.
     pub scanner_user_agents: Vec<String>,
     /// Signatures looked for at word starts of the `From` value and the Request-URI.
@@ -35,6 +38,7 @@ impl Default for SipRules {
     fn default() -> Self {
         SipRules {
             inspect: true,
+            inspect_required: false,
             scanner_user_agents: DEFAULT_SCANNER_USER_AGENTS.iter().map(|s| s.to_string()).collect(),
             scanner_uris: vec![NMAP_PROBE_URI.to_owned()],
             allowed_methods: MethodSet::STANDARD,
@@ -86,6 +90,7 @@ pub fn read(r: &mut Reader, s: &Section) -> SipRules {
     let mut out = SipRules::default();
     if let Some(b) = s.bool(r, "inspect") {
         out.inspect = b;
+        out.inspect_required = b;
     }
     read_signatures(r, s, &mut out);
     if let Some(set) = allowed_methods(r, s) {

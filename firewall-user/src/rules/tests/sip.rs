@@ -19,6 +19,7 @@ fn sip_defaults_when_the_section_is_absent() {
     assert!(w.is_empty(), "{w:?}");
     let sip = &r.sip;
     assert!(sip.inspect);
+    assert!(!sip.inspect_required, "left out, a kernel without the inspector is no reason to stay down");
     assert!(!sip.stealth_options);
     assert_eq!(sip.allowed_methods, MethodSet::STANDARD);
     assert!(sip.method_limits.is_empty());
@@ -224,7 +225,9 @@ fn sip_examples_show_the_defaults() {
         assert!(w.is_empty(), "{name}: {w:?}");
         let limits =
             vec![(Method::Invite, Limit { rate: 2, burst: 10 }), (Method::Register, Limit { rate: 5, burst: 20 })];
-        assert_eq!(r.sip, SipRules { method_limits: limits, ..SipRules::default() }, "{name}:\n{text}");
+        // both write `inspect = true`, which makes the inspector required
+        let want = SipRules { method_limits: limits, inspect_required: true, ..SipRules::default() };
+        assert_eq!(r.sip, want, "{name}:\n{text}");
     }
 }
 

@@ -101,7 +101,7 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
     }
     r.block_capacity = (n as u32 * 2).max(1 << 16);
     r.bans.capacity = (n as u32 + 16).max(1024);
-    let mut h = Harness::with_object(r, object);
+    let mut h = Harness::on_kernel_time(r, object);
     let bans: Vec<sipwall::bans::Ban> = (0..n as u64)
         .map(addr)
         .chain(std::iter::once("198.51.200.9/32".parse().unwrap()))

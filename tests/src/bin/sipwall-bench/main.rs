@@ -1,18 +1,19 @@
 //! `cargo xtask bench`: the data path (ns per packet), the SIP inspector (ns per packet with
 //! inspection on and off), detection (lines per second against fail2ban-regex, log line to
-//! dropped packets) and the ban tables (loading 1,000,000 bans, daemon memory). Prints Markdown
-//! (and writes it with `--out FILE`).
+//! dropped packets), the ban tables (loading 1,000,000 bans, daemon memory) and the verifier's
+//! work on each kernel of the matrix. Prints Markdown (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,kernels] [--out FILE] [--compare OBJ,…]
 
 mod datapath;
 mod detect;
+mod kernels;
 mod latency;
 mod load;
 mod sip;
 mod util;
 
-const SECTIONS: [&str; 5] = ["datapath", "sip", "detect", "latency", "load"];
+const SECTIONS: [&str; 6] = ["datapath", "sip", "detect", "latency", "load", "kernels"];
 
 fn main() {
     assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
@@ -44,6 +45,10 @@ fn main() {
     if wanted("load") {
         md.push_str("\n### Loading bans, daemon memory\n\n");
         md.push_str(&load::run(quick));
+    }
+    if wanted("kernels") {
+        md.push_str("\n### Verifier work per kernel\n\n");
+        md.push_str(&kernels::run());
     }
     print!("{md}");
     if let Some(path) = arg("--out") {

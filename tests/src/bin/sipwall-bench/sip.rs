@@ -14,7 +14,7 @@ use std::{
 
 use firewall_common::reason::Reason::{self, *};
 use sipwall::{
-    loader::{BASELINE_PROGRAM, PROGRAM, SIP_PROGRAM},
+    loader::{BASELINE_PROGRAM, PROGRAM, TRAFFIC_PROGRAMS},
     rules::sip::{SipRules, DEFAULT_REINSPECT},
 };
 use sipwall_tests::{
@@ -170,7 +170,7 @@ pub fn run(quick: bool) -> String {
     let copy = |edit: &dyn Fn(&mut SipRules)| {
         let mut r = rules(RULES);
         edit(&mut r.sip);
-        Harness::with_rules(r)
+        Harness::on_kernel_time(r, sipwall::BPF_OBJECT)
     };
     let mut copies = [
         copy(&|s| s.inspect = false),
@@ -224,11 +224,9 @@ pub fn run(quick: bool) -> String {
         }
     }
     let m: Vec<Measured> = samples.into_iter().map(Samples::measured).collect();
-    let note = format!(
-        "- The verifier processed {} instructions for `{SIP_PROGRAM}` and {} for `{PROGRAM}`.\n",
-        copies[FULL].verifier_work_of(SIP_PROGRAM),
-        copies[FULL].verifier_work()
-    );
+    let work: Vec<String> =
+        TRAFFIC_PROGRAMS.iter().map(|p| format!("{} for `{p}`", copies[FULL].verifier_work_of(p))).collect();
+    let note = format!("- The verifier processed {} instructions on this kernel.\n", work.join(", "));
     report(&frames, &m, median(base), format!("median of {runs} × {repeat} runs"), note)
 }
 

@@ -65,9 +65,7 @@ impl DaemonProc {
     /// Everything `start_with` does but starting the daemon (`spawn` does): the state
     /// directory (`dir/state`) can be filled first.
     pub fn prepare(lab: &Lab, rules: &str, extra: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("sipwall-attach-{}-{}", lab.host, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = lab.scratch_dir("attach");
         let config = dir.join("rules.toml");
         std::fs::write(&config, rules).unwrap();
         let bpffs = dir.join("bpffs");

@@ -111,6 +111,15 @@ impl Lab {
         (p, h, mac)
     }
 
+    /// An empty directory for `what`'s files in this lab (config, logs, pid files), under the
+    /// system's temporary directory; a leftover of an earlier run is removed first.
+    pub fn scratch_dir(&self, what: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sipwall-{what}-{}-{}", self.host, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        dir
+    }
+
     /// `ip netns exec NS ...` as a Command.
     pub fn cmd(&self, ns: &str, program: &str) -> Command {
         let mut c = Command::new("ip");

@@ -52,9 +52,7 @@ fn banned(d: &DaemonProc) -> String {
 fn asterisk_failures_appended_to_a_log_get_the_source_dropped() {
     require_root!();
     let lab = Lab::new();
-    let dir = std::env::temp_dir().join(format!("sipwall-detect-{}-{}", lab.host, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("detect");
     let log = dir.join("messages");
     // lines already in the file when the daemon starts are history: not counted
     append(&log, &(0..5).map(|_| registration("old", "192.0.2.99")).collect::<Vec<_>>());

@@ -115,9 +115,7 @@ fn answered(d: &DaemonProc, status: &str, n: u64) -> bool {
 fn every_part_works_on_this_kernel_and_a_sigkill_leaves_one_egress_classifier() {
     require_root!();
     let lab = Lab::new();
-    let dir = std::env::temp_dir().join(format!("sipwall-kernel-{}-{}", lab.host, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("kernel");
     let kamailio = Registrar::with_config(&lab, &dir, &refusing_cfg(&lab.host_ip4()));
     let mut d = DaemonProc::start(&lab, &rules());
 

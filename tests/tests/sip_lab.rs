@@ -129,9 +129,7 @@ impl Site {
 
 fn start() -> Site {
     let lab = Lab::new();
-    let dir = std::env::temp_dir().join(format!("sipwall-siplab-{}-{}", lab.host, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("siplab");
     let kamailio = Registrar::start(&lab, &dir);
     // before the firewall: what the scanners get from Kamailio, which the phases compare with
     let control = Attacker::new(&lab, 30, &dir);

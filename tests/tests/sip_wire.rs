@@ -46,9 +46,7 @@ fn svmap_finds(lab: &Lab) -> bool {
 fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
     require_root!();
     let lab = Lab::new();
-    let dir = std::env::temp_dir().join(format!("sipwall-sipwire-{}-{}", lab.host, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("sipwire");
     let _kamailio = Registrar::with_config(&lab, &dir, &refusing_cfg(&lab.host_ip4()));
     let d = DaemonProc::start(&lab, &rules());
     // the registrar answers before any failure: OPTIONS get 200, which is no failure

@@ -25,9 +25,7 @@ const MAXRETRY: u32 = 4;
 fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
     require_root!();
     let lab = Lab::new();
-    let dir = std::env::temp_dir().join(format!("sipwall-sshd-{}-{}", lab.host, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("sshd");
     let sshd = Sshd::start(&lab, &dir, SshdLog::File);
     let log = sshd.log.clone().unwrap();
     let mut d = DaemonProc::start(&lab, &jail_rules(&log.display().to_string(), MAXRETRY));

@@ -5,7 +5,7 @@ use firewall_common::reason::Reason::*;
 use sipwall::loader::TRAFFIC_PROGRAMS;
 use sipwall_tests::{
     frames::*,
-    harness::{Harness, EXAMPLE},
+    harness::{rules, Harness, EXAMPLE},
     require_root,
 };
 
@@ -15,11 +15,12 @@ const TCP: u8 = 6;
 /// Every check added to a program costs verifier work; past its limit (1,000,000 instructions)
 /// the program no longer loads. Half the limit leaves room for the kernels whose pruning is less
 /// effective. The kernel-matrix tier (`cargo xtask test --kernels`) runs this on each kernel and
-/// collects the counts from `SIPWALL_REPORT_DIR`.
+/// collects the counts from `SIPWALL_REPORT_DIR`. The programs are loaded as the daemon loads
+/// them, without the test clock.
 #[test]
 fn the_verifier_accepts_every_program_with_room_to_spare() {
     require_root!();
-    let mut h = Harness::new(EXAMPLE);
+    let mut h = Harness::on_kernel_time(rules(EXAMPLE), sipwall::BPF_OBJECT);
     let release = sipwall::features::release();
     let work: Vec<(&str, u32)> = TRAFFIC_PROGRAMS.iter().map(|p| (*p, h.verifier_work_of(p))).collect();
     eprintln!("verifier work on Linux {release}: {work:?}");

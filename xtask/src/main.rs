@@ -1,11 +1,12 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `test [--kernels | --no-kernels] [CARGO TEST ARGS]`  formatting, lints, then every test
-//!   tier: unit tests, verdict tests through BPF_PROG_TEST_RUN and attach tests in network
-//!   namespaces, and the kernel-matrix tier, which runs the verdict and attach tests on Debian's
-//!   6.1 and 6.12 in virtual machines (see `kernels`). `--kernels` runs the kernel tier alone,
-//!   `--no-kernels` everything else. The privileged tiers need root; under `CI=true` a missing
-//!   privilege fails instead of skipping.
+//! - `test [--kernels | --no-kernels] [--write-docs] [CARGO TEST ARGS]`  formatting, lints, then
+//!   every test tier: unit tests, verdict tests through BPF_PROG_TEST_RUN and attach tests in
+//!   network namespaces, and the kernel-matrix tier, which runs the verdict and attach tests on
+//!   Debian's 6.1 and 6.12 in virtual machines (see `kernels`). `--kernels` runs the kernel tier
+//!   alone, `--no-kernels` everything else; `--write-docs` puts the tier's table in
+//!   docs/building.md. The privileged tiers need root; under `CI=true` a missing privilege fails
+//!   instead of skipping.
 //! - `bench [--quick] [--out FILE] [--compare OBJECT,…]`  the data-path benchmark
 //!   (see docs/benchmarks.md); needs root.
 //! - `build`  a release `sipwall` with the XDP program embedded.

@@ -3,18 +3,19 @@
 
 use core::ffi::c_void;
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, programs::XdpContext};
+use aya_ebpf::{helpers::bpf_loop, programs::XdpContext};
 use firewall_common::{
     reason::Reason,
     sip::{sip_flag, Handoff, SignatureTable, SipScratch, Step, MAX_HEADER_STEPS, MAX_SEARCH_STEPS},
 };
 
-use super::{conclude, enforce, Outcome};
+use super::{conclude, enforce, finish, Outcome};
 use crate::maps::{SW_SIP, SW_SIP_CLEAN, SW_SIP_SCRATCH, SW_SIP_SIGNATURES};
 
 #[inline(always)]
 pub fn inspect(ctx: &XdpContext) -> u32 {
-    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return xdp_action::XDP_PASS };
+    // the one slot of a per-CPU array: always there
+    let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return finish(ctx, 0, Reason::Accepted) };
     // SAFETY: this CPU's slot, filled by the first stage for this packet.
     let who = unsafe { (*scratch).handoff };
     let out = judge(scratch, &who);

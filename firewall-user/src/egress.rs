@@ -33,8 +33,8 @@ pub fn program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoadError> {
         .map_err(|source| LoadError::ProgramType { name: EGRESS_PROGRAM, source: Box::new(source) })
 }
 
-/// Whether this kernel has TCX; aya attaches through it when it does.
-fn has_tcx() -> bool {
+/// Whether this kernel has TCX (Linux 6.6); aya attaches through it when it does.
+pub fn has_tcx() -> bool {
     KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
 }
 

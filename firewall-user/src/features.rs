@@ -1,7 +1,7 @@
 //! What sipwall asks of the kernel: the BPF features each part needs and the release that brought
 //! them, the minimum checked at start, and which optional parts the running kernel accepted.
 
-use std::fmt;
+use std::{collections::BTreeSet, fmt};
 
 use aya::util::KernelVersion;
 
@@ -178,15 +178,15 @@ pub fn release() -> String {
 /// What the running kernel accepted of the optional parts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
-    enabled: Vec<Feature>,
+    enabled: BTreeSet<Feature>,
 }
 
 impl Features {
     pub fn set(&mut self, f: Feature, on: bool) {
-        self.enabled.retain(|e| *e != f);
         if on {
-            self.enabled.push(f);
-            self.enabled.sort();
+            self.enabled.insert(f);
+        } else {
+            self.enabled.remove(&f);
         }
     }
 

@@ -74,16 +74,16 @@ impl Harness {
     fn load(r: Rules, object: &[u8], test_clock: bool) -> Self {
         let loaded =
             if test_clock { loader::load_with_test_clock(&r, object) } else { loader::load_object(&r, object, false) };
-        let Loaded { mut ebpf, tables, stats, events, clock, clock_samples, refused, .. } =
+        let Loaded { ebpf, tables, stats, events, clock, clock_samples, refused, .. } =
             loaded.expect("load the XDP program");
         // every program must load on every kernel the tests run on: a refusal is a failure here
         if let Some((feature, why)) = refused.first() {
             panic!("the kernel refused the {}: {why}", feature.name());
         }
-        let now = loader::sample(&mut ebpf, &clock_samples).expect("sample the kernel clock");
         let enforcer = Enforcer::new(tables, r, clock).expect("apply rules");
         let mut h = Self { ebpf, enforcer, stats, events, clock_samples, clock };
         if test_clock {
+            let now = loader::sample(&mut h.ebpf, &h.clock_samples).expect("sample the kernel clock");
             h.set_jiffies(now.jiffies);
         }
         h

@@ -10,8 +10,10 @@ use std::{
 };
 
 use aya::programs::{tc::TcAttachType, SchedClassifier};
-use aya::util::KernelVersion;
-use sipwall::{egress::EGRESS_PROGRAM, features::Feature};
+use sipwall::{
+    egress::{has_tcx, EGRESS_PROGRAM},
+    features::Feature,
+};
 use sipwall_tests::{
     daemon::{DaemonProc, LOG_JAILS_OFF},
     frames::l4_frame,
@@ -100,11 +102,6 @@ fn egress_classifiers(lab: &Lab) -> usize {
     tcx + clsact
 }
 
-/// Whether this kernel has TCX (Linux 6.6).
-fn tcx() -> bool {
-    KernelVersion::current().unwrap() >= KernelVersion::new(6, 6, 0)
-}
-
 /// Waits until `sipwall_sip_failures_answered_total{status}` reaches `n`.
 fn answered(d: &DaemonProc, status: &str, n: u64) -> bool {
     let labels = format!(r#"status="{status}""#);
@@ -131,7 +128,7 @@ fn every_part_works_on_this_kernel_and_a_sigkill_leaves_one_egress_classifier() 
         std::fs::write(std::path::Path::new(&dir).join("features.json"), report.to_string()).unwrap();
     }
     for (feature, on) in &features {
-        let want = u64::from(*feature != "tcx" || tcx());
+        let want = u64::from(*feature != "tcx" || has_tcx());
         assert_eq!(*on, want, "{feature}:\n{}", d.log_text());
     }
     let status = d.cli_ok(&["status"]);

@@ -67,7 +67,7 @@ fn asterisk_failures_appended_to_a_log_get_the_source_dropped() {
         send_all(&lab, frames);
     };
     send(20);
-    assert!(wait_for(Duration::from_secs(5), || rx.count("attacker") == 20), "before any failure, packets pass");
+    assert!(wait_for(Duration::from_secs(60), || rx.count("attacker") == 20), "before any failure, packets pass");
 
     // forged lines: the attacker writes other addresses into From/display names
     append(
@@ -80,11 +80,11 @@ fn asterisk_failures_appended_to_a_log_get_the_source_dropped() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(!banned(&d).contains(attacker), "2 failures of 3: not yet\n{}", d.log_text());
     send(20);
-    assert!(wait_for(Duration::from_secs(5), || rx.count("attacker") == 40), "still passing after 2 failures");
+    assert!(wait_for(Duration::from_secs(60), || rx.count("attacker") == 40), "still passing after 2 failures");
 
     append(&log, &[registration("1000", attacker)]);
     assert!(
-        wait_for(Duration::from_secs(5), || banned(&d).contains(attacker)),
+        wait_for(Duration::from_secs(60), || banned(&d).contains(attacker)),
         "the third failure bans the source:\n{}\n{}",
         banned(&d),
         d.log_text()
@@ -186,7 +186,7 @@ url = "http://127.0.0.1:{port}/sipwall"
     let l = lab.clone_for_flow();
     let f = sipwall_tests::traffic::Flow::start(&lab, 500, move |i| frame(&l, flooder, 5060, false, "flood", i));
     assert!(
-        wait_for(Duration::from_secs(10), || d.cli_ok(&["list"]).contains(flooder)),
+        wait_for(Duration::from_secs(60), || d.cli_ok(&["list"]).contains(flooder)),
         "{}\n{}",
         d.cli_ok(&["list"]),
         d.log_text()
@@ -195,7 +195,7 @@ url = "http://127.0.0.1:{port}/sipwall"
     let list = d.cli_ok(&["list", "--json"]);
     assert!(list.contains("\"source\": \"flood\""), "{list}");
     assert!(
-        wait_for(Duration::from_secs(10), || bodies.lock().unwrap().iter().any(|b| b.contains(flooder))),
+        wait_for(Duration::from_secs(60), || bodies.lock().unwrap().iter().any(|b| b.contains(flooder))),
         "the webhook got: {:?}\n{}",
         bodies.lock().unwrap(),
         d.log_text()

@@ -110,7 +110,7 @@ fn a_ban_missing_from_the_store_is_recovered_from_the_kernel() {
     // the recovered ban keeps its expiry (about 2 hours from its creation)
     let why = d.cli_ok(&["why", "192.0.2.77", "--json"]);
     assert!(why.contains("\"remaining_secs\""), "{why}");
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(60), || {
         let s = sipwall::store::Store::open(&d.dir.join("state")).unwrap();
         s.ban(&"192.0.2.77/32".parse().unwrap()).unwrap().is_some()
     }));

@@ -21,11 +21,14 @@ pub struct Config {
     pub clock_jiffies: u64,
     pub clock_mono_ns: u64,
     pub wall_offset_ms: i64,
+    /// Jiffies after the host's last challenge or failure to a source during which its requests
+    /// are sent to the daemon, to be checked for a proof (`SW_SIP_AWAIT`).
+    pub proof_wait: u64,
 }
 
 /// The meaning of the maps' contents; changed whenever a layout change keeps the sizes.
-pub const LAYOUT: u64 = 1;
-const _: () = assert!(core::mem::size_of::<Config>() == 56);
+pub const LAYOUT: u64 = 2;
+const _: () = assert!(core::mem::size_of::<Config>() == 64);
 
 /// Rate-limit buckets of IPv6 sources cover this prefix.
 pub const RATE6_PREFIX: u32 = 64;

@@ -9,6 +9,7 @@ pub mod addr;
 pub mod config;
 pub mod maps;
 pub mod nets;
+pub mod proof;
 pub mod rate;
 pub mod reason;
 pub mod service;
@@ -30,10 +31,11 @@ mod pod {
         clock::*,
         config::*,
         nets::*,
+        proof::GoodKey,
         rate::*,
         reason::*,
         service::*,
-        sip::{SignatureTable, SipPolicy},
+        sip::{clean::Source, SignatureTable, SipPolicy},
     };
     macro_rules! pod {
         ($($t:ty),+ $(,)?) => { $(unsafe impl aya::Pod for $t {})+ };
@@ -54,6 +56,8 @@ mod pod {
         ServicePolicy,
         PortGroup,
         SipPolicy,
-        SignatureTable
+        SignatureTable,
+        GoodKey,
+        Source
     );
 }

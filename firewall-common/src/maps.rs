@@ -75,8 +75,20 @@ pub const SIP_STAGE_FULL: u32 = 0;
 /// yet seen succeed; a success to one of them is reported. Kernel writes.
 pub const CHALLENGED: &str = "SW_CHALLENGED";
 
+/// LruHash<sip::clean::Source, u64>: the sources (address, port) the host sent a challenge or a
+/// failure to, with the jiffies of the last one; for `Config::proof_wait` after it, their
+/// requests are inspected in full and sent to the daemon (see `proof`). Kernel writes.
+pub const SIP_AWAIT: &str = "SW_SIP_AWAIT";
+/// Hash<proof::GoodKey, u64>: known-good sources (they authenticated) and when (jiffies) they
+/// stop being known good; never dropped by a rate limit. Daemon writes.
+pub const SIP_GOOD: &str = "SW_SIP_GOOD";
+
+/// Array<u64>[proof::GOOD_FILTER_WORDS]: a bit per hash of each `SW_SIP_GOOD` key, asked before
+/// the hash. Daemon writes.
+pub const SIP_GOOD_FILTER: &str = "SW_SIP_GOOD_FILTER";
+
 /// Every map, for the loader's presence check.
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 28] = [
     COUNTERS,
     CONFIG,
     SERVICES,
@@ -102,6 +114,9 @@ pub const ALL: [&str; 25] = [
     TAIL,
     SIP_STAGES,
     CHALLENGED,
+    SIP_AWAIT,
+    SIP_GOOD,
+    SIP_GOOD_FILTER,
 ];
 
 /// Default capacities (entries); the rules file and the loader may change the resizable ones.
@@ -113,9 +128,13 @@ pub mod capacity {
     /// Rate-limit buckets (rounded up to a power of two).
     pub const RATE: u32 = 262_144;
     /// Ring buffer bytes (a power of two, a multiple of the page size).
-    pub const EVENTS_BYTES: u32 = 256 * 1024;
+    pub const EVENTS_BYTES: u32 = 1024 * 1024;
     /// Challenged destinations tracked at once (least recently used evicted first).
     pub const CHALLENGED: u32 = 65_536;
+    /// Sources awaited for a proof at once (least recently answered evicted first).
+    pub const SIP_AWAIT: u32 = 65_536;
+    /// Known-good sources.
+    pub const SIP_GOOD: u32 = 65_536;
     /// Slots for sources remembered as inspected clean (a power of two; a source whose slot
     /// another took over is inspected in full again).
     pub const SIP_CLEAN: u32 = 131_072;

@@ -6,19 +6,29 @@
 //! challenged before (`SW_CHALLENGED` remembers which): a client that knows its password
 //! answers its challenge and succeeds, a password guesser collects challenges. The daemon
 //! counts a challenge no success followed as a failure.
+//!
+//! Each report carries the answer's text ([`SipAnswer`]): its nonce and To-tag reach only the
+//! real owner of the address, so a later request that carries them proves the address (see
+//! `firewall_common::proof`). The destination of a challenge or failure is awaited
+//! (`SW_SIP_AWAIT`) and forgotten as inspected clean, so its next requests reach the daemon.
 
-use aya_ebpf::programs::TcContext;
+use core::ffi::c_void;
+
+use aya_ebpf::{helpers::bpf_skb_load_bytes, programs::TcContext, EbpfContext};
 use firewall_common::{
+    maps::capacity,
+    proof::{SipAnswer, ANSWER_MASK},
     rate::{event, RateEvent, RateKey},
     service::{policy, port_slot},
+    sip::{clean::Source, word::opaque, INSPECT_LEN},
 };
 
 use crate::{
     clock,
     cursor::bytes,
     events,
-    maps::{SW_CHALLENGED, SW_PORTS, SW_SERVICES},
-    transport::{segment, Way},
+    maps::{SW_CHALLENGED, SW_EVENTS, SW_PORTS, SW_SERVICES, SW_SIP_AWAIT, SW_SIP_CLEAN},
+    transport::{segment, Segment, Way},
 };
 
 /// `SIP/2.0 `, the first eight bytes of an answer, read as one little-endian word.
@@ -60,10 +70,12 @@ pub fn account(ctx: &TcContext) {
     let Some(head) = bytes::<12>(ctx, out.payload) else { return };
     let Some((kind, status)) = answer(head) else { return };
     let key = RateKey { addr: out.peer, svc, family: out.family };
+    let now = clock::now();
     match kind {
         event::SIP_CHALLENGE => {
             // a full table forgets the least recently challenged: at worst a success unreported
             let _ = SW_CHALLENGED.insert(&key, &0, 0);
+            awaited(&out, now);
         }
         event::SIP_SUCCESS => {
             // only the first success after a challenge (removing it fails for the others)
@@ -71,16 +83,55 @@ pub fn account(ctx: &TcContext) {
                 return;
             }
         }
-        _ => {}
+        _ => awaited(&out, now),
     }
-    events::send(&RateEvent {
-        kind,
-        svc,
-        family: out.family,
-        dropped: 0,
-        ts: clock::now(),
-        status,
-        detail: 0,
-        addr: out.peer,
-    });
+    let ev = RateEvent { kind, svc, family: out.family, dropped: 0, ts: now, status, detail: 0, addr: out.peer };
+    report(ctx, &out, &ev);
+}
+
+/// The destination's requests go to the daemon for a while, and through the full inspection.
+#[inline(always)]
+fn awaited(out: &Segment, now: u64) {
+    let source = Source { addr: out.peer, family: out.family, port: out.peer_port, tcp: 0, _pad: 0 };
+    // a full table forgets the source answered longest ago: at worst a proof missed
+    let _ = SW_SIP_AWAIT.insert(&source, &now, 0);
+    if let Some(slot) = SW_SIP_CLEAN.get_ptr_mut(source.slot(capacity::SIP_CLEAN - 1)) {
+        // SAFETY: a slot of a shared array (see the inspector's first stage); emptied only if
+        // it holds this source.
+        unsafe {
+            if (*slot).source.same(&source) {
+                (*slot).source.family = 0;
+            }
+        }
+    }
+}
+
+/// Sends `ev` with the answer's text.
+#[inline(always)]
+fn report(ctx: &TcContext, out: &Segment, ev: &RateEvent) {
+    let Some(mut entry) = SW_EVENTS.reserve::<SipAnswer>(0) else {
+        events::count(false);
+        return;
+    };
+    let a = entry.as_mut_ptr();
+    let total = ctx.len() as usize;
+    let end = if out.end < total { out.end } else { total };
+    let len = if end > out.payload { end - out.payload } else { 0 };
+    let len = if len > INSPECT_LEN { INSPECT_LEN } else { len };
+    // 1 to ANSWER_MASK + 1 by its shape, whatever the verifier learns from the tests above
+    let n = ((opaque(len.wrapping_sub(1)) & ANSWER_MASK) + 1) as u32;
+    // SAFETY: `a` points at reserved ring buffer memory the size of a SipAnswer, and the copy
+    // fits in its text.
+    unsafe {
+        (*a).ev = *ev;
+        (*a).peer = out.peer;
+        (*a).peer_port = out.peer_port;
+        (*a)._pad = 0;
+        let to = (*a).text.as_mut_ptr() as *mut c_void;
+        let r = bpf_skb_load_bytes(ctx.as_ptr() as *const _, out.payload as u32, to, n);
+        // a payload shorter than its header says: the daemon reads no text
+        (*a).len = if r == 0 && len > 0 { n as u16 } else { 0 };
+    }
+    entry.submit(0);
+    events::count(true);
 }

@@ -6,6 +6,7 @@ mod clock;
 mod cursor;
 mod egress;
 mod events;
+mod good;
 mod limit;
 mod maps;
 mod nets;

@@ -14,10 +14,14 @@ use firewall_common::{
         slot_buckets, Net6Key, Net6Lengths, NetClass, Slot4, Slot6, NET4_BIT_WORDS, NET6_FAST_ENTRIES,
         NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
     },
+    proof::{GoodKey, GOOD_FILTER_WORDS},
     rate::{event_stat, rate_slots, Bucket, RateKey},
     reason::{Counter, COUNTER_SLOTS},
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
-    sip::{clean::Clean, SignatureTable, SipPolicy, SipScratch},
+    sip::{
+        clean::{Clean, Source},
+        SignatureTable, SipPolicy, SipScratch,
+    },
 };
 
 #[map]
@@ -101,3 +105,12 @@ pub static SW_SIP_STAGES: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 #[map]
 pub static SW_CHALLENGED: LruHashMap<RateKey, u64> = LruHashMap::with_max_entries(capacity::CHALLENGED, 0);
+
+#[map]
+pub static SW_SIP_AWAIT: LruHashMap<Source, u64> = LruHashMap::with_max_entries(capacity::SIP_AWAIT, 0);
+
+#[map]
+pub static SW_SIP_GOOD: HashMap<GoodKey, u64> = HashMap::with_max_entries(capacity::SIP_GOOD, 0);
+
+#[map]
+pub static SW_SIP_GOOD_FILTER: Array<u64> = Array::with_max_entries(GOOD_FILTER_WORDS, 0);

@@ -26,6 +26,8 @@ pub struct Segment {
     pub family: u32,
     /// The peer (IPv4 in `lo`, host order).
     pub peer: Addr6,
+    /// The host's own address, the same way.
+    pub local: Addr6,
     pub port: u16,
     /// The peer's port.
     pub peer_port: u16,
@@ -40,7 +42,7 @@ pub struct Segment {
 #[inline(always)]
 pub fn segment(ctx: &impl Frame, way: Way) -> Option<Segment> {
     let (proto, off) = ethertype(ctx).ok()?;
-    let (family, peer, l4, at, ip_end) = match proto {
+    let (family, (peer, local), l4, at, ip_end) = match proto {
         ETH_P_IP => {
             let ip = bytes::<20>(ctx, off)?;
             let ihl = ((ip[0] & 0x0f) as usize) * 4;
@@ -48,22 +50,23 @@ pub fn segment(ctx: &impl Frame, way: Way) -> Option<Segment> {
             if ip[0] >> 4 != 4 || ihl < 20 || be16(ip, 6) & 0x1fff != 0 {
                 return None;
             }
-            let p = if way == Way::In { 12 } else { 16 };
-            let a = u32::from_be_bytes([ip[p], ip[p + 1], ip[p + 2], ip[p + 3]]);
-            (FAMILY_V4, Addr6 { hi: 0, lo: a as u64 }, ip[9], off + ihl, off + be16(ip, 2) as usize)
+            let v4 =
+                |p: usize| Addr6 { hi: 0, lo: u32::from_be_bytes([ip[p], ip[p + 1], ip[p + 2], ip[p + 3]]) as u64 };
+            let ends = if way == Way::In { (v4(12), v4(16)) } else { (v4(16), v4(12)) };
+            (FAMILY_V4, ends, ip[9], off + ihl, off + be16(ip, 2) as usize)
         }
         ETH_P_IPV6 => {
             let ip = bytes::<40>(ctx, off)?;
             if ip[0] >> 4 != 6 {
                 return None;
             }
-            let mut a = [0u8; 16];
-            if way == Way::In {
-                a.copy_from_slice(&ip[8..24]);
-            } else {
-                a.copy_from_slice(&ip[24..40]);
-            }
-            (FAMILY_V6, Addr6::from_be_bytes(a), ip[6], off + 40, off + 40 + be16(ip, 4) as usize)
+            let v6 = |p: usize| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&ip[p..p + 16]);
+                Addr6::from_be_bytes(a)
+            };
+            let ends = if way == Way::In { (v6(8), v6(24)) } else { (v6(24), v6(8)) };
+            (FAMILY_V6, ends, ip[6], off + 40, off + 40 + be16(ip, 4) as usize)
         }
         _ => return None,
     };
@@ -81,5 +84,5 @@ pub fn segment(ctx: &impl Frame, way: Way) -> Option<Segment> {
         _ => return None,
     };
     let (port, peer_port) = (be16(h, port_at), be16(h, peer_at));
-    Some(Segment { family, peer, port, peer_port, tcp, payload, end })
+    Some(Segment { family, peer, local, port, peer_port, tcp, payload, end })
 }

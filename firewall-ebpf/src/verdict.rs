@@ -13,7 +13,7 @@ use firewall_common::{
 
 use crate::{
     clock::now,
-    limit,
+    good, limit,
     maps::{SW_CONFIG, SW_PORTS, SW_SERVICES},
     nets,
     parse::{L4Kind, Packet, Src, L4},
@@ -96,7 +96,8 @@ fn check(src: Src, l4: L4, svc: u32) -> Reason {
         } else {
             RateKey { addr: Addr6 { hi: 0, lo: u32::from_be(src.addr_be) as u64 }, svc, family: FAMILY_V4 }
         };
-        if !limit::take(&key, pol, cfg, now()) {
+        // a known-good source's bucket may be emptied by packets forged with its address
+        if !limit::take(&key, pol, cfg, now()) && !good::known(key.addr, key.family, now()) {
             return Reason::RateLimited;
         }
     }

@@ -118,6 +118,7 @@ fn config_for(rules: &Rules, clock: &KernelClock, base: Config) -> Config {
         clock_jiffies: clock.anchor.jiffies,
         clock_mono_ns: clock.anchor.mono_ns,
         wall_offset_ms: clock.wall_offset_ms,
+        proof_wait: clock.jiffies_in(std::time::Duration::from_millis(crate::proof::WAIT_MS)),
         ..base
     }
 }

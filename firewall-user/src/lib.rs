@@ -19,6 +19,7 @@ pub mod loader;
 pub mod metrics;
 pub mod nets;
 pub mod pins;
+pub mod proof;
 pub mod services;
 pub mod shm;
 pub mod slots;

@@ -110,6 +110,8 @@ pub struct Loaded {
     /// the sources being tracked.
     pub rate: MappedArray,
     pub events: RingBuf<MapData>,
+    /// `SW_SIP_GOOD`, the known-good sources.
+    pub good: crate::proof::kernel::GoodMap,
     /// How the program's jiffies relate to CLOCK_MONOTONIC.
     pub clock: KernelClock,
     /// `SW_CLOCK`: the clock program's samples, and the test clock.
@@ -249,9 +251,11 @@ fn load_with(
         KernelStats { counters: take(&mut ebpf, maps::COUNTERS)?, event_stats: take(&mut ebpf, maps::EVENT_STATS)? };
     let rate = mapped(&mut ebpf, maps::RATE, size_of::<Bucket>(), rate_slots(rules.rate_limit.capacity))?;
     let events = take(&mut ebpf, maps::EVENTS)?;
+    let good =
+        crate::proof::kernel::GoodMap::new(take(&mut ebpf, maps::SIP_GOOD)?, take(&mut ebpf, maps::SIP_GOOD_FILTER)?);
     let clock_samples: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
     let clock = calibrate(&mut ebpf, &clock_samples)?;
-    Ok(Loaded { ebpf, tables, stats, rate, events, clock, clock_samples, origin, features, refused })
+    Ok(Loaded { ebpf, tables, stats, rate, events, good, clock, clock_samples, origin, features, refused })
 }
 
 /// Loads the SIP inspector's two stages, the full inspection first, and chains them. A kernel

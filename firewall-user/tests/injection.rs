@@ -2,14 +2,15 @@
 //! attacker-controlled fields (From, Contact, display names, call ids, account and session ids,
 //! user names) carry another address: one chosen by the attacker, this host's own, an
 //! allow-listed office or trunk. With `maxretry = 1` every failure that counts is a ban: only the
-//! real source may ever be banned.
+//! real source may ever be banned. Every failure counts here as if its source had proved itself
+//! on the wire: what is tested is which address a line names, not its proof.
 
 use std::{collections::BTreeSet, net::IpAddr};
 
 use ipnet::IpNet;
 use sipwall::{
     daemon::iface::local_addresses,
-    detect::{asterisk::Asterisk, sshd, Detector, Event},
+    detect::{asterisk::Asterisk, sshd, Detector, Event, Proof},
     jail::{Engine, NoHistory, Outcome},
     rules::jails::{builtin, Detection},
 };
@@ -74,7 +75,9 @@ fn banned(d: &mut dyn Detector, lines: &[String], jail: &str) -> BTreeSet<IpAddr
         d.feed(l, &mut events);
         for e in events.drain(..) {
             if let Event::Failure(f) = e {
-                if let Outcome::Ban(o) = engine.failure(j, f.host, None, Some(l), n as u64 * 1000, &NoHistory) {
+                if let Outcome::Ban(o) =
+                    engine.failure(j, f.host, None, Some(l), n as u64 * 1000, &NoHistory, Proof::Proven)
+                {
                     out.insert(o.target.addr());
                 }
             }

@@ -14,10 +14,12 @@ use firewall_common::{
     reason::{counter_index, Reason, REASON_SLOTS},
     service::SERVICE_SLOTS,
 };
+pub use sipwall::daemon::events::Record;
 use sipwall::{
     clock::KernelClock,
     enforcer::Enforcer,
     loader::{self, KernelStats, Loaded},
+    proof::kernel::GoodMap,
     rules::Rules,
     tables::kernel::KernelTables,
 };
@@ -31,6 +33,8 @@ pub struct Harness {
     pub enforcer: Enforcer<KernelTables>,
     pub stats: KernelStats,
     pub events: aya::maps::RingBuf<aya::maps::MapData>,
+    /// `SW_SIP_GOOD`, the known-good sources.
+    pub good: GoodMap,
     /// `SW_CLOCK`, whose slot `CLOCK_TEST` is the programs' time.
     clock_samples: Array<MapData, ClockSample>,
     clock: KernelClock,
@@ -74,14 +78,14 @@ impl Harness {
     fn load(r: Rules, object: &[u8], test_clock: bool) -> Self {
         let loaded =
             if test_clock { loader::load_with_test_clock(&r, object) } else { loader::load_object(&r, object, false) };
-        let Loaded { ebpf, tables, stats, events, clock, clock_samples, refused, .. } =
+        let Loaded { ebpf, tables, stats, events, good, clock, clock_samples, refused, .. } =
             loaded.expect("load the XDP program");
         // every program must load on every kernel the tests run on: a refusal is a failure here
         if let Some((feature, why)) = refused.first() {
             panic!("the kernel refused the {}: {why}", feature.name());
         }
         let enforcer = Enforcer::new(tables, r, clock).expect("apply rules");
-        let mut h = Self { ebpf, enforcer, stats, events, clock_samples, clock };
+        let mut h = Self { ebpf, enforcer, stats, events, good, clock_samples, clock };
         if test_clock {
             let now = loader::sample(&mut h.ebpf, &h.clock_samples).expect("sample the kernel clock");
             h.set_jiffies(now.jiffies);
@@ -201,15 +205,31 @@ impl Harness {
         (v.reason, v.service)
     }
 
-    /// Events waiting in the ring buffer (rate-limit reports, SIP failures answered).
-    pub fn drain_events(&mut self) -> Vec<RateEvent> {
+    /// Records waiting in the ring buffer, as the daemon reads them.
+    pub fn drain_records(&mut self) -> Vec<Record> {
         let mut out = Vec::new();
         while let Some(item) = self.events.next() {
-            assert_eq!(item.len(), std::mem::size_of::<RateEvent>());
-            // SAFETY: the kernel writes whole RateEvent records (size checked above).
-            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) });
+            out.push(Record::read(&item).unwrap_or_else(|| panic!("a record of {} bytes", item.len())));
         }
         out
+    }
+
+    /// The events waiting in the ring buffer (rate-limit reports, SIP drops, the answers the
+    /// egress classifier read), without the answers' text; requests shown for a proof are left
+    /// out.
+    pub fn drain_events(&mut self) -> Vec<RateEvent> {
+        self.drain_records()
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Event(ev) | Record::Answer(ev, ..) => Some(ev),
+                Record::Request(..) => None,
+            })
+            .collect()
+    }
+
+    /// The programs' time in jiffies `d` from now, for deadlines in the maps.
+    pub fn deadline_in(&self, d: Duration) -> u64 {
+        self.jiffies() + self.clock.jiffies_in(d)
     }
 }
 

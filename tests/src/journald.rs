@@ -3,8 +3,10 @@
 //! journald, so the machine's own journal and syslog are neither read nor written.
 
 use std::{
+    cell::RefCell,
     ffi::CString,
-    os::unix::net::UnixDatagram,
+    io::Write,
+    os::unix::{fs::PermissionsExt, net::UnixDatagram},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -165,6 +167,23 @@ impl PrivateJournal {
         assert!(out.status.success(), "logger: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// A copy of `logger` named `comm`, run as user and group `uid` with no other groups: what
+    /// it logs carries `_COMM=comm` and `_UID=uid`, as from a program of that name run by that
+    /// user (the kernel names a process after the file it runs).
+    pub fn logger(&self, comm: &str, uid: u32) -> Logger {
+        let bin = self.dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // an unprivileged user must reach it
+        for d in [&self.dir, &bin] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = bin.join(comm);
+        if !path.exists() {
+            std::fs::copy("/usr/bin/logger", &path).expect("copy /usr/bin/logger (bsdutils)");
+        }
+        Logger { path, uid, sent: RefCell::new(Vec::new()) }
+    }
+
     /// The messages of the entries matching `matches`, as journalctl finds them.
     pub fn messages(&self, matches: &[&str]) -> Vec<String> {
         let out = Command::new("journalctl")
@@ -174,6 +193,66 @@ impl PrivateJournal {
             .expect("run journalctl");
         assert!(out.status.success(), "journalctl {matches:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    }
+}
+
+/// A renamed `logger` run as some user; see `PrivateJournal::logger`.
+pub struct Logger {
+    path: PathBuf,
+    uid: u32,
+    /// Senders not reaped yet: journald reads a sender's `_COMM` in /proc when the message
+    /// arrives, which a process that exited still has until it is reaped.
+    sent: RefCell<Vec<(Child, String)>>,
+}
+
+impl Logger {
+    fn start(&self, args: &[&str]) -> Child {
+        let id = self.uid.to_string();
+        Command::new("setpriv")
+            .args([&format!("--reuid={id}"), &format!("--regid={id}"), "--clear-groups", "--"])
+            .arg(&self.path)
+            .arg("--socket-errors=on")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run setpriv (util-linux)")
+    }
+
+    /// Logs `msg` through syslog with tag `ident`, as `logger -t IDENT` does: one process each
+    /// time, with its own pid.
+    pub fn syslog(&self, ident: &str, msg: &str) {
+        let mut child = self.start(&["--socket", DEV_LOG, "--tag", ident, "--", msg]);
+        drop(child.stdin.take());
+        self.sent.borrow_mut().push((child, msg.to_owned()));
+    }
+
+    /// Sends one entry of `fields` (`NAME=value`) through journald's native protocol, as
+    /// sd_journal_send(3) does.
+    pub fn native(&self, fields: &[&str]) {
+        let mut child = self.start(&["--journald"]);
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(fields.join("\n").as_bytes()).unwrap();
+        drop(input);
+        self.sent.borrow_mut().push((child, fields.join(" ")));
+    }
+
+    /// Reaps the senders so far and insists that each one delivered its message. Call it once
+    /// journald has the messages (see `sent`).
+    pub fn reap(&self) {
+        for (child, msg) in self.sent.borrow_mut().drain(..) {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "logger {msg:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        for (mut c, _) in self.sent.get_mut().drain(..) {
+            let _ = c.wait();
+        }
     }
 }
 

@@ -30,10 +30,12 @@ macro_rules! require_root {
         }
     };
 }
+pub mod asterisk;
 pub mod daemon;
 pub mod journald;
 pub mod kamailio;
 pub mod netns;
+pub mod phone;
 pub mod sipp;
 pub mod sipvicious;
 pub mod sshd;

@@ -29,18 +29,23 @@ impl RegisterLoop {
     /// Registers from `source` (an address of the peer namespace, local port 5070) to the
     /// registrar on the lab's host at port 5060; files go in `dir`.
     pub fn start(lab: &Lab, source: &str, dir: &Path) -> RegisterLoop {
+        Self::start_with(lab, source, dir, "register.xml", "secret")
+    }
+
+    /// The same with scenario `scenario` of tests/fixtures/sip/scenarios and password `password`.
+    pub fn start_with(lab: &Lab, source: &str, dir: &Path, scenario: &str, password: &str) -> RegisterLoop {
         // `ip netns exec` starts whether or not sipp exists: look first, so a missing sipp says so
         assert!(
             std::process::Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok(),
             "sipp is not installed: scripts/setup --test installs Debian's sip-tester"
         );
-        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sip/scenarios/register.xml");
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sip/scenarios").join(scenario);
         let (stats, errors, screen) = (dir.join("sipp-stats.csv"), dir.join("sipp-errors.log"), dir.join("sipp.out"));
         let child = lab
             .cmd(&lab.peer, "sipp")
             .arg("-sf")
             .arg(&scenario)
-            .args(["-au", "1000", "-ap", "secret", "-i", source, "-p", "5070"])
+            .args(["-au", "1000", "-ap", password, "-i", source, "-p", "5070"])
             // one registration a second, never two at once, for as long as the test runs
             .args(["-r", "1", "-rp", "1000", "-l", "1", "-m", "100000"])
             // an answer that does not come fails the registration instead of stalling the loop

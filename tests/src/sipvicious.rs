@@ -36,12 +36,8 @@ impl Attacker {
         Attacker { addr, peer: lab.peer.clone(), peer_if: lab.peer_if.clone(), target: lab.host_ip4(), home }
     }
 
-    /// Runs sipvicious tool `tool` with `args`, bound to this attacker's address, against the
-    /// host; `timeout(1)` ends it after `secs` seconds.
-    fn run(&self, tool: &str, secs: u32, args: &[&str]) -> Run {
-        // svwar and svcrack 0.3.3 read -b but never pass it on (TakeASip and ASipOfRedWine are
-        // built without `bindingip`), so their unbound sockets take the source of the route to
-        // the host: make it this attacker's. Sockets bound to an address (SIPp's) keep theirs.
+    /// Makes this attacker's address the source of the peer namespace's route to the host.
+    fn route_from_here(&self) {
         let route = Command::new("ip")
             .args(["-n", &self.peer, "route", "replace", &format!("{}/32", self.target), "dev", &self.peer_if])
             .args(["src", &self.addr])
@@ -54,6 +50,15 @@ impl Attacker {
             self.addr,
             String::from_utf8_lossy(&route.stderr)
         );
+    }
+
+    /// Runs sipvicious tool `tool` with `args`, bound to this attacker's address, against the
+    /// host; `timeout(1)` ends it after `secs` seconds.
+    fn run(&self, tool: &str, secs: u32, args: &[&str]) -> Run {
+        // svwar and svcrack 0.3.3 read -b but never pass it on (TakeASip and ASipOfRedWine are
+        // built without `bindingip`), so their unbound sockets take the source of the route to
+        // the host: make it this attacker's. Sockets bound to an address (SIPp's) keep theirs.
+        self.route_from_here();
         let out = Command::new("ip")
             .args(["netns", "exec", &self.peer, "timeout", &secs.to_string(), tool, "-b", &self.addr])
             .args(args)
@@ -73,9 +78,11 @@ impl Attacker {
         (run.stdout.contains(&format!("{}:5060", self.target)), run)
     }
 
-    /// `svwar -m REGISTER -e EXTENSIONS`: the extensions it reports as existing, and what it printed.
-    pub fn svwar(&self, extensions: &str) -> (Vec<String>, Run) {
-        let run = self.run("svwar", 60, &["-m", "REGISTER", "-t", "0.2", &format!("-e{extensions}")]);
+    /// `svwar -m METHOD -e EXTENSIONS`: the extensions it reports as existing, and what it
+    /// printed. With INVITE, svwar acknowledges each final answer (an ACK with the answer's
+    /// To-tag), as a SIP client must.
+    pub fn svwar(&self, method: &str, extensions: &str) -> (Vec<String>, Run) {
+        let run = self.run("svwar", 60, &["-m", method, "-t", "0.2", &format!("-e{extensions}")]);
         (found_rows(&run.stdout), run)
     }
 

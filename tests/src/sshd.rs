@@ -79,9 +79,17 @@ impl Drop for Sshd {
 
 /// One login attempt with a wrong password, from the peer namespace. Returns what ssh said.
 pub fn attempt(lab: &Lab, timeout_secs: u32) -> String {
-    let out = lab
-        .cmd(&lab.peer, "sshpass")
-        .args(["-p", "wrong-password", "ssh"])
+    attempt_from(lab, None, timeout_secs)
+}
+
+/// The same from address `from` of the peer namespace (its main address with `None`).
+pub fn attempt_from(lab: &Lab, from: Option<&str>, timeout_secs: u32) -> String {
+    let mut cmd = lab.cmd(&lab.peer, "sshpass");
+    cmd.args(["-p", "wrong-password", "ssh"]);
+    if let Some(a) = from {
+        cmd.args(["-o", &format!("BindAddress={a}")]);
+    }
+    let out = cmd
         .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
         .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
         .args(["-o", "NumberOfPasswordPrompts=1", "-o", &format!("ConnectTimeout={timeout_secs}")])
@@ -92,16 +100,17 @@ pub fn attempt(lab: &Lab, timeout_secs: u32) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Rules protecting SSH with an `sshd` jail reading `logpath` (asterisk off).
-pub fn jail_rules(logpath: &str, maxretry: impl std::fmt::Display) -> String {
+/// Rules protecting SSH with an `sshd` jail (asterisk off) reading `logpath`, or with `None`
+/// the built-in source: root's sshd in the journal.
+pub fn jail_rules(logpath: Option<&str>, maxretry: impl std::fmt::Display) -> String {
+    let logpath = logpath.map(|p| format!("logpath = [\"{p}\"]\n")).unwrap_or_default();
     format!(
         r#"
 [services.ssh]
 ports = ["22/tcp"]
 
 [jails.sshd]
-logpath = ["{logpath}"]
-maxretry = {maxretry}
+{logpath}maxretry = {maxretry}
 findtime = "10m"
 bantime = "1h"
 

@@ -1,6 +1,8 @@
 //! Detection end to end: log lines in Asterisk's formats appended to a file the daemon follows
 //! while the attacker's packets flow; after `maxretry` failures its packets are dropped by XDP.
-//! Lines that name other addresses in attacker-controlled fields ban nobody else.
+//! Lines that name other addresses in attacker-controlled fields ban nobody else. The lines are
+//! written here, with no SIP exchange behind them, so nothing proves their sources: the jails
+//! under test trust unproven evidence (spoof_lab and asterisk_lab test the default).
 
 use std::{io::Write, path::Path, time::Duration};
 
@@ -22,6 +24,7 @@ ports = ["5060/udp"]
 
 [jails.asterisk]
 logpath = ["{}"]
+trust_unproven = true
 
 [jails.sshd]
 enabled = false
@@ -170,6 +173,7 @@ report_interval = "100ms"
 findtime = "1m"
 maxretry = 3
 bantime = "10m"
+trust_unproven = true
 
 [jails.asterisk]
 enabled = false
@@ -203,6 +207,8 @@ url = "http://127.0.0.1:{port}/sipwall"
     let body = bodies.lock().unwrap().iter().find(|b| b.contains(flooder)).cloned().unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((v["event"].as_str(), v["jail"].as_str()), (Some("ban"), Some("flood")), "{body}");
+    assert_eq!(v["evidence"].as_str(), Some("unproven"), "{body}");
+    assert!(v["reason"].as_str().unwrap_or_default().ends_with("unproven (trust_unproven)"), "{body}");
     let m = d.metrics();
     assert!(m.contains("sipwall_bans_total{jail=\"flood\"} 1"), "{m}");
     assert!(m.contains("sipwall_webhook_deliveries_total{result=\"delivered\"} 1"), "{m}");

@@ -1,6 +1,7 @@
 //! The `journal:` log source against a real systemd-journald, private to the test: a real sshd
-//! logging through syslog gets its password-guessing client dropped, and every journal line is
-//! counted exactly once across daemon, journalctl and journald restarts.
+//! logging through syslog gets its password-guessing client dropped, what a local user logs as
+//! sshd is not even read, and every journal line is counted exactly once across daemon,
+//! journalctl and journald restarts.
 //!
 //! journald runs here without systemd as PID 1, so it cannot tell which unit a process belongs
 //! to and leaves `_SYSTEMD_UNIT` empty: `journal:UNIT` (journalctl `--unit=`) matches nothing
@@ -10,19 +11,28 @@ use std::time::Duration;
 
 use sipwall_tests::{
     daemon::DaemonProc,
-    journald::PrivateJournal,
+    journald::{Logger, PrivateJournal},
     netns::{wait_for, Lab},
     require_root,
     sshd::{attempt, jail_rules, Sshd, SshdLog},
 };
 
 const MAXRETRY: u64 = 4;
+/// For the restart test, which logs through `logger` itself; anyone can log with this
+/// identifier, so the built-in sshd jail matches journald's fields instead (`ROOT_SSHD`).
 const SOURCE: &str = "journal:SYSLOG_IDENTIFIER=sshd";
+/// What the built-in sshd jail's source matches: entries that root's sshd (or, since OpenSSH
+/// 9.8, sshd-session) logged.
+const ROOT_SSHD: [&str; 3] = ["_UID=0", "_COMM=sshd", "_COMM=sshd-session"];
+/// The local user who forges sshd's lines: nobody.
+const NOBODY: u32 = 65534;
+/// The address the forged lines accuse.
+const VICTIM: &str = "198.51.100.77";
 /// Generous bounds for things that happen in the background; never a measure of speed.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn rules() -> String {
-    jail_rules(SOURCE, MAXRETRY)
+    jail_rules(Some(SOURCE), MAXRETRY)
 }
 
 /// The value of the sample of `name` whose labels include `labels`, if there is one.
@@ -45,13 +55,14 @@ fn source_up(d: &DaemonProc) -> Option<u64> {
     metric(&d.metrics(), "sipwall_log_source_up", &format!(r#"source="{SOURCE}""#))
 }
 
-/// Waits until the daemon's journalctl reads new entries: it starts at the end of the journal
-/// some time after the daemon answers, and lines logged before that are history.
-fn until_reading(d: &DaemonProc, j: &PrivateJournal) {
+/// Waits until the daemon's journalctl reads new entries, which `log` writes: it starts at the
+/// end of the journal some time after the daemon answers, and lines logged before that are
+/// history.
+fn until_reading(d: &DaemonProc, log: impl Fn(&str)) {
     let before = lines_read(d);
     for i in 0.. {
         assert!(i < 120, "the daemon read none of the journal:\n{}", d.log_text());
-        j.syslog("sshd", 1, &format!("sipwall-test: anyone reading? {i}"));
+        log(&format!("sipwall-test: anyone reading? {i}"));
         if wait_for(Duration::from_secs(1), || lines_read(d) > before) {
             return;
         }
@@ -97,7 +108,7 @@ fn every_journal_line_is_read_once_across_daemon_journalctl_and_journald_restart
     let mut j = PrivateJournal::start();
     let lab = Lab::new();
     let mut d = DaemonProc::start(&lab, &rules());
-    until_reading(&d, &j);
+    until_reading(&d, |m| j.syslog("sshd", 1, m));
     assert_eq!(source_up(&d), Some(1), "{}", d.metrics());
 
     // below maxretry: counted, nobody banned
@@ -109,7 +120,7 @@ fn every_journal_line_is_read_once_across_daemon_journalctl_and_journald_restart
     d.stop();
     j.syslog("sshd", 4000, "Failed password for root from 198.51.100.8 port 1 ssh2");
     d.spawn(&lab);
-    until_reading(&d, &j);
+    until_reading(&d, |m| j.syslog("sshd", 1, m));
     assert_eq!(failures(&d), 0, "the new daemon counted old lines:\n{}", d.log_text());
     fail_and_count(&d, &j, "198.51.100.9", MAXRETRY, "203.0.113.2");
     assert!(wait_for(PATIENCE, || banned(&d, "198.51.100.9")), "maxretry failures ban:\n{}", d.log_text());
@@ -148,38 +159,132 @@ fn fail_and_count_later(d: &DaemonProc, j: &PrivateJournal) {
     assert_eq!(failures(d), before + 3, "{}", d.log_text());
 }
 
+/// A real sshd logging through syslog into the private journal, once it says it listens.
+fn start_sshd(lab: &Lab, j: &PrivateJournal) -> Sshd {
+    let dir = j.dir.join("sshd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sshd = Sshd::start(lab, &dir, SshdLog::Syslog);
+    assert!(
+        wait_for(PATIENCE, || j.messages(&ROOT_SSHD).iter().any(|m| m.contains("Server listening"))),
+        "sshd did not log through /dev/log into the private journal as root's sshd:\n{:?}",
+        j.messages(&[])
+    );
+    sshd
+}
+
+/// Root's program named sshd, standing in for sshd where a line must be logged at a given time.
+fn root_sshd(j: &PrivateJournal) -> Logger {
+    j.logger("sshd", 0)
+}
+
+/// Fails passwords against the real sshd from the lab's peer: each failure is counted once, and
+/// the peer is dropped at the `MAXRETRY`th.
+fn guess_until_dropped(d: &DaemonProc, lab: &Lab) {
+    let peer = lab.peer_ip4();
+    let before = failures(d);
+    for n in 1..=MAXRETRY {
+        let said = attempt(lab, 5);
+        assert!(said.contains("Permission denied"), "attempt {n} reached sshd and failed: {said}");
+        assert!(wait_for(PATIENCE, || failures(d) >= before + n), "failure {n} counted:\n{}", d.log_text());
+        assert_eq!(failures(d), before + n, "each failure counted once");
+        let banned = wait_for(Duration::from_secs(3), || banned(d, &peer));
+        assert_eq!(banned, n == MAXRETRY, "after {n} of {MAXRETRY} failures:\n{}", d.cli_ok(&["list"]));
+    }
+    let said = attempt(lab, 2);
+    assert!(!said.contains("Permission denied"), "a banned client reached sshd: {said}");
+}
+
 #[test]
 fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped() {
     require_root!();
     let j = PrivateJournal::start();
     let lab = Lab::new();
-    let dir = j.dir.join("sshd");
-    std::fs::create_dir_all(&dir).unwrap();
-    let _sshd = Sshd::start(&lab, &dir, SshdLog::Syslog);
-    assert!(
-        wait_for(PATIENCE, || j.messages(&["_COMM=sshd"]).iter().any(|m| m.contains("Server listening"))),
-        "sshd did not log through /dev/log into the private journal:\n{:?}",
-        j.messages(&[])
-    );
-    let d = DaemonProc::start(&lab, &rules());
-    until_reading(&d, &j);
-    let peer = lab.peer_ip4();
+    let _sshd = start_sshd(&lab, &j);
+    // the built-in sshd jail, as a host without a rules file for it has
+    let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
+    let root = root_sshd(&j);
+    until_reading(&d, |m| root.syslog("sshd", m));
+    guess_until_dropped(&d, &lab);
 
-    for n in 1..=MAXRETRY {
-        let said = attempt(&lab, 5);
-        assert!(said.contains("Permission denied"), "attempt {n} reached sshd and failed: {said}");
-        assert!(wait_for(PATIENCE, || failures(&d) >= n), "failure {n} counted:\n{}", d.log_text());
-        assert_eq!(failures(&d), n, "each failure counted once");
-        let banned = wait_for(Duration::from_secs(3), || banned(&d, &peer));
-        assert_eq!(banned, n == MAXRETRY, "after {n} of {MAXRETRY} failures:\n{}", d.cli_ok(&["list"]));
-    }
-    let said = attempt(&lab, 2);
-    assert!(!said.contains("Permission denied"), "a banned client reached sshd: {said}");
-
-    let why = d.cli_ok(&["why", &peer]);
+    let why = d.cli_ok(&["why", &lab.peer_ip4()]);
     assert!(why.contains("sshd[") && why.contains("Failed password for root"), "{why}");
-    // the same entries carry _COMM=sshd, which the built-in sshd jail's `journal:_COMM=sshd
-    // _COMM=sshd-session` matches
-    let failed = j.messages(&["_COMM=sshd"]).iter().filter(|m| m.starts_with("Failed password")).count();
-    assert_eq!(failed as u64, MAXRETRY, "sshd logged exactly maxretry failures");
+    // sshd's privilege-separated child has its monitor, running as root, log for it: every
+    // failure is root's
+    let failed = |m: &[&str]| j.messages(m).iter().filter(|m| m.starts_with("Failed password")).count() as u64;
+    assert_eq!(failed(&ROOT_SSHD), MAXRETRY, "sshd logged exactly maxretry failures, as root");
+    assert_eq!(failed(&[]), MAXRETRY, "and no other failures are in the journal");
+}
+
+#[test]
+fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
+    require_root!();
+    let j = PrivateJournal::start();
+    let lab = Lab::new();
+    let _sshd = start_sshd(&lab, &j);
+    let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
+    let root = root_sshd(&j);
+    until_reading(&d, |m| root.syslog("sshd", m));
+    // a failure of a fence address, logged as root's sshd: once it is counted, the daemon has
+    // read everything logged before it (journalctl follows the journal in order)
+    let fence = |n: u64| {
+        let addr = format!("203.0.113.{n}");
+        root.syslog("sshd", &format!("Failed password for invalid user fence from {addr} port 1 ssh2"));
+        let counted = wait_for(PATIENCE, || d.cli_ok(&["why", &addr]).contains("failures are being counted"));
+        assert!(counted, "fence {n} counted:\n{}", d.log_text());
+        root.reap();
+    };
+    fence(1);
+    let before = (failures(&d), lines_read(&d));
+
+    // a local user runs a program named sshd and logs, tagged sshd, what sshd logs, more than
+    // maxretry times: `_COMM=sshd` alone would ban VICTIM
+    let nobody = j.logger("sshd", NOBODY);
+    let mut forged = Vec::new();
+    for port in 4242..4242 + MAXRETRY + 1 {
+        forged.extend([
+            format!("Failed password for root from {VICTIM} port {port} ssh2"),
+            format!("Invalid user x from {VICTIM} port {port}"),
+            format!("Failed password for invalid user x from {VICTIM} port {port} ssh2"),
+            format!("Connection closed by authenticating user root {VICTIM} port {port} [preauth]"),
+            format!("Connection closed by invalid user x {VICTIM} port {port} [preauth]"),
+        ]);
+    }
+    for m in &forged {
+        nobody.syslog("sshd", m);
+    }
+    // journald's own fields cannot be claimed: it drops those a client sends
+    let native = format!("Failed password for root from {VICTIM} port 4343 ssh2");
+    let message = format!("MESSAGE={native}");
+    nobody.native(&[&message, "SYSLOG_IDENTIFIER=sshd", "_UID=0", "_COMM=sshd", "_SYSTEMD_UNIT=ssh.service"]);
+    forged.push(native);
+    forged.sort();
+
+    // the forged lines are in the journal as sshd's, from the user: only `_UID` tells them apart
+    let uid = format!("_UID={NOBODY}");
+    let as_sshd = || {
+        let mut m = j.messages(&["_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", &uid]);
+        m.sort();
+        m
+    };
+    let arrived = wait_for(PATIENCE, || as_sshd().len() >= forged.len());
+    nobody.reap();
+    assert!(arrived, "the forged lines reached the journal as sshd's:\n{:#?}", j.messages(&[]));
+    assert_eq!(as_sshd(), forged);
+    let root_lines = j.messages(&ROOT_SSHD);
+    assert!(!root_lines.iter().any(|m| m.contains(VICTIM)), "a forged line passes for root's sshd: {root_lines:#?}");
+
+    fence(2);
+    assert_eq!(
+        (failures(&d), lines_read(&d)),
+        (before.0 + 1, before.1 + 1),
+        "(failures, lines read): the daemon read the fence and none of the {} forged lines:\n{}",
+        forged.len(),
+        d.cli_ok(&["status"])
+    );
+    let why = d.cli_ok(&["why", VICTIM]);
+    assert_eq!(why.trim(), format!("{VICTIM} is not banned"), "no failures counted, no ban, no history");
+
+    // the real sshd's failures still count and ban, after the forged lines as before them
+    guess_until_dropped(&d, &lab);
+    assert!(!banned(&d, VICTIM), "{}", d.cli_ok(&["list"]));
 }

@@ -1,7 +1,9 @@
 //! The `sip-wire` jail end to end, with real peers: Kamailio as a registrar in the protected
 //! namespace answers a real sipvicious extension scan (svwar) from the other with 404s; the
-//! egress classifier reports them, and after `maxretry` of them the scanner's packets are
-//! dropped by XDP. No log is read.
+//! egress classifier reports them. A scan with REGISTER answers nothing back, so nothing proves
+//! its 404s went to their sender: they ban no one. A scan with INVITE acknowledges each 404 with
+//! its To-tag, which only the real sender saw: after `maxretry` of them the scanner's packets
+//! are dropped by XDP. No log is read.
 
 use std::{process::Stdio, time::Duration};
 
@@ -57,20 +59,34 @@ fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
     );
     assert!(!d.cli_ok(&["list"]).contains(&lab.peer_ip4()), "OPTIONS answered 200 banned nobody");
 
-    // 40 extensions, every one unknown: Kamailio answers 404 until the scanner is dropped
-    let scan = lab
-        .cmd(&lab.peer, "timeout")
-        .args(["60", "svwar", "-e2000-2039", "-m", "REGISTER", "-t", "0.2", &lab.host_ip4()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run svwar");
-    let _ = scan;
+    // 40 extensions by REGISTER, every one unknown: 404s, but nothing proves who asked
+    let svwar = |method: &str| {
+        lab.cmd(&lab.peer, "timeout")
+            .args(["60", "svwar", "-e2000-2039", "-m", method, "-t", "0.2", &lab.host_ip4()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run svwar")
+    };
+    svwar("REGISTER");
+    let unproven = || d.metric("sipwall_failures_skipped_total", r#"jail="sip-wire",reason="unproven""#);
     assert!(
-        wait_for(Duration::from_secs(30), || d.cli_ok(&["list"]).contains(&lab.peer_ip4())),
+        wait_for(Duration::from_secs(120), || unproven() >= u64::from(MAXRETRY)),
+        "the 404s to a REGISTER scan were not judged unproven\n{}",
+        d.metrics()
+    );
+    assert!(!d.cli_ok(&["list"]).contains(&lab.peer_ip4()), "unproven 404s banned the scanner");
+    let why = d.cli_ok(&["why", &lab.peer_ip4()]);
+    assert!(why.contains("not counted: sip-wire"), "{why}");
+
+    // the same scan by INVITE: each 404 is acknowledged, proven, counted
+    svwar("INVITE");
+    assert!(
+        wait_for(Duration::from_secs(60), || d.cli_ok(&["list"]).contains(&lab.peer_ip4())),
         "the scanner was not banned\n{}",
         d.log_text()
     );
+    assert!(d.metric("sipwall_sip_proofs_total", r#"token="to_tag""#) >= u64::from(MAXRETRY), "{}", d.metrics());
     let m = d.metrics();
     let answered = metric_sum(&m, "sipwall_sip_failures_answered_total", r#"status="404""#);
     assert!(answered >= u64::from(MAXRETRY), "404s seen on egress: {answered}\n{m}");

@@ -28,7 +28,7 @@ fn a_password_guessing_client_is_dropped_and_stays_dropped_across_restarts() {
     let dir = lab.scratch_dir("sshd");
     let sshd = Sshd::start(&lab, &dir, SshdLog::File);
     let log = sshd.log.clone().unwrap();
-    let mut d = DaemonProc::start(&lab, &jail_rules(&log.display().to_string(), MAXRETRY));
+    let mut d = DaemonProc::start(&lab, &jail_rules(Some(&log.display().to_string()), MAXRETRY));
     let peer: Ipv4Addr = lab.peer_ip4().parse().unwrap();
     let packets = SourceCounter::start(&lab, peer);
 

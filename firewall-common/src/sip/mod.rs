@@ -84,7 +84,8 @@ pub type Scratch = [u8; SCRATCH_LEN];
 
 /// Value of `SW_SIP_SCRATCH` (per CPU): the payload being inspected, what the inspector's first
 /// stage hands the second, and the classifier's state, which the kernel's `bpf_loop` callbacks
-/// find here.
+/// find here. A request from a source the host awaits a proof from (`SW_SIP_AWAIT`) is sent to
+/// the daemon as this whole record (see [`crate::proof`]).
 #[repr(C)]
 pub struct SipScratch {
     pub state: Classifier,
@@ -110,7 +111,12 @@ pub struct Handoff {
     pub family: u32,
     pub svc: u32,
     /// 1 for TCP.
-    pub tcp: u32,
+    pub tcp: u8,
+    /// 1 for a TCP segment of a connection whose handshake completed (its sender received the
+    /// host's SYN-ACK): a scanner hit in it is proven.
+    pub established: u8,
+    /// The sender's port.
+    pub port: u16,
     /// Index of the sender's slot in `SW_SIP_CLEAN`.
     pub slot: u32,
     /// Jiffies when the packet arrived.

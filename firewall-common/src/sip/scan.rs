@@ -91,6 +91,12 @@ impl Classifier {
         Classifier { len: len as u32, ..Classifier::default() }
     }
 
+    /// The payload bytes inspected (the copy's length).
+    #[inline(always)]
+    pub fn inspected(&self) -> usize {
+        self.len as usize
+    }
+
     /// The verdict; final once [`Classifier::search`] returned [`Step::Done`].
     #[inline(always)]
     pub fn result(&self) -> Classification {

@@ -5,6 +5,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{helpers::bpf_loop, programs::XdpContext};
 use firewall_common::{
+    proof::SCANNER_PROVEN,
     reason::Reason,
     sip::{sip_flag, Handoff, SignatureTable, SipScratch, Step, MAX_HEADER_STEPS, MAX_SEARCH_STEPS},
 };
@@ -18,7 +19,10 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
     let Some(scratch) = SW_SIP_SCRATCH.get_ptr_mut(0) else { return finish(ctx, 0, Reason::Accepted) };
     // SAFETY: this CPU's slot, filled by the first stage for this packet.
     let who = unsafe { (*scratch).handoff };
-    let out = judge(scratch, &who);
+    let mut out = judge(scratch, &who);
+    if out.reason == Reason::SipScanner && who.established != 0 {
+        out.detail |= SCANNER_PROVEN;
+    }
     conclude(ctx, &who, &out)
 }
 

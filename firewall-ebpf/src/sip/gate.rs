@@ -17,7 +17,7 @@ use firewall_common::{
     },
 };
 
-use super::{conclude, enforce, finish, Outcome};
+use super::{conclude, enforce, finish, proof, Outcome};
 use crate::{
     clock,
     cursor::{bytes, frame_len},
@@ -43,7 +43,16 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
     let now = clock::now();
     let source = Source { addr: seg.peer, family: seg.family, port: seg.peer_port, tcp: seg.tcp as u8, _pad: 0 };
     let slot = source.slot(capacity::SIP_CLEAN - 1);
-    let who = Handoff { peer: seg.peer, family: seg.family, svc, tcp: seg.tcp as u32, slot, now };
+    let who = Handoff {
+        peer: seg.peer,
+        family: seg.family,
+        svc,
+        tcp: seg.tcp as u8,
+        established: 0,
+        port: seg.peer_port,
+        slot,
+        now,
+    };
     let out = match first_look(ctx, &seg, &source, &who) {
         Some(out) => out,
         None => {
@@ -83,7 +92,7 @@ fn first_look(ctx: &XdpContext, seg: &Segment, source: &Source, who: &Handoff) -
         // the requests that pass would double the verifier's walk of the inspection
         *slot = Clean { source: *source, at: who.now, epoch: pol.epoch, _pad: 0 };
     }
-    if !hand_on(ctx, seg, who) {
+    if !hand_on(ctx, seg, who, request) {
         return Some(Outcome::ACCEPTED);
     }
     None
@@ -103,9 +112,11 @@ fn leading_method(ctx: &XdpContext, seg: &Segment) -> u32 {
 }
 
 /// Copies the payload into this CPU's scratch buffer with `who`, for the full inspection;
-/// `false` for an empty payload or a failed copy.
+/// `false` for an empty payload or a failed copy. A TCP segment's handoff says whether its
+/// connection is established; a UDP request from a source awaited for a proof goes to the
+/// daemon.
 #[inline(always)]
-fn hand_on(ctx: &XdpContext, seg: &Segment, who: &Handoff) -> bool {
+fn hand_on(ctx: &XdpContext, seg: &Segment, who: &Handoff, request: bool) -> bool {
     let frame = frame_len(ctx);
     let end = if seg.end < frame { seg.end } else { frame };
     if seg.payload >= end {
@@ -128,5 +139,10 @@ fn hand_on(ctx: &XdpContext, seg: &Segment, who: &Handoff) -> bool {
     }
     s.state = Classifier::new(n as usize);
     s.handoff = *who;
+    if seg.tcp {
+        s.handoff.established = proof::established(ctx, seg) as u8;
+    } else if request {
+        proof::show_if_awaited(s, seg, who.now);
+    }
     true
 }

@@ -16,6 +16,7 @@
 
 pub mod full;
 pub mod gate;
+mod proof;
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use firewall_common::{
@@ -31,7 +32,7 @@ use firewall_common::{
 };
 
 use crate::{
-    clock, events, limit,
+    clock, events, good, limit,
     maps::{SW_CONFIG, SW_SERVICES, SW_SIP_SCRATCH},
     stats,
 };
@@ -83,7 +84,7 @@ fn enforce(who: &Handoff, pol: &SipPolicy, m: u32, pass: Reason) -> Outcome {
         let Some(cfg) = SW_CONFIG.get(0) else { return Outcome::ACCEPTED };
         let addr = if who.family == FAMILY_V6 { who.peer.masked(RATE6_PREFIX) } else { who.peer };
         let key = RateKey { addr, svc: method_key(who.svc, m), family: who.family };
-        if !limit::take(&key, limits, cfg, who.now) {
+        if !limit::take(&key, limits, cfg, who.now) && !good::known(addr, who.family, who.now) {
             return Outcome { reason: Reason::SipMethodLimited, detail: m };
         }
     }

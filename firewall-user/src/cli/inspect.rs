@@ -71,12 +71,29 @@ pub fn render_why(verdict: &str, v: &WhyView, now: u64) -> String {
     for b in &v.bans {
         out.push_str(&format!("  ban: {} {} by {}: {}\n", b.target, left(b.expires_unix_ms, now), b.source, b.reason));
     }
+    if let Some((how, until)) = &v.known_good {
+        out.push_str(&format!("  known good: {how}, {}\n", left(Some(*until), now)));
+    }
+    if let Some(t) = &v.proven_by {
+        out.push_str(&format!("  proven: it echoed the host's {t} within the last hour\n"));
+    }
     for p in &v.pending {
         out.push_str(&format!(
             "  counting: {} has {} of {} failures within {}\n",
             p.jail,
             p.failures,
             p.maxretry,
+            duration::format(Some(std::time::Duration::from_secs(p.findtime_secs)))
+        ));
+        for l in &p.lines {
+            out.push_str(&format!("    > {l}\n"));
+        }
+    }
+    for p in &v.unproven {
+        out.push_str(&format!(
+            "  not counted: {} saw {} unproven failures within {} (a forged packet could produce them)\n",
+            p.jail,
+            p.failures,
             duration::format(Some(std::time::Duration::from_secs(p.findtime_secs)))
         ));
         for l in &p.lines {
@@ -128,6 +145,7 @@ pub fn render_status(v: &StatusView) -> String {
         let features: Vec<String> = v.features.iter().map(|f| format!("{} {}", f.name, on(f.enabled))).collect();
         out.push_str(&format!("kernel: Linux {}; {}\n", v.kernel, features.join(", ")));
     }
+    out.push_str(&format!("known good sources: {}\n", v.known_good));
     for j in &v.jails {
         out.push_str(&format!(
             "\njail {} ({}): maxretry {} within {}, bantime {}{}\n",
@@ -139,8 +157,9 @@ pub fn render_status(v: &StatusView) -> String {
             if j.increment { " (longer for repeat offenders)" } else { "" }
         ));
         out.push_str(&format!(
-            "  lines read {}, failures {}, sources being counted {}, bans {} ({} active)\n",
-            j.lines, j.failures, j.tracked, j.bans_total, j.bans_active
+            "  lines read {}, failures {}, sources being counted {}, with unproven failures set aside {}, bans {} \
+             ({} active)\n",
+            j.lines, j.failures, j.tracked, j.unproven, j.bans_total, j.bans_active
         ));
         for s in &j.sources {
             let state = match (&s.problem, s.up) {

@@ -74,6 +74,16 @@ pub struct WhyView {
     /// Bans in force covering it.
     pub bans: Vec<BanView>,
     pub pending: Vec<PendingView>,
+    /// Unproven failures the jails did not count (a forged packet could produce them).
+    #[serde(default)]
+    pub unproven: Vec<PendingView>,
+    /// Known good (it authenticated): how, and until when (unix ms).
+    #[serde(default)]
+    pub known_good: Option<(String, u64)>,
+    /// It proved it receives the host's packets (by the token it echoed) within the last hour:
+    /// its log failures count as proven.
+    #[serde(default)]
+    pub proven_by: Option<String>,
     /// Its bans, newest first.
     pub history: Vec<HistoryEntry>,
 }
@@ -101,6 +111,9 @@ pub struct JailView {
     pub failures: u64,
     /// Sources with failures counted now.
     pub tracked: usize,
+    /// Sources with unproven failures set aside now.
+    #[serde(default)]
+    pub unproven: usize,
     pub bans_total: u64,
     pub bans_active: usize,
 }
@@ -122,6 +135,9 @@ pub struct StatusView {
     /// The optional parts, by `sipwall_feature_enabled` label, and whether they are on.
     #[serde(default)]
     pub features: Vec<FeatureView>,
+    /// Sources known good (they authenticated).
+    #[serde(default)]
+    pub known_good: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

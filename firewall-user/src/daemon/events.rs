@@ -1,6 +1,10 @@
 //! Reading the events the kernel sends through its ring buffer: the XDP program's rate-limit
-//! reports (for `flood`), the SIP inspector's drops (scanner signatures for `scanner`) and the
-//! egress classifier's SIP failures (for `sip-wire`).
+//! reports (for `flood`), the SIP inspector's drops (scanner signatures for `scanner`), the
+//! egress classifier's SIP answers (failures for `sip-wire`, and the tokens of proofs) and the
+//! requests of the sources awaited for a proof (see [`crate::proof`]).
+//!
+//! What one forged packet can cause (a rate-limit report, a scanner packet, an answer to a
+//! request nobody proved was sent from its address) is reported as unproven evidence.
 
 mod describe;
 #[cfg(test)]
@@ -10,15 +14,21 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 use firewall_common::{
+    proof::SipAnswer,
     rate::{RateEvent, FAMILY_V4},
-    sip::{Field, Method},
+    sip::{Field, Method, SipScratch},
 };
 use tokio::io::unix::AsyncFd;
 
 pub use self::describe::{decode, Report};
 use self::describe::{drop_line, limit_name, scanner_line, SignatureLabels};
 use super::{detection::Detected, lock, state::Daemon, Shared};
-use crate::{detect::Event, jail::Engine, rules::jails::DetectorKind};
+use crate::{
+    detect::{Event, Proof},
+    jail::Engine,
+    proof::Call,
+    rules::jails::DetectorKind,
+};
 
 /// Log lines per window; the rest are summed up, so a spoofed flood cannot flood the log.
 const LOG_BURST: usize = 10;
@@ -30,6 +40,52 @@ pub fn host_of(ev: &RateEvent) -> std::net::IpAddr {
         std::net::Ipv4Addr::from(ev.addr.lo as u32).into()
     } else {
         std::net::Ipv6Addr::from(ev.addr.to_be_bytes()).into()
+    }
+}
+
+/// The full address of a peer the kernel reported (`addr` as the kernel keeps it).
+fn peer_of(family: u32, addr: firewall_common::addr::Addr6) -> std::net::IpAddr {
+    if family == FAMILY_V4 {
+        std::net::Ipv4Addr::from(addr.lo as u32).into()
+    } else {
+        std::net::Ipv6Addr::from(addr.to_be_bytes()).into()
+    }
+}
+
+/// A record of the ring buffer, told apart by its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Event(RateEvent),
+    /// An answer the host sent: the event, the peer's full address and port, the text.
+    Answer(RateEvent, std::net::IpAddr, u16, Vec<u8>),
+    /// A request from a source awaited for a proof: its address, port and text.
+    Request(std::net::IpAddr, u16, Vec<u8>),
+}
+
+impl Record {
+    /// The record in `item`, `None` for one too short to be any.
+    pub fn read(item: &[u8]) -> Option<Record> {
+        match item.len() {
+            n if n == std::mem::size_of::<SipAnswer>() => {
+                // SAFETY: the kernel writes whole SipAnswer records of this size.
+                let a = unsafe { std::ptr::read_unaligned(item.as_ptr() as *const SipAnswer) };
+                let text = a.text[..(a.len as usize).min(a.text.len())].to_vec();
+                Some(Record::Answer(a.ev, peer_of(a.ev.family, a.peer), a.peer_port, text))
+            }
+            n if n == std::mem::size_of::<SipScratch>() => {
+                // SAFETY: the kernel writes whole SipScratch records of this size; read in place,
+                // the record is too large to copy whole.
+                let s = unsafe { &*(item.as_ptr() as *const SipScratch) };
+                let who = s.handoff;
+                let text = s.buf[..s.state.inspected().min(s.buf.len())].to_vec();
+                Some(Record::Request(peer_of(who.family, who.peer), who.port, text))
+            }
+            n if n >= std::mem::size_of::<RateEvent>() => {
+                // SAFETY: the kernel writes whole RateEvent records.
+                Some(Record::Event(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) }))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -64,10 +120,7 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         };
         let mut batch = Vec::new();
         while let Some(item) = guard.get_inner_mut().next() {
-            if item.len() >= std::mem::size_of::<RateEvent>() {
-                // SAFETY: the kernel writes whole RateEvent records.
-                batch.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) });
-            }
+            batch.extend(Record::read(&item));
         }
         guard.clear_ready();
         if batch.is_empty() {
@@ -75,8 +128,12 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         }
         let mut g = lock(&d);
         let now = crate::clock::unix_ms(std::time::SystemTime::now());
-        for ev in &batch {
-            handle(&mut g, &mut reader, ev, now);
+        for r in batch {
+            match r {
+                Record::Event(ev) => handle(&mut g, &mut reader, &ev, now),
+                Record::Answer(ev, peer, port, text) => answer(&mut g, &mut reader, &ev, (peer, port, &text), now),
+                Record::Request(peer, port, text) => request(&mut g, peer, port, &text, now),
+            }
         }
     }
 }
@@ -121,15 +178,10 @@ impl LogLimit {
 
 fn handle(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, now: u64) {
     match decode(ev) {
-        Report::SipFailure { .. } => sip_failure(g, ev, now),
-        Report::SipChallenge => {
-            if !g.challenges.challenged(host_of(ev), ev, now) {
-                r.log.log(log::Level::Warn, || {
-                    format!("too many SIP challenges waiting for a success; {} not tracked", host_of(ev))
-                });
-            }
+        // answers come with their text (`answer`); without it nothing proves them
+        Report::SipFailure { .. } | Report::SipChallenge | Report::SipSuccess => {
+            answer(g, r, ev, (host_of(ev), 0, &[]), now)
         }
-        Report::SipSuccess => g.challenges.succeeded(host_of(ev)),
         Report::RateLimited { svc, method } => rate_limited(g, r, ev, svc, method, now),
         Report::Scanner { svc, index, field } => scanner(g, r, ev, (svc, index, field), now),
         // not-SIP payloads, unwanted methods and hidden OPTIONS are dropped, not punished:
@@ -155,7 +207,8 @@ fn rate_limited(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, svc: u32, method
     }
     let limit = limit_name(&svc, method);
     let line = || format!("{} over the {limit}, {} packets dropped", source_of(ev), ev.dropped);
-    report(g, (&DetectorKind::Flood, "flood"), Some(&svc), ev, line, now);
+    // one forged packet over the limit is enough for a report
+    report(g, (&DetectorKind::Flood, "flood"), Some(&svc), (ev, Proof::Unproven), line, now);
     r.log.log(log::Level::Warn, || {
         format!("{} over the {limit} ({} packets dropped since its last report)", source_of(ev), ev.dropped)
     });
@@ -170,27 +223,88 @@ fn scanner(g: &mut Daemon, r: &mut Reader, ev: &RateEvent, (svc, index, field): 
     let line = scanner_line(&source_of(ev), text, index, field);
     r.log.log(log::Level::Info, || format!("{line}, dropped"));
     let svc = service_name(g, svc);
-    report(g, (&DetectorKind::Scanner, "scanner"), Some(&svc), ev, || line, now);
+    let proof = if ev.detail & firewall_common::proof::SCANNER_PROVEN != 0 { Proof::Proven } else { Proof::Unproven };
+    report(g, (&DetectorKind::Scanner, "scanner"), Some(&svc), (ev, proof), || line, now);
+}
+
+/// An answer the host sent to `peer` (`text`, empty when unread): its tokens are kept for
+/// proofs; a failure counts in `sip-wire` once judged proven or not, a challenge waits for a
+/// success, a success after a challenge may make its source known good.
+fn answer(
+    g: &mut Daemon,
+    r: &mut Reader,
+    ev: &RateEvent,
+    (peer, port, text): (std::net::IpAddr, u16, &[u8]),
+    now: u64,
+) {
+    let host = host_of(ev);
+    let call = g.proofs.answered(peer, port, text, now);
+    match decode(ev) {
+        Report::SipFailure { .. } => {
+            g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
+            // an answer whose transaction cannot be told is never proven
+            let proof = match call {
+                Some(c) => g.proofs.failure(host, c, *ev, now),
+                None => Some(Proof::Unproven),
+            };
+            if let Some(p) = proof {
+                sip_failure(g, ev, p, now);
+            }
+        }
+        Report::SipChallenge => {
+            if let Some(c) = call {
+                g.proofs.challenged(host, c, now);
+            }
+            if !g.challenges.challenged(host, (*ev, call), now) {
+                r.log.log(log::Level::Warn, || {
+                    format!("too many SIP challenges waiting for a success; {host} not tracked")
+                });
+            }
+        }
+        Report::SipSuccess => {
+            g.challenges.succeeded(host);
+            if let Some(until) = call.and_then(|c| g.proofs.succeeded(host, c, now)) {
+                g.known_good(host, until);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A request from a source awaited for a proof: the failures of its transaction it proves
+/// count now.
+fn request(g: &mut Daemon, peer: std::net::IpAddr, port: u16, text: &[u8], now: u64) {
+    for w in g.proofs.request(peer, port, text, now) {
+        sip_failure(g, &w.ev, Proof::Proven, now);
+    }
 }
 
 /// A SIP failure the host answered counts against its destination in `sip-wire`.
-fn sip_failure(g: &mut Daemon, ev: &RateEvent, now: u64) {
-    g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
+fn sip_failure(g: &mut Daemon, ev: &RateEvent, proof: Proof, now: u64) {
     let line = || format!("SIP/2.0 {} answered to {}", ev.status, host_of(ev));
-    report(g, (&DetectorKind::SipWire, "sip-wire"), None, ev, line, now);
+    report(g, (&DetectorKind::SipWire, "sip-wire"), None, (ev, proof), line, now);
 }
 
-/// The SIP challenges no success followed within the wait count as failures in `sip-wire`.
+/// Each second: the SIP challenges no success followed within the wait count as failures in
+/// `sip-wire`, and so do the failures whose wait for a proof ended (unproven).
 pub fn unanswered(g: &mut Daemon) {
     let now = crate::clock::unix_ms(std::time::SystemTime::now());
-    for ev in g.challenges.unanswered(now) {
+    for (ev, call) in g.challenges.unanswered(now) {
         g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
+        let proof = call.map_or(Proof::Unproven, |c: Call| g.proofs.call(host_of(&ev), c, now));
         let line = || {
             let wait = super::challenges::WAIT_MS / 1000;
             format!("SIP/2.0 {} answered to {}, no success within {wait}s", ev.status, host_of(&ev))
         };
-        report(g, (&DetectorKind::SipWire, "sip-wire"), None, &ev, line, now);
+        report(g, (&DetectorKind::SipWire, "sip-wire"), None, (&ev, proof), line, now);
     }
+    for w in g.proofs.due(now) {
+        sip_failure(g, &w.ev, Proof::Unproven, now);
+    }
+    for host in g.proofs.expire(now) {
+        g.no_longer_good(host);
+    }
+    g.release_held(now);
 }
 
 /// The jail fed by `detector` that takes a report (about service `svc`, if it is about one): the
@@ -210,18 +324,18 @@ fn report(
     g: &mut Daemon,
     (detector, rule): (&DetectorKind, &'static str),
     svc: Option<&str>,
-    ev: &RateEvent,
+    (ev, proof): (&RateEvent, Proof),
     line: impl FnOnce() -> String,
     now: u64,
 ) {
     let Some(j) = jail_for(&g.engine, detector, svc) else { return };
-    let x = Detected {
-        jail: g.engine.jails[j].spec.name.as_str().into(),
-        event: Event::failure(host_of(ev), None, rule),
-        line: line(),
-        read_at: Instant::now(),
+    let event = match proof {
+        Proof::Proven => Event::failure(host_of(ev), None, rule),
+        Proof::Unproven => Event::unproven(host_of(ev), None, rule),
     };
-    g.detected(x, now);
+    let x =
+        Detected { jail: g.engine.jails[j].spec.name.as_str().into(), event, line: line(), read_at: Instant::now() };
+    g.counted(x, now);
 }
 
 /// Forwards the XDP program's drop trace (aya-log records) to the daemon's log.

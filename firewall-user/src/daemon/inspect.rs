@@ -10,7 +10,12 @@ use crate::{
     clock,
     control::protocol::{BanView, FeatureView, JailView, PendingView, Response, SourceView, StatusView, WhyView},
     duration,
+    jail::window::Track,
 };
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(clock::from_unix_ms(ms)).to_string()
+}
 
 /// Bans of the history `why` shows at most.
 const HISTORY_SHOWN: u32 = 10;
@@ -36,17 +41,24 @@ impl Daemon {
         }
         v.blocked_by = rules.blocked().find(|n| n.contains(&addr)).map(ToString::to_string);
         v.bans = self.enforcer.bans_covering(&net).iter().map(|b| BanView::of(b, now)).collect();
-        for (jail, t) in self.engine.pending(addr) {
+        let view = |jail: &str, t: &Track| {
             let spec = &self.engine.jails[self.engine.index(jail).expect("pending comes from a jail")].spec;
-            v.pending.push(PendingView {
+            PendingView {
                 jail: jail.to_owned(),
                 failures: t.times.len() as u32,
                 maxretry: spec.maxretry,
                 findtime_secs: spec.findtime.as_secs(),
                 lines: t.lines.iter().cloned().collect(),
                 users: t.users.clone(),
-            });
-        }
+            }
+        };
+        v.pending = self.engine.pending(addr).into_iter().map(|(j, t)| view(j, t)).collect();
+        v.unproven = self.engine.pending_unproven(addr).into_iter().map(|(j, t)| view(j, t)).collect();
+        v.known_good = self
+            .proofs
+            .good(addr, now)
+            .map(|(g, until)| (format!("authenticated with {} at {}", g.method, rfc3339(g.since)), until));
+        v.proven_by = self.proofs.host(addr, now).map(|t| t.name().to_owned());
         let target = self.engine.target(addr);
         match self.store.history(&target, HISTORY_SHOWN) {
             Ok(h) => v.history = h,
@@ -60,6 +72,8 @@ impl Daemon {
             format!("{addr} is dropped: in the blocked network {b}")
         } else if !v.pending.is_empty() {
             format!("{addr} is not banned; failures are being counted")
+        } else if !v.unproven.is_empty() {
+            format!("{addr} is not banned; unproven failures (possibly forged) are not counted")
         } else {
             format!("{addr} is not banned")
         };
@@ -94,6 +108,7 @@ impl Daemon {
                     lines: m.log_lines.with_label_values(&[name]).get(),
                     failures: m.failures.with_label_values(&[name]).get(),
                     tracked: j.window.len(),
+                    unproven: j.unproven.len(),
                     bans_total: m.bans_total.with_label_values(&[name]).get(),
                     bans_active: active.get(name).copied().unwrap_or(0),
                 }
@@ -107,6 +122,7 @@ impl Daemon {
             jails,
             kernel: self.kernel.clone(),
             features,
+            known_good: self.proofs.good_count(),
         };
         let mut r = Response::ok(format!("{} bans active", view.bans_active));
         r.status = Some(view);

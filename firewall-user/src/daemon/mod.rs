@@ -162,7 +162,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // Tables are filled before the program sees its first packet; pinned tables of an earlier
     // daemon are taken over with what they hold, never emptied and refilled.
     let pins = Pins::new(&opts.pin_dir);
-    let Loaded { mut ebpf, tables, stats, rate, events, clock, origin, mut features, refused, .. } =
+    let Loaded { mut ebpf, tables, stats, rate, events, mut good, clock, origin, mut features, refused, .. } =
         loader::load_pinned(&rules, crate::BPF_OBJECT, opts.trace_drops, &pins)?;
     for line in admit(refused, &rules)? {
         log::error!("{line}");
@@ -297,6 +297,9 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         let mut g = lock(&daemon);
         let g = &mut *g;
         g.kernel = crate::features::release();
+        // sources an earlier daemon knew good prove themselves again at their next registration
+        good.clear();
+        g.good_map = Some(good);
         for (f, on) in features.all() {
             g.metrics.feature_enabled.with_label_values(&[f.name()]).set(i64::from(on));
         }

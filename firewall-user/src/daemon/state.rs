@@ -6,7 +6,10 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use firewall_common::{maps, rate::rate_slots};
+use firewall_common::{
+    maps::{self, capacity},
+    rate::rate_slots,
+};
 use ipnet::IpNet;
 use serde_json::json;
 
@@ -15,13 +18,14 @@ use crate::{
     bans::Ban,
     clock,
     control::protocol::{BanView, Request, Response},
-    detect::Event,
+    detect::{Event, Proof},
     duration,
     enforcer::{Applied, BanChange, EnforceError, Enforcer},
     features::Features,
     jail::{BanOrder, Engine, Outcome},
     loader::{self, Attached, KernelStats},
     metrics::{kernel, Metrics},
+    proof::{kernel::GoodMap, Proofs},
     rules::{cidr, Rules},
     store::HistoryEntry,
     store::Store,
@@ -44,10 +48,26 @@ pub struct Daemon {
     skipped_logged: (u64, u32),
     /// SIP challenges the host answered, waiting for a success (`sip-wire`).
     pub challenges: super::challenges::Challenges,
+    /// What the SIP answers and requests proved, and the known-good sources.
+    pub proofs: Proofs,
+    /// The known-good sources as the XDP program sees them.
+    pub good_map: Option<GoodMap>,
+    /// Log detections waiting, for at most [`HOLD_MS`], for their source to prove itself: the
+    /// request a line is about reaches the daemon through the kernel, the line through the log,
+    /// and either may come first.
+    held: std::collections::VecDeque<(Detected, u64)>,
     /// The running kernel's release, and the optional parts it accepted.
     pub kernel: String,
     pub features: Features,
 }
+
+/// How pjsip names the transaction of a failure in its log line.
+const CALL_ID_FIELD: &str = "(callid: ";
+
+/// How long an unproven or ambiguous log detection waits for a proof.
+const HOLD_MS: u64 = 2_000;
+/// Log detections held at most; past that they are judged at once.
+const HELD_MAX: usize = 65_536;
 
 /// Log lines about skipped failures per minute; the metric counts them all.
 const SKIPPED_LOG_PER_MINUTE: u32 = 20;
@@ -77,6 +97,7 @@ fn ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Valu
         v["earlier_bans"] = json!(o.earlier);
         v["bantime"] = json!(duration::format(o.bantime));
         v["users"] = json!(o.users);
+        v["evidence"] = json!(o.evidence.name());
     }
     v
 }
@@ -101,6 +122,7 @@ impl Daemon {
     ) -> Self {
         let rules = enforcer.rules();
         let engine = Engine::new(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
+        let proofs = Proofs::new(rules.sip.known_good.as_millis() as u64, capacity::SIP_GOOD as usize);
         let d = Self {
             enforcer,
             store,
@@ -114,6 +136,9 @@ impl Daemon {
             notifier,
             skipped_logged: (0, 0),
             challenges: Default::default(),
+            proofs,
+            good_map: None,
+            held: Default::default(),
             kernel: String::new(),
             features: Features::default(),
         };
@@ -239,8 +264,63 @@ impl Daemon {
         }
     }
 
-    /// Takes one detection to its jail.
-    pub fn detected(&mut self, x: Detected, now: u64) {
+    /// Takes one detection from a log to its jail. Log evidence that one datagram could produce
+    /// is proven when its source proved, on the wire, that it receives the host's packets; an
+    /// ambiguous line names its source when one of its addresses proved the transaction it
+    /// names. A detection not settled so waits up to [`HOLD_MS`] for its proof.
+    pub fn detected(&mut self, mut x: Detected, now: u64) {
+        if self.settle(&mut x, now) || self.held.len() >= HELD_MAX {
+            self.counted(x, now);
+        } else {
+            self.held.push_back((x, now + HOLD_MS));
+        }
+    }
+
+    /// Whether `x` is settled: proven or resolved now, or nothing a proof could change.
+    ///
+    /// A line that names its transaction (pjsip's `(callid: …)`) is proven when its source
+    /// proved that transaction; one that names none (chan_sip) when its source proved itself
+    /// within the hour, unless it is known good: the address a forger aims at is the one that
+    /// authenticated, and unproven evidence never counts against it.
+    fn settle(&self, x: &mut Detected, now: u64) -> bool {
+        match &mut x.event {
+            Event::Failure(f) if f.proof == Proof::Unproven => {
+                if self.proofs.good(f.host, now).is_some() {
+                    return true;
+                }
+                let proven = if x.line.contains(CALL_ID_FIELD) {
+                    self.proofs.resolve(&x.line, &[f.host], now).is_some()
+                } else {
+                    self.proofs.host(f.host, now).is_some()
+                };
+                if proven {
+                    f.proof = Proof::Proven;
+                }
+                proven
+            }
+            Event::Ambiguous { candidates, rule } => match self.proofs.resolve(&x.line, candidates, now) {
+                Some(host) => {
+                    x.event = Event::failure(host, None, rule);
+                    true
+                }
+                None => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// Judges the held log detections whose wait ended, proven or not.
+    pub fn release_held(&mut self, now: u64) {
+        while self.held.front().is_some_and(|(_, due)| *due <= now) {
+            let (mut x, _) = self.held.pop_front().expect("checked above");
+            self.settle(&mut x, now);
+            self.counted(x, now);
+        }
+    }
+
+    /// Takes one detection, its proof settled, to its jail: unproven evidence never counts
+    /// against a known-good source, and counts apart in a jail without `trust_unproven`.
+    pub fn counted(&mut self, x: Detected, now: u64) {
         let Some(j) = self.engine.index(&x.jail) else { return };
         let f = match x.event {
             Event::Failure(f) => f,
@@ -266,19 +346,59 @@ impl Daemon {
             }
         };
         self.metrics.failures.with_label_values(&[&x.jail]).inc();
+        if f.proof == Proof::Unproven {
+            if let Some((good, _)) = self.proofs.good(f.host, now) {
+                let method = good.method.clone();
+                self.metrics.failures_skipped.with_label_values(&[&x.jail, "known_good"]).inc();
+                log::debug!(
+                    "{}: {} is known good (authenticated with {method}): unproven evidence not counted: {}",
+                    x.jail,
+                    f.host,
+                    x.line
+                );
+                return;
+            }
+        }
         if self.engine.ignored_by(j, f.host).is_none() && self.enforcer.is_banned(f.host) {
             self.metrics.failures_skipped.with_label_values(&[&x.jail, "already_banned"]).inc();
             return;
         }
-        match self.engine.failure(j, f.host, f.user.as_deref(), Some(&x.line), now, &self.store) {
+        match self.engine.failure(j, f.host, f.user.as_deref(), Some(&x.line), now, &self.store, f.proof) {
             Outcome::Counted(n) => {
                 log::debug!("{}: failure {n} of {} by {}", x.jail, f.host, self.engine.jails[j].spec.maxretry)
+            }
+            Outcome::Unproven(n) => {
+                let host = f.host;
+                self.skipped(&x.jail, "unproven", || {
+                    format!(
+                        "{}: unproven failure of {host} ({n} within findtime): a forged packet could produce it, \
+                         so it bans no one (trust_unproven = false): {}",
+                        f.rule, x.line
+                    )
+                });
             }
             Outcome::Ignored(by) => {
                 self.metrics.failures_skipped.with_label_values(&[&x.jail, "ignored"]).inc();
                 log::debug!("{}: {} not counted: it is in {by}", x.jail, f.host);
             }
             Outcome::Ban(order) => self.apply(order, Some(x.read_at), now),
+        }
+    }
+
+    /// `host` authenticated: known good until `until` (unix ms), in the kernel too.
+    pub fn known_good(&mut self, host: std::net::IpAddr, until: u64) {
+        let deadline = self.enforcer.clock().deadline(Some(until));
+        if let Some(m) = &mut self.good_map {
+            if let Err(e) = m.put(host, deadline) {
+                log::warn!("{host} is known good, but the kernel table refused it: {e}");
+            }
+        }
+    }
+
+    /// `host` is no longer known good.
+    pub fn no_longer_good(&mut self, host: std::net::IpAddr) {
+        if let Some(m) = &mut self.good_map {
+            m.remove(host);
         }
     }
 
@@ -375,6 +495,7 @@ impl Daemon {
         let applied = self.enforcer.apply_rules(rules)?;
         let rules = self.enforcer.rules();
         self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
+        self.proofs.set_good_for(rules.sip.known_good.as_millis() as u64);
         self.sources.sync(&rules.detection, false, &self.metrics);
         super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
@@ -397,6 +518,11 @@ impl Daemon {
         }
         for (jail, source, up, _, _) in self.sources.status() {
             m.log_source_up.with_label_values(&[&jail, &source]).set(i64::from(up));
+        }
+        m.known_good.set(self.proofs.good_count() as i64);
+        for t in [crate::proof::Token::Nonce, crate::proof::Token::ToTag] {
+            let c = m.sip_proofs.with_label_values(&[t.name()]);
+            c.inc_by(self.proofs.found[t as usize].saturating_sub(c.get()));
         }
         let counters = kernel::read_counters(&self.stats.counters);
         let events = kernel::read_event_stats(&self.stats.event_stats);

@@ -7,32 +7,87 @@
 
 use std::net::IpAddr;
 
-use super::{find, find_all, host, prefix, rfind, settle, split_once, split_space, Detector, Event};
+use super::{
+    find, find_all, host, prefix, rfind, settle_proof, split_once, split_space, Detector, Event,
+    Proof::{self, Proven, Unproven},
+};
 
 #[derive(Default)]
 pub struct Asterisk;
 
 const LEVELS: [&str; 5] = ["NOTICE", "SECURITY", "WARNING", "ERROR", "VERBOSE"];
 
-const REGISTRATION_REASONS: [&str; 7] = [
-    "Wrong password",
-    "Username/auth name mismatch",
-    "No matching peer found",
-    "Not a local domain",
-    "Device does not match ACL",
-    "Peer is not supposed to register",
-    "ACL error (permit/deny)",
+// What each message proves about the address it names (see `Proof`), all rows in one place.
+// `Proven` needs packets the host sent to that very address: a TCP handshake (AMI; a security
+// event whose RemoteAddress is TCP, TLS, WS or WSS) or IAX2's call token. A SIP digest answered
+// over UDP is no such proof, as the lab Asterisk 20.20.1 shows (../shared/asterisk): pjsip logs
+// `Failed to authenticate` for one forged REGISTER carrying a made-up nonce (verify() in
+// res_pjsip_authenticator_digest.c checks the nonce only when the response is right), and chan_sip
+// logs `Wrong password` for a forged address answering a nonce sent to another one (a REGISTER's
+// dialog is found by Call-ID alone, __find_call in chan_sip.c). Neither log line names the
+// transport; over TCP the security events do.
+
+/// chan_sip `Registration from 'TO' failed for 'ADDR:PORT' - REASON` (handle_request_register).
+const REGISTRATION_REASONS: [(&str, Proof); 7] = [
+    // the nonce answered may have gone to another address
+    ("Wrong password", Unproven),
+    // decided before any nonce is looked at
+    ("Username/auth name mismatch", Unproven),
+    ("No matching peer found", Unproven),
+    ("Not a local domain", Unproven),
+    ("Device does not match ACL", Unproven),
+    ("Peer is not supposed to register", Unproven),
+    ("ACL error (permit/deny)", Unproven),
 ];
 
-const PJSIP_REASONS: [&str; 5] = [
-    "No matching endpoint found",
-    "Not match Endpoint ACL",
-    "Not match Endpoint Contact ACL",
-    "Failed to authenticate",
-    "Error to authenticate",
+/// res_pjsip `Request 'M' from 'F' failed for 'ADDR:PORT' (callid: C) - REASON` (pjsip_distributor.c).
+const PJSIP_REASONS: [(&str, Proof); 5] = [
+    // any Authorization header with a wrong response, nonce made up or not
+    ("Failed to authenticate", Unproven),
+    // endpoint_lookup() and the ACLs run before any challenge: the first REGISTER of an unknown
+    // user is already "No matching endpoint found"
+    ("No matching endpoint found", Unproven),
+    ("Not match Endpoint ACL", Unproven),
+    ("Not match Endpoint Contact ACL", Unproven),
+    ("Error to authenticate", Unproven),
 ];
 
-const SECURITY_EVENTS: [&str; 4] = ["InvalidAccountID", "ChallengeResponseFailed", "InvalidPassword", "FailedACL"];
+/// res_security_log `SecurityEvent="KIND"` over UDP; any of them over TCP, TLS, WS or WSS is
+/// `Proven`. The password events come with the log lines above, and prove as little.
+const SECURITY_EVENTS: [(&str, Proof); 4] = [
+    ("ChallengeResponseFailed", Unproven),
+    ("InvalidPassword", Unproven),
+    ("InvalidAccountID", Unproven),
+    ("FailedACL", Unproven),
+];
+
+/// chan_iax2 `Host ADDR MESSAGE` (UDP); the same messages from manager.c (`ADDR MESSAGE`, AMI)
+/// come over TCP and are all `Proven`.
+const IAX2_MESSAGES: [(&str, Proof); 3] = [
+    // an AUTHREP from ADDR belongs to a call begun from ADDR (frames are matched by address and
+    // the caller's call number), which by default (requirecalltoken) needed the call token sent
+    // to ADDR; where requirecalltoken=no, a forged NEW and AUTHREP would do
+    ("failed to authenticate as ", Proven),
+    ("failed MD5 authentication for '", Proven),
+    ("tried to authenticate with nonexistent user '", Unproven),
+];
+
+/// chan_iax2 `No registration for peer 'P' (from ADDR)`: a REGREQ naming an unknown peer.
+const IAX2_PEER: Proof = Unproven;
+/// chan_sip and res_pjsip `Call from …` to a missing extension: one INVITE.
+const CALL_REJECTED: Proof = Unproven;
+/// Old chan_sip's `hacking attempt detected 'ADDR'`: a malformed request.
+const HACKING: Proof = Unproven;
+/// FreePBX's dialplan `Rejecting unknown SIP connection from ADDR`: one INVITE.
+const UNKNOWN_CONNECTION: Proof = Unproven;
+
+/// An event for the failure of `host`, proven or not.
+fn failure(host: IpAddr, rule: &'static str, proof: Proof) -> Event {
+    match proof {
+        Proven => Event::failure(host, None, rule),
+        Unproven => Event::unproven(host, None, rule),
+    }
+}
 
 fn is_ident(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
@@ -119,22 +174,29 @@ fn names_asterisk(rest: &str) -> bool {
     find(&rest[..end], "asterisk").is_some()
 }
 
-/// Strips `suffix` and trailing spaces/dots from the end of `s`.
-fn ends_with_any<'a>(s: &'a str, reasons: &[&str]) -> Option<&'a str> {
+/// The text before `SEP REASON` at the end of `s`, and the reason's proof.
+fn before_reason<'a>(s: &'a str, sep: &str, reasons: &[(&str, Proof)]) -> Option<(&'a str, Proof)> {
     let t = s.trim_end();
-    reasons.iter().find_map(|r| t.strip_suffix(r))
+    reasons.iter().find_map(|&(r, p)| Some((t.strip_suffix(r)?.strip_suffix(sep)?, p)))
 }
 
+/// `Registration from 'TO' failed for 'ADDR:PORT' - REASON`: the To header is the attacker's, but
+/// ADDR and REASON, both the server's, follow it and hold no quote; the last `' failed for '` is
+/// the real one whatever the To header holds.
 fn registration(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("Registration from '")?;
-    let before_reason = ends_with_any(body, &REGISTRATION_REASONS)?.strip_suffix("' - ")?;
-    // the address is the last field: after the last "' failed for '"
-    let at = rfind(before_reason, "' failed for '")?;
-    let a = host::addr_port(&before_reason[at + "' failed for '".len()..])?;
-    Some(Event::failure(a, None, "asterisk-registration"))
+    let (before, proof) = before_reason(body, "' - ", &REGISTRATION_REASONS)?;
+    let at = rfind(before, "' failed for '")?;
+    let a = host::addr_port(&before[at + "' failed for '".len()..])?;
+    Some(failure(a, "asterisk-registration", proof))
 }
 
 /// `Call from 'X' ([PROTO:]ADDR:PORT) to extension 'E' rejected because extension not found…`
+///
+/// Both X (the From user) and E (the request URI's user, which chan_sip `ast_uri_decode`s: any
+/// `%XX` becomes that byte) are the attacker's, on both sides of the address: a fake
+/// `' (ADDR) to extension '` can stand in either, and differing addresses leave the line
+/// ambiguous.
 fn call_rejected(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("Call from '")?;
     find(body, "' rejected because extension not found in context '")?;
@@ -150,36 +212,32 @@ fn call_rejected(msg: &str) -> Option<Event> {
             candidates.push(a);
         }
     }
-    settle(candidates, None, "asterisk-call-rejected")
+    settle_proof(candidates, None, "asterisk-call-rejected", CALL_REJECTED)
 }
 
+/// chan_iax2 `Host ADDR[:PORT] MESSAGE` and manager.c `ADDR MESSAGE`: the address comes first,
+/// straight after the server's prefix.
 fn iax_or_manager(msg: &str) -> Option<Event> {
-    let (rule, rest) = match msg.strip_prefix("Host ") {
-        Some(r) => ("asterisk-iax2-auth", r),
-        None => ("asterisk-manager-auth", msg),
+    let (iax2, rest) = match msg.strip_prefix("Host ") {
+        Some(r) => (true, r),
+        None => (false, msg),
     };
     let (addr, tail) = split_space(rest)?;
-    let known = [
-        "failed to authenticate as '",
-        "failed MD5 authentication for '",
-        "tried to authenticate with nonexistent user '",
-    ];
-    if !known.iter().any(|k| tail.starts_with(k)) {
-        return None;
-    }
-    Some(Event::failure(host::addr(addr)?, None, rule))
+    let &(_, proof) = IAX2_MESSAGES.iter().find(|(m, _)| tail.starts_with(m))?;
+    let a = host::addr_port(addr)?;
+    Some(if iax2 { failure(a, "asterisk-iax2-auth", proof) } else { failure(a, "asterisk-manager-auth", Proven) })
 }
 
 fn iax_no_registration(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("No registration for peer '")?;
     let inner = body.trim_end().strip_suffix(')')?;
     let at = rfind(inner, " (from ")?;
-    Some(Event::failure(host::addr(&inner[at + " (from ".len()..])?, None, "asterisk-iax2-peer"))
+    Some(failure(host::addr(&inner[at + " (from ".len()..])?, "asterisk-iax2-peer", IAX2_PEER))
 }
 
 fn hacking(msg: &str) -> Option<Event> {
     let a = msg.strip_prefix("hacking attempt detected '")?.trim_end().strip_suffix('\'')?;
-    Some(Event::failure(host::addr_port(a)?, None, "asterisk-hacking-attempt"))
+    Some(failure(host::addr_port(a)?, "asterisk-hacking-attempt", HACKING))
 }
 
 fn rejecting_unknown(msg: &str) -> Option<Event> {
@@ -187,64 +245,99 @@ fn rejecting_unknown(msg: &str) -> Option<Event> {
     let t = msg.trim_end().strip_suffix('"')?;
     let at = t.rfind("\"Rejecting unknown SIP connection from ")?;
     let a = &t[at + "\"Rejecting unknown SIP connection from ".len()..];
-    Some(Event::failure(host::addr_port(a)?, None, "asterisk-unknown-connection"))
+    Some(failure(host::addr_port(a)?, "asterisk-unknown-connection", UNKNOWN_CONNECTION))
 }
 
-/// `Request ['M' ]from 'F' failed for 'ADDR:PORT' (callid: C) - REASON`
+/// `Request 'M' from 'F' failed for 'ADDR:PORT' (callid: C) - REASON[ after N tries in T ms]`
+/// (log_failed_request in pjsip_distributor.c).
+///
+/// Only ADDR and REASON are the server's. F is the From header as pjproject prints it: the
+/// display name verbatim, URI parameters such as `user=` unescaped. C is the Call-ID header, which
+/// pjproject takes whole up to the end of its line, spaces and quotes included (`parse_hdr_call_id`
+/// reads `pjsip_NOT_NEWLINE`), although RFC 3261 allows no space in it. So a complete fake
+/// `' failed for 'ADDR' (callid: ` can stand before the real one and after it, and neither end of
+/// the line tells them apart: differing addresses leave the line ambiguous.
 fn pjsip_request(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("Request ")?;
-    ends_with_any(body, &PJSIP_REASONS)?;
+    let (before, proof) = before_reason(without_tries(body), ") - ", &PJSIP_REASONS)?;
     let mut candidates = Vec::new();
-    for i in find_all(body, "' failed for '") {
-        let rest = &body[i + "' failed for '".len()..];
+    for i in find_all(before, "' failed for '") {
+        let rest = &before[i + "' failed for '".len()..];
         let Some(end) = find(rest, "' (callid: ") else { continue };
         if let Some(a) = host::addr_port(&rest[..end]) {
             candidates.push(a);
         }
     }
-    settle(candidates, None, "asterisk-pjsip-request")
+    settle_proof(candidates, None, "asterisk-pjsip-request", proof)
 }
 
-/// `RemoteAddress="IPV4/UDP/ADDR/PORT"` → ADDR.
-fn remote_address(v: &str) -> Option<IpAddr> {
+/// `s` without the ` after N tries in T ms` pjsip appends once a source has sent
+/// `unidentified_request_count` unidentified requests.
+fn without_tries(s: &str) -> &str {
+    let t = s.trim_end();
+    let Some(r) = t.strip_suffix(" ms") else { return t };
+    let Some(at) = rfind(r, " after ") else { return t };
+    let numbers = r[at + " after ".len()..].split_once(" tries in ");
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    match numbers {
+        Some((n, ms)) if number(n) && number(ms) => &t[..at],
+        _ => t,
+    }
+}
+
+/// `RemoteAddress="IPV4/UDP/ADDR/PORT"` (or `IPV4/ADDR/PORT` where Asterisk knows no transport)
+/// → ADDR, and whether the transport is a connection (TCP, TLS, WS, WSS).
+fn remote_address(v: &str) -> Option<(IpAddr, bool)> {
     let mut parts = v.split('/');
-    let (fam, _proto, addr, port) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if !(fam == "IPV4" || fam == "IPV6") || !host::is_port(port) || parts.next().is_some() {
+    let (fam, second, third) = (parts.next()?, parts.next()?, parts.next()?);
+    let (proto, addr, port) = match (parts.next(), parts.next()) {
+        (None, _) => (None, second, third),
+        (Some(port), None) => (Some(second), third, port),
+        _ => return None,
+    };
+    if !(fam == "IPV4" || fam == "IPV6") || !host::is_port(port) {
         return None;
     }
-    host::addr(addr)
+    let connected = matches!(proto, Some("TCP" | "TLS" | "WS" | "WSS"));
+    Some((host::addr(addr)?, connected))
 }
 
 /// Fields the server writes after RemoteAddress for the event types whose earlier fields
 /// (AccountID, SessionID) an attacker sets but whose later ones it cannot.
 const TRAILING_SERVER_FIELDS: [&str; 3] = ["ACLName", "SessionTV", "Module"];
 
+/// `SecurityEvent="KIND",…,AccountID="…",SessionID="…",LocalAddress="…",RemoteAddress="…"[,…]`.
+///
+/// Values go in unescaped: AccountID and SessionID (the Call-ID, spaces and quotes allowed) can
+/// carry fake `RemoteAddress` fields. For InvalidAccountID and FailedACL only server fields follow
+/// the real one, so the last RemoteAddress followed by nothing else is it. ChallengeResponseFailed
+/// (Response) and InvalidPassword (ReceivedChallenge, ReceivedHash) end in attacker fields: a fake
+/// can follow the real one, and differing addresses leave the line ambiguous.
 fn security_event(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("SecurityEvent=\"")?;
     let (kind, _) = split_once(body, "\"")?;
-    if !SECURITY_EVENTS.contains(&kind) {
-        return None;
-    }
+    let &(_, proof) = SECURITY_EVENTS.iter().find(|(k, _)| *k == kind)?;
     const KEY: &str = ",RemoteAddress=\"";
     let mut candidates = Vec::new();
     for i in find_all(body, KEY) {
         let rest = &body[i + KEY.len()..];
         if let Some(end) = find(rest, "\"") {
-            if let Some(a) = remote_address(&rest[..end]) {
-                candidates.push((i, i + KEY.len() + end + 1, a));
+            if let Some((a, connected)) = remote_address(&rest[..end]) {
+                candidates.push((i + KEY.len() + end + 1, a, connected));
             }
         }
     }
-    // For InvalidAccountID and FailedACL nothing an attacker writes follows RemoteAddress: the
-    // last one that only server fields follow is the real one.
+    let proof_of = |connected: bool| if connected { Proven } else { proof };
     if matches!(kind, "InvalidAccountID" | "FailedACL") {
-        for (_, end, a) in candidates.iter().rev() {
-            if only_server_fields(&body[*end..]) {
-                return Some(Event::failure(*a, None, "asterisk-security-event"));
+        for &(end, a, connected) in candidates.iter().rev() {
+            if only_server_fields(&body[end..]) {
+                return Some(failure(a, "asterisk-security-event", proof_of(connected)));
             }
         }
     }
-    settle(candidates.into_iter().map(|c| c.2).collect(), None, "asterisk-security-event")
+    // which candidate is real is unknown: a connection only if all of them say so
+    let proof = proof_of(!candidates.is_empty() && candidates.iter().all(|c| c.2));
+    settle_proof(candidates.into_iter().map(|c| c.1).collect(), None, "asterisk-security-event", proof)
 }
 
 /// Whether `s` is a run of `,Name="value"` fields all named in `TRAILING_SERVER_FIELDS`,

@@ -13,6 +13,27 @@ pub mod sshd;
 
 use std::net::IpAddr;
 
+/// Whether a failure could only be produced by someone who receives the host's packets at the
+/// source address. Attackers forge source addresses: unproven evidence never bans a source on
+/// every port, escalates or feeds `recidive` (docs/rules.md, "Proven and unproven evidence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proof {
+    /// It needed packets the host sent to the source: a completed TCP handshake, a challenge
+    /// answered with the host's nonce, a request echoing the host's To-tag.
+    Proven,
+    /// One datagram, a SYN or a stray TCP segment could produce it.
+    Unproven,
+}
+
+impl Proof {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proof::Proven => "proven",
+            Proof::Unproven => "unproven",
+        }
+    }
+}
+
 /// A failed attempt by a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -23,6 +44,8 @@ pub struct Failure {
     pub attempts: u32,
     /// Which kind of message matched.
     pub rule: &'static str,
+    /// What producing it took.
+    pub proof: Proof,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +64,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// A proven failure (see [`Proof`]).
     pub fn failure(host: IpAddr, user: Option<&str>, rule: &'static str) -> Event {
-        Event::Failure(Failure { host, user: user.map(str::to_owned), attempts: 1, rule })
+        Event::Failure(Failure { host, user: user.map(str::to_owned), attempts: 1, rule, proof: Proof::Proven })
+    }
+
+    /// A failure a forged packet could produce (see [`Proof`]).
+    pub fn unproven(host: IpAddr, user: Option<&str>, rule: &'static str) -> Event {
+        Event::Failure(Failure { host, user: user.map(str::to_owned), attempts: 1, rule, proof: Proof::Unproven })
     }
 
     pub fn host(&self) -> Option<IpAddr> {
@@ -60,12 +89,17 @@ pub trait Detector: Send {
     fn feed(&mut self, line: &str, out: &mut Vec<Event>);
 }
 
-/// The detector for a set of addresses found for one failure: one failure if they agree,
+/// The detector for a set of addresses found for one failure: one proven failure if they agree,
 /// ambiguity otherwise.
 pub fn settle(candidates: Vec<IpAddr>, user: Option<&str>, rule: &'static str) -> Option<Event> {
+    settle_proof(candidates, user, rule, Proof::Proven)
+}
+
+/// [`settle`] for a failure whose [`Proof`] the detector has worked out.
+pub fn settle_proof(candidates: Vec<IpAddr>, user: Option<&str>, rule: &'static str, proof: Proof) -> Option<Event> {
     let first = *candidates.first()?;
     if candidates.iter().all(|c| *c == first) {
-        Some(Event::failure(first, user, rule))
+        Some(Event::Failure(Failure { host: first, user: user.map(str::to_owned), attempts: 1, rule, proof }))
     } else {
         let mut c = candidates;
         c.sort();

@@ -4,6 +4,9 @@
 //! `recidive`. Sources in the allow list, a jail's `ignore` list or among the host's own
 //! addresses are never counted.
 //!
+//! Unproven failures (a forged packet could produce them, see [`Proof`]) ban no one: they are
+//! kept apart, for `sipwall why`, unless the jail has `trust_unproven`.
+//!
 //! The engine keeps no clock of its own: every call gets the time (unix ms), so the daemon,
 //! `sipwall test-log` and the tests drive it alike.
 
@@ -16,7 +19,9 @@ use ipnet::IpNet;
 
 use self::window::{Track, Window};
 use crate::{
-    bans, duration,
+    bans,
+    detect::Proof,
+    duration,
     rules::jails::{Detection, DetectorKind, Jail},
 };
 
@@ -75,6 +80,8 @@ pub struct BanOrder {
     pub lines: Vec<String>,
     pub users: Vec<String>,
     pub reason: String,
+    /// `Unproven` when unproven failures (of a jail with `trust_unproven`) were among them.
+    pub evidence: Proof,
 }
 
 /// What became of one failure.
@@ -82,6 +89,9 @@ pub struct BanOrder {
 pub enum Outcome {
     /// Counted: this many within findtime so far.
     Counted(u32),
+    /// Unproven, in a jail without `trust_unproven`: kept apart (this many within findtime),
+    /// never banned on.
+    Unproven(u32),
     /// Not counted: the source is in this list.
     Ignored(IpNet),
     Ban(BanOrder),
@@ -90,6 +100,14 @@ pub enum Outcome {
 pub struct JailState {
     pub spec: Jail,
     pub window: Window,
+    /// Unproven failures the jail does not count (see [`Outcome::Unproven`]).
+    pub unproven: Window,
+}
+
+impl JailState {
+    fn new(spec: Jail) -> JailState {
+        JailState { spec, window: Window::new(TRACKED_PER_JAIL), unproven: Window::new(TRACKED_PER_JAIL) }
+    }
 }
 
 pub struct Engine {
@@ -102,8 +120,7 @@ pub struct Engine {
 impl Engine {
     /// Enabled jails of `det`; `never` holds the allow list (and the host's addresses).
     pub fn new(det: &Detection, never: Vec<IpNet>, v6_prefix: u8) -> Engine {
-        let jails =
-            det.enabled().map(|j| JailState { spec: j.clone(), window: Window::new(TRACKED_PER_JAIL) }).collect();
+        let jails = det.enabled().map(|j| JailState::new(j.clone())).collect();
         Engine { jails, never, v6_prefix }
     }
 
@@ -111,11 +128,13 @@ impl Engine {
     pub fn reconfigure(&mut self, det: &Detection, never: Vec<IpNet>, v6_prefix: u8) {
         let mut old: Vec<JailState> = std::mem::take(&mut self.jails);
         for j in det.enabled() {
-            let window = match old.iter().position(|o| o.spec.name == j.name && v6_prefix == self.v6_prefix) {
-                Some(i) => old.swap_remove(i).window,
-                None => Window::new(TRACKED_PER_JAIL),
-            };
-            self.jails.push(JailState { spec: j.clone(), window });
+            match old.iter().position(|o| o.spec.name == j.name && v6_prefix == self.v6_prefix) {
+                Some(i) => {
+                    let o = old.swap_remove(i);
+                    self.jails.push(JailState { spec: j.clone(), ..o });
+                }
+                None => self.jails.push(JailState::new(j.clone())),
+            }
         }
         self.never = never;
         self.v6_prefix = v6_prefix;
@@ -141,7 +160,9 @@ impl Engine {
         self.never.iter().chain(j.ignore.iter()).find(|n| n.contains(&host)).copied()
     }
 
-    /// Counts a failure of `host` in `jail` at `now` (unix ms).
+    /// Counts a failure of `host` in `jail` at `now` (unix ms); `proof` says whether a forged
+    /// packet could have produced it.
+    #[allow(clippy::too_many_arguments)]
     pub fn failure(
         &mut self,
         jail: usize,
@@ -150,6 +171,7 @@ impl Engine {
         line: Option<&str>,
         now: u64,
         history: &dyn History,
+        proof: Proof,
     ) -> Outcome {
         if let Some(n) = self.ignored_by(jail, host) {
             return Outcome::Ignored(n);
@@ -157,7 +179,10 @@ impl Engine {
         let target = self.target(host);
         let st = &mut self.jails[jail];
         let findtime = st.spec.findtime.as_millis() as u64;
-        let n = st.window.add(target, now, findtime, line, user) as u32;
+        if proof == Proof::Unproven && !st.spec.trust_unproven {
+            return Outcome::Unproven(st.unproven.add(target, now, findtime, (line, user), proof) as u32);
+        }
+        let n = st.window.add(target, now, findtime, (line, user), proof) as u32;
         if n < st.spec.maxretry {
             return Outcome::Counted(n);
         }
@@ -179,7 +204,7 @@ impl Engine {
         let st = &mut self.jails[i];
         let findtime = st.spec.findtime.as_millis() as u64;
         let line = format!("banned by {} for {}", by.jail, duration::format(by.bantime));
-        let seen = st.window.add(target, now, findtime, Some(&line), None) as u32;
+        let seen = st.window.add(target, now, findtime, (Some(&line), None), Proof::Proven) as u32;
         let kept = history.count(&target, Jails::Others(&st.spec.name), now.saturating_sub(findtime));
         let n = seen.max(kept);
         if n < st.spec.maxretry {
@@ -191,13 +216,26 @@ impl Engine {
 
     /// Forgets sources with no failure within their jail's findtime.
     pub fn expire(&mut self, now: u64) -> usize {
-        self.jails.iter_mut().map(|j| j.window.expire(now, j.spec.findtime.as_millis() as u64)).sum()
+        self.jails
+            .iter_mut()
+            .map(|j| {
+                let findtime = j.spec.findtime.as_millis() as u64;
+                j.unproven.expire(now, findtime);
+                j.window.expire(now, findtime)
+            })
+            .sum()
     }
 
     /// Failures counted against `host` per jail, with their lines.
     pub fn pending(&self, host: IpAddr) -> Vec<(&str, &Track)> {
         let target = self.target(host);
         self.jails.iter().filter_map(|j| j.window.get(&target).map(|t| (j.spec.name.as_str(), t))).collect()
+    }
+
+    /// Unproven failures of `host` per jail that did not count them.
+    pub fn pending_unproven(&self, host: IpAddr) -> Vec<(&str, &Track)> {
+        let target = self.target(host);
+        self.jails.iter().filter_map(|j| j.unproven.get(&target).map(|t| (j.spec.name.as_str(), t))).collect()
     }
 }
 
@@ -219,6 +257,12 @@ fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, hist
         _ => "failures",
     };
     let mut reason = format!("{}: {failures} {what} within {}", spec.name, duration::format(Some(spec.findtime)));
+    let evidence = if track.unproven.is_empty() { Proof::Proven } else { Proof::Unproven };
+    match track.unproven.len() {
+        0 => {}
+        n if n as u32 >= failures => reason.push_str(", unproven (trust_unproven)"),
+        n => reason.push_str(&format!(", {n} of them unproven (trust_unproven)")),
+    }
     if earlier > 0 {
         reason.push_str(&format!(", banned {earlier} time{} before", if earlier == 1 { "" } else { "s" }));
     }
@@ -231,6 +275,7 @@ fn order(spec: &Jail, target: IpNet, failures: u32, track: Track, now: u64, hist
         lines: track.lines.into_iter().collect(),
         users: track.users,
         reason,
+        evidence,
     }
 }
 

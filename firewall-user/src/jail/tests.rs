@@ -37,7 +37,7 @@ fn ip(s: &str) -> IpAddr {
 
 fn fail(e: &mut Engine, jail: &str, host: &str, at: u64, h: &dyn History) -> Outcome {
     let j = e.index(jail).unwrap();
-    e.failure(j, ip(host), Some("100"), Some("a line"), at, h)
+    e.failure(j, ip(host), Some("100"), Some("a line"), at, h, Proof::Proven)
 }
 
 #[test]
@@ -191,6 +191,7 @@ fn ban_by(jail: &str, target: &str) -> BanOrder {
         lines: vec![],
         users: vec![],
         reason: String::new(),
+        evidence: Proof::Proven,
     }
 }
 
@@ -253,7 +254,7 @@ fn tracked_sources_are_bounded_and_expire() {
     let mut w = Window::new(100);
     for i in 0..1000u32 {
         let t: IpNet = IpNet::from(IpAddr::from(i.to_be_bytes()));
-        w.add(t, u64::from(i), 60_000, Some("x"), None);
+        w.add(t, u64::from(i), 60_000, (Some("x"), None), Proof::Proven);
     }
     assert_eq!(w.len(), 100);
     // the newest are kept
@@ -261,4 +262,42 @@ fn tracked_sources_are_bounded_and_expire() {
     assert!(w.get(&IpNet::from(IpAddr::from(0u32.to_be_bytes()))).is_none());
     assert_eq!(w.expire(999 + 60_000, 60_000), 99);
     assert_eq!(w.len(), 1);
+}
+
+#[test]
+fn unproven_failures_are_kept_apart_and_never_ban() {
+    let mut e = engine();
+    let j = e.index("asterisk").unwrap();
+    let forged = ip("198.51.100.7");
+    for n in 1..=10u32 {
+        let got = e.failure(j, forged, None, Some("forged"), u64::from(n), &NoHistory, Proof::Unproven);
+        assert_eq!(got, Outcome::Unproven(n));
+    }
+    assert!(e.pending(forged).is_empty(), "nothing counted toward maxretry");
+    assert_eq!(e.pending_unproven(forged)[0].1.times.len(), 10);
+    // proven failures of the same source count from zero
+    assert_eq!(fail(&mut e, "asterisk", "198.51.100.7", 20, &NoHistory), Outcome::Counted(1));
+    // unproven ones are forgotten after findtime like the others
+    e.expire(20 + 600_000 + 11);
+    assert!(e.pending_unproven(forged).is_empty());
+}
+
+#[test]
+fn a_jail_that_trusts_unproven_evidence_says_so_in_its_bans() {
+    let mut det = detection();
+    for j in &mut det.jails {
+        j.trust_unproven = j.name == "asterisk";
+    }
+    let mut e = Engine::new(&det, Vec::new(), 64);
+    let j = e.index("asterisk").unwrap();
+    let host = ip("203.0.113.9");
+    let _ = e.failure(j, host, None, Some("a"), 1, &NoHistory, Proof::Proven);
+    let _ = e.failure(j, host, None, Some("b"), 2, &NoHistory, Proof::Unproven);
+    match e.failure(j, host, None, Some("c"), 3, &NoHistory, Proof::Proven) {
+        Outcome::Ban(o) => {
+            assert_eq!(o.evidence, Proof::Unproven);
+            assert!(o.reason.ends_with(", 1 of them unproven (trust_unproven)"), "{}", o.reason);
+        }
+        other => panic!("{other:?}"),
+    }
 }

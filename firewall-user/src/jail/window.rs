@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use ipnet::IpNet;
 
+use crate::detect::Proof;
+
 /// Lines kept per source, to show why it was banned.
 pub const KEPT_LINES: usize = 10;
 
@@ -17,6 +19,9 @@ pub struct Track {
     pub lines: VecDeque<String>,
     /// Users tried (attacker-chosen text, for display), latest last.
     pub users: Vec<String>,
+    /// The times of the failures among `times` that were unproven (a jail with
+    /// `trust_unproven` counts them), oldest first.
+    pub unproven: VecDeque<u64>,
     seq: u64,
 }
 
@@ -47,7 +52,14 @@ impl Window {
 
     /// Records a failure at `now` and returns how many fall within `findtime_ms` of it
     /// (a failure exactly `findtime` old still counts, as in fail2ban).
-    pub fn add(&mut self, target: IpNet, now: u64, findtime_ms: u64, line: Option<&str>, user: Option<&str>) -> usize {
+    pub fn add(
+        &mut self,
+        target: IpNet,
+        now: u64,
+        findtime_ms: u64,
+        (line, user): (Option<&str>, Option<&str>),
+        proof: Proof,
+    ) -> usize {
         if !self.tracks.contains_key(&target) {
             self.make_room();
             let seq = self.next_seq;
@@ -60,7 +72,13 @@ impl Window {
         while t.times.front().is_some_and(|&x| x < horizon) {
             t.times.pop_front();
         }
+        while t.unproven.front().is_some_and(|&x| x < horizon) {
+            t.unproven.pop_front();
+        }
         t.times.push_back(now);
+        if proof == Proof::Unproven {
+            t.unproven.push_back(now);
+        }
         if let Some(l) = line {
             if t.lines.len() == KEPT_LINES {
                 t.lines.pop_front();

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub log_source_up: IntGaugeVec,
     pub failures: IntCounterVec,
     pub failures_skipped: IntCounterVec,
+    pub known_good: IntGauge,
+    pub sip_proofs: IntCounterVec,
     pub bans_total: IntCounterVec,
     pub ban_latency: Histogram,
     pub webhook: IntCounterVec,
@@ -177,9 +179,31 @@ impl Default for Metrics {
                     Opts::new(
                         "sipwall_failures_skipped_total",
                         "Failures not counted: ignored (allow list, ignore, own address), already_banned, \
-                         hostname (a name, never resolved), ambiguous (several addresses could be the source).",
+                         hostname (a name, never resolved), ambiguous (several addresses could be the source), \
+                         unproven (a forged packet could produce it; the jail has no trust_unproven), known_good \
+                         (unproven evidence against a source that authenticated).",
                     ),
                     &["jail", "reason"],
+                )
+                .unwrap(),
+            ),
+            known_good: reg(
+                &r,
+                IntGauge::new(
+                    "sipwall_known_good_sources",
+                    "Sources known good: they authenticated (a challenged REGISTER or INVITE answered 2xx).",
+                )
+                .unwrap(),
+            ),
+            sip_proofs: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_sip_proofs_total",
+                        "Requests that proved their source receives the host's packets, by the token they echoed: \
+                         nonce (of a challenge), to_tag (of an answer).",
+                    ),
+                    &["token"],
                 )
                 .unwrap(),
             ),

@@ -127,6 +127,8 @@ pub struct Jail {
     pub increment: Option<Increment>,
     /// `flood` only: the services whose reports count (all when empty).
     pub services: Vec<String>,
+    /// Ban on unproven evidence too (a forged packet can produce it: see docs/rules.md).
+    pub trust_unproven: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +183,7 @@ pub fn builtin() -> Vec<Jail> {
         ignore: Vec::new(),
         increment: inc.then(default_increment),
         services: Vec::new(),
+        trust_unproven: false,
     };
     vec![
         jail(
@@ -192,7 +195,15 @@ pub fn builtin() -> Vec<Jail> {
             6 * 3600,
             true,
         ),
-        jail("sshd", DetectorKind::Sshd(Mode::Normal), &["journal:_COMM=sshd _COMM=sshd-session"], 120, 10, 1200, true),
+        jail(
+            "sshd",
+            DetectorKind::Sshd(Mode::Normal),
+            &["journal:_UID=0 _COMM=sshd _COMM=sshd-session"],
+            120,
+            10,
+            1200,
+            true,
+        ),
         jail("recidive", DetectorKind::Recidive, &[], DAY, 5, 7 * DAY, false),
         jail("flood", DetectorKind::Flood, &[], 60, 10, 600, true),
         jail("sip-wire", DetectorKind::SipWire, &[], 600, 10, 6 * 3600, true),
@@ -201,8 +212,19 @@ pub fn builtin() -> Vec<Jail> {
     ]
 }
 
-const JAIL_KEYS: &[&str] =
-    &["enabled", "detector", "mode", "logpath", "findtime", "maxretry", "bantime", "ignore", "increment", "services"];
+const JAIL_KEYS: &[&str] = &[
+    "enabled",
+    "detector",
+    "mode",
+    "logpath",
+    "findtime",
+    "maxretry",
+    "bantime",
+    "ignore",
+    "increment",
+    "services",
+    "trust_unproven",
+];
 const INCREMENT_KEYS: &[&str] = &["enabled", "factor", "multipliers", "maxtime", "window", "overalljails"];
 const BUILTIN_DETECTORS: &[&str] = &["asterisk", "sshd", "recidive", "flood", "sip-wire", "scanner"];
 
@@ -297,6 +319,7 @@ fn read_jail(
                 ignore: Vec::new(),
                 increment: None,
                 services: Vec::new(),
+                trust_unproven: false,
             }
         }
     };
@@ -347,6 +370,9 @@ fn read_jail(
     }
     if let Some(list) = super::cidr_list(r, s, "ignore") {
         jail.ignore = list;
+    }
+    if let Some(t) = s.bool(r, "trust_unproven") {
+        jail.trust_unproven = t;
     }
     if let Some(list) = s.strings(r, "services") {
         if jail.detector != DetectorKind::Flood {

@@ -32,6 +32,10 @@ pub struct SipRules {
     /// How long a source whose request passed the full inspection has its next requests read
     /// only as far as the method; zero inspects every request in full.
     pub reinspect: Duration,
+    /// How long a source that authenticated (a challenged REGISTER or INVITE answered 2xx)
+    /// stays known good: unproven evidence never counts against it and no rate limit drops its
+    /// packets. Zero: no source is ever known good.
+    pub known_good: Duration,
 }
 
 impl Default for SipRules {
@@ -45,6 +49,7 @@ impl Default for SipRules {
             stealth_options: false,
             method_limits: Vec::new(),
             reinspect: DEFAULT_REINSPECT,
+            known_good: DEFAULT_KNOWN_GOOD,
         }
     }
 }
@@ -72,6 +77,8 @@ impl SipRules {
 
 /// `reinspect` unless the rules say otherwise.
 pub const DEFAULT_REINSPECT: Duration = Duration::from_secs(300);
+/// `known_good` unless the rules say otherwise: phones re-register well within it.
+pub const DEFAULT_KNOWN_GOOD: Duration = Duration::from_secs(86_400);
 
 const KEYS: &[&str] = &[
     "inspect",
@@ -81,6 +88,7 @@ const KEYS: &[&str] = &[
     "stealth_options",
     "method_limits",
     "reinspect",
+    "known_good",
 ];
 const LIMIT_KEYS: &[&str] = &["rate", "burst"];
 
@@ -109,6 +117,9 @@ pub fn read(r: &mut Reader, s: &Section) -> SipRules {
     out.method_limits = method_limits(r, s, out.allowed_methods);
     if let Some(Some(d)) = s.duration(r, "reinspect", Durations::OrZero) {
         out.reinspect = d;
+    }
+    if let Some(Some(d)) = s.duration(r, "known_good", Durations::OrZero) {
+        out.known_good = d;
     }
     out
 }

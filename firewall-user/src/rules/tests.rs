@@ -175,7 +175,7 @@ fn example_jails_and_builtin_defaults() {
     assert_eq!((wire.findtime.as_secs(), wire.maxretry, wire.bantime.map(|b| b.as_secs())), (600, 10, Some(6 * 3600)));
     assert!(!wire.detector.reads_logs());
     let sshd = d.jail("sshd").unwrap();
-    assert_eq!(sshd.logpath[0].to_string(), "journal:_COMM=sshd _COMM=sshd-session");
+    assert_eq!(sshd.logpath[0].to_string(), "journal:_UID=0 _COMM=sshd _COMM=sshd-session");
     assert_eq!((sshd.findtime.as_secs(), sshd.maxretry, sshd.bantime.map(|b| b.as_secs())), (120, 10, Some(1200)));
     assert_eq!(sshd.increment.as_ref().unwrap().maxtime, Some(std::time::Duration::from_secs(7 * 86400)));
     assert_eq!(d.jail("flood").unwrap().services, ["sip"]);

@@ -1,5 +1,5 @@
 //! The systemd journal, through `journalctl --follow --output=json`, by unit (`journal:UNIT`)
-//! or by field matches (`journal:_COMM=sshd`). Each entry becomes a syslog-style line,
+//! or by field matches (`journal:_UID=0 _COMM=sshd`). Each entry becomes a syslog-style line,
 //! `HOST IDENT[PID]: MESSAGE`, so the detectors read journal and files alike. The cursor of the
 //! last entry read is kept, so a restarted journalctl continues where the last one stopped.
 //! journalctl keeps waiting when systemd-journald stops, so journald itself is probed too.
@@ -15,12 +15,17 @@ use std::{
 use serde_json::Value;
 
 /// The journalctl command for `matches`, starting after `cursor`, at the end, or (with
-/// `from_start`) at the oldest entry.
+/// `from_start`) at the oldest entry. Each match is an argument of its own: journalctl ANDs
+/// matches of different fields and ORs those of one field, so `_UID=0 _COMM=sshd
+/// _COMM=sshd-session` is root's entries by either program. Only the fields starting with `_`
+/// are journald's (from the sender's credentials); a sender picks the others, and its `_COMM`.
 pub fn command(matches: &[String], cursor: Option<&str>, from_start: bool) -> Command {
     let mut c = Command::new("journalctl");
     // --all: without it journalctl writes `null` for a field of 4 KiB or more, and a client
     // that pads its part of a message would have the whole line skipped
     c.args(["--follow", "--output=json", "--all", "--no-pager", "--quiet"]);
+    // what `entry_line` reads; journalctl always adds __CURSOR, and it applies the matches
+    // itself, so a matched field (_UID) need not be written
     c.arg("--output-fields=MESSAGE,SYSLOG_IDENTIFIER,_COMM,_PID,SYSLOG_PID,_HOSTNAME");
     match cursor {
         Some(cur) => {
@@ -184,9 +189,12 @@ mod tests {
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"--unit=ssh.service".to_owned()) && args.contains(&"--lines=0".to_owned()));
         assert!(args.contains(&"--all".to_owned()), "long fields are written, not replaced by null");
-        let c = command(&["_COMM=sshd".into(), "_COMM=sshd-session".into()], Some("abc"), false);
+        let matches = ["_UID=0", "_COMM=sshd", "_COMM=sshd-session"].map(String::from);
+        let c = command(&matches, Some("abc"), false);
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert!(args.contains(&"_COMM=sshd".to_owned()) && args.contains(&"--after-cursor=abc".to_owned()));
+        assert!(args.contains(&"--after-cursor=abc".to_owned()));
+        // one argument each, so journalctl ANDs the fields and ORs the two _COMM values
+        assert!(args.ends_with(&matches), "{args:?}");
     }
 
     #[test]

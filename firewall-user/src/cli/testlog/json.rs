@@ -2,7 +2,7 @@
 
 use std::{io::Write, net::IpAddr};
 
-use crate::detect::Event;
+use crate::detect::{Event, Proof};
 
 /// A JSON string (quoted and escaped). Only ASCII bytes are ever escaped, so the text is
 /// scanned byte by byte and copied in runs.
@@ -108,6 +108,8 @@ pub fn write_json(out: &mut impl Write, line: u64, source: &[u8], kind: &[u8], e
                 out.write_all(b",\"user\":")?;
                 json_str(out, u)?;
             }
+            out.write_all(b",\"evidence\":")?;
+            json_str(out, f.proof.name())?;
         }
         Event::Ambiguous { candidates, .. } => {
             out.write_all(b",\"candidates\":[")?;
@@ -130,7 +132,16 @@ pub fn write_text(
     ev: &Event,
 ) -> std::io::Result<()> {
     match ev {
-        Event::Failure(f) => writeln!(out, "{line}: {jail} ({detector}, {rule}): {}", f.host),
+        Event::Failure(f) => match f.proof {
+            Proof::Proven => writeln!(out, "{line}: {jail} ({detector}, {rule}): {}", f.host),
+            // the daemon may still find it proven on the wire, which a log replay cannot see
+            Proof::Unproven => writeln!(
+                out,
+                "{line}: {jail} ({detector}, {rule}): {} (unproven: a forged packet could produce it; counts only \
+                 if the address proved itself on the wire, or with trust_unproven)",
+                f.host
+            ),
+        },
         Event::Hostname { name, .. } => {
             writeln!(out, "{line}: {jail} ({detector}, {rule}): {name} (a host name: never resolved, never banned)")
         }
@@ -154,6 +165,7 @@ mod tests {
             user: Some("a\"b\\c\u{1}\u{e9}".into()),
             attempts: 1,
             rule: "sshd-failed",
+            proof: Proof::Unproven,
         });
         let mut out = Vec::new();
         let (source, kind) = (source_fields("sshd", "sshd"), kind_fields("failure", "sshd-failed"));
@@ -162,6 +174,7 @@ mod tests {
         assert_eq!(v["line"], 7);
         assert_eq!(v["host"], "192.0.2.1");
         assert_eq!(v["user"], "a\"b\\c\u{1}\u{e9}");
+        assert_eq!(v["evidence"], "unproven");
         let ev = Event::Ambiguous { candidates: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()], rule: "x" };
         let mut out = Vec::new();
         write_json(&mut out, 1, &source_fields("j\"", "d"), &kind_fields("ambiguous", "x"), &ev).unwrap();

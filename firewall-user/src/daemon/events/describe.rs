@@ -44,7 +44,7 @@ pub fn decode(ev: &RateEvent) -> Report {
         event::SIP_SUCCESS => Report::SipSuccess,
         event::SIP_DROPPED => match Reason::from_u32(ev.status) {
             Some(Reason::SipScanner) => {
-                Report::Scanner { svc: ev.svc, index: ev.detail & 0xff, field: Field::from_id(ev.detail >> 8) }
+                Report::Scanner { svc: ev.svc, index: ev.detail & 0xff, field: Field::from_id((ev.detail >> 8) & 0xff) }
             }
             reason => Report::SipDropped { svc: ev.svc, reason, method: Method::from_id(ev.detail) },
         },

@@ -13,6 +13,7 @@ use super::{
     host_of, jail_for, source_of, Report,
 };
 use crate::{
+    detect::Proof,
     jail::{Engine, NoHistory, Outcome},
     metrics::Metrics,
     rules::{jails::DetectorKind, sip::SipRules, Rules},
@@ -178,18 +179,49 @@ fn signature_labels_stay_those_of_the_rules_in_force() {
 }
 
 #[test]
-fn one_scanner_report_bans_its_source_in_the_scanner_jail() {
+fn one_proven_scanner_report_bans_its_source_in_the_scanner_jail() {
     let rules = Rules::default_rules();
     let mut e = Engine::new(&rules.detection, Vec::new(), 64);
     let j = jail_for(&e, &DetectorKind::Scanner, Some("sip")).expect("the built-in scanner jail");
     assert_eq!(e.jails[j].spec.name, "scanner");
-    let ev = sip_dropped(Reason::SipScanner, 0, v4([203, 0, 113, 9]), FAMILY_V4);
+    let mut ev = sip_dropped(Reason::SipScanner, 0, v4([203, 0, 113, 9]), FAMILY_V4);
+    // over a TCP connection whose handshake completed
+    ev.detail |= firewall_common::proof::SCANNER_PROVEN;
+    assert!(matches!(decode(&ev), Report::Scanner { index: 0, field: Field::UserAgent, .. }), "{:?}", decode(&ev));
     let line = scanner_line(&source_of(&ev), Some("friendly-scanner"), 0, Field::UserAgent);
-    match e.failure(j, host_of(&ev), None, Some(&line), 0, &NoHistory) {
+    match e.failure(j, host_of(&ev), None, Some(&line), 0, &NoHistory, Proof::Proven) {
         Outcome::Ban(o) => {
             assert_eq!(o.target.to_string(), "203.0.113.9/32");
             assert_eq!(o.bantime, Some(Duration::from_secs(86_400)));
             assert_eq!(o.lines, vec![line]);
+            assert_eq!(o.evidence, Proof::Proven);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unproven_scanner_report_bans_no_one_unless_the_jail_trusts_it() {
+    let mut rules = Rules::default_rules();
+    let mut e = Engine::new(&rules.detection, Vec::new(), 64);
+    let j = jail_for(&e, &DetectorKind::Scanner, Some("sip")).unwrap();
+    let ev = sip_dropped(Reason::SipScanner, 0, v4([203, 0, 113, 9]), FAMILY_V4);
+    for n in 1..=3 {
+        assert_eq!(
+            e.failure(j, host_of(&ev), None, Some("x"), n, &NoHistory, Proof::Unproven),
+            Outcome::Unproven(n as u32)
+        );
+    }
+    assert!(e.pending(host_of(&ev)).is_empty());
+    assert_eq!(e.pending_unproven(host_of(&ev))[0].1.times.len(), 3, "kept apart, for `why`");
+    for jail in &mut rules.detection.jails {
+        jail.trust_unproven = jail.detector == DetectorKind::Scanner;
+    }
+    let mut e = Engine::new(&rules.detection, Vec::new(), 64);
+    match e.failure(j, host_of(&ev), None, Some("x"), 0, &NoHistory, Proof::Unproven) {
+        Outcome::Ban(o) => {
+            assert_eq!(o.evidence, Proof::Unproven);
+            assert!(o.reason.ends_with(", unproven (trust_unproven)"), "{}", o.reason);
         }
         other => panic!("{other:?}"),
     }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+// Asterisk 20.20.1's prefixes, as the lab build (../shared/asterisk) writes them
+const SIP: &str = "[Dec  2 00:12:39] NOTICE[15471] chan_sip.c: ";
+const PJSIP: &str = "[Dec  2 00:12:22] NOTICE[15453] res_pjsip/pjsip_distributor.c: ";
+const SECURITY: &str = "[Dec  2 00:12:23] SECURITY[15494] res_security_log.c: ";
+
 fn detect(line: &str) -> Vec<Event> {
     let mut out = Vec::new();
     Asterisk.feed(line, &mut out);
@@ -14,6 +19,27 @@ fn host_of(line: &str) -> Option<String> {
         [] => None,
         other => panic!("{line}: {other:?}"),
     }
+}
+
+/// The address and proof of the one failure `line` holds.
+fn failure_of(line: &str) -> Option<(String, Proof)> {
+    match detect(line).as_slice() {
+        [Event::Failure(f)] => Some((f.host.to_string(), f.proof)),
+        [] => None,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// The candidates of the one ambiguous event `line` holds.
+fn ambiguous(line: &str) -> Vec<String> {
+    match detect(line).as_slice() {
+        [Event::Ambiguous { candidates, .. }] => candidates.iter().map(ToString::to_string).collect(),
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn pjsip(from: &str, addr: &str, callid: &str, reason: &str) -> String {
+    format!("{PJSIP}Request 'REGISTER' from '{from}' failed for '{addr}' (callid: {callid}) - {reason}")
 }
 
 #[test]
@@ -81,4 +107,184 @@ fn addresses_in_attacker_fields_are_never_taken() {
     // ...and is ambiguous where attacker fields (Response) follow it
     let l = "[2015-05-24 08:42:16] SECURITY[4583] res_security_log.c: SecurityEvent=\"ChallengeResponseFailed\",EventTV=\"x\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"1\",AccountID=\"<unknown>\",SessionID=\"s\",LocalAddress=\"IPV4/UDP/1.2.3.4/5060\",RemoteAddress=\"IPV4/UDP/10.250.251.252/5060\",Challenge=\"c\",Response=\"\",RemoteAddress=\"IPV4/UDP/10.0.0.1/1\",ExpectedResponse=\"\"";
     assert!(matches!(detect(l).as_slice(), [Event::Ambiguous { .. }]));
+}
+
+// What each message proves: the rows of the classification, written out again here so that a
+// change to a row fails a test.
+
+#[test]
+fn chan_sip_registration_reasons() {
+    for reason in [
+        // the lab: a nonce fetched at one address, answered wrongly from a forged one
+        "Wrong password",
+        "Username/auth name mismatch",
+        "No matching peer found",
+        "Not a local domain",
+        "Device does not match ACL",
+        "Peer is not supposed to register",
+        "ACL error (permit/deny)",
+    ] {
+        let l = format!("{SIP}Registration from '<sip:alice@10.77.0.1>' failed for '10.77.0.3:5066' - {reason}");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+    }
+}
+
+#[test]
+fn pjsip_reasons() {
+    for reason in [
+        // the lab: one forged REGISTER with a made-up nonce
+        "Failed to authenticate",
+        "No matching endpoint found",
+        "Not match Endpoint ACL",
+        "Not match Endpoint Contact ACL",
+        "Error to authenticate",
+    ] {
+        let l = pjsip("<sip:alice@10.77.0.1>", "10.77.0.3:5062", "e1-forged", reason);
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+        // pjsip counts unidentified requests and says so after the reason
+        let l = format!("{l} after 5 tries in 2.017 ms");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+    }
+    // a reason it does not know is no failure, counted or not
+    assert_eq!(detect(&pjsip("<sip:a@b>", "10.77.0.3:5062", "c", "Something new")), []);
+    assert_eq!(detect(&pjsip("<sip:a@b>", "10.77.0.3:5062", "c", "Something new after 5 tries in 2.017 ms")), []);
+}
+
+#[test]
+fn security_events_by_kind_and_transport() {
+    let line = |kind: &str, transport: &str| {
+        format!(
+            "{SECURITY}SecurityEvent=\"{kind}\",EventTV=\"2026-12-02T00:12:23.003+0000\",Severity=\"Error\",\
+             Service=\"PJSIP\",EventVersion=\"1\",AccountID=\"alice\",SessionID=\"e5-forged\",\
+             LocalAddress=\"IPV4/{transport}/10.77.0.1/5080\",RemoteAddress=\"IPV4/{transport}/10.77.0.3/5064\""
+        )
+    };
+    for kind in ["ChallengeResponseFailed", "InvalidPassword", "InvalidAccountID", "FailedACL"] {
+        assert_eq!(failure_of(&line(kind, "UDP")), Some(("10.77.0.3".into(), Proof::Unproven)), "{kind}");
+        // a handshake completed: proven whatever the kind
+        for transport in ["TCP", "TLS", "WS", "WSS"] {
+            assert_eq!(failure_of(&line(kind, transport)), Some(("10.77.0.3".into(), Proof::Proven)), "{kind}");
+        }
+    }
+    // no transport (Asterisk knew none): what the kind proves
+    let l = line("FailedACL", "TCP").replace("IPV4/TCP/", "IPV4/");
+    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)));
+    assert_eq!(detect(&line("ChallengeSent", "UDP")), []);
+    assert_eq!(detect(&line("SuccessfulAuth", "TCP")), []);
+}
+
+#[test]
+fn other_messages() {
+    let cases = [
+        ("[Dec  2 00:12:39] NOTICE[15471][C-00000001] chan_sip.c: Call from 'alice' (198.51.100.7:5060) to extension '900' rejected because extension not found in context 'default'.", Proof::Unproven),
+        ("[2015-03-16 18:46:34] NOTICE[3453] chan_sip.c: hacking attempt detected '198.51.100.7'", Proof::Unproven),
+        ("[2013-11-11 14:33:38] WARNING[8447][C-00000244] Ext. s: \"Rejecting unknown SIP connection from 198.51.100.7:52126\"", Proof::Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: No registration for peer 'alice' (from 198.51.100.7)", Proof::Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'alice'", Proof::Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 failed MD5 authentication for 'alice' (0123 != 4567)", Proof::Proven),
+        ("[2012-02-13 17:53:59] NOTICE[1638] chan_iax2.c: Host 198.51.100.7 failed to authenticate as 'alice'", Proof::Proven),
+        // Asterisk 20 (authdebug=yes): with a port, the user unquoted
+        ("[Dec  2 00:12:39] WARNING[15471] chan_iax2.c: Host 198.51.100.7:4569 failed to authenticate as alice", Proof::Proven),
+        // the message right after the address decides, not the user named after it
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'x failed MD5 authentication for 'y'", Proof::Unproven),
+        // the manager: over TCP, every message is proven
+        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 failed to authenticate as 'admin'", Proof::Proven),
+        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 tried to authenticate with nonexistent user 'root'", Proof::Proven),
+    ];
+    for (line, proof) in cases {
+        assert_eq!(failure_of(line), Some(("198.51.100.7".into(), proof)), "{line}");
+    }
+}
+
+// Complete fake failure messages in the fields an attacker writes: lines the lab Asterisk 20.20.1
+// wrote for REGISTERs sent from 10.77.0.2.
+
+#[test]
+fn pjsip_fakes_in_the_from_header_or_call_id_ban_no_one() {
+    // pjproject takes the Call-ID up to the end of its line, spaces included: the fake follows the
+    // real address, and "the last (callid: wins" would ban 10.8.8.8
+    let l = "[Dec  2 00:12:27] NOTICE[15453] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:nosuchuser@10.77.0.1>' failed for '10.77.0.2:31711' (callid: x' failed for '10.8.8.8:5060' (callid: y) - No matching endpoint found";
+    assert_eq!(ambiguous(l), ["10.8.8.8", "10.77.0.2"]);
+    // the display name, verbatim, before it
+    let l = "[Dec  2 00:12:28] NOTICE[15453] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '\"x' failed for '10.9.9.9:1' (callid: y) - Failed to authenticate\" <sip:nosuchuser@10.77.0.1>' failed for '10.77.0.2:48081' (callid: a'failed-for'10.8.8.8:5060') - No matching endpoint found";
+    assert_eq!(ambiguous(l), ["10.9.9.9", "10.77.0.2"]);
+    // the user= parameter of the From URI, which pjproject unescapes and prints as it is
+    let l = "[Dec  2 00:12:28] NOTICE[15453] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:nosuchuser@10.77.0.1;user=x' failed for '10.9.9.9:1' (callid: y) - Failed to authenticate>' failed for '10.77.0.2:49008' (callid: e3b) - No matching endpoint found";
+    assert_eq!(ambiguous(l), ["10.9.9.9", "10.77.0.2"]);
+    // on both sides at once
+    let display = format!("\"{}\" <sip:alice@10.77.0.1>", fake("10.9.9.9:1", "Failed to authenticate"));
+    let l = pjsip(&display, "10.77.0.2:5060", "x' failed for '10.8.8.8:5060' (callid: y", "Failed to authenticate");
+    assert_eq!(ambiguous(&l), ["10.8.8.8", "10.9.9.9", "10.77.0.2"]);
+    // a Call-ID without spaces holds no fake, nor does a display name without the whole pattern
+    let l = pjsip(
+        "\"a'failed-for'10.9.9.9:1'\" <sip:a@b>",
+        "10.77.0.2:5060",
+        "a'failed-for'10.8.8.8:5060'",
+        "Failed to authenticate",
+    );
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+}
+
+#[test]
+fn pjsip_reason_is_read_at_the_end() {
+    // the display name fakes a failed authentication, the server's reason is the unknown user
+    let display = format!("\"{}\" <sip:alice@10.77.0.1>", fake("10.77.0.2:5060", "Failed to authenticate"));
+    let l = pjsip(&display, "10.77.0.2:5060", "c", "No matching endpoint found");
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    // a known reason in the Call-ID is no reason when the server's is unknown
+    let l = pjsip("<sip:alice@10.77.0.1>", "10.77.0.2:5060", "c) - Failed to authenticate", "Something new");
+    assert_eq!(detect(&l), []);
+    let l = pjsip("<sip:a@b>", "10.77.0.2:5060", "c) - Failed to authenticate after 1 tries in 1 ms", "Something new");
+    assert_eq!(detect(&l), []);
+}
+
+/// A fake `failed for` message of `addr`, ending in `reason`, for a display name.
+fn fake(addr: &str, reason: &str) -> String {
+    format!("x' failed for '{addr}' (callid: y) - {reason}")
+}
+
+#[test]
+fn chan_sip_takes_the_last_address_whatever_the_to_header_holds() {
+    // chan_sip logs the To header: after it come only the address and the reason, the server's
+    let l = format!("{SIP}Registration from '<sip:x' failed for '10.9.9.9:1' - Wrong password@10.77.0.1>' failed for '10.77.0.3:5066' - No matching peer found");
+    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)));
+    let to = "\"x' failed for '10.9.9.9:1' - No matching peer found\" <sip:alice@10.77.0.1>";
+    let l = format!("{SIP}Registration from '{to}' failed for '[2001:db8::7]:5060' - Wrong password");
+    assert_eq!(failure_of(&l), Some(("2001:db8::7".into(), Proof::Unproven)));
+    // a reason chan_sip has but sipwall does not know is no failure, whatever the To header ends in
+    let l = format!(
+        "{SIP}Registration from '<sip:a' - Wrong password>' failed for '10.77.0.3:5066' - RTP initialization failed"
+    );
+    assert_eq!(detect(&l), []);
+}
+
+#[test]
+fn call_rejected_stays_ambiguous_with_fakes_on_either_side() {
+    // chan_sip URI-decodes the extension (%27 and %20 make quotes and spaces); the caller is the
+    // From user
+    let l = format!("{SIP}Call from 'alice' (198.51.100.7:5060) to extension '1' (10.8.8.8:5060) to extension '2' rejected because extension not found in context 'default'.");
+    assert_eq!(ambiguous(&l), ["10.8.8.8", "198.51.100.7"]);
+    let l = format!("{SIP}Call from 'x' (10.9.9.9:5060) to extension 'y' (198.51.100.7:5060) to extension '2' rejected because extension not found in context 'default'.");
+    assert_eq!(ambiguous(&l), ["10.9.9.9", "198.51.100.7"]);
+}
+
+#[test]
+fn security_event_fakes() {
+    // a fake RemoteAddress over TCP in the Call-ID: the real one, over UDP, decides
+    let l = format!(
+        "{SECURITY}SecurityEvent=\"InvalidAccountID\",EventTV=\"t\",Severity=\"Error\",Service=\"PJSIP\",\
+         EventVersion=\"1\",AccountID=\"alice\",SessionID=\"x\",RemoteAddress=\"IPV4/TCP/10.8.8.8/1\"\",\
+         LocalAddress=\"IPV4/UDP/10.77.0.1/5080\",RemoteAddress=\"IPV4/UDP/10.77.0.2/5060\",Module=\"chan_pjsip\""
+    );
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    // where attacker fields follow the real one, the same address claimed over TCP proves nothing
+    let l = format!(
+        "{SECURITY}SecurityEvent=\"InvalidPassword\",EventTV=\"t\",Severity=\"Error\",Service=\"SIP\",\
+         EventVersion=\"2\",AccountID=\"alice\",SessionID=\"0x7f20ec00c8a0\",LocalAddress=\"IPV4/UDP/10.77.0.1/5060\",\
+         RemoteAddress=\"IPV4/UDP/10.77.0.2/5066\",Challenge=\"5fa12a58\",ReceivedChallenge=\"5fa12a58\",\
+         ReceivedHash=\"0\",RemoteAddress=\"IPV4/TCP/10.77.0.2/1\""
+    );
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    // and another address there makes it ambiguous
+    assert_eq!(ambiguous(&l.replace("TCP/10.77.0.2", "TCP/10.8.8.8")), ["10.8.8.8", "10.77.0.2"]);
 }

@@ -23,7 +23,7 @@ use self::{
     definitions::Definitions,
     multiline::{Connections, Groups, Merged},
 };
-use super::{host, Detector, Event, Failure};
+use super::{host, Detector, Event, Failure, Proof};
 
 /// A filter as written in the rules file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,12 +210,12 @@ fn event(g: &Groups) -> Option<Event> {
     for k in ["ip4", "ip6"] {
         if let Some(m) = g.get(k) {
             let host = host::addr(m)?;
-            return Some(Event::Failure(Failure { host, user, attempts: 1, rule }));
+            return Some(Event::Failure(Failure { host, user, attempts: 1, rule, proof: Proof::Proven }));
         }
     }
     let name = g.get("dns").or_else(|| g.get("fid"))?;
     Some(match host::addr_port(name) {
-        Some(host) => Event::Failure(Failure { host, user, attempts: 1, rule }),
+        Some(host) => Event::Failure(Failure { host, user, attempts: 1, rule, proof: Proof::Proven }),
         None => Event::Hostname { name: name.clone(), rule },
     })
 }

@@ -18,7 +18,7 @@ use conns::{Conns, Key};
 
 pub use messages::{classify, Msg, Src};
 
-use super::{prefix, Detector, Event, Failure};
+use super::{prefix, Detector, Event, Failure, Proof};
 
 /// Which messages count, as fail2ban's sshd filter `mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -103,9 +103,13 @@ impl Sshd {
             return None;
         };
         Some(match src {
-            Src::Ip(host) => {
-                Event::Failure(Failure { host, user: m.user.map(str::to_owned), attempts: 1, rule: m.rule })
-            }
+            Src::Ip(host) => Event::Failure(Failure {
+                host,
+                user: m.user.map(str::to_owned),
+                attempts: 1,
+                rule: m.rule,
+                proof: Proof::Proven,
+            }),
             Src::Name(name) => Event::Hostname { name, rule: m.rule },
             Src::Ambiguous(candidates) => Event::Ambiguous { candidates, rule: m.rule },
         })

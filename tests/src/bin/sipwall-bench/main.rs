@@ -32,7 +32,7 @@ fn main() {
     }
     if wanted("sip") {
         md.push_str("\n### SIP inspection\n\n");
-        md.push_str(&sip::run(quick));
+        md.push_str(&sip::run(&args, quick));
     }
     if wanted("detect") {
         md.push_str("\n### Detection throughput\n\n");

@@ -2,7 +2,8 @@
 //! tools, in three copies of the program timed in the same rounds (inspection off, every request
 //! inspected in full, the default `reinspect`), next to the trivial program; and the
 //! legitimate REGISTER cut after fewer header lines, and without scanner signatures, to show
-//! what the full inspection's cost grows with.
+//! what the full inspection's cost grows with. `--compare OBJECT` times another build of the
+//! XDP object in the same rounds (its full and remembered copies) and reports both side by side.
 
 #[path = "../../../../firewall-common/src/sip/pcap.rs"]
 mod pcap;
@@ -105,12 +106,14 @@ fn action_of(reason: Reason) -> u32 {
 
 /// Checks each frame's verdict once in both harnesses, so a broken setup cannot time the
 /// wrong path.
-fn check(copies: &mut [Harness; 3], frames: &[Vec<u8>]) {
+fn check(copies: &mut [Harness], frames: &[Vec<u8>]) {
     for (row, f) in ROWS.iter().zip(frames) {
         assert_eq!(copies[OFF].why(f), (Accepted, "sip"), "{} with inspection off", row.name);
-        assert_eq!(copies[FULL].why(f), (row.on, "sip"), "{} inspected in full", row.name);
-        // the first request of a source is inspected in full, and remembered if it passed
-        assert_eq!(copies[KEPT].why(f), (row.on, "sip"), "{} with reinspect", row.name);
+        for k in (FULL..copies.len()).step_by(2) {
+            assert_eq!(copies[k].why(f), (row.on, "sip"), "{} inspected in full (copy {k})", row.name);
+            // the first request of a source is inspected in full, and remembered if it passed
+            assert_eq!(copies[k + 1].why(f), (row.on, "sip"), "{} with reinspect (copy {k})", row.name);
+        }
     }
     let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
     assert!(text(&frames[0]).contains("\r\nAuthorization: Digest "), "the REGISTER carries credentials");
@@ -126,34 +129,39 @@ fn check(copies: &mut [Harness; 3], frames: &[Vec<u8>]) {
 }
 
 /// The copies of the program timed side by side: inspection off, every request inspected in
-/// full (`reinspect = 0`), and the default `reinspect`.
+/// full (`reinspect = 0`), and the default `reinspect`; with `--compare`, the other build's full
+/// and default copies follow ([`ALT_FULL`], [`ALT_KEPT`]).
 const OFF: usize = 0;
 const FULL: usize = 1;
 const KEPT: usize = 2;
+const ALT_FULL: usize = 3;
+const ALT_KEPT: usize = 4;
 
 /// Per row: the medians of each copy, and of each copy's ns − the off copy's within a round.
 struct Measured {
-    ns: [f64; 3],
-    added: [f64; 3],
+    ns: Vec<f64>,
+    added: Vec<f64>,
 }
 
 /// One row's samples: ns per copy, and ns − off per copy, one per round.
 #[derive(Clone, Default)]
 struct Samples {
-    ns: [Vec<f64>; 3],
-    added: [Vec<f64>; 3],
+    ns: Vec<Vec<f64>>,
+    added: Vec<Vec<f64>>,
 }
 
 impl Samples {
-    fn push(&mut self, ns: [f64; 3]) {
-        for k in 0..3 {
-            self.ns[k].push(ns[k]);
-            self.added[k].push(ns[k] - ns[OFF]);
+    fn push(&mut self, ns: &[f64]) {
+        self.ns.resize(ns.len(), Vec::new());
+        self.added.resize(ns.len(), Vec::new());
+        for (k, t) in ns.iter().enumerate() {
+            self.ns[k].push(*t);
+            self.added[k].push(t - ns[OFF]);
         }
     }
 
     fn measured(self) -> Measured {
-        Measured { ns: self.ns.map(median), added: self.added.map(median) }
+        Measured { ns: self.ns.into_iter().map(median).collect(), added: self.added.into_iter().map(median).collect() }
     }
 }
 
@@ -163,20 +171,32 @@ fn lines(frame: &[u8]) -> usize {
 }
 
 /// Runs the SIP inspection benchmark; returns its Markdown.
-pub fn run(quick: bool) -> String {
+pub fn run(args: &[String], quick: bool) -> String {
     let repeat: u32 = if quick { 100_000 } else { 1_000_000 };
     let runs = if quick { 5 } else { 21 };
     pin_to_one_cpu();
-    let copy = |edit: &dyn Fn(&mut SipRules)| {
+    let alt = args.iter().position(|a| a == "--compare").map(|i| {
+        let p = &args[i + 1];
+        let name = std::path::Path::new(p).file_stem().unwrap().to_string_lossy().into_owned();
+        (name, std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}")))
+    });
+    let copy = |edit: &dyn Fn(&mut SipRules), object: &[u8]| {
         let mut r = rules(RULES);
         edit(&mut r.sip);
-        Harness::on_kernel_time(r, sipwall::BPF_OBJECT)
+        Harness::on_kernel_time(r, object)
     };
-    let mut copies = [
-        copy(&|s| s.inspect = false),
-        copy(&|s| s.reinspect = Duration::ZERO),
-        copy(&|s| assert_eq!(s.reinspect, DEFAULT_REINSPECT)),
+    let full = |s: &mut SipRules| s.reinspect = Duration::ZERO;
+    let kept = |s: &mut SipRules| assert_eq!(s.reinspect, DEFAULT_REINSPECT);
+    let mut copies = vec![
+        copy(&|s| s.inspect = false, sipwall::BPF_OBJECT),
+        copy(&full, sipwall::BPF_OBJECT),
+        copy(&kept, sipwall::BPF_OBJECT),
     ];
+    if let Some((_, object)) = &alt {
+        copies.push(copy(&full, object));
+        copies.push(copy(&kept, object));
+    }
+    let copy = |edit: &dyn Fn(&mut SipRules)| copy(edit, sipwall::BPF_OBJECT);
     // inspected in full without scanner signatures: what reading the message costs alone
     let mut bare = copy(&|s| {
         s.reinspect = Duration::ZERO;
@@ -200,9 +220,10 @@ pub fn run(quick: bool) -> String {
                 h.drain_events();
             }
             // rotate the order, so that no copy always runs on a warmer cache
-            let mut ns = [0.0; 3];
-            for j in 0..3 {
-                let k = (round + j) % 3;
+            let n = copies.len();
+            let mut ns = vec![0.0; n];
+            for j in 0..n {
+                let k = (round + j) % n;
                 let (a, t) = copies[k].time(PROGRAM, &frames[i], repeat);
                 let want = if k == OFF { XDP_PASS } else { action_of(row.on) };
                 assert_eq!(a, want, "{} in copy {k}", row.name);
@@ -212,11 +233,11 @@ pub fn run(quick: bool) -> String {
                 let (a, t) = bare.time(PROGRAM, &frames[0], repeat);
                 assert_eq!(a, XDP_PASS, "the REGISTER without signatures");
                 if round > 0 {
-                    samples[ROWS.len()].push([ns[OFF], t, t]);
+                    samples[ROWS.len()].push(&[ns[OFF], t, t]);
                 }
             }
             if round > 0 {
-                samples[i].push(ns);
+                samples[i].push(&ns);
             }
         }
         if round > 0 {
@@ -227,7 +248,32 @@ pub fn run(quick: bool) -> String {
     let work: Vec<String> =
         TRAFFIC_PROGRAMS.iter().map(|p| format!("{} for `{p}`", copies[FULL].verifier_work_of(p))).collect();
     let note = format!("- The verifier processed {} instructions on this kernel.\n", work.join(", "));
-    report(&frames, &m, median(base), format!("median of {runs} × {repeat} runs"), note)
+    let mut md = report(&frames, &m, median(base), format!("median of {runs} × {repeat} runs"), note);
+    if let Some((name, _)) = alt {
+        md.push_str(&compared(&name, &m));
+    }
+    md
+}
+
+/// This build next to `name`, timed in the same rounds.
+fn compared(name: &str, m: &[Measured]) -> String {
+    let mut md = format!(
+        "\nThis build and `{name}`, in the same rounds (ns per packet):\n\n| frame | inspected in full | `{name}` | ratio | \
+         source inspected clean within `reinspect` | `{name}` | ratio |\n|---|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for (row, m) in ROWS.iter().zip(m).take(TARGET_ROWS) {
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} |\n",
+            row.name,
+            m.ns[FULL],
+            m.ns[ALT_FULL],
+            m.ns[FULL] / m.ns[ALT_FULL],
+            m.ns[KEPT],
+            m.ns[ALT_KEPT],
+            m.ns[KEPT] / m.ns[ALT_KEPT]
+        ));
+    }
+    md
 }
 
 fn report(frames: &[Vec<u8>], m: &[Measured], base: f64, how: String, note: String) -> String {

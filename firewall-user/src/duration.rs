@@ -1,7 +1,11 @@
 //! Durations as fail2ban writes them: seconds (`600`), or units (`10m`, `1h30m`, `6h`, `1d`,
-//! `1w`, `500ms`); `forever` / `-1` for permanent.
+//! `1w`, `500ms`); `forever` / `-1` for permanent. A finite duration is at most [`MAX`] (100
+//! years), so every deadline computed from one fits the clocks it is added to.
 
 use std::time::Duration;
+
+/// The longest finite duration: 100 years. Longer ones are written `forever`.
+pub const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// `None` means forever.
 pub fn parse(text: &str) -> Result<Option<Duration>, String> {
@@ -12,8 +16,9 @@ pub fn parse(text: &str) -> Result<Option<Duration>, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Some(Duration::from_secs(secs)));
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = t.parse::<u64>().map_err(|_| too_long(&t))?;
+        return within(&t, Duration::from_secs(secs)).map(Some);
     }
     let mut total = Duration::ZERO;
     let mut rest = t.as_str();
@@ -27,18 +32,31 @@ pub fn parse(text: &str) -> Result<Option<Duration>, String> {
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" | "sec" | "second" | "seconds" => Duration::from_secs(n),
-            "m" | "min" | "minute" | "minutes" => Duration::from_secs(n * 60),
-            "h" | "hour" | "hours" => Duration::from_secs(n * 3600),
-            "d" | "day" | "days" => Duration::from_secs(n * 86400),
-            "w" | "week" | "weeks" => Duration::from_secs(n * 7 * 86400),
+        let (ms, per) = match unit {
+            "ms" => (true, 1),
+            "s" | "sec" | "second" | "seconds" => (false, 1),
+            "m" | "min" | "minute" | "minutes" => (false, 60),
+            "h" | "hour" | "hours" => (false, 3600),
+            "d" | "day" | "days" => (false, 86400),
+            "w" | "week" | "weeks" => (false, 7 * 86400),
             _ => return Err(bad(&t)),
         };
-        total += d;
+        let amount = n.checked_mul(per).ok_or_else(|| too_long(&t))?;
+        let d = if ms { Duration::from_millis(amount) } else { Duration::from_secs(amount) };
+        total = within(&t, total.checked_add(d).ok_or_else(|| too_long(&t))?)?;
     }
     Ok(Some(total))
+}
+
+fn within(t: &str, d: Duration) -> Result<Duration, String> {
+    if d > MAX {
+        return Err(too_long(t));
+    }
+    Ok(d)
+}
+
+fn too_long(t: &str) -> String {
+    format!("`{t}` is longer than 100 years: write `forever` for a permanent ban")
 }
 
 fn bad(t: &str) -> String {
@@ -78,6 +96,22 @@ mod tests {
         assert!(parse("10x").unwrap_err().contains("10m"));
         assert!(parse("m").is_err());
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn refuses_durations_past_the_limit_without_overflowing() {
+        assert_eq!(parse("100w").unwrap(), Some(Duration::from_secs(100 * 7 * 86400)));
+        assert_eq!(parse(&MAX.as_secs().to_string()).unwrap(), Some(MAX));
+        for t in [
+            "30000000000000w",
+            "18446744073709551615d",
+            "99999999999999999999999",
+            "5300w",
+            "3153600001",
+            "18446744073709551615s1s",
+        ] {
+            assert!(parse(t).unwrap_err().contains("forever"), "{t}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use firewall_common::{
     config::Config,
-    nets::{class, NetClass},
+    nets::{class, NetClass, MAX_NET6_LENGTHS},
     rate::rate_slots,
     sip::{SignatureTable, SipPolicy},
 };
@@ -219,7 +219,8 @@ impl<T: Tables> Enforcer<T> {
         for svc in slots.into_iter().filter(|s| Some(*s) != inspected) {
             e.tables.set_inspected(svc, false)?;
         }
-        e.set_sip(&rules, inspected)?;
+        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+        e.set_sip(&rules, inspected, signatures)?;
         e.tables.idle();
         e.rules = Some(rules);
         Ok((e, recovered, skipped))
@@ -286,44 +287,132 @@ impl<T: Tables> Enforcer<T> {
         self.rules.as_ref().map_or(64, |r| r.bans.ipv6_prefix)
     }
 
-    /// Applies new rules incrementally. On error the previous rules stay recorded as current and
-    /// the daemon can retry; the tables are never left with a gap (see `nets`).
+    /// Applies new rules incrementally, all or nothing. What the tables cannot take (capacity,
+    /// IPv6 lengths, scanner signatures) is refused before anything is written; a write the
+    /// kernel refuses midway is undone. Either way the enforcer is left as it was (rules, model
+    /// and tables), so bans, unbans and expiries go on working. The tables are never left with
+    /// a gap (see `nets`).
     pub fn apply_rules(&mut self, rules: Rules) -> Result<Applied, EnforceError> {
-        let mut out = Applied::default();
+        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
         let assigned = self.services.assign(&rules.services, &self.clock);
-        let cfg = config_for(&rules, &self.clock, self.cfg);
+        // Bans re-keyed to a new IPv6 ban prefix go through the same ordered update as the rules.
+        let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
+            .then(|| self.rekey(rules.bans.ipv6_prefix));
+        let old_nets = self.nets.set_rules(rules_nets(&rules, &assigned));
+        self.stage_rekey(rekeyed.as_ref());
+        let plan = self.nets.prepare(&Hosts { bans: &self.bans, clock: &self.clock }).and_then(|p| {
+            // rules that take every IPv6 length would leave none for the bans
+            let lens = p.v6_lengths_after(&self.nets);
+            let ban = rules.bans.ipv6_prefix;
+            if !lens.contains(&ban) && lens.len() >= MAX_NET6_LENGTHS {
+                return Err(TableError::NoLengthForBans { used: lens.len(), prefix: ban, max: MAX_NET6_LENGTHS });
+            }
+            Ok(p)
+        });
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                // nothing was written: the model goes back to what the tables hold
+                self.nets.set_rules(old_nets);
+                self.unstage_rekey(rekeyed.as_ref());
+                return Err(e.into());
+            }
+        };
+        let cfg_before = self.cfg;
+        match self.write_rules(&rules, assigned, plan, signatures) {
+            Ok(out) => {
+                if let Some((old, next)) = rekeyed {
+                    for t in &old {
+                        self.bans.remove(t);
+                    }
+                    for b in next {
+                        self.bans.insert(b);
+                    }
+                }
+                self.rules = Some(rules);
+                Ok(out)
+            }
+            Err(e) => {
+                self.nets.set_rules(old_nets);
+                self.unstage_rekey(rekeyed.as_ref());
+                if let Err(undo) = self.roll_back(cfg_before) {
+                    log::error!("undoing a partly applied rules change: {undo}; the next change retries");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The writes of a rules change whose network update `plan` was checked.
+    fn write_rules(
+        &mut self,
+        rules: &Rules,
+        assigned: Assigned,
+        plan: crate::nets::Plan,
+        signatures: SignatureTable,
+    ) -> Result<Applied, EnforceError> {
+        let mut out = Applied::default();
+        let cfg = config_for(rules, &self.clock, self.cfg);
         if cfg != self.cfg {
             self.tables.set_config(&cfg)?;
             self.cfg = cfg;
         }
-        // Bans re-keyed to a new IPv6 ban prefix go through the same ordered update as the rules.
-        let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
-            .then(|| self.rekey(rules.bans.ipv6_prefix));
-        if let Some((old, next)) = &rekeyed {
-            for t in old {
-                self.nets.set_ban(AnyPrefix::from(*t), None);
-            }
-            for b in next {
-                self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms)));
-            }
-        }
         out.service_writes += self.services.write_relaxed(&assigned, &mut self.tables)?;
-        self.nets.set_rules(rules_nets(&rules, &assigned));
-        out.nets = self.flush()?;
-        let inspected = self.inspected_for(&rules, &assigned);
-        out.service_writes += self.services.write_final(assigned, &mut self.tables)?;
-        self.set_sip(&rules, inspected)?;
+        out.nets = self.nets.write(plan, &mut self.cfg, &mut self.tables)?;
         self.tables.idle();
-        if let Some((old, next)) = rekeyed {
-            for t in &old {
-                self.bans.remove(t);
-            }
-            for b in next {
-                self.bans.insert(b);
+        let inspected = self.inspected_for(rules, &assigned);
+        out.service_writes += self.services.write_final(assigned, &mut self.tables)?;
+        self.set_sip(rules, inspected, signatures)?;
+        self.tables.idle();
+        Ok(out)
+    }
+
+    /// Puts the tables back to the rules in force after a change failed midway (the model is
+    /// already back): networks, configuration, services and the SIP inspector.
+    fn roll_back(&mut self, cfg_before: Config) -> Result<(), EnforceError> {
+        self.flush()?;
+        // the IPv6 lengths slot is the one the flush left in force
+        let cfg = Config { net6_slot: self.cfg.net6_slot, ..cfg_before };
+        if cfg != self.cfg {
+            self.tables.set_config(&cfg)?;
+            self.cfg = cfg;
+        }
+        let Some(rules) = self.rules.take() else { return Ok(()) };
+        let assigned = self.services.assign(&rules.services, &self.clock);
+        let res = (|| {
+            self.services.write_relaxed(&assigned, &mut self.tables)?;
+            let inspected = self.inspected_for(&rules, &assigned);
+            self.services.write_final(assigned, &mut self.tables)?;
+            let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+            self.set_sip(&rules, inspected, signatures)
+        })();
+        self.rules = Some(rules);
+        res
+    }
+
+    /// Re-keyed IPv6 bans into the model: the old targets out, the new in.
+    fn stage_rekey(&mut self, rekeyed: Option<&(Vec<IpNet>, Vec<Ban>)>) {
+        let Some((old, next)) = rekeyed else { return };
+        for t in old {
+            self.nets.set_ban(AnyPrefix::from(*t), None);
+        }
+        for b in next {
+            self.nets.set_ban(AnyPrefix::from(b.target), Some(self.clock.deadline(b.expires_unix_ms)));
+        }
+    }
+
+    /// Undoes `stage_rekey`: the model holds the ban set's IPv6 bans again.
+    fn unstage_rekey(&mut self, rekeyed: Option<&(Vec<IpNet>, Vec<Ban>)>) {
+        let Some((old, next)) = rekeyed else { return };
+        for b in next {
+            self.nets.set_ban(AnyPrefix::from(b.target), None);
+        }
+        for t in old {
+            let expires = self.bans.get(t).map(|b| b.expires_unix_ms);
+            if let Some(e) = expires {
+                self.nets.set_ban(AnyPrefix::from(*t), Some(self.clock.deadline(e)));
             }
         }
-        self.rules = Some(rules);
-        Ok(out)
     }
 
     /// The service whose accepted traffic the SIP inspector reads under `rules`, if any.
@@ -333,8 +422,12 @@ impl<T: Tables> Enforcer<T> {
 
     /// Writes the SIP inspector's policy and signatures, then points the `sip` service's
     /// tail-call slot at it (or empties the slot it used).
-    fn set_sip(&mut self, rules: &Rules, inspected: Option<u32>) -> Result<(), EnforceError> {
-        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+    fn set_sip(
+        &mut self,
+        rules: &Rules,
+        inspected: Option<u32>,
+        signatures: SignatureTable,
+    ) -> Result<(), EnforceError> {
         let policy = services::sip_policy(&rules.sip, &self.clock);
         if self.sip != Some((policy, signatures)) {
             self.tables.set_sip(&policy, &signatures)?;

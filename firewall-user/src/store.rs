@@ -67,7 +67,67 @@ impl crate::jail::History for Store {
     }
 }
 
+/// What [`Store::open_or_recover`] had to do.
+#[derive(Debug)]
+pub enum Opened {
+    /// The store opened and passed its check.
+    Healthy,
+    /// The store was unreadable or corrupt: moved aside to `kept`, a new one started.
+    MovedAside { error: StoreError, kept: PathBuf },
+    /// Not even a new store could be made on disk (a read-only or failing disk): bans live in
+    /// memory until the next start.
+    InMemory { error: StoreError },
+}
+
 impl Store {
+    /// Opens the store under `dir`; one that cannot be opened or fails SQLite's check is moved
+    /// aside (kept for inspection, never deleted) and a new one started, so a broken file never
+    /// stops enforcement. Errors only when the state directory itself cannot be made.
+    pub fn open_or_recover(dir: &Path) -> Result<(Self, Opened), StoreError> {
+        let error = match Self::open(dir).and_then(|s| s.check().map(|_| s)) {
+            Ok(s) => return Ok((s, Opened::Healthy)),
+            Err(e @ StoreError::Dir { .. }) => return Err(e),
+            Err(e) => e,
+        };
+        let path = dir.join(DB_FILE);
+        let now = crate::clock::unix_ms(std::time::SystemTime::now()) / 1000;
+        // never over an earlier broken store
+        let stamp = (0..)
+            .map(|n| if n == 0 { now.to_string() } else { format!("{now}-{n}") })
+            .find(|s| !dir.join(format!("{DB_FILE}.broken-{s}")).exists())
+            .expect("a free name");
+        let kept = dir.join(format!("{DB_FILE}.broken-{stamp}"));
+        let moved = std::fs::rename(&path, &kept);
+        for side in ["-wal", "-shm"] {
+            let from = dir.join(format!("{DB_FILE}{side}"));
+            if from.exists() {
+                let _ = std::fs::rename(&from, dir.join(format!("{DB_FILE}.broken-{stamp}{side}")));
+            }
+        }
+        if moved.is_ok() {
+            if let Ok(s) = Self::open(dir) {
+                return Ok((s, Opened::MovedAside { error, kept }));
+            }
+        }
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Db { path: path.clone(), source })?;
+        Self::init(&conn).map_err(|source| StoreError::Db { path: path.clone(), source })?;
+        Ok((Self { conn, path }, Opened::InMemory { error }))
+    }
+
+    /// SQLite's quick check of the whole file: a store corrupt past its header fails here
+    /// rather than halfway through reading the bans.
+    fn check(&self) -> Result<(), StoreError> {
+        let verdict: String =
+            self.conn.pragma_query_value(None, "quick_check", |r| r.get(0)).map_err(|e| self.err(e))?;
+        if verdict != "ok" {
+            return Err(self.err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(verdict),
+            )));
+        }
+        Ok(())
+    }
+
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -85,7 +145,13 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path, found: version });
         }
-        // each step brings a database of the version before it one version up, in one transaction
+        Self::init(&conn).map_err(db)?;
+        Ok(Self { conn, path })
+    }
+
+    /// Brings a database of an earlier version (or a new one) to this version, in one
+    /// transaction.
+    fn init(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(
             "BEGIN;
             CREATE TABLE IF NOT EXISTS bans (
@@ -112,8 +178,6 @@ impl Store {
             PRAGMA user_version = 2;
             COMMIT;",
         )
-        .map_err(db)?;
-        Ok(Self { conn, path })
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -140,7 +204,10 @@ impl Store {
     }
 
     /// Replaces every stored ban (one transaction).
-    pub fn replace_all<'a>(&mut self, bans: impl Iterator<Item = &'a Ban>) -> Result<(), StoreError> {
+    pub fn replace_all<B: std::borrow::Borrow<Ban>>(
+        &mut self,
+        bans: impl IntoIterator<Item = B>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let db = |source| StoreError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(db)?;
@@ -150,6 +217,7 @@ impl Store {
                 .prepare("INSERT INTO bans (target, expires_unix_ms, created_unix_ms, reason, source) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(db)?;
             for b in bans {
+                let b = b.borrow();
                 st.execute(params![
                     b.target.to_string(),
                     b.expires_unix_ms.map(|v| v as i64),
@@ -407,6 +475,7 @@ mod tests {
         }
         let t = "198.51.100.1/32".parse().unwrap();
         assert_eq!(s.count_history(&t, Jails::Only("asterisk"), 0).unwrap(), 2);
+
         assert_eq!(s.count_history(&t, Jails::Others("asterisk"), 0).unwrap(), 1);
 
         assert_eq!(s.count_history(&t, Jails::All, 15).unwrap(), 2);
@@ -425,6 +494,73 @@ mod tests {
         assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 3);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn broken(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".broken-"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_corrupt_store_is_moved_aside_and_a_new_one_started() {
+        let dir = std::env::temp_dir().join(format!("sipwall-store-broken-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // garbage where the database should be
+        std::fs::write(dir.join(DB_FILE), b"this is not an SQLite database, it is garbage".repeat(100)).unwrap();
+        let (s, opened) = Store::open_or_recover(&dir).unwrap();
+        let Opened::MovedAside { error, kept } = opened else { panic!("{opened:?}") };
+        assert!(error.to_string().contains("not a database"), "{error}");
+        assert!(std::fs::read(&kept).unwrap().starts_with(b"this is not an SQLite"), "kept as it was");
+        s.put_ban(&ban("198.51.100.1/32", None)).unwrap();
+        drop(s);
+        let (s, opened) = Store::open_or_recover(&dir).unwrap();
+        assert!(matches!(opened, Opened::Healthy), "{opened:?}");
+        assert_eq!(s.load_bans().unwrap().0.len(), 1);
+        drop(s);
+
+        // a valid header over damaged pages: found by the check, not halfway through the bans
+        {
+            let s = Store::open(&dir).unwrap();
+            for i in 0..2000u32 {
+                s.put_ban(&ban(&format!("10.{}.{}.1/32", i / 256, i % 256), None)).unwrap();
+            }
+            s.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").unwrap();
+        }
+        let mut bytes = std::fs::read(dir.join(DB_FILE)).unwrap();
+        let page = 4096;
+        assert!(bytes.len() > 4 * page);
+        for b in &mut bytes[2 * page..3 * page] {
+            *b = 0xA5;
+        }
+        std::fs::write(dir.join(DB_FILE), &bytes).unwrap();
+        let (s, opened) = Store::open_or_recover(&dir).unwrap();
+        assert!(matches!(opened, Opened::MovedAside { .. }), "{opened:?}");
+        assert_eq!(s.load_bans().unwrap().0.len(), 0);
+        assert_eq!(broken(&dir).iter().filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm")).count(), 2);
+
+        // a store that cannot be written at all: in memory, never a failed start
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join(DB_FILE)).unwrap(); // a directory where the file should be
+        std::fs::write(dir.join(DB_FILE).join("x"), b"x").unwrap();
+        let mut perms = std::fs::metadata(&dir).unwrap().permissions();
+        perms.set_mode(0o500);
+        std::fs::set_permissions(&dir, perms).unwrap();
+        let res = Store::open_or_recover(&dir);
+        let mut perms = std::fs::metadata(&dir).unwrap().permissions();
+        perms.set_mode(0o700);
+        std::fs::set_permissions(&dir, perms).unwrap();
+        let (s, opened) = res.unwrap();
+        // root may rename in a read-only directory; either way the daemon gets a store
+        assert!(matches!(opened, Opened::InMemory { .. } | Opened::MovedAside { .. }), "{opened:?}");
+        s.put_ban(&ban("198.51.100.2/32", None)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

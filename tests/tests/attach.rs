@@ -220,6 +220,62 @@ fn reload_edited_and_broken_rules_while_traffic_flows() {
     assert!(log.contains("rules.toml:"), "the error names the file, line and column: {log}");
 }
 
+/// A blocklist is outside data: a truncated download keeps its last good version in force; a
+/// change the tables cannot take is refused whole, and bans go on working under the old rules.
+#[test]
+fn a_broken_blocklist_or_a_refused_reload_lifts_no_block_and_bans_go_on() {
+    require_root!();
+    let lab = Lab::new();
+    let rules = RULES.replace("[block]\n", "[block]\nfiles = [\"feed.txt\"]\n");
+    let mut d = DaemonProc::prepare(&lab, &rules, &[]);
+    let feed = d.dir.join("feed.txt");
+    std::fs::write(&feed, "# feed\n192.0.2.88/32\n192.0.2.89/32\n2001:db8:ee::/48\n").unwrap();
+    d.spawn(&lab);
+    let series = |result: &str| format!("sipwall_rules_reloads_total{{result=\"{result}\"}}");
+    let reloads = |d: &DaemonProc, result: &str, n: f64| {
+        assert!(
+            wait_for(Duration::from_secs(60), || metric(&d.metrics(), &series(result)) == Some(n)),
+            "{result} {n}: {}",
+            d.log_text()
+        );
+    };
+    let healthy =
+        |d: &DaemonProc| metric(&d.metrics(), &format!("sipwall_blocklist_healthy{{file=\"{}\"}}", feed.display()));
+    assert_eq!(healthy(&d), Some(1.0));
+    let rx = Receiver::start(&lab);
+    let l = lab.clone_for_flow();
+    let listed = Flow::start(&lab, 300, move |i| frame(&l, "192.0.2.88", 9999, false, "listed", i));
+
+    // a download cut short: the last good version stays in force, the rest of the rules apply
+    std::fs::write(&feed, "# feed\n192.0.2.1/32\n192.0.2").unwrap();
+    reloads(&d, "applied", 1.0);
+    assert_eq!(healthy(&d), Some(0.0));
+    assert!(d.log_text().contains("last good version (3 networks) stays in force"), "{}", d.log_text());
+
+    // 33 IPv6 prefix lengths: refused before anything is written
+    let mut many = String::from("192.0.2.88/32\n");
+    for len in 33..=65u32 {
+        many.push_str(&format!("2001:{len:x}00::/{len}\n"));
+    }
+    std::fs::write(&feed, &many).unwrap();
+    reloads(&d, "failed", 1.0);
+    // bans, unbans and `why` work on the rules in force
+    d.cli_ok(&["ban", "192.0.2.3"]);
+    d.cli_ok(&["ban", "2001:db8:3::1"]);
+    d.cli_ok(&["unban", "192.0.2.3"]);
+    assert!(d.cli_ok(&["why", "192.0.2.89"]).contains("block"), "the kept list is in force");
+
+    std::fs::write(&feed, "192.0.2.88/32\n").unwrap();
+    reloads(&d, "applied", 2.0);
+    assert_eq!(healthy(&d), Some(1.0));
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = listed.stop();
+    rx.settle();
+    assert!(sent > 50, "{sent}");
+    assert_eq!(rx.count("listed"), 0, "a listed source passed while its list was broken or refused");
+    d.stop();
+}
+
 #[test]
 fn stopping_keeps_enforcing_until_detached() {
     require_root!();

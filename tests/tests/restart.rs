@@ -115,3 +115,66 @@ fn a_ban_missing_from_the_store_is_recovered_from_the_kernel() {
         s.ban(&"192.0.2.77/32".parse().unwrap()).unwrap().is_some()
     }));
 }
+
+/// Garbage where the store should be: the daemon moves it aside, keeps it, and enforces the
+/// pinned tables and the rules all the same; with no pinned tables either, it starts from the
+/// rules.
+#[test]
+fn a_corrupt_store_never_keeps_the_daemon_from_enforcing() {
+    require_root!();
+    let lab = Lab::new();
+    let rules = format!("{RULES}\n[block]\nsources = [\"203.0.113.0/24\"]\n");
+    let mut d = DaemonProc::start(&lab, &rules);
+    d.cli_ok(&["ban", "192.0.2.77", "--for", "2h"]);
+    d.stop();
+    let state = d.dir.join("state");
+    let garbage = b"not a database: a disk that lost its blocks".repeat(200);
+    let corrupt = |state: &std::path::Path| {
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(state.join(format!("sipwall.db{side}")));
+        }
+        std::fs::write(state.join("sipwall.db"), &garbage).unwrap();
+    };
+    corrupt(&state);
+
+    let rx = Receiver::start(&lab);
+    let (l1, l2) = (lab.clone_for_flow(), lab.clone_for_flow());
+    let banned = Flow::start(&lab, 400, move |i| frame(&l1, "192.0.2.77", 5060, false, "banned", i));
+    let blocked = Flow::start(&lab, 400, move |i| frame(&l2, "203.0.113.9", 5060, false, "blocked", i));
+    restarted(&mut d, &lab);
+    let log = d.log_text();
+    assert!(log.contains("moved it aside"), "{log}");
+    assert!(d.metrics().contains("\nsipwall_store_healthy 0"), "{}", d.metrics());
+    let kept: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("sipwall.db.broken-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), garbage, "the broken store is kept as it was");
+    // the ban the pinned tables held is in force and saved again; new bans work
+    let list = d.cli_ok(&["list"]);
+    assert!(list.contains("192.0.2.77/32"), "{list}");
+    d.cli_ok(&["ban", "192.0.2.78"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(banned.stop() > 10 && blocked.stop() > 10);
+    rx.settle();
+    assert_eq!(rx.count("banned"), 0, "a banned source passed");
+    assert_eq!(rx.count("blocked"), 0, "a blocked source passed");
+
+    // after a reboot: no pinned tables, a corrupt store: the rules are enforced from the start
+    d.stop();
+    assert!(d.detach().status.success());
+    corrupt(&state);
+    d.spawn(&lab);
+    assert!(d.log_text().matches("moved it aside").count() >= 2, "{}", d.log_text());
+    let rx = Receiver::start(&lab);
+    let l = lab.clone_for_flow();
+    let blocked = Flow::start(&lab, 400, move |i| frame(&l, "203.0.113.9", 5060, false, "blocked2", i));
+    std::thread::sleep(Duration::from_millis(300));
+    d.cli_ok(&["ban", "192.0.2.79"]);
+    assert!(blocked.stop() > 10);
+    rx.settle();
+    assert_eq!(rx.count("blocked2"), 0, "a blocked source passed");
+    assert!(d.cli_ok(&["list"]).contains("192.0.2.79/32"));
+}

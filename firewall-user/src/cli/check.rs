@@ -1,12 +1,15 @@
 //! `sipwall check FILE`: validate, then compile the rules into in-memory tables to report what
-//! they will take (and whether they fit).
+//! they will take, whether they fit, and which line pushes them past a limit.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::EXIT_CONFIG;
-use crate::{clock::KernelClock, enforcer::Enforcer, loader::net_capacity, rules::Rules, tables::fake::FakeTables};
+use crate::{
+    loader::net_capacity,
+    rules::{fit, Rules},
+};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -26,6 +29,11 @@ pub fn check(args: &CheckArgs) -> i32 {
     for w in &warnings {
         eprintln!("{w}");
     }
+    // a running daemon keeps a faulty list's last good version; here it is an error to fix
+    let faults = rules.list_faults().count();
+    for f in rules.list_faults() {
+        eprintln!("{f}");
+    }
     let file = args.file.display();
     let (services, allow, blocked, files) =
         (rules.services.len(), rules.allow.len(), rules.blocked().count(), rules.block_files.len());
@@ -43,9 +51,14 @@ pub fn check(args: &CheckArgs) -> i32 {
             )
         })
         .collect();
-    match Enforcer::new(FakeTables::default(), rules, KernelClock::synthetic(250)) {
-        Ok(e) => {
-            let (v4, v6) = e.nets().entries();
+    match fit::check(&rules) {
+        Ok(_) if faults > 0 => {
+            eprintln!(
+                "{file}: error: {faults} faults in blocklist files (a running daemon keeps their last good version)"
+            );
+            EXIT_CONFIG
+        }
+        Ok((v4, v6)) => {
             println!(
                 "{file}: OK ({services} services, {allow} allow-listed and {blocked} blocked prefixes from {files} files; \
                  {v4} IPv4 and {v6} IPv6 table entries of {capacity} each; {} warnings)",
@@ -54,8 +67,8 @@ pub fn check(args: &CheckArgs) -> i32 {
             println!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
             0
         }
-        Err(err) => {
-            eprintln!("{file}: error: the rules do not fit the tables: {err}");
+        Err(d) => {
+            eprintln!("{d}");
             EXIT_CONFIG
         }
     }

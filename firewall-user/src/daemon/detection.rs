@@ -75,8 +75,10 @@ fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: C
     let mut events = Vec::new();
     Box::new(move |bytes: &[u8]| {
         c.lines.inc();
-        if bytes.len() >= MAX_LINE {
+        // a cut line is never judged: its last field may be the middle of attacker text
+        if bytes.len() > MAX_LINE {
             c.too_long.inc();
+            return;
         }
         let line = match crate::detect::utf8(bytes) {
             Some(s) => std::borrow::Cow::Borrowed(s),
@@ -181,5 +183,34 @@ pub async fn run(mut rx: mpsc::Receiver<Detected>, d: Shared) {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::sshd::Mode;
+
+    #[test]
+    fn a_line_past_the_limit_is_counted_and_never_judged() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let c = || IntCounter::new("c", "c").unwrap();
+        let counters = Counters { lines: c(), too_long: c(), invalid_utf8: c() };
+        let too_long = counters.too_long.clone();
+        let mut feed = sink("sshd", Box::new(Sshd::new(Mode::Normal)), tx, counters);
+        // a failure padded to the limit in its host field is judged; one byte more is not
+        let line = |len: usize| {
+            let msg = " sshd[7]: Failed password for root from 192.0.2.1 port 22 ssh2";
+            let head = "Dec  5 10:00:00 pbx";
+            format!("{head}{}{msg}", "x".repeat(len - head.len() - msg.len()))
+        };
+        let (fits, over) = (line(MAX_LINE), line(MAX_LINE + 1));
+        feed(over.as_bytes());
+        assert_eq!(too_long.get(), 1);
+        assert!(rx.try_recv().is_err(), "judged");
+        feed(fits.as_bytes());
+        assert_eq!(too_long.get(), 1);
+        let failure = fits;
+        assert_eq!(rx.try_recv().unwrap().line, failure);
     }
 }

@@ -29,7 +29,7 @@ use crate::{
     pins::Pins,
     rules::{Rejected, Rules},
     shm::{MappedArray, Words},
-    store::Store,
+    store::{Opened, Store},
 };
 
 pub struct RunOptions {
@@ -174,7 +174,21 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         None
     };
     log::info!("kernel tick rate {} Hz", clock.hz);
-    let mut store = Store::open(&opts.state_dir)?;
+    // a broken store never stops enforcement: it is moved aside and the rules and the pinned
+    // tables are enforced all the same
+    let (mut store, opened) = Store::open_or_recover(&opts.state_dir)?;
+    match &opened {
+        Opened::Healthy => {}
+        Opened::MovedAside { error, kept } => log::error!(
+            "{error}: moved it aside to {} (kept for inspection) and started a new store; \
+             bans it held that the pinned tables do not are lost",
+            kept.display()
+        ),
+        Opened::InMemory { error } => log::error!(
+            "{error}, and no new store can be made in {}: bans are kept in memory until one can",
+            opts.state_dir.display()
+        ),
+    }
     let started = std::time::Instant::now();
     let ((enforcer, skipped), unreadable) = if origin == Origin::Adopted {
         let ids = store
@@ -297,6 +311,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         let mut g = lock(&daemon);
         let g = &mut *g;
         g.kernel = crate::features::release();
+        match opened {
+            Opened::Healthy => {}
+            // the operator has a broken file to look at: the metric stays down until a restart
+            Opened::MovedAside { .. } => g.metrics.store_healthy.set(0),
+            Opened::InMemory { .. } => g.store_in_memory(opts.state_dir.clone()),
+        }
         // sources an earlier daemon knew good prove themselves again at their next registration
         good.clear();
         g.good_map = Some(good);
@@ -450,6 +470,7 @@ async fn sweeper(d: Shared) {
         let _ = tokio::task::spawn_blocking(move || {
             let mut g = lock(&d);
             g.sweep();
+            g.catch_up_store();
             events::unanswered(&mut g);
         })
         .await;

@@ -28,7 +28,7 @@ use crate::{
     proof::{kernel::GoodMap, Proofs},
     rules::{cidr, Rules},
     store::HistoryEntry,
-    store::Store,
+    store::{Store, StoreError},
     tables::kernel::KernelTables,
 };
 
@@ -59,7 +59,15 @@ pub struct Daemon {
     /// The running kernel's release, and the optional parts it accepted.
     pub kernel: String,
     pub features: Features,
+    /// The store missed a write (a full or failing disk): the bans in force are written again
+    /// once it takes writes, at most every [`CATCH_UP_EVERY`].
+    store_behind: Option<Instant>,
+    /// The state directory, while the store lives in memory because none could be made there.
+    store_dir: Option<PathBuf>,
 }
+
+/// Least time between two attempts to bring a store that missed writes up to date.
+const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How pjsip names the transaction of a failure in its log line.
 const CALL_ID_FIELD: &str = "(callid: ";
@@ -141,9 +149,44 @@ impl Daemon {
             held: Default::default(),
             kernel: String::new(),
             features: Features::default(),
+            store_behind: None,
+            store_dir: None,
         };
+        d.metrics.store_healthy.set(1);
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
+        d.report_lists();
         d
+    }
+
+    /// Logs the blocklist files that could not be read whole and sets their health metric.
+    fn report_lists(&self) {
+        const SHOWN: usize = 5;
+        let m = &self.metrics.blocklist_healthy;
+        m.reset();
+        for f in &self.enforcer.rules().block_files {
+            let file = f.path.display().to_string();
+            m.with_label_values(&[&file]).set(i64::from(f.faults.is_empty()));
+            if f.faults.is_empty() {
+                continue;
+            }
+            for fault in f.faults.iter().take(SHOWN) {
+                log::error!("{fault}");
+            }
+            if f.faults.len() > SHOWN {
+                log::error!("{file}: {} more faults", f.faults.len() - SHOWN);
+            }
+            if f.kept {
+                log::error!(
+                    "blocklist {file} is faulty: its last good version ({} networks) stays in force",
+                    f.nets.len()
+                );
+            } else {
+                log::error!(
+                    "blocklist {file} is faulty and has no earlier good version: the {} networks that could be read apply",
+                    f.nets.len()
+                );
+            }
+        }
     }
 
     pub fn handle(&mut self, req: Request) -> Response {
@@ -176,7 +219,7 @@ impl Daemon {
             Err(e) => return Response::error(e),
         };
         let expires = match dur.map(duration::parse).transpose() {
-            Ok(Some(Some(d))) => Some(clock::unix_ms(SystemTime::now() + d)),
+            Ok(Some(Some(d))) => Some(clock::unix_ms(SystemTime::now()).saturating_add(d.as_millis() as u64)),
             Ok(_) => None,
             Err(e) => return Response::error(e),
         };
@@ -227,9 +270,8 @@ impl Daemon {
         source: &str,
     ) -> Result<(Ban, BanChange), EnforceError> {
         let (b, change) = self.enforcer.ban(net, expires, reason, source)?;
-        if let Err(e) = self.store.put_ban(&b) {
-            log::error!("ban of {} is in force but could not be saved: {e}", b.target);
-        }
+        let saved = self.store.put_ban(&b);
+        self.stored(saved, || format!("the ban of {} is in force but could not be saved", b.target));
         self.record(&b, None);
         self.metrics.ban_actions.with_label_values(&["ban", source]).inc();
         log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b, None);
@@ -238,12 +280,69 @@ impl Daemon {
 
     pub fn unban(&mut self, net: IpNet) -> Result<Option<Ban>, EnforceError> {
         let Some(b) = self.enforcer.unban(net)? else { return Ok(None) };
-        if let Err(e) = self.store.delete_ban(&b.target) {
-            log::error!("{} is unbanned but the store still lists it: {e}", b.target);
-        }
+        let saved = self.store.delete_ban(&b.target);
+        self.stored(saved, || format!("{} is unbanned but the store still lists it", b.target));
         self.metrics.ban_actions.with_label_values(&["unban", "manual"]).inc();
         log_ban_event("unban", &b, None);
         Ok(Some(b))
+    }
+
+    /// Notes a store write's result: the first failure while the store is behind is logged,
+    /// and the metric says the store no longer holds every ban in force.
+    fn stored<T>(&mut self, r: Result<T, StoreError>, what: impl FnOnce() -> String) {
+        if let Err(e) = r {
+            if self.store_behind.is_none() {
+                log::error!("{}: {e}; bans stay in force, and the store catches up once it takes writes", what());
+            }
+            self.store_fell_behind();
+        }
+    }
+
+    /// The store is in memory: one in `dir` replaces it as soon as it can be made.
+    pub fn store_in_memory(&mut self, dir: PathBuf) {
+        self.store_dir = Some(dir);
+        self.store_fell_behind();
+    }
+
+    /// The store missed writes (or holds only what this run wrote): the bans in force are
+    /// written again at the next attempt.
+    pub fn store_fell_behind(&mut self) {
+        self.store_behind.get_or_insert_with(Instant::now);
+        self.metrics.store_healthy.set(0);
+    }
+
+    /// Writes every ban in force into a store that missed writes, once [`CATCH_UP_EVERY`] has
+    /// passed since the last attempt.
+    pub fn catch_up_store(&mut self) {
+        let Some(since) = self.store_behind else { return };
+        if since.elapsed() < CATCH_UP_EVERY {
+            return;
+        }
+        if let Some(dir) = &self.store_dir {
+            match Store::open(dir) {
+                Ok(s) => {
+                    // its earlier bans are in force already (or were skipped): this run's set replaces them
+                    self.store = s;
+                    self.store_dir = None;
+                }
+                Err(e) => {
+                    log::debug!("the store still cannot be opened: {e}");
+                    self.store_behind = Some(Instant::now());
+                    return;
+                }
+            }
+        }
+        match self.store.replace_all(self.enforcer.bans()) {
+            Ok(()) => {
+                log::info!("the store holds the {} bans in force again", self.enforcer.ban_count());
+                self.store_behind = None;
+                self.metrics.store_healthy.set(1);
+            }
+            Err(e) => {
+                log::debug!("the store still cannot be written: {e}");
+                self.store_behind = Some(Instant::now());
+            }
+        }
     }
 
     /// Adds a ban to the history (for escalation and `sipwall why`).
@@ -416,7 +515,7 @@ impl Daemon {
 
     /// Carries out a jail's ban order (and recidive's, if this ban completes one).
     pub fn apply(&mut self, order: BanOrder, read_at: Option<Instant>, now: u64) {
-        let expires = order.bantime.map(|d| now + d.as_millis() as u64);
+        let expires = order.bantime.map(|d| now.saturating_add(d.as_millis() as u64));
         // a longer ban in force stays as it is
         if let Some(cur) = self.enforcer.bans_exact(&order.target) {
             let longer = match (cur.expires_unix_ms, expires) {
@@ -439,9 +538,8 @@ impl Daemon {
         if let Some(t) = read_at {
             self.metrics.ban_latency.observe(t.elapsed().as_secs_f64());
         }
-        if let Err(e) = self.store.put_ban(&b) {
-            log::error!("ban of {} is in force but could not be saved: {e}", b.target);
-        }
+        let saved = self.store.put_ban(&b);
+        self.stored(saved, || format!("the ban of {} is in force but could not be saved", b.target));
         self.record(&b, Some(&order));
         self.metrics.bans_total.with_label_values(&[&order.jail]).inc();
         self.metrics.ban_actions.with_label_values(&["ban", &order.jail]).inc();
@@ -463,9 +561,10 @@ impl Daemon {
         match self.enforcer.sweep(now) {
             Ok(gone) => {
                 for b in &gone {
-                    if let Err(e) = self.store.delete_ban(&b.target) {
-                        log::error!("expired ban of {} could not be removed from the store: {e}", b.target);
-                    }
+                    let saved = self.store.delete_ban(&b.target);
+                    self.stored(saved, || {
+                        format!("the expired ban of {} could not be removed from the store", b.target)
+                    });
                     self.metrics.ban_actions.with_label_values(&["expire", &b.source]).inc();
                     log_ban_event("expire", b, None);
                 }
@@ -492,7 +591,9 @@ impl Daemon {
                 *new = old;
             }
         }
+        rules.keep_good_lists(self.enforcer.rules());
         let applied = self.enforcer.apply_rules(rules)?;
+        self.report_lists();
         let rules = self.enforcer.rules();
         self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
         self.proofs.set_good_for(rules.sip.known_good.as_millis() as u64);

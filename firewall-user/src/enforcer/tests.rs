@@ -326,3 +326,66 @@ fn restoring_in_rounds_builds_the_tables_one_ban_at_a_time_would() {
     assert_eq!(restored.tables.bits, one.tables.bits);
     assert!(banned4(&restored.tables, "80.0.0.0").is_some() && banned4(&restored.tables, "91.183.11.183").is_some());
 }
+
+/// Everything the kernel's tables hold.
+fn kernel_state(t: &FakeTables) -> String {
+    let mut net4: Vec<_> = t.net4.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let mut net6: Vec<_> = t.net6.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
+    net4.sort();
+    net6.sort();
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {net4:?} {net6:?} {:?} {:?} {:?} {:?} {:?}",
+        t.config, t.services, t.ports, t.cells, t.bits, t.net6_lens, t.filter, t.sip, t.signatures, t.inspected
+    )
+}
+
+#[test]
+fn a_reload_the_tables_cannot_take_changes_nothing_and_bans_go_on_working() {
+    let mut e = Enforcer::new(FakeTables::default(), example(), KernelClock::synthetic(1000)).unwrap();
+    e.ban(net("198.51.100.7/32"), None, "", "manual").unwrap();
+    let (before, rules_before) = (kernel_state(&e.tables), e.rules().clone());
+
+    // 33 IPv6 lengths: refused before any write
+    let mut r = example();
+    r.block.extend((33..=65u32).map(|len| net(&format!("2001:{len:x}00::/{len}"))));
+    let writes = e.tables.writes;
+    let err = e.apply_rules(r).unwrap_err();
+    assert!(err.to_string().contains("different lengths"), "{err}");
+    assert_eq!(e.tables.writes, writes, "nothing written");
+    assert_eq!(kernel_state(&e.tables), before);
+    assert_eq!(e.rules(), &rules_before);
+
+    // 32 lengths leave none for the /64 bans: refused too
+    let mut fresh = Enforcer::new(FakeTables::default(), rules(""), KernelClock::synthetic(1000)).unwrap();
+    let empty = kernel_state(&fresh.tables);
+    let mut r = rules("");
+    r.block.extend((33..=63u32).chain([96]).map(|len| net(&format!("2001:{len:x}00::/{len}"))));
+    let err = fresh.apply_rules(r).unwrap_err();
+    assert!(err.to_string().contains("would need one more"), "{err}");
+    assert_eq!(kernel_state(&fresh.tables), empty);
+    fresh.ban(net("2001:db8::1/128"), None, "", "manual").unwrap();
+
+    // a write the kernel refuses midway (its hash map is smaller than the model thinks) is undone
+    let mut r = example();
+    r.block.extend((0..64u32).map(|i| net(&format!("100.64.{i}.0/24"))));
+    r.services.retain(|s| s.name != "ssh");
+    e.tables.capacity = e.nets().entries().0 as u32 + 10;
+    let err = e.apply_rules(r).unwrap_err();
+    assert!(err.to_string().contains("is full"), "{err}");
+    assert_eq!(kernel_state(&e.tables), before, "every write of the refused change undone");
+    assert_eq!(e.rules(), &rules_before);
+    e.tables.capacity = u32::MAX;
+
+    // bans, unbans and expiry go on working on the rules in force
+    e.ban(net("198.51.100.8/32"), Some(1), "", "manual").unwrap();
+    e.ban(net("2001:db8:77::1/128"), None, "", "manual").unwrap();
+    assert!(banned6(&e.tables, "2001:db8:77::2").is_some());
+    assert!(e.unban(net("198.51.100.7/32")).unwrap().is_some());
+    assert_eq!(e.sweep(2).unwrap().len(), 1);
+    assert_eq!(banned4(&e.tables, "198.51.100.8"), None);
+    // and the rules, once fixed, apply
+    let mut r = example();
+    r.block.push(net("2001:4100::/65"));
+    e.apply_rules(r).unwrap();
+    assert_ne!(e.tables.classify_v6(v6("2001:4100::1")).flags & class::BLOCK, 0);
+}

@@ -19,7 +19,7 @@ pub fn bantime(base: Option<Duration>, inc: Option<&Increment>, earlier: u32) ->
         base.as_secs_f64() * f64::from(m)
     };
     // at least the base time, at most maxtime (but never below the base either)
-    let mut d = Duration::from_secs_f64(scaled.clamp(base.as_secs_f64(), 100.0 * 365.0 * 86_400.0));
+    let mut d = Duration::from_secs_f64(scaled.clamp(base.as_secs_f64(), crate::duration::MAX.as_secs_f64()));
     if let Some(max) = inc.maxtime {
         d = d.min(max.max(base));
     }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub sip_method_limit_events: IntCounterVec,
     pub rules_reloads: IntCounterVec,
     pub rules_loaded_timestamp: IntGauge,
+    pub blocklist_healthy: IntGaugeVec,
+    pub store_healthy: IntGauge,
     pub ban_actions: IntCounterVec,
     pub log_lines: IntCounterVec,
     pub log_lines_malformed: IntCounterVec,
@@ -137,6 +139,25 @@ impl Default for Metrics {
                 )
                 .unwrap(),
             ),
+            blocklist_healthy: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sipwall_blocklist_healthy",
+                        "0 for a blocklist file that could not be read whole (its last good version stays in force), 1 otherwise.",
+                    ),
+                    &["file"],
+                )
+                .unwrap(),
+            ),
+            store_healthy: reg(
+                &r,
+                IntGauge::new(
+                    "sipwall_store_healthy",
+                    "1 while the ban store on disk holds every ban in force; 0 when it could not be opened or written (bans are enforced all the same).",
+                )
+                .unwrap(),
+            ),
             ban_actions: reg(
                 &r,
                 IntCounterVec::new(
@@ -154,7 +175,7 @@ impl Default for Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_log_lines_malformed_total",
-                        "Log lines repaired before judging them: too_long (cut), invalid_utf8 (bytes replaced).",
+                        "Log lines not read as written: too_long (over 64 KiB, skipped unjudged), invalid_utf8 (bytes replaced, then judged).",
                     ),
                     &["jail", "reason"],
                 )

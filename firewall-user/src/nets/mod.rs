@@ -53,6 +53,24 @@ pub struct NetTables {
     stray_filter: Vec<u32>,
 }
 
+/// The writes of one flush, checked against the tables' limits.
+pub struct Plan {
+    p4: v4::Plan4,
+    p6: v6::Plan6,
+    /// The IPv6 lengths in use while the update runs.
+    union: BTreeSet<u8>,
+}
+
+impl Plan {
+    /// The IPv6 prefix lengths `t`'s table uses once this plan is written.
+    pub fn v6_lengths_after(&self, t: &NetTables) -> BTreeSet<u8> {
+        let gone: BTreeSet<&Prefix<u128>> = self.p6.del.iter().collect();
+        let mut lens: BTreeSet<u8> = t.mirror6.entries.keys().filter(|k| !gone.contains(k)).map(|k| k.len).collect();
+        lens.extend(self.p6.put.iter().map(|(k, _)| k.len));
+        lens
+    }
+}
+
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FlushStats {
@@ -123,8 +141,13 @@ impl NetTables {
         t
     }
 
-    /// Replaces the memberships that come from the rules file.
-    pub fn set_rules(&mut self, rules: BTreeMap<AnyPrefix, NetClass>) {
+    /// The IPv6 prefix lengths the kernel's table uses, longest first.
+    pub fn v6_lengths(&self) -> &[u8] {
+        &self.mirror6.active
+    }
+
+    /// Replaces the memberships that come from the rules file; returns the ones replaced.
+    pub fn set_rules(&mut self, rules: BTreeMap<AnyPrefix, NetClass>) -> BTreeMap<AnyPrefix, NetClass> {
         let old = std::mem::replace(&mut self.rules, rules);
         let mut changed = Vec::new();
         let (mut a, mut b) = (old.iter().peekable(), self.rules.iter().peekable());
@@ -159,6 +182,7 @@ impl NetTables {
         for p in changed {
             self.refresh(p);
         }
+        old
     }
 
     /// An address ban (held by the caller's `HostBans`) changed: its cell is written at the
@@ -251,7 +275,13 @@ impl NetTables {
         t: &mut dyn Tables,
         hosts: &dyn HostBans,
     ) -> Result<FlushStats, TableError> {
-        let mut st = FlushStats::default();
+        let plan = self.prepare(hosts)?;
+        self.write(plan, cfg, t)
+    }
+
+    /// The writes the dirty regions need, refused before any is made when the tables cannot
+    /// take them (capacity, IPv6 lengths).
+    pub fn prepare(&self, hosts: &dyn HostBans) -> Result<Plan, TableError> {
         let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied(), hosts);
         let p6 = v6::plan(&self.mirror6, &self.model6, &self.dirty6);
         if self.mirror4.entries.len() + p4.new_keys(&self.mirror4) > self.capacity as usize {
@@ -260,12 +290,18 @@ impl NetTables {
         if self.mirror6.entries.len() + p6.new_keys(&self.mirror6) > self.capacity as usize {
             return Err(TableError::Full { map: maps::NET6, capacity: self.capacity });
         }
-
         let mut union: BTreeSet<u8> = self.mirror6.active.iter().copied().collect();
         union.extend(p6.put.iter().map(|(k, _)| k.len));
         if union.len() > MAX_NET6_LENGTHS {
             return Err(TableError::TooManyLengths { count: union.len(), max: MAX_NET6_LENGTHS });
         }
+        Ok(Plan { p4, p6, union })
+    }
+
+    /// Makes the writes of `plan` (from [`Self::prepare`], with the model unchanged since).
+    pub fn write(&mut self, plan: Plan, cfg: &mut Config, t: &mut dyn Tables) -> Result<FlushStats, TableError> {
+        let Plan { p4, p6, union } = plan;
+        let mut st = FlushStats::default();
 
         // Widen: IPv6 filter bits and lengths for the new entries, IPv4 presence bits.
         let mut fresh_bits: BTreeSet<u32> = BTreeSet::new();

@@ -5,7 +5,8 @@ use ipnet::IpNet;
 
 use super::{cidr, reader::Reader};
 
-/// Parses a blocklist file's text, reporting bad lines into `r` (whose file is this list).
+/// Parses a blocklist file's text, reporting bad lines into `r` (whose file is this list); the
+/// byte offset of each network goes into `r.placed`.
 pub fn parse(r: &mut Reader, text: &str) -> Vec<IpNet> {
     let mut out = Vec::new();
     let mut offset = 0;
@@ -25,6 +26,7 @@ pub fn parse(r: &mut Reader, text: &str) -> Vec<IpNet> {
                             r.warn(span, format!("`{tok}` has host bits set; it means {net}"));
                         }
                         out.push(net);
+                        r.placed.push(start);
                     }
                     Err(e) => r.error(span, e),
                 }

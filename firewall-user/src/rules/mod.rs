@@ -6,6 +6,7 @@
 pub mod blocklist;
 pub mod cidr;
 pub mod diag;
+pub mod fit;
 pub mod jails;
 pub mod ports;
 pub mod reader;
@@ -48,10 +49,20 @@ pub struct RateLimitSettings {
 }
 
 /// A blocklist file and what it holds.
+///
+/// Blocklists are outside data (downloads, feeds): a file with bad lines or that cannot be read
+/// does not reject the rules. It carries its faults, and a running daemon keeps the file's last
+/// good version in force (see [`Rules::keep_good_lists`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockFile {
     pub path: PathBuf,
     pub nets: Vec<IpNet>,
+    /// Byte offset of each of `nets` in the file.
+    pub offsets: Vec<u32>,
+    /// What is wrong with the file as read; empty when it is good.
+    pub faults: Vec<Diagnostic>,
+    /// `nets` are an earlier good version of the file, kept because this one is faulty.
+    pub kept: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +81,11 @@ pub struct Rules {
     pub sip: sip::SipRules,
     /// Jails, custom detectors and the ban webhook.
     pub detection: jails::Detection,
+    /// The text of the rules file (for diagnostics about its networks after validation).
+    pub text: String,
+    /// Byte offset in `text` of each network of `allow`, `block`, then every service's
+    /// `allow_from`, in that order.
+    pub placed: Vec<usize>,
 }
 
 const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook"];
@@ -125,31 +141,23 @@ impl Rules {
             services: Vec::new(),
             sip: sip::SipRules::default(),
             detection: jails::Detection::default(),
+            text: text.to_owned(),
+            placed: Vec::new(),
         };
 
         if let Some(s) = root.table(&mut r, "allow", "allow") {
             s.check_keys(&mut r, &["sources"]);
-            rules.allow = nets(&mut r, &s, "sources");
+            rules.allow = table_nets(&mut r, &s, "sources").unwrap_or_default();
         }
-        let mut file_errors = Vec::new();
+        let mut file_warnings = Vec::new();
         if let Some(s) = root.table(&mut r, "block", "block") {
             s.check_keys(&mut r, &["sources", "files", "capacity"]);
-            rules.block = nets(&mut r, &s, "sources");
+            rules.block = table_nets(&mut r, &s, "sources").unwrap_or_default();
             if let Some(c) = s.uint(&mut r, "capacity", 1024, u32::MAX as u64) {
                 rules.block_capacity = c as u32;
             }
             for (file, span) in s.strings(&mut r, "files").unwrap_or_default() {
-                let path = base.join(&file);
-                match std::fs::read_to_string(&path) {
-                    Ok(list) => {
-                        let shown = path.display().to_string();
-                        let mut fr = Reader::new(&shown, &list);
-                        let nets = blocklist::parse(&mut fr, &list);
-                        file_errors.extend(fr.diags);
-                        rules.block_files.push(BlockFile { path, nets });
-                    }
-                    Err(e) => r.error(Some(span), format!("cannot read blocklist `{}`: {e}", path.display())),
-                }
+                rules.block_files.push(BlockFile::read(base.join(&file), &r, span, &mut file_warnings));
             }
         }
         if let Some(s) = root.table(&mut r, "bans", "bans") {
@@ -184,9 +192,10 @@ impl Rules {
         let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
         rules.detection = jails::read(&mut r, &root, &service_names);
 
+        rules.placed = r.placed;
         let mut diags = r.diags;
         diags.sort_by_key(|d| (d.line, d.column));
-        diags.extend(file_errors);
+        diags.extend(file_warnings);
         if diags.iter().any(Diagnostic::is_error) {
             Err(Rejected(diags))
         } else {
@@ -203,27 +212,84 @@ impl Rules {
     pub fn watched_files(&self) -> Vec<PathBuf> {
         self.block_files.iter().map(|f| f.path.clone()).collect()
     }
+
+    /// The faults of every blocklist file.
+    pub fn list_faults(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.block_files.iter().flat_map(|f| f.faults.iter())
+    }
+
+    /// A faulty blocklist file keeps the version `current` holds (the rules in force), so a
+    /// truncated download or a bad line never lifts a block. A file new to the rules has no
+    /// earlier version: what could be read of it applies.
+    pub fn keep_good_lists(&mut self, current: &Rules) {
+        for f in self.block_files.iter_mut().filter(|f| !f.faults.is_empty()) {
+            if let Some(old) = current.block_files.iter().find(|o| o.path == f.path) {
+                f.nets = old.nets.clone();
+                f.offsets = old.offsets.clone();
+                f.kept = true;
+            }
+        }
+    }
 }
 
-fn nets(r: &mut Reader, s: &Section, key: &str) -> Vec<IpNet> {
-    cidr_list(r, s, key).unwrap_or_default()
+impl BlockFile {
+    /// Reads a blocklist file named at `span` of the rules file `r` is reading; its warnings
+    /// go to `warnings`, its errors into its faults.
+    fn read(path: PathBuf, r: &Reader, span: std::ops::Range<usize>, warnings: &mut Vec<Diagnostic>) -> BlockFile {
+        let mut f = BlockFile { path, nets: Vec::new(), offsets: Vec::new(), faults: Vec::new(), kept: false };
+        match std::fs::read_to_string(&f.path) {
+            Ok(list) => {
+                let shown = f.path.display().to_string();
+                let mut fr = Reader::new(&shown, &list);
+                f.nets = blocklist::parse(&mut fr, &list);
+                f.offsets = fr.placed.iter().map(|o| u32::try_from(*o).unwrap_or(u32::MAX)).collect();
+                let (faults, rest) = fr.diags.into_iter().partition(Diagnostic::is_error);
+                f.faults = faults;
+                warnings.extend(rest);
+            }
+            Err(e) => f.faults.push(Diagnostic::at(
+                Severity::Error,
+                r.file,
+                r.src,
+                Some(span),
+                format!("cannot read blocklist `{}`: {e}", f.path.display()),
+            )),
+        }
+        f
+    }
+}
+
+/// A list of networks bound for the kernel's tables: `cidr_list`, with each network's place
+/// recorded in `r.placed`.
+pub(crate) fn table_nets(r: &mut Reader, s: &Section, key: &str) -> Option<Vec<IpNet>> {
+    let mut out = Vec::new();
+    for (text, span) in s.strings(r, key)? {
+        if let Some(n) = cidr(r, &text, span.clone()) {
+            out.push(n);
+            r.placed.push(span.start);
+        }
+    }
+    Some(out)
 }
 
 /// A list of addresses and CIDRs (`None` when the key is absent), each bad one reported.
 pub(crate) fn cidr_list(r: &mut Reader, s: &Section, key: &str) -> Option<Vec<IpNet>> {
-    let mut out = Vec::new();
-    for (text, span) in s.strings(r, key)? {
-        match cidr::parse(&text) {
-            Ok((n, truncated)) => {
-                if truncated {
-                    r.warn(Some(span), format!("`{text}` has host bits set; it means {n}"));
-                }
-                out.push(n);
+    Some(s.strings(r, key)?.into_iter().filter_map(|(text, span)| cidr(r, &text, span)).collect())
+}
+
+fn cidr(r: &mut Reader, text: &str, span: std::ops::Range<usize>) -> Option<IpNet> {
+    match cidr::parse(text) {
+        Ok((n, truncated)) => {
+            if truncated {
+                r.warn(Some(span), format!("`{text}` has host bits set; it means {n}"));
             }
-            Err(e) => r.error(Some(span), e),
+            Some(n)
+        }
+        Err(e) => {
+            r.error(Some(span), e);
+            None
         }
     }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -13,11 +13,14 @@ pub struct Reader<'s> {
     pub file: &'s str,
     pub src: &'s str,
     pub diags: Vec<Diagnostic>,
+    /// Where each network bound for the kernel's tables was written (byte offsets), in the
+    /// order they were read.
+    pub placed: Vec<usize>,
 }
 
 impl<'s> Reader<'s> {
     pub fn new(file: &'s str, src: &'s str) -> Self {
-        Self { file, src, diags: Vec::new() }
+        Self { file, src, diags: Vec::new(), placed: Vec::new() }
     }
 
     pub fn error(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {

@@ -85,7 +85,7 @@ pub fn read(r: &mut Reader, sec: &Section) -> Vec<Service> {
                 }
             }
         }
-        let allow_from = super::cidr_list(r, &s, "allow_from");
+        let allow_from = super::table_nets(r, &s, "allow_from");
         if s.table.get("allow_from").and_then(|i| i.as_array()).is_some_and(|a| a.is_empty()) {
             r.warn(
                 s.value_span("allow_from"),

@@ -157,11 +157,28 @@ fn blocklist_files_load_relative_to_the_rules_file() {
     assert_eq!(r.blocked().count(), 2);
     assert_eq!(r.watched_files(), [dir.join("drop.txt")]);
 
-    let bad = "[block]\nfiles = [\"bad.txt\", \"missing.txt\"]\n";
-    let err = Rules::parse("t.toml", bad, &dir).unwrap_err();
-    let shown = err.to_string();
-    assert!(shown.contains("t.toml:2:22: error: cannot read blocklist"), "{shown}");
-    assert!(shown.contains("bad.txt:2:1: error: `999.0.0.1`"), "{shown}");
+    // outside data: a faulty list does not reject the rules, it carries its faults
+    let bad = "[block]\nfiles = [\"bad.txt\", \"missing.txt\"]\nsources = [\"203.0.113.0/24\"]\n";
+    let (mut r2, _) = Rules::parse("t.toml", bad, &dir).unwrap();
+    let shown: Vec<String> = r2.list_faults().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(shown[0].starts_with(&format!("{}:2:1: error: `999.0.0.1`", dir.join("bad.txt").display())), "{shown:?}");
+    assert!(shown[1].starts_with("t.toml:2:22: error: cannot read blocklist"), "{shown:?}");
+    assert_eq!(r2.block_files[0].nets.len(), 1, "what could be read of a list new to the rules applies");
+    assert_eq!(r2.block.len(), 1, "the rest of the rules apply");
+
+    // in a running daemon, the faulty lists keep their last good version
+    std::fs::write(dir.join("missing.txt"), "192.0.2.0/24\n192.0.2.77\n").unwrap();
+    std::fs::write(dir.join("bad.txt"), "198.51.100.0/24\n198.51.101.0/24\n").unwrap();
+    let (good2, _) = Rules::parse("t.toml", bad, &dir).unwrap();
+    assert_eq!(good2.list_faults().count(), 0);
+    std::fs::write(dir.join("bad.txt"), "198.51.100.0/24\n198.51.10").unwrap();
+    std::fs::remove_file(dir.join("missing.txt")).unwrap();
+    r2 = Rules::parse("t.toml", bad, &dir).unwrap().0;
+    r2.keep_good_lists(&good2);
+    assert!(r2.block_files.iter().all(|f| f.kept && !f.faults.is_empty()));
+    assert_eq!(r2.blocked().count(), good2.blocked().count());
+    assert_eq!(r2.block_files[0].offsets, [0, 16], "offsets of the kept version");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -9,9 +9,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Longest line kept; longer ones are cut and reported (a line that never ends cannot hold
-/// memory hostage).
+/// Longest line judged. A longer line is handed on cut to `MAX_LINE + 1` bytes, so the reader
+/// can tell it apart and skip it unjudged (a line that never ends cannot hold memory hostage,
+/// and a cut line cannot pass off an address from its middle as its last field).
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// What is kept of a line: one byte more than a line may have.
+const KEPT: usize = MAX_LINE + 1;
 
 /// What the last poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +40,7 @@ pub struct Follower {
     /// Start at the end of the file found at the first open.
     skip_existing: bool,
     partial: Vec<u8>,
-    /// Lines cut because they were longer than MAX_LINE.
+    /// Lines longer than MAX_LINE (handed on cut).
     pub overlong: u64,
     buf: Vec<u8>,
 }
@@ -129,9 +133,9 @@ impl Follower {
                 }
                 chunk = &chunk[i + 1..];
             }
-            if self.partial.len() + chunk.len() > MAX_LINE {
+            if self.partial.len() + chunk.len() > KEPT {
                 // keep the start, drop the rest of the line up to its newline
-                let room = MAX_LINE.saturating_sub(self.partial.len());
+                let room = KEPT.saturating_sub(self.partial.len());
                 self.partial.extend_from_slice(&chunk[..room.min(chunk.len())]);
             } else {
                 self.partial.extend_from_slice(chunk);
@@ -150,10 +154,10 @@ impl Follower {
 
 fn emit(l: &[u8], line: &mut dyn FnMut(&[u8]), overlong: &mut u64) {
     let l = l.strip_suffix(b"\r").unwrap_or(l);
-    if l.len() >= MAX_LINE {
+    if l.len() > MAX_LINE {
         *overlong += 1;
     }
-    line(&l[..l.len().min(MAX_LINE)]);
+    line(&l[..l.len().min(KEPT)]);
 }
 
 #[cfg(test)]
@@ -243,17 +247,19 @@ mod tests {
     }
 
     #[test]
-    fn overlong_lines_are_cut_and_counted() {
+    fn overlong_lines_are_handed_on_cut_and_counted() {
         let d = dir("long");
         let p = d.join("log");
         append(&p, "");
         let mut f = Follower::new(&p, false);
         lines(&mut f);
-        append(&p, &format!("{}\nshort\n", "x".repeat(3 * MAX_LINE)));
+        let longest = "y".repeat(MAX_LINE);
+        append(&p, &format!("{}\nshort\n{longest}\n", "x".repeat(3 * MAX_LINE)));
         let (got, _) = lines(&mut f);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].len(), MAX_LINE);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].len(), MAX_LINE + 1, "cut one byte past the limit, so the reader sees it is too long");
         assert_eq!(got[1], "short");
+        assert_eq!(got[2], longest, "a line of exactly the limit is whole");
         assert_eq!(f.overlong, 1);
         std::fs::remove_dir_all(d).unwrap();
     }

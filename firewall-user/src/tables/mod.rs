@@ -26,6 +26,11 @@ pub enum TableError {
          merge prefixes to fewer lengths, or apply a large change in two steps"
     )]
     TooManyLengths { count: usize, max: usize },
+    #[error(
+        "the IPv6 prefixes use {used} different lengths, and IPv6 bans (/{prefix}, `[bans] ipv6_prefix`) would need \
+         one more; at most {max} fit: merge prefixes to fewer lengths"
+    )]
+    NoLengthForBans { used: usize, prefix: u8, max: usize },
     #[error("map {0} is missing from the XDP object")]
     Missing(&'static str),
     #[error(

@@ -276,6 +276,38 @@ fn a_broken_blocklist_or_a_refused_reload_lifts_no_block_and_bans_go_on() {
     d.stop();
 }
 
+/// A tun device (as WireGuard, ppp and other L3 links) hands XDP packets without an Ethernet
+/// header: `sipwall run` refuses it by name and type before attaching anything, rather than pass
+/// every packet as `non_ip` with bans that do not hold.
+#[test]
+fn interfaces_without_an_ethernet_header_are_refused_by_name() {
+    require_root!();
+    let lab = Lab::new();
+    let ok = |c: &mut std::process::Command| assert!(c.status().unwrap().success());
+    ok(lab.cmd(&lab.host, "ip").args(["tuntap", "add", "dev", "sw-tun0", "mode", "tun"]));
+    ok(lab.cmd(&lab.host, "ip").args(["link", "set", "sw-tun0", "up"]));
+    let dir = lab.scratch_dir("tun");
+    std::fs::write(dir.join("rules.toml"), sipwall_tests::daemon::LOG_JAILS_OFF).unwrap();
+    let out = lab
+        .cmd(&lab.host, sipwall_tests::daemon::sipwall_bin().to_str().unwrap())
+        .args(["run", "--iface", "sw-tun0", "--metrics-addr", "127.0.0.1:9978"])
+        .arg("--config")
+        .arg(dir.join("rules.toml"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--socket")
+        .arg(dir.join("ctl.sock"))
+        .arg("--pin-dir")
+        .arg(dir.join("pins"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("sw-tun0 is a link without a link-layer header (tun, WireGuard)"), "{err}");
+    let link = lab.cmd(&lab.host, "ip").args(["link", "show", "sw-tun0"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"), "nothing attached");
+}
+
 #[test]
 fn stopping_keeps_enforcing_until_detached() {
     require_root!();

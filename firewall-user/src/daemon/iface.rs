@@ -1,5 +1,6 @@
 //! The host's interfaces: the one carrying the default route (for `sipwall run` without
-//! `--iface`) and the addresses of all of them (never banned: fail2ban's `ignoreself`).
+//! `--iface`), the addresses of all of them (never banned: fail2ban's `ignoreself`), and whether
+//! an interface's frames carry the Ethernet header the XDP program reads.
 
 use std::net::IpAddr;
 
@@ -70,6 +71,50 @@ pub fn from_route_tables(v4: &str, v6: &str) -> Option<String> {
     None
 }
 
+/// An interface whose frames reach XDP without an Ethernet header: the program would read
+/// their IP header as one and pass them as `non_ip`, so bans would not hold there.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{iface} is {kind} (link type {arphrd}): its packets reach XDP without an Ethernet header, so sipwall's \
+     program cannot read them and bans would not hold there; attach to the Ethernet interface the traffic \
+     arrives on (for a VPN, the one its tunnel runs over, which sees only the tunnel's own packets) or leave \
+     {iface} out of --iface"
+)]
+pub struct NoEthernet {
+    pub iface: String,
+    pub arphrd: u16,
+    pub kind: &'static str,
+}
+
+/// Checks that `iface` carries Ethernet frames (its `type` in sysfs, an `ARPHRD_*` value). An
+/// interface sysfs does not know is left to the attach, which names the problem.
+pub fn check_ethernet(iface: &str) -> Result<(), NoEthernet> {
+    let Ok(text) = std::fs::read_to_string(format!("/sys/class/net/{iface}/type")) else { return Ok(()) };
+    let Ok(arphrd) = text.trim().parse::<u16>() else { return Ok(()) };
+    match link_kind(arphrd) {
+        None => Ok(()),
+        Some(kind) => Err(NoEthernet { iface: iface.to_owned(), arphrd, kind }),
+    }
+}
+
+/// `None` for the link types whose frames start with an Ethernet header (Ethernet, Wi-Fi,
+/// bridges, bonds, VLANs, veth and loopback); a name for the others.
+pub fn link_kind(arphrd: u16) -> Option<&'static str> {
+    Some(match arphrd {
+        // ARPHRD_ETHER, ARPHRD_LOOPBACK
+        1 | 772 => return None,
+        65534 => "a link without a link-layer header (tun, WireGuard)",
+        512 => "a PPP link",
+        768 => "an IPIP tunnel",
+        769 => "an IPv6-in-IPv6 tunnel",
+        776 => "a SIT tunnel",
+        778 => "a GRE tunnel",
+        823 => "an IPv6 GRE tunnel",
+        32 => "an InfiniBand link",
+        _ => "not an Ethernet link",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +128,15 @@ mod tests {
         let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n";
         assert_eq!(from_route_tables("Iface\n", v6).as_deref(), Some("eth1"));
         assert_eq!(from_route_tables("Iface\n", ""), None);
+    }
+
+    #[test]
+    fn link_types_without_an_ethernet_header_are_named() {
+        assert_eq!(super::link_kind(1), None);
+        assert_eq!(super::link_kind(772), None, "loopback frames carry a zeroed Ethernet header");
+        assert!(super::link_kind(65534).unwrap().contains("WireGuard"));
+        assert!(super::link_kind(512).unwrap().contains("PPP"));
+        assert!(super::check_ethernet("lo").is_ok());
+        assert!(super::check_ethernet("no-such-interface").is_ok(), "left to the attach to report");
     }
 }

@@ -9,6 +9,7 @@ use std::{
 use firewall_common::{
     maps::{self, capacity},
     rate::rate_slots,
+    reason::Reason,
 };
 use ipnet::IpNet;
 use serde_json::json;
@@ -23,7 +24,7 @@ use crate::{
     enforcer::{Applied, BanChange, EnforceError, Enforcer},
     features::Features,
     jail::{BanOrder, Engine, Outcome},
-    loader::{self, Attached, KernelStats},
+    loader::{self, Attached},
     metrics::{kernel, Metrics},
     proof::{kernel::GoodMap, Proofs},
     rules::{cidr, Rules},
@@ -35,7 +36,6 @@ use crate::{
 pub struct Daemon {
     pub enforcer: Enforcer<KernelTables>,
     pub store: Store,
-    pub stats: KernelStats,
     pub metrics: Metrics,
     pub config: Option<PathBuf>,
     pub attached: Vec<(String, Attached)>,
@@ -45,7 +45,9 @@ pub struct Daemon {
     pub sources: super::detection::Sources,
     pub notifier: Option<Notifier>,
     /// Skipped failures logged in the current minute (the rest are only counted).
-    skipped_logged: (u64, u32),
+    skipped_logged: LogBudget,
+    /// Refused bans logged in the current minute.
+    refused_logged: LogBudget,
     /// SIP challenges the host answered, waiting for a success (`sip-wire`).
     pub challenges: super::challenges::Challenges,
     /// What the SIP answers and requests proved, and the known-good sources.
@@ -78,7 +80,38 @@ const HOLD_MS: u64 = 2_000;
 const HELD_MAX: usize = 65_536;
 
 /// Log lines about skipped failures per minute; the metric counts them all.
-const SKIPPED_LOG_PER_MINUTE: u32 = 20;
+const LOG_PER_MINUTE: u32 = 20;
+
+/// The `reason` label of a refused ban.
+fn refusal(e: &EnforceError) -> &'static str {
+    match e {
+        EnforceError::Table(crate::tables::TableError::Full { .. }) => "full",
+        EnforceError::AllowListed { .. } => "allow_listed",
+        _ => "error",
+    }
+}
+
+/// Lines of one kind logged in the current minute: past [`LOG_PER_MINUTE`], only counted.
+#[derive(Default)]
+struct LogBudget {
+    minute: u64,
+    used: u32,
+}
+
+impl LogBudget {
+    fn allow(&mut self) -> bool {
+        self.allow_at(clock::unix_ms(SystemTime::now()))
+    }
+
+    fn allow_at(&mut self, now_ms: u64) -> bool {
+        let minute = now_ms / 60_000;
+        if self.minute != minute {
+            *self = LogBudget { minute, used: 0 };
+        }
+        self.used += 1;
+        self.used <= LOG_PER_MINUTE
+    }
+}
 
 /// The sources no jail may ban: the allow list and, with `ignoreself`, this host's addresses.
 pub fn never_banned(rules: &Rules) -> Vec<IpNet> {
@@ -121,7 +154,6 @@ impl Daemon {
     pub fn new(
         enforcer: Enforcer<KernelTables>,
         store: Store,
-        stats: KernelStats,
         metrics: Metrics,
         config: Option<PathBuf>,
         attached: Vec<(String, Attached)>,
@@ -134,7 +166,6 @@ impl Daemon {
         let d = Self {
             enforcer,
             store,
-            stats,
             metrics,
             config,
             attached,
@@ -142,7 +173,8 @@ impl Daemon {
             engine,
             sources,
             notifier,
-            skipped_logged: (0, 0),
+            skipped_logged: LogBudget::default(),
+            refused_logged: LogBudget::default(),
             challenges: Default::default(),
             proofs,
             good_map: None,
@@ -269,7 +301,10 @@ impl Daemon {
         reason: &str,
         source: &str,
     ) -> Result<(Ban, BanChange), EnforceError> {
-        let (b, change) = self.enforcer.ban(net, expires, reason, source)?;
+        let (b, change) = self
+            .enforcer
+            .ban(net, expires, reason, source)
+            .inspect_err(|e| self.metrics.bans_refused.with_label_values(&[source, refusal(e)]).inc())?;
         let saved = self.store.put_ban(&b);
         self.stored(saved, || format!("the ban of {} is in force but could not be saved", b.target));
         self.record(&b, None);
@@ -503,13 +538,17 @@ impl Daemon {
 
     fn skipped(&mut self, jail: &str, reason: &str, msg: impl FnOnce() -> String) {
         self.metrics.failures_skipped.with_label_values(&[jail, reason]).inc();
-        let minute = clock::unix_ms(SystemTime::now()) / 60_000;
-        if self.skipped_logged.0 != minute {
-            self.skipped_logged = (minute, 0);
-        }
-        if self.skipped_logged.1 < SKIPPED_LOG_PER_MINUTE {
-            self.skipped_logged.1 += 1;
+        if self.skipped_logged.allow() {
             log::warn!("{jail}: {}", msg());
+        }
+    }
+
+    /// A ban the enforcer refused (a full table, say): counted, and logged at most
+    /// [`LOG_PER_MINUTE`] times a minute, so a ban storm against a full table cannot flood the log.
+    fn refused(&mut self, source: &str, target: &IpNet, e: &EnforceError) {
+        self.metrics.bans_refused.with_label_values(&[source, refusal(e)]).inc();
+        if self.refused_logged.allow() {
+            log::error!("{source}: cannot ban {target}: {e} (further refusals this minute are only counted)");
         }
     }
 
@@ -530,10 +569,7 @@ impl Daemon {
         }
         let (b, change) = match self.enforcer.ban(order.target, expires, &order.reason, &order.jail) {
             Ok(x) => x,
-            Err(e) => {
-                log::error!("{}: cannot ban {}: {e}", order.jail, order.target);
-                return;
-            }
+            Err(e) => return self.refused(&order.jail, &order.target, &e),
         };
         if let Some(t) = read_at {
             self.metrics.ban_latency.observe(t.elapsed().as_secs_f64());
@@ -603,7 +639,9 @@ impl Daemon {
         Ok(applied)
     }
 
-    pub fn render_metrics(&mut self) -> String {
+    /// The exposition text, with the XDP program's counters (`counters`, `events`), which are
+    /// read from the per-CPU maps before the daemon's lock is taken.
+    pub fn render_metrics(&mut self, counters: Vec<(Reason, u32, u64, u64)>, events: (u64, u64)) -> String {
         let m = &self.metrics;
         m.bans_active.set(self.enforcer.ban_count() as i64);
         let (net4, net6) = self.enforcer.nets().entries();
@@ -625,10 +663,22 @@ impl Daemon {
             let c = m.sip_proofs.with_label_values(&[t.name()]);
             c.inc_by(self.proofs.found[t as usize].saturating_sub(c.get()));
         }
-        let counters = kernel::read_counters(&self.stats.counters);
-        let events = kernel::read_event_stats(&self.stats.event_stats);
         let services = self.enforcer.services();
         let fams = kernel::families(&counters, events, |id| services.name(id).map(str::to_owned));
         m.render(fams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_of_log_lines_is_cut_to_the_minute_budget() {
+        let mut b = LogBudget::default();
+        let minute = 29_000_000 * 60_000;
+        let logged = (0..10_000).filter(|i| b.allow_at(minute + i)).count();
+        assert_eq!(logged, LOG_PER_MINUTE as usize);
+        assert!(b.allow_at(minute + 60_000), "the next minute logs again");
     }
 }

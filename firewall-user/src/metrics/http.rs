@@ -1,12 +1,21 @@
-//! The `/metrics` endpoint (HTTP/1.1, hyper).
+//! The `/metrics` endpoint (HTTP/1.1, hyper), bounded so a client cannot hold the daemon's
+//! descriptors: at most [`MAX_CONNECTIONS`] at once (more wait in the listen backlog), a request's
+//! headers within [`HEADER_TIMEOUT`], and a connection closed after [`MAX_LIFETIME`].
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::Semaphore};
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Time a client has to send a request's headers (also the idle time between requests).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a connection is kept at most, keep-alive included.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Produces the exposition text; runs on a blocking thread (it reads BPF maps).
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
@@ -16,7 +25,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 pub async fn serve(listener: TcpListener, render: Render) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -31,9 +42,16 @@ pub async fn serve(listener: TcpListener, render: Render) {
                 let render = render.clone();
                 async move { Ok::<_, Infallible>(respond(req, render).await) }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
-                log::debug!("metrics connection: {e}");
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc);
+            match tokio::time::timeout(MAX_LIFETIME, conn).await {
+                Ok(Err(e)) => log::debug!("metrics connection: {e}"),
+                Err(_) => log::debug!("metrics connection closed after {}s", MAX_LIFETIME.as_secs()),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
     }
 }
@@ -54,4 +72,44 @@ async fn respond(req: Request<Incoming>, render: Render) -> Response<Full<Bytes>
         .header("content-type", ctype)
         .body(Full::new(Bytes::from(body)))
         .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_clients_cannot_hold_the_endpoint() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(|| "sipwall_up 1\n".to_owned())));
+        // more clients than slots, each sending half a request and nothing more
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 4 {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+            idle.push(c);
+        }
+        let started = Instant::now();
+        let mut scrape = tokio::net::TcpStream::connect(addr).await.unwrap();
+        scrape.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut body = String::new();
+        tokio::time::timeout(Duration::from_secs(120), scrape.read_to_string(&mut body))
+            .await
+            .expect("the scrape is served once the idle clients time out")
+            .unwrap();
+        assert!(body.contains("sipwall_up 1"), "{body}");
+        assert!(started.elapsed() >= HEADER_TIMEOUT / 2, "served only after slots were freed");
+        // the idle clients were closed by the server
+        for mut c in idle {
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(120), c.read(&mut buf)).await.unwrap().unwrap_or(0);
+            let got = String::from_utf8_lossy(&buf[..n]);
+            assert!(n == 0 || got.starts_with("HTTP/1.1 408"), "{got}");
+        }
+    }
 }

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub rules_loaded_timestamp: IntGauge,
     pub blocklist_healthy: IntGaugeVec,
     pub store_healthy: IntGauge,
+    pub bans_refused: IntCounterVec,
     pub ban_actions: IntCounterVec,
     pub log_lines: IntCounterVec,
     pub log_lines_malformed: IntCounterVec,
@@ -155,6 +156,17 @@ impl Default for Metrics {
                 IntGauge::new(
                     "sipwall_store_healthy",
                     "1 while the ban store on disk holds every ban in force; 0 when it could not be opened or written (bans are enforced all the same).",
+                )
+                .unwrap(),
+            ),
+            bans_refused: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_bans_refused_total",
+                        "Bans not made, by who asked and why: full (the ban table is full; bans in force are never evicted), allow_listed, error.",
+                    ),
+                    &["source", "reason"],
                 )
                 .unwrap(),
             ),

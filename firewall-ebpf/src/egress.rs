@@ -53,8 +53,18 @@ fn answer(head: &[u8; 12]) -> Option<(u32, u32)> {
     }
 }
 
+/// Bytes of an outgoing packet read directly: the headers and the start of the answer.
+const HEAD_LEN: u32 = 256;
+
 #[inline(always)]
 pub fn account(ctx: &TcContext) {
+    // a packet whose payload lies in pages (UDP GSO, large and zero-copy sends) has its first
+    // bytes pulled into the linear part, where direct reads see them
+    let linear = (ctx.data_end() - ctx.data()) as u32;
+    let total = ctx.len();
+    if linear < total && linear < HEAD_LEN {
+        let _ = ctx.pull_data(if total < HEAD_LEN { total } else { HEAD_LEN });
+    }
     let Some(out) = segment(ctx, Way::Out) else { return };
     if out.tcp {
         return;

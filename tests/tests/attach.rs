@@ -308,6 +308,44 @@ fn interfaces_without_an_ethernet_header_are_refused_by_name() {
     assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"), "nothing attached");
 }
 
+/// An answer whose payload lies in pages, not in the SKB's linear part (UDP GSO sends build
+/// them so, as large and zero-copy sends do): the egress classifier pulls its first bytes in
+/// and reads it.
+#[test]
+fn answers_in_non_linear_buffers_are_read_on_egress() {
+    require_root!();
+    let lab = Lab::new();
+    let d = DaemonProc::start(&lab, RULES);
+    let (host, peer) = (lab.host_ip4(), lab.peer_ip4());
+    let sent = sipwall_tests::netns::in_netns(&lab.host, move || {
+        let sock = std::net::UdpSocket::bind(format!("{host}:5060")).unwrap();
+        let gso: libc::c_int = 1200;
+        // SAFETY: setting an int socket option on a socket we own.
+        let r = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                &gso as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        let answer = "SIP/2.0 403 Forbidden\r\nVia: SIP/2.0/UDP 10.0.0.1:5099;branch=z9hG4bK1\r\n\
+                      Call-ID: gso-1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        sock.send_to(answer.as_bytes(), format!("{peer}:5099")).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(sent > 0);
+    assert!(
+        wait_for(Duration::from_secs(60), || d.metric("sipwall_sip_failures_answered_total", r#"status="403""#) == 1),
+        "{}\n{}",
+        d.metrics(),
+        d.log_text()
+    );
+}
+
 #[test]
 fn stopping_keeps_enforcing_until_detached() {
     require_root!();

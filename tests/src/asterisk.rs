@@ -228,6 +228,7 @@ pub fn svcrack(lab: &Lab, addr: &str, port: u16, user: &str, passwords: &[&str],
     assert!(route.status.success(), "route from {addr}: {}", String::from_utf8_lossy(&route.stderr));
     let words = dir.join(format!("svcrack-{addr}-{port}.txt"));
     std::fs::write(&words, passwords.join("\n") + "\n").unwrap();
+    crate::netns::require_tool("svcrack", "sipvicious");
     let out = lab
         .cmd(&lab.peer, "timeout")
         .args(["120", "svcrack", "-b", addr, "-p", &port.to_string(), "-t", "0.2", "-u", user, "-d"])

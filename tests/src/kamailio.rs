@@ -56,6 +56,7 @@ impl Registrar {
         let cfg = dir.join("kamailio.cfg");
         std::fs::write(&cfg, text).unwrap();
         let log = dir.join("kamailio.log");
+        crate::netns::require_tool("kamailio", "kamailio");
         let child = lab
             .cmd(&lab.host, "kamailio")
             .args(["-DD", "-E", "-f"])

@@ -283,3 +283,15 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Fails at once, naming the Debian package, when `program` (a name looked up in `PATH`, or a
+/// path) is not installed: `ip netns exec` would start and the test would wait for a peer that
+/// never comes.
+pub fn require_tool(program: &str, package: &str) {
+    let found = if program.contains('/') {
+        std::path::Path::new(program).exists()
+    } else {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    };
+    assert!(found, "{program} is not installed: scripts/setup --test installs Debian's {package}");
+}

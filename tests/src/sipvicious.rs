@@ -59,6 +59,7 @@ impl Attacker {
         // built without `bindingip`), so their unbound sockets take the source of the route to
         // the host: make it this attacker's. Sockets bound to an address (SIPp's) keep theirs.
         self.route_from_here();
+        crate::netns::require_tool(tool, "sipvicious");
         let out = Command::new("ip")
             .args(["netns", "exec", &self.peer, "timeout", &secs.to_string(), tool, "-b", &self.addr])
             .args(args)

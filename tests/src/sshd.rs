@@ -47,6 +47,7 @@ impl Sshd {
             SshdLog::File => Some(dir.join("auth.log")),
             SshdLog::Syslog => None,
         };
+        crate::netns::require_tool("/usr/sbin/sshd", "openssh-server");
         let mut cmd = lab.cmd(&lab.host, "/usr/sbin/sshd");
         cmd.args(["-D", "-f"]).arg(&cfg);
         if let Some(log) = &log {
@@ -84,6 +85,7 @@ pub fn attempt(lab: &Lab, timeout_secs: u32) -> String {
 
 /// The same from address `from` of the peer namespace (its main address with `None`).
 pub fn attempt_from(lab: &Lab, from: Option<&str>, timeout_secs: u32) -> String {
+    crate::netns::require_tool("sshpass", "sshpass");
     let mut cmd = lab.cmd(&lab.peer, "sshpass");
     cmd.args(["-p", "wrong-password", "ssh"]);
     if let Some(a) = from {

@@ -111,9 +111,15 @@ impl Rules {
     /// Validates rules text; relative blocklist paths resolve against `base`.
     pub fn parse(name: &str, text: &str, base: &Path) -> Result<(Rules, Vec<Diagnostic>), Rejected> {
         let mut r = Reader::new(name, text);
-        let doc = match toml_edit::Document::parse(text) {
-            Ok(d) => d,
-            Err(e) => {
+        // the TOML parser panics on some malformed files: a rejected file, never a crash
+        let parsed = std::panic::catch_unwind(|| toml_edit::Document::parse(text));
+        let doc = match parsed {
+            Ok(Ok(d)) => d,
+            Err(_) => {
+                r.error(None, "not valid TOML: the TOML parser could not read this file; check its syntax");
+                return Err(Rejected(r.diags));
+            }
+            Ok(Err(e)) => {
                 let msg = e.message().trim_end().to_owned();
                 r.error(e.span(), format!("not valid TOML: {msg}"));
                 return Err(Rejected(r.diags));

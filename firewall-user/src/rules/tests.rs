@@ -292,3 +292,11 @@ url = "https://example.com/hook"
     has(17, "needs `logpath`");
     has(21, "http://");
 }
+
+#[test]
+fn a_file_the_toml_parser_panics_on_is_rejected() {
+    // found by fuzzing: toml_edit 0.23 panics ("all items have spans") on this input
+    let text = include_str!("tests/toml_panic.toml");
+    let err = Rules::parse("t.toml", text, Path::new("/")).unwrap_err();
+    assert!(err.to_string().contains("not valid TOML"), "{err}");
+}

@@ -432,13 +432,16 @@ impl Daemon {
                 }
                 proven
             }
-            Event::Ambiguous { candidates, rule } => match self.proofs.resolve(&x.line, candidates, now) {
-                Some(host) => {
-                    x.event = Event::failure(host, None, rule);
-                    true
+            // a host name could be the source too: no address the line names is proven it
+            Event::Ambiguous { candidates, names, rule } if names.is_empty() => {
+                match self.proofs.resolve(&x.line, candidates, now) {
+                    Some(host) => {
+                        x.event = Event::failure(host, None, rule);
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
             _ => true,
         }
     }
@@ -467,8 +470,8 @@ impl Daemon {
                 });
                 return;
             }
-            Event::Ambiguous { candidates, rule } => {
-                let c: Vec<String> = candidates.iter().map(ToString::to_string).collect();
+            Event::Ambiguous { candidates, names, rule } => {
+                let c: Vec<String> = candidates.iter().map(ToString::to_string).chain(names).collect();
                 self.skipped(&x.jail, "ambiguous", || {
                     format!(
                         "{rule}: the source could be any of {} (possibly forged, nobody banned): {}",

@@ -51,9 +51,13 @@ pub struct Failure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Failure(Failure),
-    /// A failure whose source cannot be told for sure: several different addresses could be it.
+    /// A failure whose source cannot be told for sure: several different addresses or host
+    /// names could be it (at least two in all).
     Ambiguous {
+        /// The addresses, sorted, each once.
         candidates: Vec<IpAddr>,
+        /// The host names (never resolved), sorted, each once.
+        names: Vec<String>,
         rule: &'static str,
     },
     /// A failure from a host name (sipwall never resolves names an attacker may control).
@@ -104,7 +108,7 @@ pub fn settle_proof(candidates: Vec<IpAddr>, user: Option<&str>, rule: &'static 
         let mut c = candidates;
         c.sort();
         c.dedup();
-        Some(Event::Ambiguous { candidates: c, rule })
+        Some(Event::Ambiguous { candidates: c, names: Vec::new(), rule })
     }
 }
 

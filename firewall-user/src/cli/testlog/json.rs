@@ -111,10 +111,14 @@ pub fn write_json(out: &mut impl Write, line: u64, source: &[u8], kind: &[u8], e
             out.write_all(b",\"evidence\":")?;
             json_str(out, f.proof.name())?;
         }
-        Event::Ambiguous { candidates, .. } => {
+        Event::Ambiguous { candidates, names, .. } => {
             out.write_all(b",\"candidates\":[")?;
             for (i, c) in candidates.iter().enumerate() {
                 write!(out, "{}\"{c}\"", if i > 0 { "," } else { "" })?;
+            }
+            for (i, n) in names.iter().enumerate() {
+                out.write_all(if i + candidates.len() > 0 { b"," } else { b"" })?;
+                json_str(out, n)?;
             }
             out.write_all(b"]")?;
         }
@@ -145,10 +149,10 @@ pub fn write_text(
         Event::Hostname { name, .. } => {
             writeln!(out, "{line}: {jail} ({detector}, {rule}): {name} (a host name: never resolved, never banned)")
         }
-        Event::Ambiguous { candidates, .. } => writeln!(
+        Event::Ambiguous { candidates, names, .. } => writeln!(
             out,
             "{line}: {jail} ({detector}, {rule}): ambiguous: any of {} (nobody banned)",
-            candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            candidates.iter().map(ToString::to_string).chain(names.iter().cloned()).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -175,12 +179,17 @@ mod tests {
         assert_eq!(v["host"], "192.0.2.1");
         assert_eq!(v["user"], "a\"b\\c\u{1}\u{e9}");
         assert_eq!(v["evidence"], "unproven");
-        let ev = Event::Ambiguous { candidates: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()], rule: "x" };
+        let ev = Event::Ambiguous {
+            candidates: vec!["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()],
+            names: vec!["h\"x.example".into()],
+            rule: "x",
+        };
         let mut out = Vec::new();
         write_json(&mut out, 1, &source_fields("j\"", "d"), &kind_fields("ambiguous", "x"), &ev).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(v["host"].is_null());
         assert_eq!(v["candidates"][1], "::1");
+        assert_eq!(v["candidates"][2], "h\"x.example");
         assert_eq!(v["jail"], "j\"");
         for (line, ip) in [(0, "0.0.0.0"), (18_446_744_073_709_551_615, "255.255.255.255"), (10, "10.0.20.1")] {
             let ev = Event::failure(ip.parse().unwrap(), None, "x");

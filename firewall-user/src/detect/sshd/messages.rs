@@ -12,8 +12,9 @@ use crate::detect::{find_all, host, rsplit_once, rsplit_space, split_once, split
 pub enum Src {
     Ip(std::net::IpAddr),
     Name(String),
-    /// Several different addresses could be the source.
-    Ambiguous(Vec<std::net::IpAddr>),
+    /// Several different addresses or names could be the source: the addresses and the
+    /// names, each sorted and once.
+    Ambiguous(Vec<std::net::IpAddr>, Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -160,12 +161,27 @@ fn failed(rest: &str) -> Option<Msg<'_>> {
     })
 }
 
-fn settle_src(mut c: Vec<Src>) -> Option<Src> {
-    c.dedup();
-    match c.len() {
-        0 => None,
-        1 => c.pop(),
-        _ => Some(Src::Ambiguous(c.iter().filter_map(|s| if let Src::Ip(a) = s { Some(*a) } else { None }).collect())),
+fn settle_src(c: Vec<Src>) -> Option<Src> {
+    let (mut addrs, mut names) = (Vec::new(), Vec::new());
+    for s in c {
+        match s {
+            Src::Ip(a) => addrs.push(a),
+            Src::Name(n) => names.push(n),
+            Src::Ambiguous(a, n) => {
+                addrs.extend(a);
+                names.extend(n);
+            }
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    names.sort();
+    names.dedup();
+    match (addrs.len(), names.len()) {
+        (0, 0) => None,
+        (1, 0) => addrs.pop().map(Src::Ip),
+        (0, 1) => names.pop().map(Src::Name),
+        _ => Some(Src::Ambiguous(addrs, names)),
     }
 }
 

@@ -111,7 +111,7 @@ impl Sshd {
                 proof: Proof::Proven,
             }),
             Src::Name(name) => Event::Hostname { name, rule: m.rule },
-            Src::Ambiguous(candidates) => Event::Ambiguous { candidates, rule: m.rule },
+            Src::Ambiguous(candidates, names) => Event::Ambiguous { candidates, names, rule: m.rule },
         })
     }
 }

@@ -22,7 +22,7 @@ fn hosts(mode: Mode, lines: &[&str]) -> Vec<Option<String>> {
             [] => None,
             [Event::Failure(f)] => Some(f.host.to_string()),
             [Event::Hostname { name, .. }] => Some(format!("name:{name}")),
-            [Event::Ambiguous { candidates, .. }] => Some(format!("ambiguous:{candidates:?}")),
+            [Event::Ambiguous { candidates, names, .. }] => Some(format!("ambiguous:{candidates:?}{names:?}")),
             other => panic!("several events: {other:?}"),
         })
         .collect()
@@ -76,6 +76,14 @@ fn a_user_name_cannot_choose_the_address() {
     // names are reported, never resolved
     let l = "Feb 25 14:34:10 srv sshd[9]: error: PAM: Authentication failure for stefanor from example.com";
     assert_eq!(one(l).as_deref(), Some("name:example.com"));
+    // a user name with spaces can write a second source: an address and a name, or the same
+    // address on either side of a name, are ambiguous, and say so with the name
+    let l = "Feb 25 14:34:10 srv sshd[9]: Failed password for a b from 192.0.2.66 port 1 ssh2: from h.example port 2 ssh2: x";
+    assert_eq!(one(l).as_deref(), Some(r#"ambiguous:[192.0.2.66]["h.example"]"#));
+    let l = "Feb 25 14:34:10 srv sshd[9]: Failed password for a b from 10.0.0.1 port 1 ssh2: from h.example port 1 ssh2: from 10.0.0.1 port 1 ssh2: x";
+    assert_eq!(one(l).as_deref(), Some(r#"ambiguous:[10.0.0.1]["h.example"]"#));
+    let l = "Feb 25 14:34:10 srv sshd[9]: Failed password for a b from g.example port 1 ssh2: from h.example port 2 ssh2: x";
+    assert_eq!(one(l).as_deref(), Some(r#"ambiguous:[]["g.example", "h.example"]"#));
 }
 
 #[test]

@@ -16,8 +16,8 @@ fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(wha
     let Ok(value) = serde_json::from_str::<T>(text) else { return };
     let line = serde_json::to_string(&value).unwrap_or_else(|e| panic!("a parsed {what} does not serialise: {e}"));
     assert!(!line.contains('\n'), "a {what} serialises to more than one line: {line:?}");
-    let back: T = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("a serialised {what} does not parse back: {e}\n{line}"));
+    let back: T =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("a serialised {what} does not parse back: {e}\n{line}"));
     assert_eq!(back, value, "a {what} changes on its way through JSON: {line}");
     let again = serde_json::to_string(&back).expect("serialises");
     assert_eq!(again, line, "a {what} serialises differently the second time");

@@ -22,8 +22,8 @@
 use std::sync::OnceLock;
 
 use firewall_common::sip::{
-    classify, Classifier, Kind, Method, Scratch, SignatureTable, Step, INSPECT_LEN, MAX_HEADER_STEPS,
-    MAX_SEARCH_STEPS, SCRATCH_LEN,
+    classify, Classifier, Kind, Method, Scratch, SignatureTable, Step, INSPECT_LEN, MAX_HEADER_STEPS, MAX_SEARCH_STEPS,
+    SCRATCH_LEN,
 };
 use libfuzzer_sys::fuzz_target;
 use sipwall::rules::Rules;
@@ -182,9 +182,8 @@ fuzz_target!(|data: &[u8]| {
         let sig = table.get(hit.signature).expect("the hit names a signature of the table");
         assert!(sig.fields & hit.field.bit() != 0, "signature {:?} does not apply to {:?}", sig.text(), hit.field);
         let text = sig.text().as_bytes();
-        let found = (0..p.len().saturating_sub(text.len() - 1)).any(|q| {
-            p[q..q + text.len()].eq_ignore_ascii_case(text) && (q == 0 || !p[q - 1].is_ascii_alphanumeric())
-        });
+        let found = (0..p.len().saturating_sub(text.len() - 1))
+            .any(|q| p[q..q + text.len()].eq_ignore_ascii_case(text) && (q == 0 || !p[q - 1].is_ascii_alphanumeric()));
         assert!(found, "signature {:?} reported but not written at a word start", sig.text());
     }
 });

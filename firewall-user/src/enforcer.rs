@@ -60,7 +60,14 @@ pub struct Enforcer<T: Tables> {
     inspected: Option<u32>,
     /// The SIP policy and signatures in the kernel.
     sip: Option<(SipPolicy, SignatureTable)>,
+    /// Inside a group of bans ([`Enforcer::hold_mappings`]): flushes left before the tables'
+    /// shared mappings are let go.
+    mapped_for: u32,
 }
+
+/// Flushes of one group of bans between two unmappings of the tables' windows: a ban storm maps
+/// each window once per this many bans, and at most this many bans' windows are mapped at once.
+const FLUSHES_PER_MAPPING: u32 = 256;
 
 /// The ban set's IPv4 address bans, as the network tables take them.
 struct Hosts<'a> {
@@ -69,8 +76,8 @@ struct Hosts<'a> {
 }
 
 impl HostBans for Hosts<'_> {
-    fn cell(&self, c: u32, out: &mut Vec<(u32, NetClass)>) {
-        for (a, e) in self.bans.hosts_in(c << 16, (c << 16) | 0xffff) {
+    fn range(&self, first: u32, last: u32, out: &mut Vec<(u32, NetClass)>) {
+        for (a, e) in self.bans.hosts_in(first, last) {
             out.push((a, NetClass { flags: class::BAN, allow_from: 0, ban_expires: self.clock.deadline(e) }));
         }
     }
@@ -137,6 +144,7 @@ impl<T: Tables> Enforcer<T> {
             clock,
             inspected: None,
             sip: None,
+            mapped_for: 0,
         };
         e.apply_rules(rules)?;
         Ok(e)
@@ -197,6 +205,7 @@ impl<T: Tables> Enforcer<T> {
             clock,
             inspected: None,
             sip: Some((sip, signatures)),
+            mapped_for: 0,
         };
         let slots = inspected;
         let assigned = e.services.assign(&rules.services, &e.clock);
@@ -234,8 +243,25 @@ impl<T: Tables> Enforcer<T> {
     fn flush(&mut self) -> Result<FlushStats, TableError> {
         let hosts = Hosts { bans: &self.bans, clock: &self.clock };
         let st = self.nets.flush(&mut self.cfg, &mut self.tables, &hosts);
-        self.tables.idle();
+        if self.mapped_for > 1 {
+            self.mapped_for -= 1;
+        } else {
+            self.tables.idle();
+            self.mapped_for = u32::from(self.mapped_for == 1) * FLUSHES_PER_MAPPING;
+        }
         st
+    }
+
+    /// With `true`, the bans and unbans that follow form a group: the parts of the tables they
+    /// write stay mapped from one to the next (let go every [`FLUSHES_PER_MAPPING`] flushes),
+    /// rather than being mapped and let go for each. `false` ends the group and lets them go.
+    pub fn hold_mappings(&mut self, on: bool) {
+        if on {
+            self.mapped_for = FLUSHES_PER_MAPPING;
+        } else {
+            self.mapped_for = 0;
+            self.tables.idle();
+        }
     }
 
     /// Puts a ban into the model (the ban set for addresses, the network tables' model for the
@@ -607,7 +633,7 @@ impl<T: Tables> Enforcer<T> {
             let mut touched = None;
             for (a, _) in self.bans.hosts_in(first << 16, (end << 16) | 0xffff) {
                 if touched != Some(a >> 16) {
-                    self.nets.touch_host(a);
+                    self.nets.touch_cell(a >> 16);
                     touched = Some(a >> 16);
                 }
             }

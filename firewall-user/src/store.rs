@@ -1,5 +1,7 @@
 //! Bans on disk: an SQLite database under `--state-dir`, written through on every change
-//! (WAL, `synchronous = FULL`), so bans outlive restarts, crashes and reboots. Next to the bans
+//! (WAL, `synchronous = FULL`), so bans outlive restarts, crashes and reboots. Writes that arrive
+//! together (a batch of detections, a ban storm) go in one group ([`Store::begin`],
+//! [`Store::commit`]): one sync for the group instead of two per ban. Next to the bans
 //! in force it keeps their history (every ban with its jail, failures and matched lines), which
 //! escalation counts and `sipwall why` shows.
 
@@ -184,21 +186,53 @@ impl Store {
         StoreError::Db { path: self.path.clone(), source }
     }
 
+    /// Opens a group of writes that [`Store::commit`] makes durable together. Reads see the
+    /// group's writes at once; nothing of it is on disk before the commit. A group already open
+    /// is kept.
+    pub fn begin(&self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))
+    }
+
+    /// Commits the open group, if any: one sync for all its writes. A commit that fails rolls
+    /// the group back; the caller rewrites what it must (the daemon: every ban in force).
+    pub fn commit(&self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            // none open, or SQLite rolled it back on an error its write already reported
+            return Ok(());
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.err(e)
+        })
+    }
+
     pub fn put_ban(&self, b: &Ban) -> Result<(), StoreError> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO bans (target, expires_unix_ms, created_unix_ms, reason, source)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(target) DO UPDATE SET expires_unix_ms = ?2, created_unix_ms = ?3, reason = ?4, source = ?5",
-                params![b.target.to_string(), b.expires_unix_ms.map(|v| v as i64), b.created_unix_ms as i64, b.reason, b.source],
             )
+            .and_then(|mut st| {
+                st.execute(params![
+                    b.target.to_string(),
+                    b.expires_unix_ms.map(|v| v as i64),
+                    b.created_unix_ms as i64,
+                    b.reason,
+                    b.source
+                ])
+            })
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
     pub fn delete_ban(&self, target: &IpNet) -> Result<bool, StoreError> {
         self.conn
-            .execute("DELETE FROM bans WHERE target = ?1", params![target.to_string()])
+            .prepare_cached("DELETE FROM bans WHERE target = ?1")
+            .and_then(|mut st| st.execute(params![target.to_string()]))
             .map(|n| n > 0)
             .map_err(|e| self.err(e))
     }
@@ -208,6 +242,7 @@ impl Store {
         &mut self,
         bans: impl IntoIterator<Item = B>,
     ) -> Result<(), StoreError> {
+        self.commit()?;
         let path = self.path.clone();
         let db = |source| StoreError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(db)?;
@@ -309,10 +344,12 @@ impl Store {
     /// Records a ban in the history; returns its id.
     pub fn add_history(&self, h: &HistoryEntry) -> Result<i64, StoreError> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO history (target, jail, created_unix_ms, expires_unix_ms, failures, earlier, reason, lines, users)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     h.target.to_string(),
                     h.jail,
                     h.created_unix_ms as i64,
@@ -322,8 +359,8 @@ impl Store {
                     h.reason,
                     serde_json::to_string(&h.lines).expect("strings serialize"),
                     serde_json::to_string(&h.users).expect("strings serialize"),
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -397,6 +434,7 @@ impl Store {
 
     /// Replaces the settings under `prefix` with `values` (one transaction).
     pub fn set_settings(&mut self, prefix: &str, values: &[(String, String)]) -> Result<(), StoreError> {
+        self.commit()?;
         let path = self.path.clone();
         let db = |source| StoreError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(db)?;
@@ -494,6 +532,53 @@ mod tests {
         assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 3);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_group_of_writes_reaches_the_disk_at_its_commit_and_reads_see_it_before() {
+        let dir = std::env::temp_dir().join(format!("sipwall-store-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Store::open(&dir).unwrap();
+        // another process reading the file, as `sipwall` commands do
+        let other = || -> i64 {
+            let c = Connection::open(dir.join(DB_FILE)).unwrap();
+            c.query_row("SELECT COUNT(*) FROM bans", [], |r| r.get(0)).unwrap()
+        };
+        s.commit().unwrap();
+        s.begin().unwrap();
+        s.begin().unwrap();
+        for i in 0..100 {
+            s.put_ban(&ban(&format!("198.51.100.{i}/32"), None)).unwrap();
+        }
+        assert!(s.delete_ban(&"198.51.100.0/32".parse().unwrap()).unwrap());
+        let t: IpNet = "198.51.100.7/32".parse().unwrap();
+        s.add_history(&HistoryEntry {
+            target: t,
+            jail: "sshd".into(),
+            created_unix_ms: 10,
+            expires_unix_ms: None,
+            failures: 1,
+            earlier: 0,
+            reason: "r".into(),
+            lines: vec![],
+            users: vec![],
+        })
+        .unwrap();
+        assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 1, "the group's own writes are read back");
+        assert_eq!(s.load_bans().unwrap().0.len(), 99);
+        assert_eq!(other(), 0, "nothing of an open group is on disk");
+        s.commit().unwrap();
+        assert_eq!(other(), 99);
+        // writes that need a transaction of their own close the open group first
+        s.begin().unwrap();
+        s.put_ban(&ban("203.0.113.1/32", None)).unwrap();
+        s.set_settings("service.", &[("sip".into(), "1".into())]).unwrap();
+        assert_eq!(other(), 100);
+        s.begin().unwrap();
+        s.replace_all([ban("10.0.0.0/8", None)].iter()).unwrap();
+        s.commit().unwrap();
+        assert_eq!(Store::open(&dir).unwrap().load_bans().unwrap().0, vec![ban("10.0.0.0/8", None)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

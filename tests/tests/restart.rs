@@ -1,9 +1,18 @@
 //! Restarts never flush and re-add: while banned sources keep sending, the daemon is stopped,
 //! started again, killed with SIGKILL, started again, and upgraded to tables of another size;
-//! not one of their packets passes, and a ban the store missed is recovered from the kernel.
+//! not one of their packets passes, and a ban the store missed is recovered from the kernel. A
+//! ban storm cut by SIGKILL loses no ban the daemon told of.
 
-use std::time::Duration;
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
 
+use sipwall::control::{client, protocol::Request};
 use sipwall_tests::{
     daemon::DaemonProc,
     netns::{wait_for, Lab},
@@ -177,4 +186,98 @@ fn a_corrupt_store_never_keeps_the_daemon_from_enforcing() {
     rx.settle();
     assert_eq!(rx.count("blocked2"), 0, "a blocked source passed");
     assert!(d.cli_ok(&["list"]).contains("192.0.2.79/32"));
+}
+
+/// Every address a storm test source `i` sends from: two frames each, so the second goes over
+/// its bucket and the kernel reports it.
+fn storm_source(i: u64) -> String {
+    std::net::Ipv4Addr::from(0x6440_0000u32 + (i / 2) as u32).to_string()
+}
+
+/// The targets of the `ban` events in a daemon's log: the bans it told of.
+fn told_bans(log: &str) -> BTreeSet<String> {
+    log.lines()
+        .filter_map(|l| l.find('{').map(|at| &l[at..]))
+        .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        .filter(|v| v["event"] == "ban")
+        .filter_map(|v| v["target"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A ban storm from the kernel (a flood jail banning every source over its limit) and bans by
+/// hand, cut by `kill -9`, then a start with no pinned tables, as after a reboot: every ban
+/// the daemon told of, in its log or to the `sipwall ban` that asked, comes back from the store.
+#[test]
+fn a_ban_storm_cut_by_kill_9_loses_no_ban_it_told_of() {
+    require_root!();
+    let rules = r#"
+[services.storm]
+ports = ["5070/udp"]
+rate = 1
+burst = 1
+
+[jails.flood]
+services = ["storm"]
+trust_unproven = true
+maxretry = 1
+findtime = "1m"
+bantime = "1h"
+
+[jails.asterisk]
+enabled = false
+
+[jails.sshd]
+enabled = false
+"#;
+    let lab = Lab::new();
+    let mut d = DaemonProc::start(&lab, rules);
+    let l = lab.clone_for_flow();
+    let storm = Flow::start(&lab, 4_000, move |i| frame(&l, &storm_source(i), 5070, false, "storm", i));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let by_hand = {
+        let (stop, acked, socket) = (stop.clone(), acked.clone(), d.socket.clone());
+        std::thread::spawn(move || {
+            for i in 0u32.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let target = std::net::Ipv4Addr::from(0xc612_0000u32 + i).to_string();
+                let req = Request::Ban { target: target.clone(), duration: None, reason: None };
+                if client::call(&socket, &req).is_ok_and(|r| r.ok) {
+                    acked.lock().unwrap().push(format!("{target}/32"));
+                }
+            }
+        })
+    };
+    let stormed = wait_for(Duration::from_secs(180), || {
+        acked.lock().unwrap().len() >= 20 && d.metric("sipwall_bans_total", r#"jail="flood""#) >= 1_500
+    });
+    assert!(stormed, "the storm banned too few sources:\n{}", d.log_text());
+    d.kill9();
+    stop.store(true, Ordering::Relaxed);
+    by_hand.join().unwrap();
+    storm.stop();
+    let acked = acked.lock().unwrap().clone();
+    let mut told = told_bans(&d.log_text());
+    assert!(told.len() >= 1_500, "{} bans told of", told.len());
+    told.extend(acked.iter().cloned());
+
+    // as after a reboot: nothing pinned, the bans come from the store alone
+    let out = d.detach();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = d.log_text().len();
+    d.spawn(&lab);
+    assert!(d.log_text()[before..].contains("restored "), "{}", &d.log_text()[before..]);
+    let list: serde_json::Value = serde_json::from_str(&d.cli_ok(&["list", "--json"])).unwrap();
+    let listed: BTreeSet<String> =
+        list.as_array().unwrap().iter().filter_map(|b| b["target"].as_str().map(str::to_owned)).collect();
+    let lost: Vec<&String> = told.difference(&listed).collect();
+    assert!(lost.is_empty(), "{} of {} told bans lost, e.g. {:?}", lost.len(), told.len(), &lost[..lost.len().min(5)]);
+    eprintln!(
+        "{} bans told of ({} by hand) before kill -9; {} restored from the store",
+        told.len(),
+        acked.len(),
+        listed.len()
+    );
 }

@@ -178,9 +178,11 @@ pub async fn run(mut rx: mpsc::Receiver<Detected>, d: Shared) {
         let _ = tokio::task::spawn_blocking(move || {
             let mut g = lock(&d);
             let now = clock::unix_ms(SystemTime::now());
-            for x in batch {
-                g.detected(x, now);
-            }
+            g.batch(|g| {
+                for x in batch {
+                    g.detected(x, now);
+                }
+            });
         })
         .await;
     }

@@ -126,17 +126,31 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         if batch.is_empty() {
             continue;
         }
-        let mut g = lock(&d);
-        let now = crate::clock::unix_ms(std::time::SystemTime::now());
-        for r in batch {
-            match r {
-                Record::Event(ev) => handle(&mut g, &mut reader, &ev, now),
-                Record::Answer(ev, peer, port, text) => answer(&mut g, &mut reader, &ev, (peer, port, &text), now),
-                Record::Request(peer, port, text) => request(&mut g, peer, port, &text, now),
+        let mut records = batch.into_iter().peekable();
+        while records.peek().is_some() {
+            {
+                let mut g = lock(&d);
+                let now = crate::clock::unix_ms(std::time::SystemTime::now());
+                g.batch(|g| {
+                    for r in records.by_ref().take(RECORDS_PER_LOCK) {
+                        match r {
+                            Record::Event(ev) => handle(g, &mut reader, &ev, now),
+                            Record::Answer(ev, peer, port, text) => {
+                                answer(g, &mut reader, &ev, (peer, port, &text), now)
+                            }
+                            Record::Request(peer, port, text) => request(g, peer, port, &text, now),
+                        }
+                    }
+                });
             }
+            // control requests and scrapes waiting for the lock get it between two chunks
+            tokio::task::yield_now().await;
         }
     }
 }
+
+/// Kernel records handled under one hold of the daemon's lock (and saved in one group).
+const RECORDS_PER_LOCK: usize = 512;
 
 /// What the event reader keeps from one batch to the next.
 struct Reader {

@@ -472,9 +472,11 @@ async fn sweeper(d: Shared) {
         let d = d.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut g = lock(&d);
-            g.sweep();
             g.catch_up_store();
-            events::unanswered(&mut g);
+            g.batch(|g| {
+                g.sweep();
+                events::unanswered(g);
+            });
         })
         .await;
     }

@@ -66,6 +66,10 @@ pub struct Daemon {
     store_behind: Option<Instant>,
     /// The state directory, while the store lives in memory because none could be made there.
     store_dir: Option<PathBuf>,
+    /// Inside [`Daemon::batch`]: the store's writes form one group.
+    batching: bool,
+    /// Ban events of the open batch (and whether the webhook wants each), told once it is saved.
+    untold: Vec<(serde_json::Value, bool)>,
 }
 
 /// Least time between two attempts to bring a store that missed writes up to date.
@@ -143,12 +147,6 @@ fn ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Valu
     v
 }
 
-fn log_ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Value {
-    let v = ban_event(event, b, order);
-    log::info!(target: "sipwall::bans", "{v}");
-    v
-}
-
 impl Daemon {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -183,6 +181,8 @@ impl Daemon {
             features: Features::default(),
             store_behind: None,
             store_dir: None,
+            batching: false,
+            untold: Vec::new(),
         };
         d.metrics.store_healthy.set(1);
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
@@ -221,7 +221,52 @@ impl Daemon {
         }
     }
 
+    /// Runs `f` with the store's writes grouped: one commit, so one sync, for all the bans it
+    /// makes, and the kernel tables' mappings kept from one ban to the next. Each ban goes to
+    /// the kernel at once; its log line and webhook call follow the
+    /// commit, so a ban told is a ban saved (or, with a failing disk, one the store will catch up
+    /// on). Nested calls join the open batch.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        if self.batching {
+            return f(self);
+        }
+        self.batching = true;
+        self.enforcer.hold_mappings(true);
+        let begun = self.store.begin();
+        let out = f(self);
+        self.enforcer.hold_mappings(false);
+        let committed = begun.and_then(|()| self.store.commit());
+        self.batching = false;
+        self.stored(committed, || "a group of ban changes could not be saved".to_owned());
+        self.tell();
+        out
+    }
+
+    /// Logs a ban, unban or expiry, and sends it to the webhook if `notify`: now, or after the
+    /// open batch is saved.
+    fn announce(&mut self, event: &str, b: &Ban, order: Option<&BanOrder>, notify: bool) {
+        self.untold.push((ban_event(event, b, order), notify));
+        if !self.batching {
+            self.tell();
+        }
+    }
+
+    fn tell(&mut self) {
+        for (v, notify) in self.untold.drain(..) {
+            log::info!(target: "sipwall::bans", "{v}");
+            if notify {
+                if let Some(n) = &self.notifier {
+                    n.send(v.to_string());
+                }
+            }
+        }
+    }
+
     pub fn handle(&mut self, req: Request) -> Response {
+        self.batch(|d| d.answer(req))
+    }
+
+    fn answer(&mut self, req: Request) -> Response {
         match req {
             Request::Ban { target, duration, reason } => {
                 self.ban_request(&target, duration.as_deref(), reason.as_deref())
@@ -309,7 +354,7 @@ impl Daemon {
         self.stored(saved, || format!("the ban of {} is in force but could not be saved", b.target));
         self.record(&b, None);
         self.metrics.ban_actions.with_label_values(&["ban", source]).inc();
-        log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b, None);
+        self.announce(if change == BanChange::Added { "ban" } else { "reban" }, &b, None, false);
         Ok((b, change))
     }
 
@@ -318,7 +363,7 @@ impl Daemon {
         let saved = self.store.delete_ban(&b.target);
         self.stored(saved, || format!("{} is unbanned but the store still lists it", b.target));
         self.metrics.ban_actions.with_label_values(&["unban", "manual"]).inc();
-        log_ban_event("unban", &b, None);
+        self.announce("unban", &b, None, false);
         Ok(Some(b))
     }
 
@@ -582,10 +627,7 @@ impl Daemon {
         self.record(&b, Some(&order));
         self.metrics.bans_total.with_label_values(&[&order.jail]).inc();
         self.metrics.ban_actions.with_label_values(&["ban", &order.jail]).inc();
-        let v = log_ban_event(if change == BanChange::Added { "ban" } else { "reban" }, &b, Some(&order));
-        if let Some(n) = &self.notifier {
-            n.send(v.to_string());
-        }
+        self.announce(if change == BanChange::Added { "ban" } else { "reban" }, &b, Some(&order), true);
         if let Some(r) = self.engine.banned(&order, now, &self.store) {
             self.apply(r, None, now);
         }
@@ -605,7 +647,7 @@ impl Daemon {
                         format!("the expired ban of {} could not be removed from the store", b.target)
                     });
                     self.metrics.ban_actions.with_label_values(&["expire", &b.source]).inc();
-                    log_ban_event("expire", b, None);
+                    self.announce("expire", b, None, false);
                 }
                 gone.len()
             }

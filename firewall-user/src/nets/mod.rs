@@ -27,15 +27,16 @@ use firewall_common::maps;
 /// Bans of single IPv4 addresses, kept by their owner (the ban set) rather than copied into the
 /// model: millions of them cost one map, not three.
 pub trait HostBans {
-    /// The banned addresses of /16 cell `c` with their classes (`BAN` and its deadline).
-    fn cell(&self, c: u32, out: &mut Vec<(u32, NetClass)>);
+    /// The banned addresses from `first` to `last` with their classes (`BAN` and its deadline),
+    /// in order.
+    fn range(&self, first: u32, last: u32, out: &mut Vec<(u32, NetClass)>);
 }
 
 /// No address bans.
 pub struct NoHosts;
 
 impl HostBans for NoHosts {
-    fn cell(&self, _: u32, _: &mut Vec<(u32, NetClass)>) {}
+    fn range(&self, _: u32, _: u32, _: &mut Vec<(u32, NetClass)>) {}
 }
 
 pub struct NetTables {
@@ -47,6 +48,9 @@ pub struct NetTables {
     mirror4: Mirror4,
     mirror6: Mirror6,
     dirty4: BTreeSet<u32>,
+    /// /24 blocks whose address bans changed, in cells not otherwise dirty: rewritten on their
+    /// own, so a ban costs the bans of its /24, not those of its /16.
+    dirty_blocks: BTreeSet<u32>,
     dirty6: BTreeSet<Prefix<u128>>,
     capacity: u32,
     /// IPv6 filter bits found set with no entry behind them (after taking over tables).
@@ -89,6 +93,7 @@ impl NetTables {
             mirror4: Mirror4::default(),
             mirror6: Mirror6::default(),
             dirty4: BTreeSet::new(),
+            dirty_blocks: BTreeSet::new(),
             dirty6: BTreeSet::new(),
             capacity,
             stray_filter: Vec::new(),
@@ -185,10 +190,16 @@ impl NetTables {
         old
     }
 
-    /// An address ban (held by the caller's `HostBans`) changed: its cell is written at the
+    /// An address ban (held by the caller's `HostBans`) changed: its /24 is written at the
     /// next flush.
     pub fn touch_host(&mut self, addr: u32) {
-        self.dirty4.insert(addr >> 16);
+        self.dirty_blocks.insert(addr >> 8);
+    }
+
+    /// Address bans of /16 cell `c` changed, many at once: the cell is written at the next
+    /// flush.
+    pub fn touch_cell(&mut self, c: u32) {
+        self.dirty4.insert(c);
     }
 
     /// Adds, extends or (with `None`) lifts a ban of a network or an IPv6 prefix (single IPv4
@@ -226,7 +237,7 @@ impl NetTables {
     }
 
     pub fn is_dirty(&self) -> bool {
-        !self.dirty4.is_empty() || !self.dirty6.is_empty()
+        !self.dirty4.is_empty() || !self.dirty_blocks.is_empty() || !self.dirty6.is_empty()
     }
 
     /// Configured prefixes (rules and CIDR bans), per family.
@@ -282,7 +293,8 @@ impl NetTables {
     /// The writes the dirty regions need, refused before any is made when the tables cannot
     /// take them (capacity, IPv6 lengths).
     pub fn prepare(&self, hosts: &dyn HostBans) -> Result<Plan, TableError> {
-        let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied(), hosts);
+        let blocks = self.dirty_blocks.iter().copied().filter(|b| !self.dirty4.contains(&(b >> 8)));
+        let p4 = v4::plan(&self.mirror4, &self.model4, self.dirty4.iter().copied(), blocks, hosts);
         let p6 = v6::plan(&self.mirror6, &self.model6, &self.dirty6);
         if self.mirror4.entries.len() + p4.new_keys(&self.mirror4) > self.capacity as usize {
             return Err(TableError::Full { map: maps::NET4, capacity: self.capacity });
@@ -377,6 +389,7 @@ impl NetTables {
             st.writes += 2;
         }
         self.dirty4.clear();
+        self.dirty_blocks.clear();
         self.dirty6.clear();
         Ok(st)
     }

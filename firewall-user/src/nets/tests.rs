@@ -331,3 +331,76 @@ fn too_many_ipv6_lengths_are_refused_before_any_write() {
     nt.set_rules(to_map(&rules[..32].to_vec()));
     nt.flush(&mut cfg, &mut t, &NoHosts).unwrap();
 }
+
+/// Address bans kept apart from the model, as the enforcer keeps them.
+#[derive(Default)]
+struct Hosts(BTreeMap<u32, NetClass>);
+
+impl super::HostBans for Hosts {
+    fn range(&self, first: u32, last: u32, out: &mut Vec<(u32, NetClass)>) {
+        out.extend(self.0.range(first..=last).map(|(a, c)| (*a, *c)));
+    }
+}
+
+/// Address bans rewrite only their /24: the kernel then answers as if their whole /16 cells had
+/// been recomputed, holds the same entries and presence bits, and no write on the way drops a
+/// membership an address holds before and after.
+#[test]
+fn address_bans_rewrite_their_block_as_a_whole_cell_would() {
+    let mut rng = Rng(0x5eed_b10c_4a11_0001);
+    for round in 0..40 {
+        let rules = random_rules(&mut rng, 10, false, false);
+        let mut nt = NetTables::new(1 << 20);
+        let (mut cfg, mut t) = (Config::default(), FakeTables::default());
+        nt.set_rules(to_map(&rules));
+        let mut hosts = Hosts::default();
+        nt.flush(&mut cfg, &mut t, &hosts).unwrap();
+        for step in 0..30 {
+            // a few bans and unbans at once, in blocks that nest with the rules' prefixes
+            let before = hosts.0.clone();
+            for _ in 0..1 + rng.below(4) {
+                let a =
+                    (10u32 << 24) | ((rng.below(3) as u32) << 16) | ((rng.below(3) as u32) << 8) | rng.below(8) as u32;
+                if hosts.0.remove(&a).is_none() {
+                    hosts.0.insert(a, NetClass { flags: class::BAN, allow_from: 0, ban_expires: 1 + step });
+                }
+                nt.touch_host(a);
+            }
+            let with = |h: &BTreeMap<u32, NetClass>| -> Rules {
+                let mut r = rules.clone();
+                r.extend(h.iter().map(|(a, c)| (ipnet::IpNet::from(IpAddr::V4((*a).into())), *c)));
+                r
+            };
+            let (old, new) = (with(&before), with(&hosts.0));
+            let addrs = probes(&[&old, &new]);
+            let both: Vec<(IpAddr, u32)> =
+                addrs.iter().map(|a| (*a, truth(&old, *a).flags & truth(&new, *a).flags)).collect();
+            let failures = Rc::new(RefCell::new(Vec::new()));
+            let f = failures.clone();
+            t.after_write = Some(Box::new(move |t: &FakeTables| {
+                for (a, need) in &both {
+                    if kernel(t, *a).flags & need != *need {
+                        f.borrow_mut().push(format!("after write {}: {a} lost {need:#x}", t.writes));
+                    }
+                }
+            }));
+            nt.flush(&mut cfg, &mut t, &hosts).unwrap();
+            t.after_write = None;
+            assert!(failures.borrow().is_empty(), "round {round} step {step}: {:?}", failures.borrow());
+            for a in &addrs {
+                assert_eq!(kernel(&t, *a).flags, truth(&new, *a).flags, "round {round} step {step} {a}");
+            }
+            // the same bans written by recomputing whole cells
+            let mut whole = NetTables::new(1 << 20);
+            let (mut cfg2, mut t2) = (Config::default(), FakeTables::default());
+            whole.set_rules(to_map(&rules));
+            for c in (10u32 << 8)..(10u32 << 8) + 3 {
+                whole.touch_cell(c);
+            }
+            whole.flush(&mut cfg2, &mut t2, &hosts).unwrap();
+            assert_eq!(t.net4, t2.net4, "round {round} step {step}: entries");
+            assert_eq!(t.bits, t2.bits, "round {round} step {step}: presence bits");
+            assert_eq!(t.cells, t2.cells, "round {round} step {step}: cells");
+        }
+    }
+}

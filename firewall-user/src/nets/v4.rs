@@ -63,7 +63,7 @@ pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellIma
         }
     }
     let mut banned = Vec::new();
-    hosts.cell(c, &mut banned);
+    hosts.range(c << 16, (c << 16) | 0xffff, &mut banned);
     for (a, m) in banned {
         let e = raw32.entry(a).or_insert(NetClass::EMPTY);
         *e = e.union(m);
@@ -86,6 +86,41 @@ pub fn compute_cell(model: &Layer<u32>, c: u32, hosts: &dyn HostBans) -> CellIma
     }
     img.entries.sort_unstable_by_key(|e| e.0);
     img
+}
+
+/// The /32 entries of /24 block `b` (address >> 8) and whether it has any, as [`compute_cell`]
+/// finds them, for a block whose cell's configured prefixes are as the kernel has them: only its
+/// address bans changed.
+fn compute_block(model: &Layer<u32>, b: u32, hosts: &dyn HostBans) -> Vec<((u32, u8), NetClass)> {
+    let block = Prefix::new(b << 8, 24);
+    // what the /16 cell and the /24 entry (if any) answer for the block
+    let parent = model.covering(&block, true);
+    if allowed(parent) {
+        return Vec::new();
+    }
+    let mut raw32: BTreeMap<u32, NetClass> = BTreeMap::new();
+    for (q, m) in model.within(block) {
+        if q.len <= 24 {
+            continue;
+        }
+        for a in q.addr as u64..=q.addr.last(q.len) as u64 {
+            let e = raw32.entry(a as u32).or_insert(NetClass::EMPTY);
+            *e = e.union(*m);
+        }
+    }
+    let mut banned = Vec::new();
+    hosts.range(b << 8, (b << 8) | 0xff, &mut banned);
+    for (a, m) in banned {
+        let e = raw32.entry(a).or_insert(NetClass::EMPTY);
+        *e = e.union(m);
+    }
+    raw32
+        .into_iter()
+        .filter_map(|(k, m)| {
+            let v = parent.union(m);
+            (v != parent).then_some(((k, 32), v))
+        })
+        .collect()
 }
 
 fn allowed(c: NetClass) -> bool {
@@ -113,27 +148,65 @@ impl Plan4 {
     }
 }
 
-pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item = u32>, hosts: &dyn HostBans) -> Plan4 {
+/// The writes that bring `cells` (/16, recomputed whole) and `blocks` (/24s whose address bans
+/// alone changed, in cells not among `cells`) from the mirror to the model.
+pub fn plan(
+    mirror: &Mirror4,
+    model: &Layer<u32>,
+    cells: impl IntoIterator<Item = u32>,
+    blocks: impl IntoIterator<Item = u32>,
+    hosts: &dyn HostBans,
+) -> Plan4 {
     let mut p = Plan4::default();
     for c in cells {
         let img = compute_cell(model, c, hosts);
         for (i, &new) in img.bits.iter().enumerate() {
-            let w = c as usize * WORDS_PER_CELL + i;
-            let old = mirror.bits[w];
-            if old | new != old {
-                p.widen.push((w as u32, old | new));
-            }
-            if old | new != new {
-                p.narrow.push((w as u32, new));
-            }
+            p.bits(c as usize * WORDS_PER_CELL + i, mirror.bits[c as usize * WORDS_PER_CELL + i], new);
         }
         if img.cell != mirror.cells[c as usize] {
             p.cells.push((c, img.cell));
         }
-        let lo = (c << 16, 0u8);
-        let hi = ((c << 16) | 0xffff, 32u8);
+        p.entries(mirror, ((c << 16, 0), ((c << 16) | 0xffff, 32)), &img.entries);
+    }
+    // blocks in order: those sharing a presence word are folded into one write of it
+    let mut word: Option<(usize, u64)> = None;
+    for b in blocks {
+        let entries = compute_block(model, b, hosts);
+        let w = b as usize / BITS_PER_WORD as usize;
+        if let Some((at, new)) = word.filter(|(at, _)| *at != w) {
+            p.bits(at, mirror.bits[at], new);
+        }
+        let shift = (b as usize % BITS_PER_WORD as usize) * 2;
+        let cur = word.filter(|(at, _)| *at == w).map_or(mirror.bits[w], |(_, v)| v);
+        let has32 = if entries.is_empty() { 0 } else { BITS_HAS_32 };
+        word = Some((w, (cur & !(BITS_HAS_32 << shift)) | (has32 << shift)));
+        p.entries(mirror, ((b << 8, 25), ((b << 8) | 0xff, 32)), &entries);
+    }
+    if let Some((at, new)) = word {
+        p.bits(at, mirror.bits[at], new);
+    }
+    p.put.sort_by_key(|(k, _)| std::cmp::Reverse(k >> 32));
+    p.del.sort_by_key(|k| k >> 32);
+    p
+}
+
+impl Plan4 {
+    /// Presence word `w` goes from `old` to `new`: widened before the entries, narrowed after.
+    fn bits(&mut self, w: usize, old: u64, new: u64) {
+        if old | new != old {
+            self.widen.push((w as u32, old | new));
+        }
+        if old | new != new {
+            self.narrow.push((w as u32, new));
+        }
+    }
+
+    /// The puts and deletes that make the mirror's entries from `lo` to `hi` equal `new`
+    /// (sorted).
+    fn entries(&mut self, mirror: &Mirror4, (lo, hi): ((u32, u8), (u32, u8)), new: &[((u32, u8), NetClass)]) {
+        let p = self;
         let mut old_iter = mirror.entries.range(lo..=hi).peekable();
-        let mut new_iter = img.entries.iter().peekable();
+        let mut new_iter = new.iter().peekable();
         loop {
             match (old_iter.peek(), new_iter.peek()) {
                 (None, None) => break,
@@ -163,9 +236,6 @@ pub fn plan(mirror: &Mirror4, model: &Layer<u32>, cells: impl IntoIterator<Item 
             }
         }
     }
-    p.put.sort_by_key(|(k, _)| std::cmp::Reverse(k >> 32));
-    p.del.sort_by_key(|k| k >> 32);
-    p
 }
 
 fn key((addr_h, len): (u32, u8)) -> u64 {

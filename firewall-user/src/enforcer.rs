@@ -60,14 +60,10 @@ pub struct Enforcer<T: Tables> {
     inspected: Option<u32>,
     /// The SIP policy and signatures in the kernel.
     sip: Option<(SipPolicy, SignatureTable)>,
-    /// Inside a group of bans ([`Enforcer::hold_mappings`]): flushes left before the tables'
-    /// shared mappings are let go.
-    mapped_for: u32,
+    /// Inside a group of bans ([`Enforcer::hold_mappings`]): the tables' shared mappings stay
+    /// until [`Enforcer::let_go`].
+    holding: bool,
 }
-
-/// Flushes of one group of bans between two unmappings of the tables' windows: a ban storm maps
-/// each window once per this many bans, and at most this many bans' windows are mapped at once.
-const FLUSHES_PER_MAPPING: u32 = 256;
 
 /// The ban set's IPv4 address bans, as the network tables take them.
 struct Hosts<'a> {
@@ -144,7 +140,7 @@ impl<T: Tables> Enforcer<T> {
             clock,
             inspected: None,
             sip: None,
-            mapped_for: 0,
+            holding: false,
         };
         e.apply_rules(rules)?;
         Ok(e)
@@ -205,7 +201,7 @@ impl<T: Tables> Enforcer<T> {
             clock,
             inspected: None,
             sip: Some((sip, signatures)),
-            mapped_for: 0,
+            holding: false,
         };
         let slots = inspected;
         let assigned = e.services.assign(&rules.services, &e.clock);
@@ -243,25 +239,24 @@ impl<T: Tables> Enforcer<T> {
     fn flush(&mut self) -> Result<FlushStats, TableError> {
         let hosts = Hosts { bans: &self.bans, clock: &self.clock };
         let st = self.nets.flush(&mut self.cfg, &mut self.tables, &hosts);
-        if self.mapped_for > 1 {
-            self.mapped_for -= 1;
-        } else {
+        if !self.holding {
             self.tables.idle();
-            self.mapped_for = u32::from(self.mapped_for == 1) * FLUSHES_PER_MAPPING;
         }
         st
     }
 
     /// With `true`, the bans and unbans that follow form a group: the parts of the tables they
-    /// write stay mapped from one to the next (let go every [`FLUSHES_PER_MAPPING`] flushes),
-    /// rather than being mapped and let go for each. `false` ends the group and lets them go.
+    /// write stay mapped from one to the next, and after the group, until [`Enforcer::let_go`],
+    /// rather than being mapped and let go for each ban (a ban storm would map a window of the
+    /// tables per ban). `false` ends the group.
     pub fn hold_mappings(&mut self, on: bool) {
-        if on {
-            self.mapped_for = FLUSHES_PER_MAPPING;
-        } else {
-            self.mapped_for = 0;
-            self.tables.idle();
-        }
+        self.holding = on;
+    }
+
+    /// Lets go of the tables' shared mappings (the daemon does once a second), so that what a
+    /// ban storm mapped does not stay counted as the daemon's memory.
+    pub fn let_go(&mut self) {
+        self.tables.idle();
     }
 
     /// Puts a ban into the model (the ban set for addresses, the network tables' model for the

@@ -477,6 +477,7 @@ async fn sweeper(d: Shared) {
                 g.sweep();
                 events::unanswered(g);
             });
+            g.enforcer.let_go();
         })
         .await;
     }

@@ -222,7 +222,8 @@ impl Daemon {
     }
 
     /// Runs `f` with the store's writes grouped: one commit, so one sync, for all the bans it
-    /// makes, and the kernel tables' mappings kept from one ban to the next. Each ban goes to
+    /// makes, and the kernel tables' mappings kept from one ban to the next (the sweeper lets
+    /// them go within a second). Each ban goes to
     /// the kernel at once; its log line and webhook call follow the
     /// commit, so a ban told is a ban saved (or, with a failing disk, one the store will catch up
     /// on). Nested calls join the open batch.

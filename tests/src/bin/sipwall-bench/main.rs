@@ -1,9 +1,10 @@
 //! `cargo xtask bench`: the data path (ns per packet), the SIP inspector (ns per packet with
 //! inspection on and off), detection (lines per second against fail2ban-regex, log line to
 //! dropped packets), the ban tables (loading 1,000,000 bans, daemon memory), ban storms from the
-//! kernel and the verifier's work on each kernel of the matrix. Prints Markdown (and writes it with `--out FILE`).
+//! kernel, a soak under a flood of forged sources and the verifier's work on each kernel of the
+//! matrix. Prints Markdown (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,kernels] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,kernels] [--out FILE] [--compare OBJ,…]
 
 mod datapath;
 mod detect;
@@ -11,10 +12,11 @@ mod kernels;
 mod latency;
 mod load;
 mod sip;
+mod soak;
 mod storm;
 mod util;
 
-const SECTIONS: [&str; 7] = ["datapath", "sip", "detect", "latency", "load", "storm", "kernels"];
+const SECTIONS: [&str; 8] = ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "kernels"];
 
 fn main() {
     assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
@@ -50,6 +52,10 @@ fn main() {
     if wanted("storm") {
         md.push_str("\n### Ban storms from the kernel\n\n");
         md.push_str(&storm::run(quick));
+    }
+    if wanted("soak") {
+        md.push_str("\n### Soak under a flood of forged sources\n\n");
+        md.push_str(&soak::run(quick));
     }
     if wanted("kernels") {
         md.push_str("\n### Verifier work per kernel\n\n");

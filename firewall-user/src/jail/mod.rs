@@ -28,6 +28,11 @@ use crate::{
 /// Sources each jail tracks at most.
 pub const TRACKED_PER_JAIL: usize = 200_000;
 
+/// Sources whose unproven failures each jail keeps at most. They ban nobody (a jail that trusts
+/// unproven evidence counts it in its window) and are kept only for `sipwall why`, while a flood
+/// of forged addresses is what fills them: a tenth of the window.
+pub const UNPROVEN_PER_JAIL: usize = TRACKED_PER_JAIL / 10;
+
 /// Earlier bans of a source, from wherever they are kept.
 pub trait History {
     /// Bans of `target` created at or after `since_ms` by the jails `of`.
@@ -106,7 +111,7 @@ pub struct JailState {
 
 impl JailState {
     fn new(spec: Jail) -> JailState {
-        JailState { spec, window: Window::new(TRACKED_PER_JAIL), unproven: Window::new(TRACKED_PER_JAIL) }
+        JailState { spec, window: Window::new(TRACKED_PER_JAIL), unproven: Window::new(UNPROVEN_PER_JAIL) }
     }
 }
 

@@ -6,11 +6,13 @@
 //!   Debian's 6.1 and 6.12 in virtual machines (see `kernels`). `--kernels` runs the kernel tier
 //!   alone, `--no-kernels` everything else; `--write-docs` puts the tier's table in
 //!   docs/building.md. The privileged tiers need root; under `CI=true` a missing privilege fails
-//!   instead of skipping.
+//!   instead of skipping. The host tiers end with the fuzz smoke run (`fuzz`).
+//! - `fuzz-smoke`  that run alone: every fuzz target for a bounded number of executions.
 //! - `bench [--quick] [--out FILE] [--compare OBJECT,…]`  the data-path benchmark
 //!   (see docs/benchmarks.md); needs root.
 //! - `build`  a release `sipwall` with the XDP program embedded.
 
+mod fuzz;
 mod kernels;
 
 use std::{
@@ -81,6 +83,7 @@ fn host_tiers(args: &[&String]) {
     let mut doc = cargo();
     doc.args(["test", "--doc"]);
     run("doc tests", doc);
+    fuzz::smoke();
 }
 
 /// The kernel-matrix tier; writes target/kernels/tier/report.{md,json} (with `write_docs`, the
@@ -183,6 +186,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz-smoke") => fuzz::smoke(),
         Some("build") => {
             let mut b = cargo();
             b.args(["build", "--release", "--package", "firewall-user", "--bin", "sipwall"]);
@@ -191,7 +195,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | bench [--quick] [--out FILE] [--compare OBJECT,…] | build"
+                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | fuzz-smoke | bench [--quick] [--out FILE] [--compare OBJECT,…] | build"
             );
             exit(2);
         }

@@ -165,12 +165,17 @@ fn seen(reason: Reason) {
     );
 }
 
-fuzz_target!(|data: &[u8]| {
-    let [src, port, frame @ ..] = data else { return };
-    if frame.len() < 14 {
-        return;
+fuzz_target!(
+    // loading the program (the verifier's walk of the SIP inspector) takes seconds: before the
+    // first input, whose time libFuzzer holds against `-timeout`
+    init: TARGET.with(|_| ()),
+    |data: &[u8]| {
+        let [src, port, frame @ ..] = data else { return };
+        if frame.len() < 14 {
+            return;
+        }
+        let mut frame = frame[..frame.len().min(LONGEST)].to_vec();
+        model::steer(&mut frame, *src, *port);
+        TARGET.with(|t| t.borrow_mut().run(&frame));
     }
-    let mut frame = frame[..frame.len().min(LONGEST)].to_vec();
-    model::steer(&mut frame, *src, *port);
-    TARGET.with(|t| t.borrow_mut().run(&frame));
-});
+);

@@ -300,3 +300,13 @@ fn a_file_the_toml_parser_panics_on_is_rejected() {
     let err = Rules::parse("t.toml", text, Path::new("/")).unwrap_err();
     assert!(err.to_string().contains("not valid TOML"), "{err}");
 }
+
+#[test]
+fn definitions_that_double_at_every_step_are_rejected_where_they_are_used() {
+    // found by fuzzing: this resolved to 2^25 copies and ran `sipwall check` out of memory
+    let e = reject("[detectors.d]\ndaemon = '<__daemon_combs_re>'\nfailregex = '<_daemon> <HOST>'\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    let (line, _, msg) = &e[0];
+    assert_eq!(*line, 3, "{e:?}");
+    assert!(msg.contains("longer than 65536 bytes"), "{msg}");
+}

@@ -41,6 +41,11 @@ pub const COMMON: [(&str, &str); 23] = [
 /// fail2ban gives up after this many replacements of one tag (`MAX_TAG_REPLACE_COUNT`).
 const MAX_REPLACE: usize = 25;
 
+/// Longest text a resolved expression may reach. Each pass replaces every copy of a tag, so
+/// definitions that write another one twice double the text per pass: 25 passes would need
+/// gigabytes. fail2ban's own filters resolve to a few kilobytes.
+pub const MAX_RESOLVED: usize = 64 * 1024;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error("`{0}` refers to itself (through other definitions)")]
@@ -52,6 +57,11 @@ pub enum Error {
          variable it is built from, such as `mode`), or write a literal `<` as `\\<`"
     )]
     UnknownTag(String),
+    #[error(
+        "resolving `<{0}>` makes the expression longer than {MAX_RESOLVED} bytes (definitions that each \
+         write another one more than once double it at every step): write the expression out"
+    )]
+    TooLong(String),
     #[error("`<SKIPLINES>` needs fail2ban's multi-line buffer (`maxlines` above 1), which sipwall does not have")]
     SkipLines,
 }
@@ -87,7 +97,12 @@ impl<'a> Definitions<'a> {
                 return Err(Error::Cycle(name.to_owned()));
             }
             let value = self.percent(value, &mut vec![name.to_owned()])?;
-            s = s.replace(&s[start..end].to_owned(), &value);
+            let tag = s[start..end].to_owned();
+            let copies = s.matches(tag.as_str()).count();
+            if s.len() - copies * tag.len() + copies * value.len() > MAX_RESOLVED {
+                return Err(Error::TooLong(name.to_owned()));
+            }
+            s = s.replace(&tag, &value);
             // fail2ban repeats its pass while tags remain: an outer `<…<inner>…>` resolves now
             from = 0;
         }

@@ -151,6 +151,11 @@ fn unresolvable_definitions_are_errors() {
     assert!(matches!(Definitions::new(&own).resolve("<a>"), Err(Error::Cycle(_))));
     let own = defs(&[("a", "%(b)s"), ("b", "%(a)s")]);
     assert!(matches!(Definitions::new(&own).resolve("%(a)s"), Err(Error::Cycle(_))));
+    // a definition writing another twice doubles the text at each step: refused, not 2^25 long
+    let own = defs(&[("_daemon", "<__daemon_combs_re>")]);
+    assert_eq!(Definitions::new(&own).resolve("<_daemon> <HOST>"), Err(Error::TooLong("__daemon_combs_re".into())));
+    let own = defs(&[("a", "<b><b>"), ("b", "<c><c>"), ("c", "x")]);
+    assert_eq!(Definitions::new(&own).resolve("<a>").unwrap(), "xxxx");
     // regex syntax, fail2ban's tags and escaped brackets are no tags
     let ok = r"(?P<x>a)(?<=b)(?<!c)<[^.]+\.[^.]+> \<literal> [<]NOSRV> <F-USER>u</F-USER> <F-ID/> <HOST> <ADDR>";
     assert_eq!(Definitions::new(&HashMap::new()).expressions(&[ok.to_owned()]).unwrap().len(), 1);

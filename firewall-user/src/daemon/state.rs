@@ -27,7 +27,7 @@ use crate::{
     loader::{self, Attached},
     metrics::{kernel, Metrics},
     proof::{kernel::GoodMap, Proofs},
-    rules::{cidr, Rules},
+    rules::{cidr, jails::DetectorKind, Rules},
     store::HistoryEntry,
     store::{Store, StoreError},
     tables::kernel::KernelTables,
@@ -446,8 +446,8 @@ impl Daemon {
 
     /// Takes one detection from a log to its jail. Log evidence that one datagram could produce
     /// is proven when its source proved, on the wire, that it receives the host's packets; an
-    /// ambiguous line names its source when one of its addresses proved the transaction it
-    /// names. A detection not settled so waits up to [`HOLD_MS`] for its proof.
+    /// ambiguous Asterisk line names its source when one of its addresses proved the transaction
+    /// it names. A detection not settled so waits up to [`HOLD_MS`] for its proof.
     pub fn detected(&mut self, mut x: Detected, now: u64) {
         if self.settle(&mut x, now) || self.held.len() >= HELD_MAX {
             self.counted(x, now);
@@ -458,17 +458,23 @@ impl Daemon {
 
     /// Whether `x` is settled: proven or resolved now, or nothing a proof could change.
     ///
-    /// A line that names its transaction (pjsip's `(callid: …)`) is proven when its source
-    /// proved that transaction; one that names none (chan_sip) when its source proved itself
+    /// An Asterisk line that names its transaction (pjsip's `(callid: …)`) is proven when its
+    /// source proved that transaction; one that names none (chan_sip) when its source proved itself
     /// within the hour, unless it is known good: the address a forger aims at is the one that
     /// authenticated, and unproven evidence never counts against it.
     fn settle(&self, x: &mut Detected, now: u64) -> bool {
+        // only Asterisk writes the Call-ID in a field of its own; elsewhere the text could be the
+        // attacker's
+        let asterisk = self
+            .engine
+            .index(&x.jail)
+            .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
         match &mut x.event {
             Event::Failure(f) if f.proof == Proof::Unproven => {
                 if self.proofs.good(f.host, now).is_some() {
                     return true;
                 }
-                let proven = if x.line.contains(CALL_ID_FIELD) {
+                let proven = if asterisk && x.line.contains(CALL_ID_FIELD) {
                     self.proofs.resolve(&x.line, &[f.host], now).is_some()
                 } else {
                     self.proofs.host(f.host, now).is_some()
@@ -479,7 +485,7 @@ impl Daemon {
                 proven
             }
             // a host name could be the source too: no address the line names is proven it
-            Event::Ambiguous { candidates, names, rule } if names.is_empty() => {
+            Event::Ambiguous { candidates, names, rule } if names.is_empty() && asterisk => {
                 match self.proofs.resolve(&x.line, candidates, now) {
                     Some(host) => {
                         x.event = Event::failure(host, None, rule);

@@ -38,6 +38,11 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64 },
 }
 
+/// A ban as the `bans` table's columns: target, expiry, creation, reason, source.
+fn row(b: &Ban) -> (String, Option<i64>, i64, &str, &str) {
+    (b.target.to_string(), b.expires_unix_ms.map(|v| v as i64), b.created_unix_ms as i64, &b.reason, &b.source)
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -216,15 +221,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(target) DO UPDATE SET expires_unix_ms = ?2, created_unix_ms = ?3, reason = ?4, source = ?5",
             )
-            .and_then(|mut st| {
-                st.execute(params![
-                    b.target.to_string(),
-                    b.expires_unix_ms.map(|v| v as i64),
-                    b.created_unix_ms as i64,
-                    b.reason,
-                    b.source
-                ])
-            })
+            .and_then(|mut st| st.execute(row(b)))
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -253,14 +250,7 @@ impl Store {
                 .map_err(db)?;
             for b in bans {
                 let b = b.borrow();
-                st.execute(params![
-                    b.target.to_string(),
-                    b.expires_unix_ms.map(|v| v as i64),
-                    b.created_unix_ms as i64,
-                    b.reason,
-                    b.source
-                ])
-                .map_err(db)?;
+                st.execute(row(b)).map_err(db)?;
             }
         }
         tx.commit().map_err(db)

@@ -223,3 +223,33 @@ impl Drop for Flow {
         }
     }
 }
+
+/// Rules for a ban storm from the kernel: a service allowing one packet per source, and a
+/// `flood` jail banning each source at its first rate-limit report (`trust_unproven`, so every
+/// report counts).
+pub const STORM_RULES: &str = r#"
+[services.storm]
+ports = ["5070/udp"]
+rate = 1
+burst = 1
+
+[jails.flood]
+services = ["storm"]
+trust_unproven = true
+maxretry = 1
+findtime = "1m"
+bantime = "1h"
+
+[jails.asterisk]
+enabled = false
+
+[jails.sshd]
+enabled = false
+"#;
+
+/// Frame `i` of a storm under [`STORM_RULES`]: two from each forged address (100.64.0.0 and on,
+/// clear of the lab's 10.200/16), so that the second goes over its bucket and is reported.
+pub fn storm_frame(lab: &Lab, i: u64) -> Vec<u8> {
+    let src = std::net::Ipv4Addr::from(0x6440_0000u32 + (i / 2) as u32).to_string();
+    frame(lab, &src, 5070, false, "storm", i)
+}

@@ -17,7 +17,7 @@ use sipwall_tests::{
     daemon::DaemonProc,
     netns::{wait_for, Lab},
     require_root,
-    traffic::{frame, Flow, Receiver},
+    traffic::{frame, storm_frame, Flow, Receiver, STORM_RULES},
 };
 
 const RULES: &str = r#"
@@ -188,12 +188,6 @@ fn a_corrupt_store_never_keeps_the_daemon_from_enforcing() {
     assert!(d.cli_ok(&["list"]).contains("192.0.2.79/32"));
 }
 
-/// Every address a storm test source `i` sends from: two frames each, so the second goes over
-/// its bucket and the kernel reports it.
-fn storm_source(i: u64) -> String {
-    std::net::Ipv4Addr::from(0x6440_0000u32 + (i / 2) as u32).to_string()
-}
-
 /// The targets of the `ban` events in a daemon's log: the bans it told of.
 fn told_bans(log: &str) -> BTreeSet<String> {
     log.lines()
@@ -210,29 +204,10 @@ fn told_bans(log: &str) -> BTreeSet<String> {
 #[test]
 fn a_ban_storm_cut_by_kill_9_loses_no_ban_it_told_of() {
     require_root!();
-    let rules = r#"
-[services.storm]
-ports = ["5070/udp"]
-rate = 1
-burst = 1
-
-[jails.flood]
-services = ["storm"]
-trust_unproven = true
-maxretry = 1
-findtime = "1m"
-bantime = "1h"
-
-[jails.asterisk]
-enabled = false
-
-[jails.sshd]
-enabled = false
-"#;
     let lab = Lab::new();
-    let mut d = DaemonProc::start(&lab, rules);
+    let mut d = DaemonProc::start(&lab, STORM_RULES);
     let l = lab.clone_for_flow();
-    let storm = Flow::start(&lab, 4_000, move |i| frame(&l, &storm_source(i), 5070, false, "storm", i));
+    let storm = Flow::start(&lab, 4_000, move |i| storm_frame(&l, i));
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
     let by_hand = {

@@ -17,33 +17,10 @@ use sipwall::control::{client, protocol::Request};
 use sipwall_tests::{
     daemon::DaemonProc,
     netns::{wait_for, Lab},
-    traffic::{frame, Flow},
+    traffic::{storm_frame, Flow, STORM_RULES},
 };
 
 use crate::util::{human, median, quantile};
-
-const RULES: &str = r#"
-[bans]
-capacity = 1048576
-
-[services.storm]
-ports = ["5070/udp"]
-rate = 1
-burst = 1
-
-[jails.flood]
-services = ["storm"]
-trust_unproven = true
-maxretry = 1
-findtime = "1m"
-bantime = "1h"
-
-[jails.asterisk]
-enabled = false
-
-[jails.sshd]
-enabled = false
-"#;
 
 /// One storm: `rate` new sources a second for `secs` seconds.
 struct Storm {
@@ -59,14 +36,9 @@ struct Storm {
     active: u64,
 }
 
-fn source(i: u64) -> String {
-    // 100.64.0.0/10 and on: clear of the lab's 10.200/16
-    std::net::Ipv4Addr::from(0x6440_0000u32 + (i / 2) as u32).to_string()
-}
-
 fn storm(rate: u64, secs: u64) -> Storm {
     let lab = Lab::new();
-    let mut d = DaemonProc::start(&lab, RULES);
+    let mut d = DaemonProc::start(&lab, &format!("[bans]\ncapacity = 1048576\n{STORM_RULES}"));
     let banned = |d: &DaemonProc| d.metric("sipwall_bans_total", r#"jail="flood""#);
     // `sipwall status` every 50 ms while the storm lasts
     let stop = Arc::new(AtomicBool::new(false));
@@ -84,7 +56,7 @@ fn storm(rate: u64, secs: u64) -> Storm {
         })
     };
     let l = lab.clone_for_flow();
-    let flow = Flow::start(&lab, 2 * rate, move |i| frame(&l, &source(i), 5070, false, "storm", i));
+    let flow = Flow::start(&lab, 2 * rate, move |i| storm_frame(&l, i));
     let mut per_second = Vec::new();
     let mut last = banned(&d);
     for _ in 0..secs {

@@ -154,6 +154,24 @@ impl PrivateJournal {
         assert!(status.success(), "journald exited with {status}:\n{}", self.journald_log());
     }
 
+    /// Freezes journald (SIGSTOP): what is logged meanwhile waits in its sockets, and journald
+    /// looks up each sender in /proc only once it is resumed, as a journald busy on a loaded
+    /// host does.
+    pub fn pause_journald(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused journald go on (SIGCONT).
+    pub fn resume_journald(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.journald.as_ref().expect("journald running").id() as i32;
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "signal {sig} to journald");
+    }
+
     pub fn journald_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("journald.log")).unwrap_or_default()
     }

@@ -71,6 +71,16 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// The connections sshd still serves: its children, one per connection (sshd -D forks
+    /// nothing else), counted once the listener reaped those that ended.
+    pub fn sessions(&self) -> usize {
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children.split_whitespace().count()
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -21,9 +21,9 @@ const MAXRETRY: u64 = 4;
 /// For the restart test, which logs through `logger` itself; anyone can log with this
 /// identifier, so the built-in sshd jail matches journald's fields instead (`ROOT_SSHD`).
 const SOURCE: &str = "journal:SYSLOG_IDENTIFIER=sshd";
-/// What the built-in sshd jail's source matches: entries that root's sshd (or, since OpenSSH
-/// 9.8, sshd-session) logged.
-const ROOT_SSHD: [&str; 3] = ["_UID=0", "_COMM=sshd", "_COMM=sshd-session"];
+/// What the built-in sshd jail's source matches: entries that root logged as sshd (or, since
+/// OpenSSH 9.8, sshd-session).
+const ROOT_SSHD: [&str; 3] = ["_UID=0", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"];
 /// The local user who forges sshd's lines: nobody.
 const NOBODY: u32 = 65534;
 /// The address the forged lines accuse.
@@ -237,7 +237,7 @@ fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
     let before = (failures(&d), lines_read(&d));
 
     // a local user runs a program named sshd and logs, tagged sshd, what sshd logs, more than
-    // maxretry times: `_COMM=sshd` alone would ban VICTIM
+    // maxretry times: `_COMM=sshd` or `SYSLOG_IDENTIFIER=sshd` alone would ban VICTIM
     let nobody = j.logger("sshd", NOBODY);
     let mut forged = Vec::new();
     for port in 4242..4242 + MAXRETRY + 1 {
@@ -287,4 +287,34 @@ fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
     // the real sshd's failures still count and ban, after the forged lines as before them
     guess_until_dropped(&d, &lab);
     assert!(!banned(&d, VICTIM), "{}", d.cli_ok(&["list"]));
+}
+
+#[test]
+fn sshd_failures_count_when_journald_reads_them_after_sshd_session_ended() {
+    require_root!();
+    let j = PrivateJournal::start();
+    let lab = Lab::new();
+    let sshd = start_sshd(&lab, &j);
+    let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
+    let root = root_sshd(&j);
+    until_reading(&d, |m| root.syslog("sshd", m));
+    root.reap();
+    let before = failures(&d);
+
+    // journald is behind, as on a host under attack: the session that logged the failure has
+    // ended and been reaped before journald looks for it in /proc
+    j.pause_journald();
+    let said = attempt(&lab, 30);
+    let ended = wait_for(PATIENCE, || sshd.sessions() == 0);
+    j.resume_journald();
+    assert!(said.contains("Permission denied"), "the attempt reached sshd and failed: {said}");
+    assert!(ended, "the session ended");
+
+    // the entry is root's and tagged sshd, but journald found no process to name in `_COMM`
+    let failed = |m: &[&str]| j.messages(m).iter().filter(|m| m.starts_with("Failed password")).count();
+    assert!(wait_for(PATIENCE, || failed(&ROOT_SSHD) == 1), "{:#?}", j.messages(&[]));
+    assert_eq!(failed(&["_COMM=sshd"]), 0, "journald named the ended session");
+    let counted = wait_for(PATIENCE, || failures(&d) > before);
+    assert!(counted, "the failure of an ended session is counted:\n{}", d.log_text());
+    assert_eq!(failures(&d), before + 1, "{}", d.log_text());
 }

@@ -135,6 +135,19 @@ fn warnings_do_not_reject() {
 }
 
 #[test]
+fn journal_fields_journald_reads_in_proc_are_warned_of() {
+    let jail = |src: &str| format!("[jails.sshd]\nlogpath = [\"{src}\"]\n");
+    let (r, w) = accept(&jail("journal:_UID=0 _COMM=sshd"));
+    assert_eq!(r.detection.jail("sshd").unwrap().logpath[0].to_string(), "journal:_UID=0 _COMM=sshd");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].message.contains("`_COMM=sshd` misses entries") && w[0].message.contains("SYSLOG_IDENTIFIER"), "{w:?}");
+    assert_eq!((w[0].line, w[0].column), (2, 13));
+    for quiet in ["journal:_UID=0 SYSLOG_IDENTIFIER=sshd", "journal:asterisk.service", "/var/log/auth.log"] {
+        assert!(accept(&jail(quiet)).1.is_empty(), "{quiet}");
+    }
+}
+
+#[test]
 fn settings_ranges() {
     let errs = reject("[rate_limit]\ncapacity = 10\nreport_interval = \"5ms\"\n[block]\ncapacity = -1\n");
     let msgs: Vec<&str> = errs.iter().map(|e| e.2.as_str()).collect();
@@ -192,7 +205,7 @@ fn example_jails_and_builtin_defaults() {
     assert_eq!((wire.findtime.as_secs(), wire.maxretry, wire.bantime.map(|b| b.as_secs())), (600, 10, Some(6 * 3600)));
     assert!(!wire.detector.reads_logs());
     let sshd = d.jail("sshd").unwrap();
-    assert_eq!(sshd.logpath[0].to_string(), "journal:_UID=0 _COMM=sshd _COMM=sshd-session");
+    assert_eq!(sshd.logpath[0].to_string(), super::jails::SSHD_JOURNAL);
     assert_eq!((sshd.findtime.as_secs(), sshd.maxretry, sshd.bantime.map(|b| b.as_secs())), (120, 10, Some(1200)));
     assert_eq!(sshd.increment.as_ref().unwrap().maxtime, Some(std::time::Duration::from_secs(7 * 86400)));
     assert_eq!(d.jail("flood").unwrap().services, ["sip"]);

@@ -1,5 +1,5 @@
 //! The systemd journal, through `journalctl --follow --output=json`, by unit (`journal:UNIT`)
-//! or by field matches (`journal:_UID=0 _COMM=sshd`). Each entry becomes a syslog-style line,
+//! or by field matches (`journal:_UID=0 SYSLOG_IDENTIFIER=sshd`). Each entry becomes a syslog-style line,
 //! `HOST IDENT[PID]: MESSAGE`, so the detectors read journal and files alike. The cursor of the
 //! last entry read is kept, so a restarted journalctl continues where the last one stopped.
 //! journalctl keeps waiting when systemd-journald stops, so journald itself is probed too.
@@ -16,9 +16,9 @@ use serde_json::Value;
 
 /// The journalctl command for `matches`, starting after `cursor`, at the end, or (with
 /// `from_start`) at the oldest entry. Each match is an argument of its own: journalctl ANDs
-/// matches of different fields and ORs those of one field, so `_UID=0 _COMM=sshd
-/// _COMM=sshd-session` is root's entries by either program. Only the fields starting with `_`
-/// are journald's (from the sender's credentials); a sender picks the others, and its `_COMM`.
+/// matches of different fields and ORs those of one field, so `_UID=0 SYSLOG_IDENTIFIER=sshd
+/// SYSLOG_IDENTIFIER=sshd-session` is root's entries under either tag. Only the fields starting
+/// with `_` are journald's (from the sender's credentials); a sender picks the others.
 pub fn command(matches: &[String], cursor: Option<&str>, from_start: bool) -> Command {
     let mut c = Command::new("journalctl");
     // --all: without it journalctl writes `null` for a field of 4 KiB or more, and a client
@@ -189,11 +189,11 @@ mod tests {
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"--unit=ssh.service".to_owned()) && args.contains(&"--lines=0".to_owned()));
         assert!(args.contains(&"--all".to_owned()), "long fields are written, not replaced by null");
-        let matches = ["_UID=0", "_COMM=sshd", "_COMM=sshd-session"].map(String::from);
+        let matches = ["_UID=0", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"].map(String::from);
         let c = command(&matches, Some("abc"), false);
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"--after-cursor=abc".to_owned()));
-        // one argument each, so journalctl ANDs the fields and ORs the two _COMM values
+        // one argument each, so journalctl ANDs the fields and ORs the two tags
         assert!(args.ends_with(&matches), "{args:?}");
     }
 

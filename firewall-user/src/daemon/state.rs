@@ -75,9 +75,6 @@ pub struct Daemon {
 /// Least time between two attempts to bring a store that missed writes up to date.
 const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// How pjsip names the transaction of a failure in its log line.
-const CALL_ID_FIELD: &str = "(callid: ";
-
 /// How long an unproven or ambiguous log detection waits for a proof.
 const HOLD_MS: u64 = 2_000;
 /// Log detections held at most; past that they are judged at once.
@@ -456,46 +453,14 @@ impl Daemon {
         }
     }
 
-    /// Whether `x` is settled: proven or resolved now, or nothing a proof could change.
-    ///
-    /// An Asterisk line that names its transaction (pjsip's `(callid: …)`) is proven when its
-    /// source proved that transaction; one that names none (chan_sip) when its source proved itself
-    /// within the hour, unless it is known good: the address a forger aims at is the one that
-    /// authenticated, and unproven evidence never counts against it.
+    /// Whether `x` is settled (see [`Proofs::settle`]). Only Asterisk writes the Call-ID in a
+    /// field of its own; in another detector's line that text could be the attacker's.
     fn settle(&self, x: &mut Detected, now: u64) -> bool {
-        // only Asterisk writes the Call-ID in a field of its own; elsewhere the text could be the
-        // attacker's
         let asterisk = self
             .engine
             .index(&x.jail)
             .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
-        match &mut x.event {
-            Event::Failure(f) if f.proof == Proof::Unproven => {
-                if self.proofs.good(f.host, now).is_some() {
-                    return true;
-                }
-                let proven = if asterisk && x.line.contains(CALL_ID_FIELD) {
-                    self.proofs.resolve(&x.line, &[f.host], now).is_some()
-                } else {
-                    self.proofs.host(f.host, now).is_some()
-                };
-                if proven {
-                    f.proof = Proof::Proven;
-                }
-                proven
-            }
-            // a host name could be the source too: no address the line names is proven it
-            Event::Ambiguous { candidates, names, rule } if names.is_empty() && asterisk => {
-                match self.proofs.resolve(&x.line, candidates, now) {
-                    Some(host) => {
-                        x.event = Event::failure(host, None, rule);
-                        true
-                    }
-                    None => false,
-                }
-            }
-            _ => true,
-        }
+        self.proofs.settle(&mut x.event, &x.line, asterisk, now)
     }
 
     /// Judges the held log detections whose wait ended, proven or not.

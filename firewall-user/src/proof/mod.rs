@@ -30,7 +30,10 @@ use self::{
     expiring::Expiring,
     message::{Message, Start},
 };
-use crate::detect::Proof;
+use crate::detect::{Event, Proof};
+
+/// Where Asterisk (res_pjsip) writes the Call-ID of the request a line is about.
+const CALL_ID_FIELD: &str = "(callid: ";
 
 /// How long after an answer a request may prove it, and a failure waits for that; the kernel
 /// shows the daemon the requests of an answered source for as long (`Config::proof_wait`).
@@ -187,6 +190,45 @@ impl Proofs {
         }
     }
 
+    /// Whether the evidence of `event`, read in `line`, is settled: proven or resolved now, or
+    /// nothing a proof could change. `call_ids` says that the line's `(callid: …)` is written by
+    /// the server (Asterisk's), not text a client chose.
+    ///
+    /// An unproven failure whose line names its transaction that way (pjsip) is proven when its
+    /// source proved that transaction; otherwise (chan_sip, other detectors) when its source
+    /// proved itself within the hour. A known-good source settles it at once: the address a
+    /// forger aims at is the one that authenticated, and unproven evidence never counts
+    /// against it. An ambiguous line names its source only through such a Call-ID, and only
+    /// when it names no host name, which could be the source too.
+    pub fn settle(&self, event: &mut Event, line: &str, call_ids: bool, now: u64) -> bool {
+        match event {
+            Event::Failure(f) if f.proof == Proof::Unproven => {
+                if self.good(f.host, now).is_some() {
+                    return true;
+                }
+                let proven = if call_ids && line.contains(CALL_ID_FIELD) {
+                    self.resolve(line, &[f.host], now).is_some()
+                } else {
+                    self.host(f.host, now).is_some()
+                };
+                if proven {
+                    f.proof = Proof::Proven;
+                }
+                proven
+            }
+            Event::Ambiguous { candidates, names, rule } if names.is_empty() && call_ids => {
+                match self.resolve(line, candidates, now) {
+                    Some(host) => {
+                        *event = Event::failure(host, None, rule);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => true,
+        }
+    }
+
     /// Whether `host` proved itself within the last hour: log evidence that one datagram could
     /// produce counts as proven then.
     pub fn host(&self, host: IpAddr, now: u64) -> Option<Token> {
@@ -197,7 +239,7 @@ impl Proofs {
     /// proved the transaction the line names by its `(callid: …)`: a client-chosen field can
     /// name another address, but not a transaction of that address the host saw proven.
     pub fn resolve(&self, line: &str, candidates: &[IpAddr], now: u64) -> Option<IpAddr> {
-        const OPEN: &str = "(callid: ";
+        const OPEN: &str = CALL_ID_FIELD;
         debug_assert!(!candidates.is_empty());
         // a Call-ID as Asterisk logs it may hold spaces: every span from an opening to a
         // following `) - ` is tried

@@ -157,3 +157,45 @@ fn an_ambiguous_line_names_the_address_that_proved_its_transaction() {
     let q = Proofs::new(0, 100);
     assert_eq!(q.resolve(&line, &[victim, cracker], 20), None);
 }
+
+#[test]
+fn only_a_call_id_the_server_wrote_settles_a_line_by_its_transaction() {
+    let mut p = Proofs::new(0, 100);
+    let (forger, victim) = (ip("203.0.113.5"), ip("10.9.9.9"));
+    // the victim proved transaction "y"; the forger proved nothing
+    p.answered(victim, 1, &answer("401 Unauthorized", "y", "REGISTER", "t", Some("n1")), 0);
+    p.request(victim, 1, &request("REGISTER", "y", None, Some("n1")), 10);
+    let rule = "r";
+
+    // text a client chose (a user name, a User-Agent) that looks like Asterisk's field and names
+    // the victim's transaction, in a line another detector read
+    let line = "auth failed for user '(callid: y) - ' from 203.0.113.5 or 10.9.9.9";
+    let ambiguous = || Event::Ambiguous { candidates: vec![victim, forger], names: Vec::new(), rule };
+    let mut e = ambiguous();
+    assert!(p.settle(&mut e, line, false, 20), "settled at once: no proof could name its source");
+    assert_eq!(e, ambiguous(), "never resolved to the victim");
+    // in Asterisk's line the field is the server's: the transaction names its source
+    let mut e = ambiguous();
+    assert!(p.settle(&mut e, line, true, 20));
+    assert_eq!(e, Event::failure(victim, None, rule));
+    // a host name in the line could be the source: nothing is resolved
+    let mut e = Event::Ambiguous { candidates: vec![victim, forger], names: vec!["pbx.example".into()], rule };
+    assert!(p.settle(&mut e, line, true, 20));
+    assert!(matches!(e, Event::Ambiguous { .. }));
+
+    // an unproven failure of the victim: another detector's line is proven by the victim's own
+    // proof; Asterisk's line only by the transaction it names, which here the victim never proved
+    let other_call = "auth failed '(callid: z) - ' from 10.9.9.9";
+    let mut e = Event::unproven(victim, None, rule);
+    assert!(p.settle(&mut e, other_call, false, 20));
+    assert_eq!(e, Event::failure(victim, None, rule));
+    let mut e = Event::unproven(victim, None, rule);
+    assert!(!p.settle(&mut e, other_call, true, 20));
+    assert_eq!(e, Event::unproven(victim, None, rule));
+    // the forger proved nothing: its unproven failure waits either way
+    for call_ids in [false, true] {
+        let mut e = Event::unproven(forger, None, rule);
+        assert!(!p.settle(&mut e, line, call_ids, 20));
+        assert_eq!(e, Event::unproven(forger, None, rule));
+    }
+}

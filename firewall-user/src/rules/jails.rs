@@ -73,7 +73,9 @@ impl LogPath {
         if let Some(rest) = text.strip_prefix("journal:") {
             let matches: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
             if matches.is_empty() {
-                return Err("`journal:` needs a unit (journal:ssh.service) or matches (journal:SYSLOG_IDENTIFIER=sshd)".into());
+                return Err(
+                    "`journal:` needs a unit (journal:ssh.service) or matches (journal:SYSLOG_IDENTIFIER=sshd)".into(),
+                );
             }
             for m in &matches {
                 if let Some((field, _)) = m.split_once('=') {
@@ -99,7 +101,8 @@ impl LogPath {
     /// sender ended has none: on a busy host, the failures of an sshd session that just closed.
     pub fn warning(&self) -> Option<String> {
         let LogPath::Journal(m) = self else { return None };
-        let racy = m.iter().find(|m| ["_COMM=", "_EXE=", "_CMDLINE=", "_SYSTEMD_UNIT="].iter().any(|f| m.starts_with(f)))?;
+        let racy =
+            m.iter().find(|m| ["_COMM=", "_EXE=", "_CMDLINE=", "_SYSTEMD_UNIT="].iter().any(|f| m.starts_with(f)))?;
         Some(format!(
             "`{racy}` misses entries that systemd-journald takes in after their sender exited (it reads the field in /proc), \
              as happens on a busy host; match the syslog tag with the sender's uid instead, like \
@@ -212,15 +215,7 @@ pub fn builtin() -> Vec<Jail> {
             6 * 3600,
             true,
         ),
-        jail(
-            "sshd",
-            DetectorKind::Sshd(Mode::Normal),
-            &[SSHD_JOURNAL],
-            120,
-            10,
-            1200,
-            true,
-        ),
+        jail("sshd", DetectorKind::Sshd(Mode::Normal), &[SSHD_JOURNAL], 120, 10, 1200, true),
         jail("recidive", DetectorKind::Recidive, &[], DAY, 5, 7 * DAY, false),
         jail("flood", DetectorKind::Flood, &[], 60, 10, 600, true),
         jail("sip-wire", DetectorKind::SipWire, &[], 600, 10, 6 * 3600, true),

@@ -140,7 +140,10 @@ fn journal_fields_journald_reads_in_proc_are_warned_of() {
     let (r, w) = accept(&jail("journal:_UID=0 _COMM=sshd"));
     assert_eq!(r.detection.jail("sshd").unwrap().logpath[0].to_string(), "journal:_UID=0 _COMM=sshd");
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].message.contains("`_COMM=sshd` misses entries") && w[0].message.contains("SYSLOG_IDENTIFIER"), "{w:?}");
+    assert!(
+        w[0].message.contains("`_COMM=sshd` misses entries") && w[0].message.contains("SYSLOG_IDENTIFIER"),
+        "{w:?}"
+    );
     assert_eq!((w[0].line, w[0].column), (2, 13));
     for quiet in ["journal:_UID=0 SYSLOG_IDENTIFIER=sshd", "journal:asterisk.service", "/var/log/auth.log"] {
         assert!(accept(&jail(quiet)).1.is_empty(), "{quiet}");

@@ -9,6 +9,7 @@ pub mod addr;
 pub mod config;
 pub mod maps;
 pub mod nets;
+pub mod programs;
 pub mod proof;
 pub mod rate;
 pub mod reason;

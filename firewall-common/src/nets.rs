@@ -42,6 +42,27 @@ pub struct NetClass {
     pub ban_expires: u64,
 }
 const _: () = assert!(core::mem::size_of::<NetClass>() == 16);
+// the daemon writes and reads a class as the two words of `to_words`
+const _: () = assert!(
+    core::mem::offset_of!(NetClass, flags) == 0
+        && core::mem::offset_of!(NetClass, allow_from) == 4
+        && core::mem::offset_of!(NetClass, ban_expires) == 8
+);
+
+impl NetClass {
+    /// The class as the two little-endian words the tables hold it in: `flags` in the low half
+    /// of the first, `allow_from` in its high half, then `ban_expires`.
+    #[inline(always)]
+    pub const fn to_words(&self) -> [u64; 2] {
+        [self.flags as u64 | (self.allow_from as u64) << 32, self.ban_expires]
+    }
+
+    /// The class of two words written by `to_words`.
+    #[inline(always)]
+    pub const fn from_words(w: [u64; 2]) -> NetClass {
+        NetClass { flags: w[0] as u32, allow_from: (w[0] >> 32) as u32, ban_expires: w[1] }
+    }
+}
 
 impl NetClass {
     pub const EMPTY: Self = Self { flags: 0, allow_from: 0, ban_expires: 0 };
@@ -75,6 +96,8 @@ pub struct Slot4 {
     pub class: NetClass,
 }
 const _: () = assert!(core::mem::size_of::<Slot4>() == 24);
+// the daemon's slot tables: the key word, then the class words
+const _: () = assert!(core::mem::offset_of!(Slot4, key) == 0 && core::mem::offset_of!(Slot4, class) == 8);
 
 /// An entry of the IPv6 slot table (`SW_NET6_SLOTS`).
 #[repr(C)]
@@ -87,6 +110,12 @@ pub struct Slot6 {
     pub class: NetClass,
 }
 const _: () = assert!(core::mem::size_of::<Slot6>() == 40);
+// the daemon's slot tables: the three key words (tag, address), then the class words
+const _: () = assert!(
+    core::mem::offset_of!(Slot6, tag) == 0
+        && core::mem::offset_of!(Slot6, addr) == 8
+        && core::mem::offset_of!(Slot6, class) == 24
+);
 
 /// Slots per bucket of the slot tables.
 pub const SLOTS_PER_BUCKET: u32 = 4;

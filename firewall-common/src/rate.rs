@@ -50,6 +50,14 @@ pub struct Bucket {
 }
 const _: () = assert!(core::mem::size_of::<Bucket>() == 64);
 
+impl Bucket {
+    /// The word of a bucket, read as 8 little-endian words, whose high half is `key.family`:
+    /// 0 in a slot no source took.
+    pub const FAMILY_WORD: usize = 2;
+}
+const _: () =
+    assert!(core::mem::offset_of!(Bucket, key) + core::mem::offset_of!(RateKey, family) == Bucket::FAMILY_WORD * 8 + 4);
+
 /// `RateEvent::kind` values.
 pub mod event {
     /// A source went over a service's rate limit.

@@ -3,59 +3,85 @@
 
 use crate::service::SERVICE_SLOTS;
 
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    // pass
+/// The reasons, each with its value (its counter slot), its metric label and its action: the one
+/// table the enum, `ALL`, `name` and `action` come from.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident = $value:literal, $label:literal, $action:ident;)+) => {
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason {
+            $($(#[$doc])* $name = $value,)+
+        }
+
+        impl Reason {
+            /// Every reason, in value order.
+            pub const ALL: &[Reason] = &[$(Reason::$name),+];
+
+            /// Whether a packet with this reason passes or is dropped.
+            pub const fn action(self) -> Action {
+                match self {
+                    $(Reason::$name => Action::$action,)+
+                }
+            }
+
+            /// Metric label.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Reason::$name => $label,)+
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     /// Not IPv4 or IPv6 (ARP, LLDP, …).
-    NonIp = 0,
+    NonIp = 0, "non_ip", Pass;
     /// More VLAN tags than the two the parser reads; passed unparsed.
-    VlanDepth = 1,
+    VlanDepth = 1, "vlan_depth", Pass;
     /// Source in the global allow list.
-    Allowlisted = 2,
+    Allowlisted = 2, "allowlisted", Pass;
     /// Non-first fragment: only address checks apply, it has no ports.
-    Fragment = 3,
+    Fragment = 3, "fragment", Pass;
     /// IP protocol other than TCP and UDP, after the address checks.
-    OtherProtocol = 4,
+    OtherProtocol = 4, "other_protocol", Pass;
     /// TCP/UDP to a port no service names.
-    UnprotectedPort = 5,
+    UnprotectedPort = 5, "unprotected_port", Pass;
     /// Service traffic within its `allow_from` list and rate limit.
-    Accepted = 6,
-    // drop
+    Accepted = 6, "accepted", Pass;
     /// Frame too short for its Ethernet or VLAN header.
-    TruncatedL2 = 7,
+    TruncatedL2 = 7, "truncated_l2", Drop;
     /// IPv4/IPv6 header shorter than the frame claims or cut off.
-    TruncatedL3 = 8,
+    TruncatedL3 = 8, "truncated_l3", Drop;
     /// Impossible IP header: wrong version, IHL below 5, total length below the header.
-    InvalidL3 = 9,
+    InvalidL3 = 9, "invalid_l3", Drop;
     /// IPv6 extension header chain cut off or longer than the parser follows.
-    Ipv6Extensions = 10,
+    Ipv6Extensions = 10, "ipv6_extensions", Drop;
     /// TCP or UDP header cut off.
-    TruncatedL4 = 11,
+    TruncatedL4 = 11, "truncated_l4", Drop;
     /// Impossible TCP or UDP header (data offset below 5, UDP length below 8).
-    InvalidL4 = 12,
+    InvalidL4 = 12, "invalid_l4", Drop;
     /// Source banned (exact address or CIDR ban).
-    Banned = 13,
+    Banned = 13, "banned", Drop;
     /// Source in a blocked network.
-    Blocked = 14,
+    Blocked = 14, "blocked", Drop;
     /// Source not in the service's `allow_from` list.
-    NotAllowed = 15,
+    NotAllowed = 15, "not_allowed", Drop;
     /// Source over the service's rate limit.
-    RateLimited = 16,
+    RateLimited = 16, "rate_limited", Drop;
     /// UDP payload on a SIP port that is no SIP message, keep-alive or STUN.
-    SipNotSip = 17,
+    SipNotSip = 17, "sip_not_sip", Drop;
     /// SIP request carrying a scanner signature (User-Agent, From or Request-URI).
-    SipScanner = 18,
+    SipScanner = 18, "sip_scanner", Drop;
     /// SIP request with a method outside `allowed_methods`.
-    SipMethod = 19,
+    SipMethod = 19, "sip_method", Drop;
     /// OPTIONS from a source no allow list covers, with `stealth_options` on.
-    SipStealthOptions = 20,
+    SipStealthOptions = 20, "sip_stealth_options", Drop;
     /// Source over its per-method SIP limit (`method_limits`).
-    SipMethodLimited = 21,
-    // pass
+    SipMethodLimited = 21, "sip_method_limited", Drop;
     /// SIP request from a source inspected clean within `reinspect`: read as far as its
     /// method only, and within the method checks.
-    SipRemembered = 22,
+    SipRemembered = 22, "sip_remembered", Pass;
 }
 
 /// Reason slots reserved in the counter array (room to add reasons without a layout change).
@@ -70,69 +96,6 @@ pub enum Action {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 23] = [
-        Reason::NonIp,
-        Reason::VlanDepth,
-        Reason::Allowlisted,
-        Reason::Fragment,
-        Reason::OtherProtocol,
-        Reason::UnprotectedPort,
-        Reason::Accepted,
-        Reason::TruncatedL2,
-        Reason::TruncatedL3,
-        Reason::InvalidL3,
-        Reason::Ipv6Extensions,
-        Reason::TruncatedL4,
-        Reason::InvalidL4,
-        Reason::Banned,
-        Reason::Blocked,
-        Reason::NotAllowed,
-        Reason::RateLimited,
-        Reason::SipNotSip,
-        Reason::SipScanner,
-        Reason::SipMethod,
-        Reason::SipStealthOptions,
-        Reason::SipMethodLimited,
-        Reason::SipRemembered,
-    ];
-
-    pub const fn action(self) -> Action {
-        if (self as u32) < Reason::TruncatedL2 as u32 || matches!(self, Reason::SipRemembered) {
-            Action::Pass
-        } else {
-            Action::Drop
-        }
-    }
-
-    /// Metric label.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Reason::NonIp => "non_ip",
-            Reason::VlanDepth => "vlan_depth",
-            Reason::Allowlisted => "allowlisted",
-            Reason::Fragment => "fragment",
-            Reason::OtherProtocol => "other_protocol",
-            Reason::UnprotectedPort => "unprotected_port",
-            Reason::Accepted => "accepted",
-            Reason::TruncatedL2 => "truncated_l2",
-            Reason::TruncatedL3 => "truncated_l3",
-            Reason::InvalidL3 => "invalid_l3",
-            Reason::Ipv6Extensions => "ipv6_extensions",
-            Reason::TruncatedL4 => "truncated_l4",
-            Reason::InvalidL4 => "invalid_l4",
-            Reason::Banned => "banned",
-            Reason::Blocked => "blocked",
-            Reason::NotAllowed => "not_allowed",
-            Reason::RateLimited => "rate_limited",
-            Reason::SipNotSip => "sip_not_sip",
-            Reason::SipScanner => "sip_scanner",
-            Reason::SipMethod => "sip_method",
-            Reason::SipStealthOptions => "sip_stealth_options",
-            Reason::SipMethodLimited => "sip_method_limited",
-            Reason::SipRemembered => "sip_remembered",
-        }
-    }
-
     pub const fn from_u32(v: u32) -> Option<Reason> {
         if (v as usize) < Self::ALL.len() {
             Some(Self::ALL[v as usize])
@@ -181,16 +144,21 @@ mod tests {
     }
 
     #[test]
-    fn actions_split_at_the_first_drop_reason() {
+    fn actions_and_labels() {
+        let drops: Vec<_> = Reason::ALL.iter().filter(|r| r.action() == Action::Drop).map(|r| r.name()).collect();
+        assert_eq!(drops.len(), 15, "{drops:?}");
         assert_eq!(Reason::Accepted.action(), Action::Pass);
+        assert_eq!(Reason::SipRemembered.action(), Action::Pass);
         assert_eq!(Reason::TruncatedL2.action(), Action::Drop);
-        assert_eq!(Reason::RateLimited.action(), Action::Drop);
+        assert_eq!(Reason::SipMethodLimited.action(), Action::Drop);
+        let labels: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(labels.len(), Reason::ALL.len(), "labels are unique");
     }
 
     #[test]
     fn counter_indices_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for r in Reason::ALL {
+        for &r in Reason::ALL {
             for s in 0..SERVICE_SLOTS {
                 let i = counter_index(r, s);
                 assert!(i < COUNTER_SLOTS);

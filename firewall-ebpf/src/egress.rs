@@ -19,7 +19,7 @@ use firewall_common::{
     maps::capacity,
     proof::{SipAnswer, ANSWER_MASK},
     rate::{event, RateEvent, RateKey},
-    service::{policy, port_slot},
+    service::policy,
     sip::{clean::Source, word::opaque, INSPECT_LEN},
 };
 
@@ -27,8 +27,9 @@ use crate::{
     clock,
     cursor::bytes,
     events,
-    maps::{SW_CHALLENGED, SW_EVENTS, SW_PORTS, SW_SERVICES, SW_SIP_AWAIT, SW_SIP_CLEAN},
+    maps::{SW_CHALLENGED, SW_EVENTS, SW_SERVICES, SW_SIP_AWAIT, SW_SIP_CLEAN},
     transport::{segment, Segment, Way},
+    verdict,
 };
 
 /// `SIP/2.0 `, the first eight bytes of an answer, read as one little-endian word.
@@ -69,11 +70,7 @@ pub fn account(ctx: &TcContext) {
     if out.tcp {
         return;
     }
-    let (idx, byte) = port_slot(true, out.port);
-    let svc = match SW_PORTS.get(idx) {
-        Some(g) => g.svc[byte & 7] as u32,
-        None => return,
-    };
+    let svc = verdict::service_of_port(true, out.port);
     if !SW_SERVICES.get(svc).is_some_and(|p| p.flags & policy::SIP != 0) {
         return;
     }

@@ -27,7 +27,14 @@ pub fn service_of(l4: L4) -> u32 {
         L4Kind::Udp => true,
         L4Kind::Fragment | L4Kind::Other => return 0,
     };
-    let (idx, byte) = port_slot(is_udp, l4.dport);
+    service_of_port(is_udp, l4.dport)
+}
+
+/// The service a destination (or, leaving the host, source) port belongs to (0: none): the one
+/// reading of `SW_PORTS`.
+#[inline(always)]
+pub fn service_of_port(is_udp: bool, port: u16) -> u32 {
+    let (idx, byte) = port_slot(is_udp, port);
     match SW_PORTS.get(idx) {
         Some(g) => g.svc[byte & 7] as u32,
         None => 0,

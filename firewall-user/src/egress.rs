@@ -15,7 +15,7 @@ use aya::{
 use crate::loader::LoadError;
 
 /// The classifier's name in the object, and the name of its filters on a `clsact` qdisc.
-pub const EGRESS_PROGRAM: &str = "sipwall_egress";
+use firewall_common::programs::EGRESS;
 
 /// How the classifier is attached to an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +27,10 @@ pub enum Hook {
 }
 
 pub fn program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoadError> {
-    ebpf.program_mut(EGRESS_PROGRAM)
-        .ok_or(LoadError::MissingProgram(EGRESS_PROGRAM))?
+    ebpf.program_mut(EGRESS)
+        .ok_or(LoadError::MissingProgram(EGRESS))?
         .try_into()
-        .map_err(|source| LoadError::ProgramType { name: EGRESS_PROGRAM, source: Box::new(source) })
+        .map_err(|source| LoadError::ProgramType { name: EGRESS, source: Box::new(source) })
 }
 
 /// Whether this kernel has TCX (Linux 6.6); aya attaches through it when it does.
@@ -69,10 +69,10 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str) -> Result<Hook, LoadError> {
     })
 }
 
-/// Removes the `clsact` egress filters named [`EGRESS_PROGRAM`] from `iface`; whether there
+/// Removes the `clsact` egress filters named [`EGRESS`] from `iface`; whether there
 /// were any.
 fn remove_stale(iface: &str) -> Result<bool, TcError> {
-    match tc::qdisc_detach_program(iface, TcAttachType::Egress, EGRESS_PROGRAM) {
+    match tc::qdisc_detach_program(iface, TcAttachType::Egress, EGRESS) {
         Ok(()) => Ok(true),
         Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         // no clsact qdisc on the interface (the kernel answers EINVAL or ENOENT): nothing left

@@ -8,6 +8,8 @@ pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 pub mod bans;
 pub mod cli;
 pub mod clock;
+#[cfg(test)]
+mod contract;
 pub mod control;
 pub mod daemon;
 pub mod detect;

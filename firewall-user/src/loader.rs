@@ -15,13 +15,14 @@ use firewall_common::{
     clock::ClockSample,
     maps,
     nets::SLOTS_PER_BUCKET,
+    programs,
     rate::{rate_slots, Bucket},
     reason::Counter,
 };
 
 use crate::{
     clock::KernelClock,
-    egress::{self, EGRESS_PROGRAM},
+    egress,
     features::{Feature, Features, Refusal},
     pins::{Found, PinError, Pins},
     rules::Rules,
@@ -32,25 +33,6 @@ use crate::{
     },
     BPF_OBJECT,
 };
-
-/// The program's entry point in the object.
-pub const PROGRAM: &str = "sipwall";
-/// The do-nothing program measured next to it by `cargo xtask bench`.
-pub const BASELINE_PROGRAM: &str = "sipwall_baseline";
-/// Load-time switch of the drop trace (a global of the object).
-pub const TRACE_GLOBAL: &str = "SIPWALL_TRACE";
-/// Load-time switch of the test clock (a global of the object): the programs read the time
-/// from slot `CLOCK_TEST` of `SW_CLOCK` while it is not 0. Tests only.
-pub const TEST_CLOCK_GLOBAL: &str = "SIPWALL_TEST_CLOCK";
-/// The program that samples the kernel's clocks (run, never attached).
-pub const CLOCK_PROGRAM: &str = "sipwall_clock";
-/// The SIP inspector's first stage, which the XDP program tail-calls (the `sip` service's slot
-/// of `SW_TAIL`).
-pub const SIP_PROGRAM: &str = "sipwall_sip";
-/// The SIP inspector's full inspection, which the first stage tail-calls (`SW_SIP_STAGES`).
-pub const SIP_FULL_PROGRAM: &str = "sipwall_sip_full";
-/// The programs that see traffic, whose verifier work the tests and the benchmark report.
-pub const TRAFFIC_PROGRAMS: [&str; 4] = [PROGRAM, SIP_PROGRAM, SIP_FULL_PROGRAM, EGRESS_PROGRAM];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -218,8 +200,8 @@ fn load_with(
     let sizes = NetSizes::new(net_capacity(rules));
     let (trace, test_clock) = (u32::from(switches.trace_drops), u32::from(switches.test_clock));
     let mut loader = EbpfLoader::new();
-    loader.override_global(TRACE_GLOBAL, &trace, true);
-    loader.override_global(TEST_CLOCK_GLOBAL, &test_clock, true);
+    loader.override_global(programs::global::TRACE, &trace, true);
+    loader.override_global(programs::global::TEST_CLOCK, &test_clock, true);
     for (name, n) in map_entries(rules) {
         loader.map_max_entries(name, n);
     }
@@ -234,7 +216,7 @@ fn load_with(
             return Err(TableError::Missing(name).into());
         }
     }
-    for name in [PROGRAM, BASELINE_PROGRAM, CLOCK_PROGRAM] {
+    for name in [programs::XDP, programs::BASELINE, programs::CLOCK] {
         program(&mut ebpf, name)?.load().map_err(|e| LoadError::Refused(Refusal::new(name, &e)))?;
     }
     let mut features = Features::default();
@@ -243,7 +225,7 @@ fn load_with(
         Ok(()) => features.set(feature, true),
         Err(why) => refused.push((feature, why)),
     };
-    let egress = egress::program(&mut ebpf)?.load().map_err(|e| Refusal::new(EGRESS_PROGRAM, &e));
+    let egress = egress::program(&mut ebpf)?.load().map_err(|e| Refusal::new(programs::EGRESS, &e));
     outcome(Feature::EgressClassifier, egress);
     outcome(Feature::SipInspector, load_inspector(&mut ebpf)?);
     let tables = KernelTables::take(&mut ebpf, &sizes, origin == Origin::Adopted)?;
@@ -263,14 +245,14 @@ fn load_with(
 /// pass on after the core checks, and the first stage stays unloaded, so it never goes into
 /// `SW_TAIL`.
 fn load_inspector(ebpf: &mut Ebpf) -> Result<Result<(), Refusal>, LoadError> {
-    for name in [SIP_FULL_PROGRAM, SIP_PROGRAM] {
+    for name in [programs::SIP_FULL, programs::SIP] {
         if let Err(e) = program(ebpf, name)?.load() {
             return Ok(Err(Refusal::new(name, &e)));
         }
     }
-    let full = program(ebpf, SIP_FULL_PROGRAM)?
+    let full = program(ebpf, programs::SIP_FULL)?
         .fd()
-        .map_err(|source| LoadError::ProgramType { name: SIP_FULL_PROGRAM, source: Box::new(source) })?;
+        .map_err(|source| LoadError::ProgramType { name: programs::SIP_FULL, source: Box::new(source) })?;
     let full = full.try_clone().map_err(|e| LoadError::Stages { source: aya::maps::MapError::IoError(e) })?;
     let map = ebpf.map_mut(maps::SIP_STAGES).ok_or(TableError::Missing(maps::SIP_STAGES))?;
     let mut stages = ProgramArray::try_from(map).map_err(|source| LoadError::Stages { source })?;
@@ -280,10 +262,10 @@ fn load_inspector(ebpf: &mut Ebpf) -> Result<Result<(), Refusal>, LoadError> {
 
 /// One sample of the kernel's jiffies and CLOCK_MONOTONIC, taken by the clock program.
 pub fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<ClockSample, LoadError> {
-    let prog = program(ebpf, CLOCK_PROGRAM)?;
+    let prog = program(ebpf, programs::CLOCK)?;
     let frame = [0u8; 64];
     prog.test_run(TestRunOptions { data_in: Some(&frame), ..Default::default() })
-        .map_err(|e| LoadError::Clock(format!("running {CLOCK_PROGRAM}: {e}")))?;
+        .map_err(|e| LoadError::Clock(format!("running {}: {e}", programs::CLOCK)))?;
     map.get(&0, 0).map_err(|e| LoadError::Clock(format!("reading {}: {e}", maps::CLOCK)))
 }
 
@@ -342,7 +324,7 @@ fn attach_id(
     iface: &str,
     mode: AttachMode,
 ) -> Result<(Attached, aya::programs::xdp::XdpLinkId), LoadError> {
-    let prog = program(ebpf, PROGRAM)?;
+    let prog = program(ebpf, programs::XDP)?;
     let native = |prog: &mut Xdp| prog.attach(iface, XdpMode::Driver);
     let skb = |prog: &mut Xdp| prog.attach(iface, XdpMode::Skb);
     match mode {
@@ -403,7 +385,7 @@ pub fn attach_pinned(
 ) -> Result<(Attached, LinkHold), LoadError> {
     let path = pins.link(iface);
     if path.exists() {
-        let prog = program(ebpf, PROGRAM)?;
+        let prog = program(ebpf, programs::XDP)?;
         let updated = PinnedLink::from_pin(&path)
             .map_err(|e| e.to_string())
             .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
@@ -426,7 +408,7 @@ pub fn attach_pinned(
         }
     }
     let (m, id) = attach_id(ebpf, iface, mode)?;
-    let prog = program(ebpf, PROGRAM)?;
+    let prog = program(ebpf, programs::XDP)?;
     let link =
         prog.take_link(id).map_err(|source| LoadError::Link { iface: iface.into(), source: Box::new(source) })?;
     match FdLink::try_from(link) {

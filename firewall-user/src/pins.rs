@@ -211,7 +211,7 @@ fn pinned_layout(dir: &Path) -> Result<u64, String> {
 pub fn shapes(object: &[u8], max_entries: &[(&'static str, u32)]) -> Result<Vec<MapShape>, String> {
     let obj = aya_obj::Object::parse(object).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for name in maps::ALL {
+    for &name in maps::ALL {
         let m = obj.maps.get(name).ok_or_else(|| format!("map {name} is missing from the object"))?;
         let max = max_entries.iter().find(|(n, _)| *n == name).map_or(m.max_entries(), |(_, v)| *v);
         out.push(MapShape {

@@ -81,18 +81,15 @@ impl<K: Eq + Hash + Copy> OverflowMap<K> for HashMap<K, NetClass> {
     }
 }
 
-fn flags_word(c: &NetClass) -> u64 {
-    c.flags as u64 | (c.allow_from as u64) << 32
-}
-
 /// Stores a class's two words in the order that never shows a ban flag with a stale expiry.
 pub fn store_class(w: &mut impl Words, at: usize, c: &NetClass) {
+    let [flags, expires] = c.to_words();
     if c.flags & class::BAN != 0 {
-        w.store(at + 1, c.ban_expires);
-        w.store(at, flags_word(c));
+        w.store(at + 1, expires);
+        w.store(at, flags);
     } else {
-        w.store(at, flags_word(c));
-        w.store(at + 1, c.ban_expires);
+        w.store(at, flags);
+        w.store(at + 1, expires);
     }
 }
 
@@ -195,7 +192,7 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
             }
             if let Some(k) = K::from_words(w) {
                 let (w1, w2) = (self.slots.load(base + K::WORDS), self.slots.load(base + K::WORDS + 1));
-                out.push((k, NetClass { flags: w1 as u32, allow_from: (w1 >> 32) as u32, ban_expires: w2 }));
+                out.push((k, NetClass::from_words([w1, w2])));
             }
         }
         out.extend(self.over.entries()?);
@@ -245,7 +242,7 @@ impl<W: Words, M: Words, K: SlotKey, O: OverflowMap<K>> SlotTable<W, M, K, O> {
     pub fn get(&self, k: &K) -> Option<NetClass> {
         let s = self.find(k)? * Self::SLOT_WORDS + K::WORDS;
         let (w1, w2) = (self.slots.load(s), self.slots.load(s + 1));
-        Some(NetClass { flags: w1 as u32, allow_from: (w1 >> 32) as u32, ban_expires: w2 })
+        Some(NetClass::from_words([w1, w2]))
     }
 
     pub fn contains(&self, k: &K) -> bool {

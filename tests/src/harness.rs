@@ -10,6 +10,7 @@ use aya::{
 use firewall_common::{
     clock::ClockSample,
     maps::CLOCK_TEST,
+    programs,
     rate::RateEvent,
     reason::{counter_index, Reason, REASON_SLOTS},
     service::SERVICE_SLOTS,
@@ -112,7 +113,7 @@ impl Harness {
     /// Instructions the verifier processed to accept the data-path program (its limit is
     /// 1,000,000 per program).
     pub fn verifier_work(&mut self) -> u32 {
-        self.verifier_work_of(loader::PROGRAM)
+        self.verifier_work_of(programs::XDP)
     }
 
     /// The same for another program of the object.
@@ -133,7 +134,7 @@ impl Harness {
 
     /// Runs `frame` once; returns the XDP action.
     pub fn action(&mut self, frame: &[u8]) -> u32 {
-        let prog = loader::program(&mut self.ebpf, loader::PROGRAM).unwrap();
+        let prog = loader::program(&mut self.ebpf, programs::XDP).unwrap();
         let mut out = vec![0u8; frame.len() + 256];
         let res = prog
             .test_run(TestRunOptions {

@@ -10,10 +10,8 @@ use std::{
 };
 
 use aya::programs::{tc::TcAttachType, SchedClassifier};
-use sipwall::{
-    egress::{has_tcx, EGRESS_PROGRAM},
-    features::Feature,
-};
+use firewall_common::programs;
+use sipwall::{egress::has_tcx, features::Feature};
 use sipwall_tests::{
     daemon::{DaemonProc, LOG_JAILS_OFF},
     frames::l4_frame,
@@ -90,7 +88,7 @@ fn egress_classifiers(lab: &Lab) -> usize {
     let ifname = lab.host_if.clone();
     let tcx = in_netns(&lab.host, move || {
         SchedClassifier::query_tcx(&ifname, TcAttachType::Egress)
-            .map(|(_, progs)| progs.iter().filter(|p| p.name_as_str() == Some(EGRESS_PROGRAM)).count())
+            .map(|(_, progs)| progs.iter().filter(|p| p.name_as_str() == Some(programs::EGRESS)).count())
             // no TCX before Linux 6.6
             .unwrap_or(0)
     })
@@ -98,7 +96,7 @@ fn egress_classifiers(lab: &Lab) -> usize {
     .unwrap();
     let out = lab.cmd(&lab.host, "tc").args(["filter", "show", "dev", &lab.host_if, "egress"]).output().unwrap();
     let clsact =
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!(" {EGRESS_PROGRAM} "))).count();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!(" {} ", programs::EGRESS))).count();
     tcx + clsact
 }
 

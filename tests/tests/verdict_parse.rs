@@ -1,8 +1,7 @@
 //! Verdicts through BPF_PROG_TEST_RUN: parsing of L2, L3 and L4, and the reason each outcome is
 //! counted under.
 
-use firewall_common::reason::Reason::*;
-use sipwall::loader::TRAFFIC_PROGRAMS;
+use firewall_common::{programs::TRAFFIC, reason::Reason::*};
 use sipwall_tests::{
     frames::*,
     harness::{rules, Harness, EXAMPLE},
@@ -22,7 +21,7 @@ fn the_verifier_accepts_every_program_with_room_to_spare() {
     require_root!();
     let mut h = Harness::on_kernel_time(rules(EXAMPLE), sipwall::BPF_OBJECT);
     let release = sipwall::features::release();
-    let work: Vec<(&str, u32)> = TRAFFIC_PROGRAMS.iter().map(|p| (*p, h.verifier_work_of(p))).collect();
+    let work: Vec<(&str, u32)> = TRAFFIC.iter().map(|p| (*p, h.verifier_work_of(p))).collect();
     eprintln!("verifier work on Linux {release}: {work:?}");
     if let Some(dir) = std::env::var_os("SIPWALL_REPORT_DIR") {
         let counts: serde_json::Map<String, serde_json::Value> =

@@ -8,7 +8,6 @@ use aya_ebpf::{helpers::bpf_xdp_load_bytes, programs::XdpContext, EbpfContext};
 use firewall_common::{
     maps::{capacity, SIP_STAGE_FULL},
     reason::Reason,
-    service::port_slot,
     sip::{
         clean::{Clean, Source},
         method, sip_flag,
@@ -21,7 +20,7 @@ use super::{conclude, enforce, finish, proof, Outcome};
 use crate::{
     clock,
     cursor::{bytes, frame_len},
-    maps::{SW_PORTS, SW_SIP, SW_SIP_CLEAN, SW_SIP_SCRATCH, SW_SIP_STAGES},
+    maps::{SW_SIP, SW_SIP_CLEAN, SW_SIP_SCRATCH, SW_SIP_STAGES},
     parse,
     transport::{segment, Segment, Way},
     verdict,
@@ -35,11 +34,7 @@ pub fn inspect(ctx: &XdpContext) -> u32 {
         let svc = parse::parse(ctx).map(|p| verdict::service_of(p.l4)).unwrap_or(0);
         return finish(ctx, svc, Reason::Accepted);
     };
-    let (idx, byte) = port_slot(!seg.tcp, seg.port);
-    let svc = match SW_PORTS.get(idx) {
-        Some(g) => g.svc[byte & 7] as u32,
-        None => 0,
-    };
+    let svc = verdict::service_of_port(!seg.tcp, seg.port);
     let now = clock::now();
     let source = Source { addr: seg.peer, family: seg.family, port: seg.peer_port, tcp: seg.tcp as u8, _pad: 0 };
     let slot = source.slot(capacity::SIP_CLEAN - 1);

@@ -23,7 +23,7 @@ use firewall_common::{
     addr::Addr6,
     config::RATE6_PREFIX,
     rate::{event, RateEvent, RateKey, FAMILY_V6},
-    reason::Reason,
+    reason::{Action, Reason},
     service::policy,
     sip::{
         policy::{method_key, sip_flag, METHOD_SLOTS},
@@ -51,10 +51,9 @@ impl Outcome {
 /// action.
 #[inline(always)]
 fn conclude(ctx: &XdpContext, who: &Handoff, out: &Outcome) -> u32 {
-    match out.reason {
-        // the rate limiter reports its own drops
-        Reason::Accepted | Reason::SipRemembered | Reason::SipMethodLimited => {}
-        _ => report(who, out),
+    // the rate limiter reports its own drops
+    if out.reason.action() == Action::Drop && out.reason != Reason::SipMethodLimited {
+        report(who, out);
     }
     finish(ctx, who.svc, out.reason)
 }
@@ -62,9 +61,9 @@ fn conclude(ctx: &XdpContext, who: &Handoff, out: &Outcome) -> u32 {
 #[inline(always)]
 fn finish(ctx: &XdpContext, svc: u32, reason: Reason) -> u32 {
     stats::count(ctx, reason, svc);
-    match reason {
-        Reason::Accepted | Reason::SipRemembered => xdp_action::XDP_PASS,
-        _ => xdp_action::XDP_DROP,
+    match reason.action() {
+        Action::Pass => xdp_action::XDP_PASS,
+        Action::Drop => xdp_action::XDP_DROP,
     }
 }
 

@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use firewall_common::rate::Bucket;
 use tokio::signal::unix::{signal, SignalKind};
 
 use self::state::Daemon;
@@ -418,9 +419,9 @@ async fn rate_census(rate: MappedArray, d: Shared) {
     }
 }
 
-/// Slots whose key is set (a bucket is 8 words; the key's family is the high half of word 2).
+/// Slots whose key is set: a bucket is 8 words, the key's family the high half of one.
 pub fn buckets_in_use(words: &impl Words) -> usize {
-    (0..words.len() / 8).filter(|i| words.load(i * 8 + 2) >> 32 != 0).count()
+    (0..words.len() / 8).filter(|i| words.load(i * 8 + Bucket::FAMILY_WORD) >> 32 != 0).count()
 }
 
 /// History kept at least, for escalation and `sipwall why`.

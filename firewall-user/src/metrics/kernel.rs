@@ -12,7 +12,7 @@ use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 /// Packets and bytes per (reason, service id), summed over CPUs.
 pub fn read_counters(map: &PerCpuArray<MapData, Counter>) -> Vec<(Reason, u32, u64, u64)> {
     let mut out = Vec::new();
-    for reason in Reason::ALL {
+    for &reason in Reason::ALL {
         for svc in 0..SERVICE_SLOTS {
             let Ok(v) = map.get(&counter_index(reason, svc), 0) else { continue };
             let (p, b) = v.iter().fold((0u64, 0u64), |(p, b), c| (p + c.packets, b + c.bytes));

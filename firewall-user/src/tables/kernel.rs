@@ -15,6 +15,7 @@ use firewall_common::{
         net4_place, slot_buckets, Net6Key, Net6Lengths, NetClass, Place, NET4_BIT_WORDS, NET6_FAST_ENTRIES,
         NET6_FILTER_WORDS, SLOTS_PER_BUCKET,
     },
+    programs,
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
     sip::{SignatureTable, SipPolicy},
 };
@@ -173,7 +174,7 @@ impl KernelTables {
             (SlotTable::new(s4, m4, b4, over4, cap, maps::NET4), SlotTable::new(s6, m6, b6, over6, cap, maps::NET6))
         };
         let inspector = ebpf
-            .program(crate::loader::SIP_PROGRAM)
+            .program(programs::SIP)
             .and_then(|p| <&Xdp>::try_from(p).ok())
             .and_then(|p| p.fd().ok())
             .and_then(|fd| fd.try_clone().ok());
@@ -244,10 +245,7 @@ impl KernelTables {
     fn read_all(&self) -> Result<Snapshot, TableError> {
         let words = |w: &MappedArray| (0..w.len()).map(|i| w.load(i)).collect::<Vec<u64>>();
         let cells = (0..65536usize)
-            .map(|i| {
-                let (w1, w2) = (self.net4_l16.load(2 * i), self.net4_l16.load(2 * i + 1));
-                NetClass { flags: w1 as u32, allow_from: (w1 >> 32) as u32, ban_expires: w2 }
-            })
+            .map(|i| NetClass::from_words([self.net4_l16.load(2 * i), self.net4_l16.load(2 * i + 1)]))
             .collect();
         Ok(Snapshot {
             config: get(&self.config, maps::CONFIG, 0)?,

@@ -7,8 +7,8 @@
 use std::{net::IpAddr, time::Instant};
 
 use crate::util::{human, median, pin_to_one_cpu, Rng};
+use firewall_common::programs;
 use ipnet::IpNet;
-use sipwall::loader::{BASELINE_PROGRAM, PROGRAM};
 use sipwall_tests::{
     frames::{syn, udp},
     harness::{rules, Harness, XDP_DROP, XDP_PASS},
@@ -123,7 +123,7 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
         h.verifier_work()
     );
     // the limited source spends its one token
-    h.time(PROGRAM, &frame_of(7), 1);
+    h.time(programs::XDP, &frame_of(7), 1);
     (h, note)
 }
 
@@ -170,13 +170,13 @@ pub fn run(args: &[String], quick: bool) -> String {
         // one round to warm caches and clocks, not counted
         for h in hs.iter_mut() {
             for (i, f) in frames.iter().enumerate() {
-                h.time(if i == 0 { BASELINE_PROGRAM } else { PROGRAM }, f, repeat);
+                h.time(if i == 0 { programs::BASELINE } else { programs::XDP }, f, repeat);
             }
         }
         for _ in 0..runs {
             for (k, h) in hs.iter_mut().enumerate() {
                 for (i, (name, want)) in PATHS.iter().enumerate() {
-                    let prog = if i == 0 { BASELINE_PROGRAM } else { PROGRAM };
+                    let prog = if i == 0 { programs::BASELINE } else { programs::XDP };
                     let (action, ns) = h.time(prog, &frames[i], repeat);
                     assert!(k > 0 || action == *want, "{name}: wrong verdict {action}");
                     samples[k * PATHS.len() + i].push(ns);

@@ -13,11 +13,11 @@ use std::{
     time::Duration,
 };
 
-use firewall_common::reason::Reason::{self, *};
-use sipwall::{
-    loader::{BASELINE_PROGRAM, PROGRAM, TRAFFIC_PROGRAMS},
-    rules::sip::{SipRules, DEFAULT_REINSPECT},
+use firewall_common::{
+    programs,
+    reason::Reason::{self, *},
 };
+use sipwall::rules::sip::{SipRules, DEFAULT_REINSPECT};
 use sipwall_tests::{
     frames::from_port,
     harness::{rules, Harness, XDP_DROP, XDP_PASS},
@@ -212,7 +212,7 @@ pub fn run(args: &[String], quick: bool) -> String {
     let mut samples = vec![Samples::default(); ROWS.len() + 1];
     // one round to warm caches and clocks, not counted
     for round in 0..=runs {
-        let (a, b) = copies[OFF].time(BASELINE_PROGRAM, &frames[0], repeat);
+        let (a, b) = copies[OFF].time(programs::BASELINE, &frames[0], repeat);
         assert_eq!(a, XDP_PASS, "the trivial program");
         for (i, row) in ROWS.iter().enumerate() {
             // every sample starts with an empty ring buffer (each scanner drop is reported)
@@ -224,13 +224,13 @@ pub fn run(args: &[String], quick: bool) -> String {
             let mut ns = vec![0.0; n];
             for j in 0..n {
                 let k = (round + j) % n;
-                let (a, t) = copies[k].time(PROGRAM, &frames[i], repeat);
+                let (a, t) = copies[k].time(programs::XDP, &frames[i], repeat);
                 let want = if k == OFF { XDP_PASS } else { action_of(row.on) };
                 assert_eq!(a, want, "{} in copy {k}", row.name);
                 ns[k] = t;
             }
             if i == 0 {
-                let (a, t) = bare.time(PROGRAM, &frames[0], repeat);
+                let (a, t) = bare.time(programs::XDP, &frames[0], repeat);
                 assert_eq!(a, XDP_PASS, "the REGISTER without signatures");
                 if round > 0 {
                     samples[ROWS.len()].push(&[ns[OFF], t, t]);
@@ -246,7 +246,7 @@ pub fn run(args: &[String], quick: bool) -> String {
     }
     let m: Vec<Measured> = samples.into_iter().map(Samples::measured).collect();
     let work: Vec<String> =
-        TRAFFIC_PROGRAMS.iter().map(|p| format!("{} for `{p}`", copies[FULL].verifier_work_of(p))).collect();
+        programs::TRAFFIC.iter().map(|p| format!("{} for `{p}`", copies[FULL].verifier_work_of(p))).collect();
     let note = format!("- The verifier processed {} instructions on this kernel.\n", work.join(", "));
     let mut md = report(&frames, &m, median(base), format!("median of {runs} × {repeat} runs"), note);
     if let Some((name, _)) = alt {

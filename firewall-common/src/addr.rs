@@ -8,7 +8,7 @@ pub struct Addr6 {
     pub hi: u64,
     pub lo: u64,
 }
-const _: () = assert!(core::mem::size_of::<Addr6>() == 16);
+const _: () = assert!(size_of::<Addr6>() == 16);
 
 impl Addr6 {
     pub const fn from_be_bytes(b: [u8; 16]) -> Self {

@@ -10,7 +10,7 @@ pub struct ClockSample {
     /// CLOCK_MONOTONIC ns at the same moment.
     pub mono_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<ClockSample>() == 16);
+const _: () = assert!(size_of::<ClockSample>() == 16);
 
 /// Whether jiffies value `deadline` is still ahead of `now` (jiffies wrap; `FOREVER` never
 /// passes).

@@ -28,7 +28,7 @@ pub struct Config {
 
 /// The meaning of the maps' contents; changed whenever a layout change keeps the sizes.
 pub const LAYOUT: u64 = 2;
-const _: () = assert!(core::mem::size_of::<Config>() == 64);
+const _: () = assert!(size_of::<Config>() == 64);
 
 /// Rate-limit buckets of IPv6 sources cover this prefix.
 pub const RATE6_PREFIX: u32 = 64;

@@ -39,7 +39,11 @@ mod pod {
         sip::{clean::Source, SignatureTable, SipPolicy},
     };
     macro_rules! pod {
-        ($($t:ty),+ $(,)?) => { $(unsafe impl aya::Pod for $t {})+ };
+        ($($t:ty),+ $(,)?) => {
+            // SAFETY: each type is `#[repr(C)]`, `Copy`, with explicit padding fields and its size
+            // asserted at compile time: every bit pattern of its bytes is a valid value.
+            $(unsafe impl aya::Pod for $t {})+
+        };
     }
     pod!(
         Addr6,

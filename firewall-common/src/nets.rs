@@ -41,7 +41,7 @@ pub struct NetClass {
     /// kernel ignores a ban past its expiry; the daemon removes it.
     pub ban_expires: u64,
 }
-const _: () = assert!(core::mem::size_of::<NetClass>() == 16);
+const _: () = assert!(size_of::<NetClass>() == 16);
 // the daemon writes and reads a class as the two words of `to_words`
 const _: () = assert!(
     core::mem::offset_of!(NetClass, flags) == 0
@@ -95,7 +95,7 @@ pub struct Slot4 {
     pub key: u64,
     pub class: NetClass,
 }
-const _: () = assert!(core::mem::size_of::<Slot4>() == 24);
+const _: () = assert!(size_of::<Slot4>() == 24);
 // the daemon's slot tables: the key word, then the class words
 const _: () = assert!(core::mem::offset_of!(Slot4, key) == 0 && core::mem::offset_of!(Slot4, class) == 8);
 
@@ -109,7 +109,7 @@ pub struct Slot6 {
     pub addr: Addr6,
     pub class: NetClass,
 }
-const _: () = assert!(core::mem::size_of::<Slot6>() == 40);
+const _: () = assert!(size_of::<Slot6>() == 40);
 // the daemon's slot tables: the three key words (tag, address), then the class words
 const _: () = assert!(
     core::mem::offset_of!(Slot6, tag) == 0
@@ -225,7 +225,7 @@ pub struct Net6Key {
     pub _pad: u32,
     pub addr: Addr6,
 }
-const _: () = assert!(core::mem::size_of::<Net6Key>() == 24);
+const _: () = assert!(size_of::<Net6Key>() == 24);
 
 /// Most distinct IPv6 prefix lengths in use at once: the probe loop's bound, sized so the
 /// verifier's work stays well under its limit (about a third of it here).
@@ -239,7 +239,7 @@ pub struct Net6Lengths {
     pub count: u32,
     pub lens: [u8; MAX_NET6_LENGTHS],
 }
-const _: () = assert!(core::mem::size_of::<Net6Lengths>() == 36);
+const _: () = assert!(size_of::<Net6Lengths>() == 36);
 
 /// Bits in the IPv6 probe filter (`SW_NET6_FILTER`, 2 MiB).
 pub const NET6_FILTER_BITS: u32 = 1 << 24;

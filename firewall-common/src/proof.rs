@@ -35,12 +35,12 @@ pub struct SipAnswer {
     pub _pad: u32,
     pub text: [u8; ANSWER_LEN],
 }
-const _: () = assert!(core::mem::size_of::<SipAnswer>() == 72 + ANSWER_LEN);
+const _: () = assert!(size_of::<SipAnswer>() == 72 + ANSWER_LEN);
 
 // The daemon tells records apart by size.
-const _: () = assert!(core::mem::size_of::<SipAnswer>() != core::mem::size_of::<SipScratch>());
-const _: () = assert!(core::mem::size_of::<SipAnswer>() != core::mem::size_of::<RateEvent>());
-const _: () = assert!(core::mem::size_of::<SipScratch>() != core::mem::size_of::<RateEvent>());
+const _: () = assert!(size_of::<SipAnswer>() != size_of::<SipScratch>());
+const _: () = assert!(size_of::<SipAnswer>() != size_of::<RateEvent>());
+const _: () = assert!(size_of::<SipScratch>() != size_of::<RateEvent>());
 
 /// Set in a scanner drop's `RateEvent::detail` when the request came over a TCP connection
 /// whose handshake completed: the sender receives the host's packets.
@@ -55,7 +55,7 @@ pub struct GoodKey {
     pub family: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<GoodKey>() == 24);
+const _: () = assert!(size_of::<GoodKey>() == 24);
 
 /// Words of `SW_SIP_GOOD_FILTER`: one bit per hash of a known-good key, so that a packet over its
 /// rate limit pays the hash lookup in `SW_SIP_GOOD` only when its source may be known good (a

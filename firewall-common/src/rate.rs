@@ -21,7 +21,7 @@ pub struct RateKey {
     /// `FAMILY_V4` or `FAMILY_V6`; 0 marks an empty slot.
     pub family: u32,
 }
-const _: () = assert!(core::mem::size_of::<RateKey>() == 24);
+const _: () = assert!(size_of::<RateKey>() == 24);
 
 impl RateKey {
     /// Index of the first slot of this key's pair; `mask` is the slot count minus one.
@@ -48,7 +48,7 @@ pub struct Bucket {
     pub _pad: u32,
     pub _pad2: u64,
 }
-const _: () = assert!(core::mem::size_of::<Bucket>() == 64);
+const _: () = assert!(size_of::<Bucket>() == 64);
 
 impl Bucket {
     /// The word of a bucket, read as 8 little-endian words, whose high half is `key.family`:
@@ -93,7 +93,7 @@ pub struct RateEvent {
     pub detail: u32,
     pub addr: Addr6,
 }
-const _: () = assert!(core::mem::size_of::<RateEvent>() == 48);
+const _: () = assert!(size_of::<RateEvent>() == 48);
 
 /// `SW_EVENT_STATS` indices.
 pub mod event_stat {

@@ -127,7 +127,7 @@ pub struct Counter {
     pub packets: u64,
     pub bytes: u64,
 }
-const _: () = assert!(core::mem::size_of::<Counter>() == 16);
+const _: () = assert!(size_of::<Counter>() == 16);
 
 #[cfg(test)]
 mod tests {

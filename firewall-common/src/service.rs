@@ -33,7 +33,7 @@ pub struct ServicePolicy {
     /// Jiffies an empty bucket takes to fill; beyond it the bucket is simply full.
     pub fill: u64,
 }
-const _: () = assert!(core::mem::size_of::<ServicePolicy>() == 32);
+const _: () = assert!(size_of::<ServicePolicy>() == 32);
 
 /// IP protocol numbers the service table knows.
 pub const IPPROTO_TCP: u8 = 6;
@@ -50,7 +50,7 @@ pub const PORT_GROUPS: u32 = 2 * 65536 / PORTS_PER_GROUP;
 pub struct PortGroup {
     pub svc: [u8; 8],
 }
-const _: () = assert!(core::mem::size_of::<PortGroup>() == 8);
+const _: () = assert!(size_of::<PortGroup>() == 8);
 
 /// Index into `SW_PORTS` and the byte inside the group, for a host-order port.
 #[inline(always)]

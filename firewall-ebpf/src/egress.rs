@@ -71,7 +71,7 @@ pub fn account(ctx: &TcContext) {
         return;
     }
     let svc = verdict::service_of_port(true, out.port);
-    if !SW_SERVICES.get(svc).is_some_and(|p| p.flags & policy::SIP != 0) {
+    if SW_SERVICES.get(svc).is_none_or(|p| p.flags & policy::SIP == 0) {
         return;
     }
     let Some(head) = bytes::<12>(ctx, out.payload) else { return };
@@ -81,12 +81,12 @@ pub fn account(ctx: &TcContext) {
     match kind {
         event::SIP_CHALLENGE => {
             // a full table forgets the least recently challenged: at worst a success unreported
-            let _ = SW_CHALLENGED.insert(&key, &0, 0);
+            let _ = SW_CHALLENGED.insert(key, 0, 0);
             awaited(&out, now);
         }
         event::SIP_SUCCESS => {
             // only the first success after a challenge (removing it fails for the others)
-            if SW_CHALLENGED.remove(&key).is_err() {
+            if SW_CHALLENGED.remove(key).is_err() {
                 return;
             }
         }
@@ -101,7 +101,7 @@ pub fn account(ctx: &TcContext) {
 fn awaited(out: &Segment, now: u64) {
     let source = Source { addr: out.peer, family: out.family, port: out.peer_port, tcp: 0, _pad: 0 };
     // a full table forgets the source answered longest ago: at worst a proof missed
-    let _ = SW_SIP_AWAIT.insert(&source, &now, 0);
+    let _ = SW_SIP_AWAIT.insert(source, now, 0);
     if let Some(slot) = SW_SIP_CLEAN.get_ptr_mut(source.slot(capacity::SIP_CLEAN - 1)) {
         // SAFETY: a slot of a shared array (see the inspector's first stage); emptied only if
         // it holds this source.
@@ -123,7 +123,7 @@ fn report(ctx: &TcContext, out: &Segment, ev: &RateEvent) {
     let a = entry.as_mut_ptr();
     let total = ctx.len() as usize;
     let end = if out.end < total { out.end } else { total };
-    let len = if end > out.payload { end - out.payload } else { 0 };
+    let len = end.saturating_sub(out.payload);
     let len = if len > INSPECT_LEN { INSPECT_LEN } else { len };
     // 1 to ANSWER_MASK + 1 by its shape, whatever the verifier learns from the tests above
     let n = ((opaque(len.wrapping_sub(1)) & ANSWER_MASK) + 1) as u32;

@@ -15,7 +15,7 @@ pub fn known(addr: Addr6, family: u32, now: u64) -> bool {
         return false;
     }
     // SAFETY: a plain read of a hash value; the daemon replaces, never frees, it under us.
-    match unsafe { SW_SIP_GOOD.get(&key) } {
+    match unsafe { SW_SIP_GOOD.get(key) } {
         Some(until) => before(now, *until),
         None => false,
     }

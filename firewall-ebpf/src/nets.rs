@@ -74,6 +74,8 @@ fn net4_entry(key: u64, cfg: &Config) -> Option<NetClass> {
     });
     match found {
         Ok(c) => Some(c),
+        // SAFETY: the value is copied out at once, and a hash map entry the daemon deletes stays
+        // readable until the program returns (RCU).
         Err(true) => unsafe { SW_NET4_OVER.get(key) }.copied(),
         Err(false) => None,
     }
@@ -120,6 +122,7 @@ fn net6_entry(len: u32, addr: Addr6, cfg: &Config) -> Option<NetClass> {
     });
     match found {
         Ok(c) => Some(c),
+        // SAFETY: as for IPv4, the value is copied out at once.
         Err(true) => unsafe { SW_NET6_OVER.get(Net6Key { len, _pad: 0, addr }) }.copied(),
         Err(false) => None,
     }
@@ -172,12 +175,7 @@ pub fn classify_v6(addr: Addr6, cfg: &Config) -> NetClass {
     if n > INLINE_LENGTHS {
         // SAFETY: `search` outlives the call; the callback reads it only through its context.
         unsafe {
-            bpf_loop(
-                (n - INLINE_LENGTHS) as u32,
-                probe_length as *mut c_void,
-                &mut search as *mut Search6 as *mut c_void,
-                0,
-            )
+            bpf_loop((n - INLINE_LENGTHS) as u32, probe_length as *mut c_void, (&raw mut search).cast::<c_void>(), 0)
         };
     }
     search.found

@@ -31,7 +31,7 @@ pub enum EnforceError {
     )]
     AllowListed { target: IpNet, origin: String },
     #[error("the [sip] scanner signatures do not fit the kernel's table: {0}")]
-    Sip(String),
+    Sip(#[from] firewall_common::sip::SignatureError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +224,7 @@ impl<T: Tables> Enforcer<T> {
         for svc in slots.into_iter().filter(|s| Some(*s) != inspected) {
             e.tables.set_inspected(svc, false)?;
         }
-        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+        let signatures = rules.sip.signatures()?;
         e.set_sip(&rules, inspected, signatures)?;
         e.tables.idle();
         e.rules = Some(rules);
@@ -314,7 +314,7 @@ impl<T: Tables> Enforcer<T> {
     /// and tables), so bans, unbans and expiries go on working. The tables are never left with
     /// a gap (see `nets`).
     pub fn apply_rules(&mut self, rules: Rules) -> Result<Applied, EnforceError> {
-        let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+        let signatures = rules.sip.signatures()?;
         let assigned = self.services.assign(&rules.services, &self.clock);
         // Bans re-keyed to a new IPv6 ban prefix go through the same ordered update as the rules.
         let rekeyed = (self.rules.is_some() && self.v6_prefix() != rules.bans.ipv6_prefix)
@@ -404,7 +404,7 @@ impl<T: Tables> Enforcer<T> {
             self.services.write_relaxed(&assigned, &mut self.tables)?;
             let inspected = self.inspected_for(&rules, &assigned);
             self.services.write_final(assigned, &mut self.tables)?;
-            let signatures = rules.sip.signatures().map_err(|e| EnforceError::Sip(e.to_string()))?;
+            let signatures = rules.sip.signatures()?;
             self.set_sip(&rules, inspected, signatures)
         })();
         self.rules = Some(rules);
@@ -536,8 +536,8 @@ impl<T: Tables> Enforcer<T> {
     /// Whether packets from `addr` are dropped as banned right now (by any ban covering it).
     pub fn is_banned(&self, addr: std::net::IpAddr) -> bool {
         let c = self.nets.lookup(addr);
-        c.flags & firewall_common::nets::class::BAN != 0
-            && c.flags & firewall_common::nets::class::ALLOW == 0
+        c.flags & class::BAN != 0
+            && c.flags & class::ALLOW == 0
             && firewall_common::clock::before(self.clock.jiffies_at(clock::monotonic_ns()), c.ban_expires)
     }
 

@@ -56,8 +56,18 @@ pub enum LoadError {
     },
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error("sampling the kernel clock: {0}")]
-    Clock(String),
+    #[error("sampling the kernel clock: running {}: {source}", programs::CLOCK)]
+    ClockRun {
+        #[source]
+        source: Box<ProgramError>,
+    },
+    #[error("sampling the kernel clock: reading {}: {source}", maps::CLOCK)]
+    ClockRead {
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error(transparent)]
+    Calibration(#[from] crate::clock::CalibrationError),
     #[error("putting the SIP inspector's full inspection in {}: {source}", maps::SIP_STAGES)]
     Stages {
         #[source]
@@ -66,7 +76,7 @@ pub enum LoadError {
     #[error(transparent)]
     Pin(#[from] PinError),
     #[error("reading the XDP object's maps: {0}")]
-    Shapes(String),
+    Shapes(#[from] crate::pins::ShapeError),
     #[error("attaching to {iface} in {mode} mode: {source}{hint}")]
     Attach {
         iface: String,
@@ -172,7 +182,7 @@ struct Switches {
 /// (`Pins::promote_staging` puts them in place once the program is attached to them).
 pub fn load_pinned(rules: &Rules, object: &[u8], trace_drops: bool, pins: &Pins) -> Result<Loaded, LoadError> {
     pins.prepare()?;
-    let shapes = crate::pins::shapes(object, &map_entries(rules)).map_err(LoadError::Shapes)?;
+    let shapes = crate::pins::shapes(object, &map_entries(rules))?;
     match pins.check(&shapes) {
         Found::Reusable => {
             log::info!("taking over the tables pinned in {}", pins.maps_dir().display());
@@ -265,23 +275,24 @@ pub fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<Cloc
     let prog = program(ebpf, programs::CLOCK)?;
     let frame = [0u8; 64];
     prog.test_run(TestRunOptions { data_in: Some(&frame), ..Default::default() })
-        .map_err(|e| LoadError::Clock(format!("running {}: {e}", programs::CLOCK)))?;
-    map.get(&0, 0).map_err(|e| LoadError::Clock(format!("reading {}: {e}", maps::CLOCK)))
+        .map_err(|e| LoadError::ClockRun { source: Box::new(e) })?;
+    map.get(&0, 0).map_err(|source| LoadError::ClockRead { source })
 }
 
 /// Finds the kernel's tick rate from two clock samples 100 ms apart (three tries).
 pub fn calibrate(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<KernelClock, LoadError> {
-    let mut last = String::new();
-    for _ in 0..3 {
+    let mut tries = 0;
+    loop {
         let a = sample(ebpf, map)?;
         std::thread::sleep(std::time::Duration::from_millis(100));
         let b = sample(ebpf, map)?;
+        tries += 1;
         match KernelClock::from_samples(a, b) {
             Ok(c) => return Ok(c),
-            Err(e) => last = e.to_string(),
+            Err(e) if tries == 3 => return Err(e.into()),
+            Err(_) => {}
         }
     }
-    Err(LoadError::Clock(last))
 }
 
 /// How to attach: `auto` tries the driver first and falls back to generic (skb) mode.
@@ -367,8 +378,6 @@ fn attach_id(
 pub enum LinkHold {
     /// Pinned: stays attached after the daemon exits.
     Pinned(PinnedLink),
-    /// Could not be pinned (an attachment through netlink): ends with the daemon.
-    Unpinned(XdpLink),
     /// An existing pinned link now running this program (owned by the program).
     Updated,
 }

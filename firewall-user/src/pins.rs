@@ -21,8 +21,6 @@ use firewall_common::{
 };
 
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/sipwall";
-/// `statfs` magic of the BPF filesystem.
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// What the pinned maps must look like to be reused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +61,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PinError + '_ {
 
 fn is_bpffs(p: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { return false };
-    // SAFETY: statfs into a zeroed struct with a NUL-terminated path.
+    // SAFETY: all zeroes is a valid value of this plain C struct.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0) && st.f_type as i64 == BPF_FS_MAGIC
+    // SAFETY: a NUL-terminated path, and a struct statfs fills in.
+    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
+    ok && st.f_type == libc::BPF_FS_MAGIC
 }
 
 pub struct Pins {
@@ -207,12 +207,21 @@ fn pinned_layout(dir: &Path) -> Result<u64, String> {
     a.get(&0, 0).map(|c| c.layout).map_err(|e| e.to_string())
 }
 
+/// Why the shapes of an object's maps could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ShapeError {
+    #[error(transparent)]
+    Parse(#[from] aya_obj::ParseError),
+    #[error("map {0} is missing from the object")]
+    Missing(&'static str),
+}
+
 /// The shapes of the maps in `object` with the given entry counts.
-pub fn shapes(object: &[u8], max_entries: &[(&'static str, u32)]) -> Result<Vec<MapShape>, String> {
-    let obj = aya_obj::Object::parse(object).map_err(|e| e.to_string())?;
+pub fn shapes(object: &[u8], max_entries: &[(&'static str, u32)]) -> Result<Vec<MapShape>, ShapeError> {
+    let obj = aya_obj::Object::parse(object)?;
     let mut out = Vec::new();
     for &name in maps::ALL {
-        let m = obj.maps.get(name).ok_or_else(|| format!("map {name} is missing from the object"))?;
+        let m = obj.maps.get(name).ok_or(ShapeError::Missing(name))?;
         let max = max_entries.iter().find(|(n, _)| *n == name).map_or(m.max_entries(), |(_, v)| *v);
         out.push(MapShape {
             name,

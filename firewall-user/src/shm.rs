@@ -163,7 +163,9 @@ impl MappedArray {
     unsafe fn drop_window(&self, w: usize) {
         let p = self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !p.is_null() {
-            libc::munmap(p as *mut libc::c_void, self.window_len(w));
+            // SAFETY: `p` is the window's mapping of `window_len(w)` bytes, taken out of the
+            // table so nothing maps it again; the caller vouches that no reference into it is in use.
+            unsafe { libc::munmap(p.cast::<libc::c_void>(), self.window_len(w)) };
         }
     }
 

@@ -33,7 +33,7 @@ pub struct Harness {
     pub ebpf: aya::Ebpf,
     pub enforcer: Enforcer<KernelTables>,
     pub stats: KernelStats,
-    pub events: aya::maps::RingBuf<aya::maps::MapData>,
+    pub events: aya::maps::RingBuf<MapData>,
     /// `SW_SIP_GOOD`, the known-good sources.
     pub good: GoodMap,
     /// `SW_CLOCK`, whose slot `CLOCK_TEST` is the programs' time.

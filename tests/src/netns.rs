@@ -198,11 +198,7 @@ impl RawSock {
         sll.sll_ifindex = idx as i32;
         // SAFETY: sll is a properly sized sockaddr_ll.
         let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
+            libc::bind(fd.as_raw_fd(), (&raw const sll).cast::<libc::sockaddr>(), size_of::<libc::sockaddr_ll>() as u32)
         };
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
@@ -214,8 +210,8 @@ impl RawSock {
                 fd.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVTIMEO,
-                &tv as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as u32,
+                (&raw const tv).cast::<libc::c_void>(),
+                size_of::<libc::timeval>() as u32,
             )
         };
         let buf: i32 = 8 << 20;
@@ -225,7 +221,7 @@ impl RawSock {
                 fd.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVBUF,
-                &buf as *const _ as *const libc::c_void,
+                (&raw const buf).cast::<libc::c_void>(),
                 4,
             )
         };
@@ -248,7 +244,7 @@ impl RawSock {
         loop {
             // SAFETY: zeroed sockaddr_ll is valid output space.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            let mut len = size_of::<libc::sockaddr_ll>() as u32;
             // SAFETY: buffers are valid for their lengths.
             let n = unsafe {
                 libc::recvfrom(
@@ -256,7 +252,7 @@ impl RawSock {
                     buf.as_mut_ptr() as *mut libc::c_void,
                     buf.len(),
                     0,
-                    &mut sll as *mut _ as *mut libc::sockaddr,
+                    (&raw mut sll).cast::<libc::sockaddr>(),
                     &mut len,
                 )
             };

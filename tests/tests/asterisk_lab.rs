@@ -321,7 +321,7 @@ fn a_cracker_with_a_fake_failure_in_its_display_name_is_banned_by_its_real_addre
     );
 
     let bans = s.bans();
-    assert_eq!(bans, [(cracker.clone(), "asterisk".to_owned())], "only the cracker's real address is banned");
+    assert_eq!(bans, [(cracker, "asterisk".to_owned())], "only the cracker's real address is banned");
     let fake = s.why(FAKE_ADDR);
     let kept = |list: &str| fake[list].as_array().is_some_and(|l| !l.is_empty());
     assert!(!kept("pending") && !kept("unproven"), "failures of {FAKE_ADDR} are being kept: {fake}");

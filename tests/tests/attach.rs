@@ -326,8 +326,8 @@ fn answers_in_non_linear_buffers_are_read_on_egress() {
                 std::os::fd::AsRawFd::as_raw_fd(&sock),
                 libc::SOL_UDP,
                 libc::UDP_SEGMENT,
-                &gso as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                (&raw const gso).cast::<libc::c_void>(),
+                size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
         assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
@@ -421,7 +421,7 @@ fn one_program_on_several_interfaces() {
     }
     // blocked traffic on the second link is dropped too, and counted with the first's
     let rx = sipwall_tests::netns::in_netns(&lab.host, {
-        let h = host2.clone();
+        let h = host2;
         move || sipwall_tests::netns::RawSock::open(&h).unwrap()
     })
     .join()

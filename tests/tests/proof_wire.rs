@@ -162,7 +162,7 @@ User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
         .psh();
     let mut frame = Vec::new();
     b.write(&mut frame, payload).unwrap();
-    assert_eq!(h.why(&frame).0, firewall_common::reason::Reason::SipScanner);
+    assert_eq!(h.why(&frame).0, Reason::SipScanner);
     match h.drain_events().as_slice() {
         [ev] => {
             assert_eq!(ev.kind, event::SIP_DROPPED);
@@ -191,7 +191,7 @@ User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
         .psh();
     let mut frame = Vec::new();
     b.write(&mut frame, payload).unwrap();
-    assert_eq!(h.why(&frame).0, firewall_common::reason::Reason::SipScanner);
+    assert_eq!(h.why(&frame).0, Reason::SipScanner);
     match h.drain_events().as_slice() {
         [ev] => assert_ne!(ev.detail & firewall_common::proof::SCANNER_PROVEN, 0, "the connection is established"),
         other => panic!("{other:?}"),

@@ -25,7 +25,7 @@ pub struct Source {
     pub tcp: u8,
     pub _pad: u8,
 }
-const _: () = assert!(core::mem::size_of::<Source>() == 24);
+const _: () = assert!(size_of::<Source>() == 24);
 
 impl Source {
     /// The slot of `SW_SIP_CLEAN` this source uses; `mask` is the slot count minus one.
@@ -63,7 +63,7 @@ pub struct Clean {
     pub epoch: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<Clean>() == 40);
+const _: () = assert!(size_of::<Clean>() == 40);
 
 impl Clean {
     /// Whether `source` may skip the signature search at jiffy `now`.

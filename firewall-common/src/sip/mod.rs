@@ -96,7 +96,7 @@ pub struct SipScratch {
     pub handoff: Handoff,
     pub buf: Scratch,
 }
-const _: () = assert!(core::mem::size_of::<SipScratch>() == 120 + SCRATCH_LEN);
+const _: () = assert!(size_of::<SipScratch>() == 120 + SCRATCH_LEN);
 
 /// What the inspector's first stage (`sipwall_sip`) hands the full inspection
 /// (`sipwall_sip_full`) besides the payload: who sent the request, to which service, its
@@ -122,7 +122,7 @@ pub struct Handoff {
     /// Jiffies when the packet arrived.
     pub now: u64,
 }
-const _: () = assert!(core::mem::size_of::<Handoff>() == 40);
+const _: () = assert!(size_of::<Handoff>() == 40);
 
 /// What the payload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,7 +36,7 @@ pub struct SipPolicy {
     /// and `fill` are read.
     pub limits: [ServicePolicy; METHOD_SLOTS],
 }
-const _: () = assert!(core::mem::size_of::<SipPolicy>() == 24 + 32 * METHOD_SLOTS);
+const _: () = assert!(size_of::<SipPolicy>() == 24 + 32 * METHOD_SLOTS);
 
 impl Default for SipPolicy {
     fn default() -> Self {

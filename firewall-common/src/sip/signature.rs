@@ -122,7 +122,7 @@ pub struct Signature {
     pub _pad: [u8; 6],
 }
 
-const _: () = assert!(core::mem::size_of::<Signature>() == 72);
+const _: () = assert!(size_of::<Signature>() == 72);
 
 impl Signature {
     pub const EMPTY: Signature =
@@ -170,7 +170,7 @@ pub struct SignatureTable {
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<SignatureTable>() == 3352);
+const _: () = assert!(size_of::<SignatureTable>() == 3352);
 
 /// The bucket of the four bytes packed little-endian in `prefix` (lower-cased).
 #[inline(always)]
@@ -203,6 +203,9 @@ pub enum SignatureError {
         index: usize,
     },
 }
+
+#[cfg(feature = "user")]
+impl std::error::Error for SignatureError {}
 
 impl fmt::Display for SignatureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

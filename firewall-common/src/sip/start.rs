@@ -100,7 +100,7 @@ fn is_uri(buf: &Scratch, s: usize, e: usize) -> bool {
     }
     let colon = find::<1>(buf, s, s + n, b':') < s + n;
     // bytes below 0x20 or equal to 0x7f among the first n
-    let pad = !super::word::keep(u64::MAX, n) & (super::word::ONES * b'a' as u64);
+    let pad = !keep(u64::MAX, n) & (ONES * b'a' as u64);
     let bad = super::word::in_range(w | pad, 0, 0x1f) | super::word::in_range(w | pad, 0x7f, 0x7f);
     colon && bad == 0
 }

@@ -73,7 +73,7 @@ fn classify(scratch: *mut SipScratch, table: &SignatureTable) {
         // the callbacks get the two map values through their context, which never changes:
         // their state is in the scratch value
         let mut maps = Maps { scratch, table };
-        let maps = &mut maps as *mut Maps as *mut c_void;
+        let maps = (&raw mut maps).cast::<c_void>();
         // SAFETY: `maps` outlives the calls.
         unsafe {
             bpf_loop(MAX_HEADER_STEPS as u32, header_block as *mut c_void, maps, 0);

@@ -42,7 +42,7 @@ pub fn established(ctx: &XdpContext, seg: &Segment) -> bool {
             sport: seg.peer_port.to_be(),
             dport: seg.port.to_be(),
         };
-        core::mem::size_of::<bpf_sock_tuple__bindgen_ty_1__bindgen_ty_2>()
+        size_of::<bpf_sock_tuple__bindgen_ty_1__bindgen_ty_2>()
     } else {
         t.__bindgen_anon_1.ipv4 = bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1 {
             saddr: (seg.peer.lo as u32).to_be(),
@@ -50,7 +50,7 @@ pub fn established(ctx: &XdpContext, seg: &Segment) -> bool {
             sport: seg.peer_port.to_be(),
             dport: seg.port.to_be(),
         };
-        core::mem::size_of::<bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1>()
+        size_of::<bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1>()
     };
     // SAFETY: the tuple lives on the stack for the call; a socket found is released below.
     unsafe {
@@ -78,7 +78,7 @@ fn words(a: Addr6) -> [u32; 4] {
 pub fn show_if_awaited(s: &SipScratch, seg: &Segment, now: u64) {
     let source = Source { addr: seg.peer, family: seg.family, port: seg.peer_port, tcp: 0, _pad: 0 };
     // SAFETY: a plain read of a hash value.
-    let Some(at) = (unsafe { SW_SIP_AWAIT.get(&source) }) else { return };
+    let Some(at) = (unsafe { SW_SIP_AWAIT.get(source) }) else { return };
     let Some(cfg) = SW_CONFIG.get(0) else { return };
     if now.wrapping_sub(*at) > cfg.proof_wait {
         return;

@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn text_is_checked_by_block_and_invalid_lines_are_replaced() {
         let input = "caf\u{e9}\n\u{1f600} ok\nlast \u{e9}".as_bytes().to_vec();
-        let mut bad = input.clone();
+        let mut bad = input;
         bad.extend_from_slice(b"\nbad \xff byte\n\xe2\x82 cut\nfine\n");
         for block in [1, 2, 3, 5, 8, 64, 4096] {
             let mut r = LineReader::with_block(&bad[..], block);

@@ -66,13 +66,13 @@ impl Record {
     /// The record in `item`, `None` for one too short to be any.
     pub fn read(item: &[u8]) -> Option<Record> {
         match item.len() {
-            n if n == std::mem::size_of::<SipAnswer>() => {
+            n if n == size_of::<SipAnswer>() => {
                 // SAFETY: the kernel writes whole SipAnswer records of this size.
                 let a = unsafe { std::ptr::read_unaligned(item.as_ptr() as *const SipAnswer) };
                 let text = a.text[..(a.len as usize).min(a.text.len())].to_vec();
                 Some(Record::Answer(a.ev, peer_of(a.ev.family, a.peer), a.peer_port, text))
             }
-            n if n == std::mem::size_of::<SipScratch>() => {
+            n if n == size_of::<SipScratch>() => {
                 // SAFETY: the kernel writes whole SipScratch records of this size; read in place,
                 // the record is too large to copy whole.
                 let s = unsafe { &*(item.as_ptr() as *const SipScratch) };
@@ -80,7 +80,7 @@ impl Record {
                 let text = s.buf[..s.state.inspected().min(s.buf.len())].to_vec();
                 Some(Record::Request(peer_of(who.family, who.peer), who.port, text))
             }
-            n if n >= std::mem::size_of::<RateEvent>() => {
+            n if n >= size_of::<RateEvent>() => {
                 // SAFETY: the kernel writes whole RateEvent records.
                 Some(Record::Event(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const RateEvent) }))
             }

@@ -132,11 +132,11 @@ mod tests {
 
     #[test]
     fn link_types_without_an_ethernet_header_are_named() {
-        assert_eq!(super::link_kind(1), None);
-        assert_eq!(super::link_kind(772), None, "loopback frames carry a zeroed Ethernet header");
-        assert!(super::link_kind(65534).unwrap().contains("WireGuard"));
-        assert!(super::link_kind(512).unwrap().contains("PPP"));
-        assert!(super::check_ethernet("lo").is_ok());
-        assert!(super::check_ethernet("no-such-interface").is_ok(), "left to the attach to report");
+        assert_eq!(link_kind(1), None);
+        assert_eq!(link_kind(772), None, "loopback frames carry a zeroed Ethernet header");
+        assert!(link_kind(65534).unwrap().contains("WireGuard"));
+        assert!(link_kind(512).unwrap().contains("PPP"));
+        assert!(check_ethernet("lo").is_ok());
+        assert!(check_ethernet("no-such-interface").is_ok(), "left to the attach to report");
     }
 }

@@ -95,11 +95,11 @@ pub enum RunError {
     #[error(transparent)]
     Control(#[from] crate::control::server::BindError),
     #[error("starting the drop trace: {0}")]
-    Trace(String),
+    Trace(#[source] aya_log::Error),
     #[error(transparent)]
     Kernel(#[from] crate::features::TooOld),
     #[error("{0}; the rules set `inspect = true` in [sip], so sipwall does not start without the SIP inspector (leave `inspect` out to run without it on this kernel)")]
-    InspectorRefused(crate::features::Refusal),
+    InspectorRefused(Refusal),
     #[error("serving metrics on {addr}: {source} (pass --metrics-addr)")]
     Metrics {
         addr: SocketAddr,
@@ -175,7 +175,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     let drop_log = if opts.trace_drops {
         log::warn!("--trace-drops: logging every dropped packet");
-        Some(aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| RunError::Trace(e.to_string()))?)
+        Some(aya_log::EbpfLogger::init(&mut ebpf).map_err(RunError::Trace)?)
     } else {
         None
     };

@@ -254,7 +254,7 @@ fn taking_over_tables_keeps_every_ban_and_writes_only_the_difference() {
 
     // the tables answer as if built afresh with those rules and bans
     let mut fresh = Enforcer::new(FakeTables::default(), edited.clone(), clock).unwrap();
-    fresh.restore(new.bans().collect::<Vec<_>>()).unwrap();
+    fresh.restore(new.bans()).unwrap();
     for a in PROBES4 {
         assert_eq!(new.tables.classify_v4(v4(a)), fresh.tables.classify_v4(v4(a)), "{a}");
     }

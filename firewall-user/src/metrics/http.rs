@@ -32,7 +32,7 @@ pub async fn serve(listener: TcpListener, render: Render) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("metrics accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };

@@ -414,7 +414,7 @@ fn read_jail(
         None => {}
     }
     if jail.enabled && jail.detector.reads_logs() && jail.logpath.is_empty() {
-        r.error(span.clone(), format!("[jails.{name}] reads logs: it needs `logpath` (files, or journal:UNIT)"));
+        r.error(span, format!("[jails.{name}] reads logs: it needs `logpath` (files, or journal:UNIT)"));
     }
     if !jail.detector.reads_logs() && s.has("logpath") {
         r.error(

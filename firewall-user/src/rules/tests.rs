@@ -159,7 +159,7 @@ fn settings_ranges() {
     assert!(msgs[1].contains("at least 10ms"));
     let (r, _) = accept("[rate_limit]\ncapacity = 4096\nreport_interval = \"250ms\"\n");
     assert_eq!(r.rate_limit.capacity, 4096);
-    assert_eq!(r.rate_limit.report_interval, std::time::Duration::from_millis(250));
+    assert_eq!(r.rate_limit.report_interval, Duration::from_millis(250));
 }
 
 #[test]
@@ -208,9 +208,9 @@ fn example_jails_and_builtin_defaults() {
     assert_eq!((wire.findtime.as_secs(), wire.maxretry, wire.bantime.map(|b| b.as_secs())), (600, 10, Some(6 * 3600)));
     assert!(!wire.detector.reads_logs());
     let sshd = d.jail("sshd").unwrap();
-    assert_eq!(sshd.logpath[0].to_string(), super::jails::SSHD_JOURNAL);
+    assert_eq!(sshd.logpath[0].to_string(), jails::SSHD_JOURNAL);
     assert_eq!((sshd.findtime.as_secs(), sshd.maxretry, sshd.bantime.map(|b| b.as_secs())), (120, 10, Some(1200)));
-    assert_eq!(sshd.increment.as_ref().unwrap().maxtime, Some(std::time::Duration::from_secs(7 * 86400)));
+    assert_eq!(sshd.increment.as_ref().unwrap().maxtime, Some(Duration::from_secs(7 * 86400)));
     assert_eq!(d.jail("flood").unwrap().services, ["sip"]);
     // without any [jails] the built-in ones apply with the hardening guides' values
     let (r, _) = accept("");

@@ -62,13 +62,13 @@ impl DirWatch {
                 break;
             }
             let mut off = 0usize;
-            while off + std::mem::size_of::<libc::inotify_event>() <= len as usize {
+            while off + size_of::<libc::inotify_event>() <= len as usize {
                 // SAFETY: the kernel writes whole inotify_event records.
                 let ev: libc::inotify_event = unsafe { std::ptr::read_unaligned(buf.as_ptr().add(off).cast()) };
                 if ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0 {
                     gone = true;
                 }
-                off += std::mem::size_of::<libc::inotify_event>() + ev.len as usize;
+                off += size_of::<libc::inotify_event>() + ev.len as usize;
             }
         }
         Ok(gone)

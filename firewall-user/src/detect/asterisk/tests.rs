@@ -125,7 +125,7 @@ fn chan_sip_registration_reasons() {
         "ACL error (permit/deny)",
     ] {
         let l = format!("{SIP}Registration from '<sip:alice@10.77.0.1>' failed for '10.77.0.3:5066' - {reason}");
-        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{l}");
     }
 }
 
@@ -140,10 +140,10 @@ fn pjsip_reasons() {
         "Error to authenticate",
     ] {
         let l = pjsip("<sip:alice@10.77.0.1>", "10.77.0.3:5062", "e1-forged", reason);
-        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{l}");
         // pjsip counts unidentified requests and says so after the reason
         let l = format!("{l} after 5 tries in 2.017 ms");
-        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)), "{l}");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{l}");
     }
     // a reason it does not know is no failure, counted or not
     assert_eq!(detect(&pjsip("<sip:a@b>", "10.77.0.3:5062", "c", "Something new")), []);
@@ -160,15 +160,15 @@ fn security_events_by_kind_and_transport() {
         )
     };
     for kind in ["ChallengeResponseFailed", "InvalidPassword", "InvalidAccountID", "FailedACL"] {
-        assert_eq!(failure_of(&line(kind, "UDP")), Some(("10.77.0.3".into(), Proof::Unproven)), "{kind}");
+        assert_eq!(failure_of(&line(kind, "UDP")), Some(("10.77.0.3".into(), Unproven)), "{kind}");
         // a handshake completed: proven whatever the kind
         for transport in ["TCP", "TLS", "WS", "WSS"] {
-            assert_eq!(failure_of(&line(kind, transport)), Some(("10.77.0.3".into(), Proof::Proven)), "{kind}");
+            assert_eq!(failure_of(&line(kind, transport)), Some(("10.77.0.3".into(), Proven)), "{kind}");
         }
     }
     // no transport (Asterisk knew none): what the kind proves
     let l = line("FailedACL", "TCP").replace("IPV4/TCP/", "IPV4/");
-    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)));
     assert_eq!(detect(&line("ChallengeSent", "UDP")), []);
     assert_eq!(detect(&line("SuccessfulAuth", "TCP")), []);
 }
@@ -176,20 +176,20 @@ fn security_events_by_kind_and_transport() {
 #[test]
 fn other_messages() {
     let cases = [
-        ("[Dec  2 00:12:39] NOTICE[15471][C-00000001] chan_sip.c: Call from 'alice' (198.51.100.7:5060) to extension '900' rejected because extension not found in context 'default'.", Proof::Unproven),
-        ("[2015-03-16 18:46:34] NOTICE[3453] chan_sip.c: hacking attempt detected '198.51.100.7'", Proof::Unproven),
-        ("[2013-11-11 14:33:38] WARNING[8447][C-00000244] Ext. s: \"Rejecting unknown SIP connection from 198.51.100.7:52126\"", Proof::Unproven),
-        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: No registration for peer 'alice' (from 198.51.100.7)", Proof::Unproven),
-        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'alice'", Proof::Unproven),
-        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 failed MD5 authentication for 'alice' (0123 != 4567)", Proof::Proven),
-        ("[2012-02-13 17:53:59] NOTICE[1638] chan_iax2.c: Host 198.51.100.7 failed to authenticate as 'alice'", Proof::Proven),
+        ("[Dec  2 00:12:39] NOTICE[15471][C-00000001] chan_sip.c: Call from 'alice' (198.51.100.7:5060) to extension '900' rejected because extension not found in context 'default'.", Unproven),
+        ("[2015-03-16 18:46:34] NOTICE[3453] chan_sip.c: hacking attempt detected '198.51.100.7'", Unproven),
+        ("[2013-11-11 14:33:38] WARNING[8447][C-00000244] Ext. s: \"Rejecting unknown SIP connection from 198.51.100.7:52126\"", Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: No registration for peer 'alice' (from 198.51.100.7)", Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'alice'", Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 failed MD5 authentication for 'alice' (0123 != 4567)", Proven),
+        ("[2012-02-13 17:53:59] NOTICE[1638] chan_iax2.c: Host 198.51.100.7 failed to authenticate as 'alice'", Proven),
         // Asterisk 20 (authdebug=yes): with a port, the user unquoted
-        ("[Dec  2 00:12:39] WARNING[15471] chan_iax2.c: Host 198.51.100.7:4569 failed to authenticate as alice", Proof::Proven),
+        ("[Dec  2 00:12:39] WARNING[15471] chan_iax2.c: Host 198.51.100.7:4569 failed to authenticate as alice", Proven),
         // the message right after the address decides, not the user named after it
-        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'x failed MD5 authentication for 'y'", Proof::Unproven),
+        ("[Dec  2 00:12:39] NOTICE[15471] chan_iax2.c: Host 198.51.100.7 tried to authenticate with nonexistent user 'x failed MD5 authentication for 'y'", Unproven),
         // the manager: over TCP, every message is proven
-        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 failed to authenticate as 'admin'", Proof::Proven),
-        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 tried to authenticate with nonexistent user 'root'", Proof::Proven),
+        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 failed to authenticate as 'admin'", Proven),
+        ("[Dec  2 00:12:39] NOTICE[15471] manager.c: 198.51.100.7 tried to authenticate with nonexistent user 'root'", Proven),
     ];
     for (line, proof) in cases {
         assert_eq!(failure_of(line), Some(("198.51.100.7".into(), proof)), "{line}");
@@ -222,7 +222,7 @@ fn pjsip_fakes_in_the_from_header_or_call_id_ban_no_one() {
         "a'failed-for'10.8.8.8:5060'",
         "Failed to authenticate",
     );
-    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Unproven)));
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn pjsip_reason_is_read_at_the_end() {
     // the display name fakes a failed authentication, the server's reason is the unknown user
     let display = format!("\"{}\" <sip:alice@10.77.0.1>", fake("10.77.0.2:5060", "Failed to authenticate"));
     let l = pjsip(&display, "10.77.0.2:5060", "c", "No matching endpoint found");
-    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Unproven)));
     // a known reason in the Call-ID is no reason when the server's is unknown
     let l = pjsip("<sip:alice@10.77.0.1>", "10.77.0.2:5060", "c) - Failed to authenticate", "Something new");
     assert_eq!(detect(&l), []);
@@ -247,10 +247,10 @@ fn fake(addr: &str, reason: &str) -> String {
 fn chan_sip_takes_the_last_address_whatever_the_to_header_holds() {
     // chan_sip logs the To header: after it come only the address and the reason, the server's
     let l = format!("{SIP}Registration from '<sip:x' failed for '10.9.9.9:1' - Wrong password@10.77.0.1>' failed for '10.77.0.3:5066' - No matching peer found");
-    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)));
     let to = "\"x' failed for '10.9.9.9:1' - No matching peer found\" <sip:alice@10.77.0.1>";
     let l = format!("{SIP}Registration from '{to}' failed for '[2001:db8::7]:5060' - Wrong password");
-    assert_eq!(failure_of(&l), Some(("2001:db8::7".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("2001:db8::7".into(), Unproven)));
     // a reason chan_sip has but sipwall does not know is no failure, whatever the To header ends in
     let l = format!(
         "{SIP}Registration from '<sip:a' - Wrong password>' failed for '10.77.0.3:5066' - RTP initialization failed"
@@ -276,7 +276,7 @@ fn security_event_fakes() {
          EventVersion=\"1\",AccountID=\"alice\",SessionID=\"x\",RemoteAddress=\"IPV4/TCP/10.8.8.8/1\"\",\
          LocalAddress=\"IPV4/UDP/10.77.0.1/5080\",RemoteAddress=\"IPV4/UDP/10.77.0.2/5060\",Module=\"chan_pjsip\""
     );
-    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Unproven)));
     // where attacker fields follow the real one, the same address claimed over TCP proves nothing
     let l = format!(
         "{SECURITY}SecurityEvent=\"InvalidPassword\",EventTV=\"t\",Severity=\"Error\",Service=\"SIP\",\
@@ -284,7 +284,7 @@ fn security_event_fakes() {
          RemoteAddress=\"IPV4/UDP/10.77.0.2/5066\",Challenge=\"5fa12a58\",ReceivedChallenge=\"5fa12a58\",\
          ReceivedHash=\"0\",RemoteAddress=\"IPV4/TCP/10.77.0.2/1\""
     );
-    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Proof::Unproven)));
+    assert_eq!(failure_of(&l), Some(("10.77.0.2".into(), Unproven)));
     // and another address there makes it ambiguous
     assert_eq!(ambiguous(&l.replace("TCP/10.77.0.2", "TCP/10.8.8.8")), ["10.8.8.8", "10.77.0.2"]);
 }

@@ -82,7 +82,7 @@ fn timed(cmd: &mut Command, out: Stdio) -> (f64, String, String) {
         cmd.pre_exec(move || {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
             Ok(())
         });
     }

@@ -19,7 +19,9 @@ mod util;
 const SECTIONS: [&str; 8] = ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "kernels"];
 
 fn main() {
-    assert!(unsafe { libc::geteuid() } == 0, "the benchmark loads XDP programs: run it as root");
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert!(euid == 0, "the benchmark loads XDP programs: run it as root");
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
     let quick = args.iter().any(|a| a == "--quick");

@@ -124,7 +124,6 @@ pub fn run(quick: bool) -> String {
     };
     // sshd failures for `bans` addresses, 200 a second
     let writer = {
-        let log = log.clone();
         std::thread::spawn(move || {
             let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
             let start = Instant::now();

@@ -11,24 +11,13 @@ use std::{borrow::Cow, sync::LazyLock};
 
 use fancy_regex::{Captures, Regex};
 
+pub use super::template::Error;
 use super::template::{self, Template};
 
 /// The templates of one filter, in fail2ban's order.
 #[derive(Debug)]
 pub struct Dates {
     templates: Vec<Template>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Error {
-    #[error(
-        "`%{0}` is not a date directive sipwall knows; use %Y %y %m %d %H %k %I %l %M %S %f %p %b %B \
-         %a %A %z %Z %j (or their %Ex forms), EPOCH, LEPOCH, TAI64N, {{DATE}} or {{^LN-BEG}} for \
-         fail2ban's default formats"
-    )]
-    Directive(String),
-    #[error("{0}")]
-    Regex(String),
 }
 
 static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)(?<!\\)\{DATE\}").expect("a fixed expression"));

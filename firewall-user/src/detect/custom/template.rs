@@ -6,7 +6,18 @@ use std::sync::LazyLock;
 
 use fancy_regex::Regex;
 
-use super::date::Error;
+/// Why a date pattern cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error(
+        "`%{0}` is not a date directive sipwall knows; use %Y %y %m %d %H %k %I %l %M %S %f %p %b %B \
+         %a %A %z %Z %j (or their %Ex forms), EPOCH, LEPOCH, TAI64N, {{DATE}} or {{^LN-BEG}} for \
+         fail2ban's default formats"
+    )]
+    Directive(String),
+    #[error("{0}")]
+    Regex(String),
+}
 
 /// Where a template may start (fail2ban's `wordBegin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

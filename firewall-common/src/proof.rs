@@ -16,6 +16,10 @@
 
 use crate::{addr::Addr6, rate::RateEvent, sip::SipScratch};
 
+/// How long after an answer a request may prove it, and a failure waits for that; the kernel
+/// shows the daemon the requests of an answered source for as long (`Config::proof_wait`).
+pub const WAIT_MS: u64 = 32_000;
+
 /// Bytes of an answer's text kept at most (its header block: the nonce and To-tag are there).
 pub const ANSWER_LEN: usize = 2048;
 /// Mask of a copy length into the answer buffer (`ANSWER_LEN` is a power of two).

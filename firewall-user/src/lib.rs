@@ -1,30 +1,24 @@
-//! sipwall's daemon library: rules, table compilation, loader, control socket, metrics.
+//! The `sipwall` daemon as a library, in the order a packet and a log line meet it:
+//!
+//! - [`datapath`]: the XDP program, loaded, attached and fed: the kernel tables and the model
+//!   of what they hold (allow, block, bans, services, rate limits);
+//! - [`detection`]: log sources, detectors, jails with fail2ban's semantics, and the wire
+//!   proofs that tell forged evidence from real;
+//! - [`daemon`]: `sipwall run`, which ties both together, with [`control`] (the socket the CLI
+//!   talks to), [`cli`], [`rules`] (the rules file), [`store`] (bans kept across restarts) and
+//!   [`metrics`].
 
-pub mod duration;
-pub mod rules;
-
-/// The XDP program, built by `build.rs`.
-pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwall.bpf.o"));
-pub mod bans;
 pub mod cli;
-pub mod clock;
 #[cfg(test)]
 mod contract;
 pub mod control;
 pub mod daemon;
-pub mod detect;
-pub mod egress;
-pub mod enforcer;
-pub mod features;
-pub mod jail;
-pub mod loader;
+pub mod datapath;
+pub mod detection;
+pub mod duration;
 pub mod metrics;
-pub mod nets;
-pub mod pins;
-pub mod proof;
-pub mod services;
-pub mod shm;
-pub mod slots;
-pub mod sources;
+pub mod rules;
 pub mod store;
-pub mod tables;
+
+/// The XDP program, built by `build.rs`.
+pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwall.bpf.o"));

@@ -13,7 +13,7 @@ use std::{
 use ipnet::IpNet;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{bans::Ban, jail::Jails};
+use crate::{datapath::bans::Ban, detection::jail::Jails};
 
 pub const DB_FILE: &str = "sipwall.db";
 const SCHEMA_VERSION: i64 = 2;
@@ -65,7 +65,7 @@ pub struct HistoryEntry {
     pub users: Vec<String>,
 }
 
-impl crate::jail::History for Store {
+impl crate::detection::jail::History for Store {
     fn count(&self, target: &IpNet, of: Jails<'_>, since_ms: u64) -> u32 {
         self.count_history(target, of, since_ms).unwrap_or_else(|e| {
             log::error!("reading the ban history: {e}; counting no earlier bans");
@@ -97,7 +97,7 @@ impl Store {
             Err(e) => e,
         };
         let path = dir.join(DB_FILE);
-        let now = crate::clock::unix_ms(std::time::SystemTime::now()) / 1000;
+        let now = crate::datapath::clock::unix_ms(std::time::SystemTime::now()) / 1000;
         // never over an earlier broken store
         let stamp = (0..)
             .map(|n| if n == 0 { now.to_string() } else { format!("{now}-{n}") })
@@ -364,7 +364,7 @@ impl Store {
             Jails::Only(j) => self.conn.query_row(&format!("{ALL} AND jail = ?3"), params![t, since, j], |r| r.get(0)),
             Jails::Others(j) => self.conn.query_row(
                 &format!("{ALL} AND jail NOT IN (?3, ?4)"),
-                params![t, since, j, crate::jail::MANUAL],
+                params![t, since, j, crate::detection::jail::MANUAL],
                 |r| r.get(0),
             ),
         }
@@ -516,7 +516,7 @@ mod tests {
         assert_eq!(s.settings("service.").unwrap(), vec![("sip".to_owned(), "3".to_owned())]);
         assert_eq!(s.settings("link.").unwrap(), vec![("eth0".to_owned(), "native".to_owned())]);
         assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 1);
-        s.add_history(&h(crate::jail::MANUAL, 40)).unwrap();
+        s.add_history(&h(crate::detection::jail::MANUAL, 40)).unwrap();
         s.add_history(&h("sshd", 50)).unwrap();
         assert_eq!(s.count_history(&t, Jails::Others("asterisk"), 0).unwrap(), 1, "by hand: not counted");
         assert_eq!(s.count_history(&t, Jails::All, 0).unwrap(), 3);

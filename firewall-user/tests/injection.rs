@@ -10,8 +10,8 @@ use std::{collections::BTreeSet, net::IpAddr};
 use ipnet::IpNet;
 use sipwall::{
     daemon::iface::local_addresses,
-    detect::{asterisk::Asterisk, sshd, Detector, Event, Proof},
-    jail::{Engine, NoHistory, Outcome},
+    detection::detect::{asterisk::Asterisk, sshd, Detector, Event, Proof},
+    detection::jail::{Engine, NoHistory, Outcome},
     rules::jails::{builtin, Detection},
 };
 

@@ -9,8 +9,8 @@ use std::{
 };
 
 use sipwall::{
-    bans::Ban,
-    jail::Jails,
+    datapath::bans::Ban,
+    detection::jail::Jails,
     store::{HistoryEntry, Store},
 };
 

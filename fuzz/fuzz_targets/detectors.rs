@@ -25,7 +25,7 @@ use std::{
 
 use libfuzzer_sys::fuzz_target;
 use sipwall::{
-    detect::{
+    detection::detect::{
         asterisk::Asterisk,
         custom::{Custom, Filter},
         sshd::{Mode, Sshd},

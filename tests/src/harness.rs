@@ -17,12 +17,12 @@ use firewall_common::{
 };
 pub use sipwall::daemon::events::Record;
 use sipwall::{
-    clock::KernelClock,
-    enforcer::Enforcer,
-    loader::{self, KernelStats, Loaded},
-    proof::kernel::GoodMap,
+    datapath::clock::KernelClock,
+    datapath::enforcer::Enforcer,
+    datapath::good::GoodMap,
+    datapath::loader::{self, KernelStats, Loaded},
+    datapath::tables::kernel::KernelTables,
     rules::Rules,
-    tables::kernel::KernelTables,
 };
 
 pub const XDP_ABORTED: u32 = 0;
@@ -125,7 +125,7 @@ impl Harness {
     /// Runs `frame` through the egress classifier as a packet leaving the host; returns its
     /// TC action.
     pub fn egress(&mut self, frame: &[u8]) -> i32 {
-        let prog = sipwall::egress::program(&mut self.ebpf).unwrap();
+        let prog = sipwall::datapath::egress::program(&mut self.ebpf).unwrap();
         let res = prog
             .test_run(TestRunOptions { data_in: Some(frame), repeat: 1, ..Default::default() })
             .expect("BPF_PROG_TEST_RUN of the egress classifier");

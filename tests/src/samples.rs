@@ -11,7 +11,7 @@ use std::{
 };
 
 use serde_json::{Map, Value};
-use sipwall::detect::{Detector, Event};
+use sipwall::detection::detect::{Detector, Event};
 
 /// Where Debian's fail2ban package keeps its sample logs.
 pub const LOGS: &str = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
@@ -53,7 +53,7 @@ pub fn event_host(ev: &Event) -> Option<String> {
 
 /// Addresses compare as addresses (`192.030.0.6` is 192.30.0.6), names as text.
 fn same_host(got: &str, want: &str) -> bool {
-    match (got.parse::<IpAddr>(), sipwall::detect::host::addr(want)) {
+    match (got.parse::<IpAddr>(), sipwall::detection::detect::host::addr(want)) {
         (Ok(g), Some(w)) => g == w,
         _ => got == want,
     }
@@ -241,7 +241,7 @@ pub fn ini(text: &str) -> HashMap<String, HashMap<String, String>> {
 /// `filter = NAME[mode=…]` sets them. For a `logtype` with a section of its own in the file
 /// (`[lt_journal]`), that section's values are pasted over the others, `%(known/NAME)s` being
 /// the value they replace.
-pub fn pasted_filter(path: &Path, opts: &Opts) -> sipwall::detect::custom::Spec {
+pub fn pasted_filter(path: &Path, opts: &Opts) -> sipwall::detection::detect::custom::Spec {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let sections = ini(&text);
     let mut defs: HashMap<String, String> = HashMap::new();
@@ -258,7 +258,7 @@ pub fn pasted_filter(path: &Path, opts: &Opts) -> sipwall::detect::custom::Spec 
         if let Some(kv) = sections.get(&format!("lt_{logtype}")) {
             for (k, v) in kv {
                 let known = defs.get(k).cloned().or_else(|| {
-                    sipwall::detect::custom::COMMON.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_string())
+                    sipwall::detection::detect::custom::COMMON.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_string())
                 });
                 let v = v.replace(&format!("%(known/{k})s"), &known.unwrap_or_default());
                 defs.insert(k.clone(), v);
@@ -269,7 +269,7 @@ pub fn pasted_filter(path: &Path, opts: &Opts) -> sipwall::detect::custom::Spec 
         v.map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
     };
     let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    sipwall::detect::custom::Spec {
+    sipwall::detection::detect::custom::Spec {
         prefregex: nonempty(defs.remove("prefregex")),
         failregex: lines(defs.remove("failregex")),
         ignoreregex: lines(defs.remove("ignoreregex")),

@@ -13,8 +13,8 @@ use std::{io::Write, sync::Arc};
 
 use serde_json::Value;
 
-use sipwall::detect::{asterisk::Asterisk, sshd, Detector};
-use sipwall::detect::{
+use sipwall::detection::detect::{asterisk::Asterisk, sshd, Detector};
+use sipwall::detection::detect::{
     custom::{Custom, Filter},
     Event,
 };

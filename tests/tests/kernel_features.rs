@@ -11,7 +11,7 @@ use std::{
 
 use aya::programs::{tc::TcAttachType, SchedClassifier};
 use firewall_common::programs;
-use sipwall::{egress::has_tcx, features::Feature};
+use sipwall::{datapath::egress::has_tcx, datapath::features::Feature};
 use sipwall_tests::{
     daemon::{DaemonProc, LOG_JAILS_OFF},
     frames::l4_frame,
@@ -122,7 +122,7 @@ fn every_part_works_on_this_kernel_and_a_sigkill_leaves_one_egress_classifier() 
     if let Some(dir) = std::env::var_os("SIPWALL_REPORT_DIR") {
         let features: serde_json::Map<String, serde_json::Value> =
             features.iter().map(|(f, on)| (f.to_string(), (*on).into())).collect();
-        let report = serde_json::json!({ "kernel": sipwall::features::release(), "features": features });
+        let report = serde_json::json!({ "kernel": sipwall::datapath::features::release(), "features": features });
         std::fs::write(std::path::Path::new(&dir).join("features.json"), report.to_string()).unwrap();
     }
     for (feature, on) in &features {

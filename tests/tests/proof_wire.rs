@@ -10,7 +10,7 @@ use firewall_common::{
     rate::event,
     reason::Reason::{self, Accepted, RateLimited, SipMethodLimited, SipRemembered},
 };
-use sipwall::{proof::WAIT_MS, rules::Limit};
+use sipwall::{detection::proof::WAIT_MS, rules::Limit};
 use sipwall_tests::{
     frames::{answer, from_port, l4_frame},
     harness::{rules, Harness, Record},

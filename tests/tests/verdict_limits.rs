@@ -7,7 +7,7 @@ use firewall_common::{
     rate::{event, FAMILY_V4, FAMILY_V6},
     reason::Reason::*,
 };
-use sipwall::{enforcer::EnforceError, tables::TableError};
+use sipwall::{datapath::enforcer::EnforceError, datapath::tables::TableError};
 use sipwall_tests::{
     frames::*,
     harness::{rules, Harness},

@@ -20,7 +20,7 @@ const TCP: u8 = 6;
 fn the_verifier_accepts_every_program_with_room_to_spare() {
     require_root!();
     let mut h = Harness::on_kernel_time(rules(EXAMPLE), sipwall::BPF_OBJECT);
-    let release = sipwall::features::release();
+    let release = sipwall::datapath::features::release();
     let work: Vec<(&str, u32)> = TRAFFIC.iter().map(|p| (*p, h.verifier_work_of(p))).collect();
     eprintln!("verifier work on Linux {release}: {work:?}");
     if let Some(dir) = std::env::var_os("SIPWALL_REPORT_DIR") {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use firewall_common::reason::Reason::*;
-use sipwall::clock;
+use sipwall::datapath::clock;
 use sipwall_tests::{
     frames::*,
     harness::{Harness, EXAMPLE},

@@ -5,11 +5,11 @@ use std::{path::Path, time::SystemTime};
 use clap::Args;
 
 use crate::{
-    clock,
     control::{
         client,
         protocol::{BanView, Request},
     },
+    datapath::clock,
     duration,
 };
 

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::EXIT_CONFIG;
 use crate::{
-    loader::net_capacity,
+    datapath::loader::net_capacity,
     rules::{fit, Rules},
 };
 

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::{
     control::{client, protocol::Request},
-    pins::{Pins, DEFAULT_PIN_DIR},
+    datapath::pins::{Pins, DEFAULT_PIN_DIR},
 };
 
 #[derive(Debug, Args)]

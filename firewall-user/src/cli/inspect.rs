@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::bans::send;
 use crate::{
-    clock,
     control::protocol::{Request, StatusView, WhyView},
+    datapath::clock,
     duration,
 };
 

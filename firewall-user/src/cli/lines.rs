@@ -36,7 +36,7 @@ impl<R: Read> LineReader<R> {
             // ASCII bytes, which never fall inside a multi-byte character.
             return Ok(Some(Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(line) })));
         }
-        Ok(Some(match crate::detect::utf8(line) {
+        Ok(Some(match crate::detection::detect::utf8(line) {
             Some(l) => Cow::Borrowed(l),
             None => String::from_utf8_lossy(line),
         }))
@@ -87,7 +87,7 @@ impl<R: Read> LineReader<R> {
         let from = self.valid.max(self.start);
         let Some(last) = memchr::memrchr(b'\n', &self.buf[from..self.end]) else { return };
         let to = from + last + 1;
-        if crate::detect::utf8(&self.buf[from..to]).is_some() {
+        if crate::detection::detect::utf8(&self.buf[from..to]).is_some() {
             self.valid = to;
         }
     }

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
-use crate::loader::AttachMode;
+use crate::datapath::loader::AttachMode;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -31,7 +31,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub from_start: bool,
     /// BPF filesystem directory for the pinned maps and links (mounted at /sys/fs/bpf if need be).
-    #[arg(long, env = "SIPWALL_PIN_DIR", default_value = crate::pins::DEFAULT_PIN_DIR)]
+    #[arg(long, env = "SIPWALL_PIN_DIR", default_value = crate::datapath::pins::DEFAULT_PIN_DIR)]
     pub pin_dir: PathBuf,
     /// On SIGTERM/SIGINT, detach the program and remove its pins (by default it keeps
     /// enforcing until the next `sipwall run` takes over, or `sipwall detach`).

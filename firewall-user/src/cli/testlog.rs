@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 use super::{lines::LineReader, EXIT_CONFIG};
 use crate::{
     daemon::detection::detector,
-    detect::{Detector, Event},
+    detection::detect::{Detector, Event},
     rules::Rules,
 };
 

@@ -2,17 +2,17 @@
 //! client knew its password. A phone answers its challenge within milliseconds; a password
 //! guesser collects challenges and never succeeds. A challenge that no success to its
 //! destination followed within [`WAIT_MS`] counts as a failure for the `sip-wire` jail, proven
-//! if its transaction was (see [`crate::proof`]).
+//! if its transaction was (see [`crate::detection::proof`]).
 
 use std::{collections::HashMap, net::IpAddr};
 
 use firewall_common::rate::RateEvent;
 
-use crate::proof::Call;
+use crate::detection::proof::Call;
 
 /// How long a challenge waits for a success before it counts as a failure: as long as a
 /// request may take to prove its transaction.
-pub const WAIT_MS: u64 = crate::proof::WAIT_MS;
+pub const WAIT_MS: u64 = crate::detection::proof::WAIT_MS;
 
 /// A challenge the host answered, and its transaction if its text was read.
 pub type Challenge = (RateEvent, Option<Call>);

@@ -12,16 +12,16 @@ use tokio::sync::mpsc;
 
 use super::{lock, Shared};
 use crate::{
-    clock,
-    detect::{
+    datapath::clock,
+    detection::detect::{
         asterisk::Asterisk,
         custom::{Custom, Filter, Spec},
         sshd::Sshd,
         Detector, Event,
     },
+    detection::sources::{self, file::MAX_LINE},
     metrics::Metrics,
     rules::jails::{Detection, DetectorKind, LogPath},
-    sources::{self, file::MAX_LINE},
 };
 
 /// Detections queued at most before the readers wait for the jails.
@@ -80,7 +80,7 @@ fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: C
             c.too_long.inc();
             return;
         }
-        let line = match crate::detect::utf8(bytes) {
+        let line = match crate::detection::detect::utf8(bytes) {
             Some(s) => std::borrow::Cow::Borrowed(s),
             None => {
                 c.invalid_utf8.inc();
@@ -191,7 +191,7 @@ pub async fn run(mut rx: mpsc::Receiver<Detected>, d: Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::sshd::Mode;
+    use crate::detection::detect::sshd::Mode;
 
     #[test]
     fn a_line_past_the_limit_is_counted_and_never_judged() {

@@ -1,7 +1,7 @@
 //! Reading the events the kernel sends through its ring buffer: the XDP program's rate-limit
 //! reports (for `flood`), the SIP inspector's drops (scanner signatures for `scanner`), the
 //! egress classifier's SIP answers (failures for `sip-wire`, and the tokens of proofs) and the
-//! requests of the sources awaited for a proof (see [`crate::proof`]).
+//! requests of the sources awaited for a proof (see [`crate::detection::proof`]).
 //!
 //! What one forged packet can cause (a rate-limit report, a scanner packet, an answer to a
 //! request nobody proved was sent from its address) is reported as unproven evidence.
@@ -24,9 +24,9 @@ pub use self::describe::{decode, Report};
 use self::describe::{drop_line, limit_name, scanner_line, SignatureLabels};
 use super::{detection::Detected, lock, state::Daemon, Shared};
 use crate::{
-    detect::{Event, Proof},
-    jail::Engine,
-    proof::Call,
+    detection::detect::{Event, Proof},
+    detection::jail::Engine,
+    detection::proof::Call,
     rules::jails::DetectorKind,
 };
 
@@ -130,7 +130,7 @@ pub async fn read(ring: RingBuf<MapData>, d: Shared) {
         while records.peek().is_some() {
             {
                 let mut g = lock(&d);
-                let now = crate::clock::unix_ms(std::time::SystemTime::now());
+                let now = crate::datapath::clock::unix_ms(std::time::SystemTime::now());
                 g.batch(|g| {
                     for r in records.by_ref().take(RECORDS_PER_LOCK) {
                         match r {
@@ -302,7 +302,7 @@ fn sip_failure(g: &mut Daemon, ev: &RateEvent, proof: Proof, now: u64) {
 /// Each second: the SIP challenges no success followed within the wait count as failures in
 /// `sip-wire`, and so do the failures whose wait for a proof ended (unproven).
 pub fn unanswered(g: &mut Daemon) {
-    let now = crate::clock::unix_ms(std::time::SystemTime::now());
+    let now = crate::datapath::clock::unix_ms(std::time::SystemTime::now());
     for (ev, call) in g.challenges.unanswered(now) {
         g.metrics.sip_failures_answered.with_label_values(&[&ev.status.to_string()]).inc();
         let proof = call.map_or(Proof::Unproven, |c: Call| g.proofs.call(host_of(&ev), c, now));

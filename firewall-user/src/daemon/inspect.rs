@@ -7,10 +7,10 @@ use ipnet::IpNet;
 
 use super::state::Daemon;
 use crate::{
-    clock,
     control::protocol::{BanView, FeatureView, JailView, PendingView, Response, SourceView, StatusView, WhyView},
+    datapath::clock,
+    detection::jail::window::Track,
     duration,
-    jail::window::Track,
 };
 
 fn rfc3339(ms: u64) -> String {

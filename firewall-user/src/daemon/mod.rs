@@ -26,11 +26,11 @@ use self::{
 };
 use crate::{
     control::server::ControlSocket,
-    enforcer::Enforcer,
-    features::Refusal,
-    loader::{self, AttachMode, Loaded, Origin},
+    datapath::enforcer::Enforcer,
+    datapath::features::Refusal,
+    datapath::loader::{self, AttachMode, Loaded, Origin},
+    datapath::pins::Pins,
     metrics::{http, Metrics},
-    pins::Pins,
     rules::Rejected,
     store::Store,
 };
@@ -71,7 +71,7 @@ const SERVICE_IDS: &str = "service.";
 const LINK_MODES: &str = "link.";
 
 /// Keeps the service ids, so a daemon taking over the tables reads the port map the same way.
-pub fn save_service_ids(store: &mut Store, e: &Enforcer<crate::tables::kernel::KernelTables>) {
+pub fn save_service_ids(store: &mut Store, e: &Enforcer<crate::datapath::tables::kernel::KernelTables>) {
     let ids: Vec<(String, String)> = e.services().names().map(|(n, i)| (n.to_owned(), i.to_string())).collect();
     if let Err(err) = store.set_settings(SERVICE_IDS, &ids) {
         log::warn!("saving the service ids: {err}");
@@ -89,17 +89,17 @@ pub enum RunError {
     #[error(transparent)]
     Load(#[from] loader::LoadError),
     #[error("applying the rules: {0}")]
-    Apply(#[from] crate::enforcer::EnforceError),
+    Apply(#[from] crate::datapath::enforcer::EnforceError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Pin(#[from] crate::pins::PinError),
+    Pin(#[from] crate::datapath::pins::PinError),
     #[error(transparent)]
     Control(#[from] crate::control::server::BindError),
     #[error("starting the drop trace: {0}")]
     Trace(#[source] aya_log::Error),
     #[error(transparent)]
-    Kernel(#[from] crate::features::TooOld),
+    Kernel(#[from] crate::datapath::features::TooOld),
     #[error("{0}; the rules set `inspect = true` in [sip], so sipwall does not start without the SIP inspector (leave `inspect` out to run without it on this kernel)")]
     InspectorRefused(Refusal),
     #[error("serving metrics on {addr}: {source} (pass --metrics-addr)")]
@@ -197,7 +197,7 @@ async fn stop(
 mod tests {
     use super::{startup::admit, RunError};
     use crate::{
-        features::{Feature, Refusal},
+        datapath::features::{Feature, Refusal},
         rules::Rules,
     };
 

@@ -17,16 +17,16 @@ use super::{
 };
 use crate::{
     control::server::{ControlSocket, Handler},
-    egress,
-    enforcer::Enforcer,
-    features::{Feature, Features, Refusal},
-    loader::{self, Attached, KernelStats, LinkHold, Loaded, Origin},
+    datapath::egress,
+    datapath::enforcer::Enforcer,
+    datapath::features::{Feature, Features, Refusal},
+    datapath::loader::{self, Attached, KernelStats, LinkHold, Loaded, Origin},
+    datapath::pins::Pins,
+    datapath::shm::MappedArray,
+    datapath::tables::kernel::KernelTables,
     metrics::{http, Metrics},
-    pins::Pins,
     rules::Rules,
-    shm::MappedArray,
     store::{Opened, Store},
-    tables::kernel::KernelTables,
 };
 
 /// The drop trace's reader, with `--trace-drops`.
@@ -42,7 +42,7 @@ pub fn check(opts: &RunOptions) -> Result<(Rules, Vec<String>), RunError> {
     for w in warnings {
         log::warn!("{w}");
     }
-    crate::features::check_kernel()?;
+    crate::datapath::features::check_kernel()?;
     let mut ifaces = if opts.ifaces.is_empty() {
         vec![iface::default_route_iface().ok_or(RunError::NoInterface)?]
     } else {
@@ -118,7 +118,7 @@ pub fn restore_or_adopt(
     store: &mut Store,
     tables: KernelTables,
     rules: Rules,
-    clock: crate::clock::KernelClock,
+    clock: crate::datapath::clock::KernelClock,
     origin: Origin,
     opts: &RunOptions,
 ) -> Result<Enforcer<KernelTables>, RunError> {
@@ -238,7 +238,7 @@ pub struct Parts {
     pub opened: Opened,
     pub metrics: Metrics,
     pub attached: Vec<(String, Attached)>,
-    pub good: crate::proof::kernel::GoodMap,
+    pub good: crate::datapath::good::GoodMap,
     pub features: Features,
 }
 
@@ -263,7 +263,7 @@ pub fn assemble(
     {
         let mut g = lock(&daemon);
         let g = &mut *g;
-        g.kernel = crate::features::release();
+        g.kernel = crate::datapath::features::release();
         match opened {
             Opened::Healthy => {}
             // the operator has a broken file to look at: the metric stays down until a restart

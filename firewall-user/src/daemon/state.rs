@@ -16,21 +16,22 @@ use serde_json::json;
 
 use super::{detection::Detected, webhook::Notifier};
 use crate::{
-    bans::Ban,
-    clock,
     control::protocol::{BanView, Request, Response},
-    detect::{Event, Proof},
+    datapath::bans::Ban,
+    datapath::clock,
+    datapath::enforcer::{Applied, BanChange, EnforceError, Enforcer},
+    datapath::features::Features,
+    datapath::good::GoodMap,
+    datapath::loader::{self, Attached},
+    datapath::tables::kernel::KernelTables,
+    detection::detect::{Event, Proof},
+    detection::jail::{BanOrder, Engine, Outcome},
+    detection::proof::Proofs,
     duration,
-    enforcer::{Applied, BanChange, EnforceError, Enforcer},
-    features::Features,
-    jail::{BanOrder, Engine, Outcome},
-    loader::{self, Attached},
     metrics::{kernel, Metrics},
-    proof::{kernel::GoodMap, Proofs},
     rules::{cidr, jails::DetectorKind, Rules},
     store::HistoryEntry,
     store::{Store, StoreError},
-    tables::kernel::KernelTables,
 };
 
 pub struct Daemon {
@@ -86,7 +87,7 @@ const LOG_PER_MINUTE: u32 = 20;
 /// The `reason` label of a refused ban.
 fn refusal(e: &EnforceError) -> &'static str {
     match e {
-        EnforceError::Table(crate::tables::TableError::Full { .. }) => "full",
+        EnforceError::Table(crate::datapath::tables::TableError::Full { .. }) => "full",
         EnforceError::AllowListed { .. } => "allow_listed",
         _ => "error",
     }
@@ -298,7 +299,7 @@ impl Daemon {
             Ok(_) => None,
             Err(e) => return Response::error(e),
         };
-        match self.ban(net, expires, reason.unwrap_or("manual ban"), crate::jail::MANUAL) {
+        match self.ban(net, expires, reason.unwrap_or("manual ban"), crate::detection::jail::MANUAL) {
             Ok((b, change)) => {
                 let what = if change == BanChange::Added { "banned" } else { "ban updated:" };
                 let until = match b.expires_unix_ms {
@@ -676,7 +677,7 @@ impl Daemon {
             m.log_source_up.with_label_values(&[&jail, &source]).set(i64::from(up));
         }
         m.known_good.set(self.proofs.good_count() as i64);
-        for t in [crate::proof::Token::Nonce, crate::proof::Token::ToTag] {
+        for t in [crate::detection::proof::Token::Nonce, crate::detection::proof::Token::ToTag] {
             let c = m.sip_proofs.with_label_values(&[t.name()]);
             c.inc_by(self.proofs.found[t as usize].saturating_sub(c.get()));
         }

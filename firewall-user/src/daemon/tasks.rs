@@ -7,7 +7,7 @@ use std::time::Duration;
 use firewall_common::rate::Bucket;
 
 use super::{events, lock, Shared};
-use crate::shm::{MappedArray, Words};
+use crate::datapath::shm::{MappedArray, Words};
 
 /// Counts the buckets in use once a minute, reading the bucket array through a mapping made
 /// for the count and dropped after it.
@@ -53,7 +53,7 @@ pub async fn housekeeping(d: Shared) {
         minutes += 1;
         let _ = tokio::task::spawn_blocking(move || {
             let mut g = lock(&d);
-            let now = crate::clock::unix_ms(std::time::SystemTime::now());
+            let now = crate::datapath::clock::unix_ms(std::time::SystemTime::now());
             g.engine.expire(now);
             if purge {
                 let keep = g

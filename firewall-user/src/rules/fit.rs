@@ -4,7 +4,7 @@
 //! file's entries), so the answer names the file and line an admin has to change.
 
 use super::{Diagnostic, Rules, Severity};
-use crate::{clock::KernelClock, enforcer::Enforcer, tables::fake::FakeTables};
+use crate::{datapath::clock::KernelClock, datapath::enforcer::Enforcer, datapath::tables::fake::FakeTables};
 
 /// Table entries the rules take when they fit: (IPv4, IPv6).
 pub type Entries = (usize, usize);

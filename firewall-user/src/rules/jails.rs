@@ -13,7 +13,7 @@ mod detectors;
 
 use self::detectors::read_detector;
 use super::reader::{Durations, Reader, Section};
-use crate::detect::{custom::Spec, sshd::Mode};
+use crate::detection::detect::{custom::Spec, sshd::Mode};
 
 /// What feeds a jail.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::{io::Write, net::IpAddr};
 
-use crate::detect::{Event, Proof};
+use crate::detection::detect::{Event, Proof};
 
 /// A JSON string (quoted and escaped). Only ASCII bytes are ever escaped, so the text is
 /// scanned byte by byte and copied in runs.
@@ -160,7 +160,7 @@ pub fn write_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Failure;
+    use crate::detection::detect::Failure;
 
     #[test]
     fn json_lines_are_valid_json() {

@@ -13,8 +13,8 @@ use super::{
     host_of, jail_for, source_of, Report,
 };
 use crate::{
-    detect::Proof,
-    jail::{Engine, NoHistory, Outcome},
+    detection::detect::Proof,
+    detection::jail::{Engine, NoHistory, Outcome},
     metrics::Metrics,
     rules::{jails::DetectorKind, sip::SipRules, Rules},
 };

@@ -2,7 +2,7 @@
 
 use super::{string_or_list, valid_name, BUILTIN_DETECTORS};
 use crate::{
-    detect::custom::{Filter, Spec},
+    detection::detect::custom::{Filter, Spec},
     rules::reader::{Reader, Section},
 };
 

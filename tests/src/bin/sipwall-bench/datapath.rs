@@ -102,10 +102,10 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
     r.block_capacity = (n as u32 * 2).max(1 << 16);
     r.bans.capacity = (n as u32 + 16).max(1024);
     let mut h = Harness::on_kernel_time(r, object);
-    let bans: Vec<sipwall::bans::Ban> = (0..n as u64)
+    let bans: Vec<sipwall::datapath::bans::Ban> = (0..n as u64)
         .map(addr)
         .chain(std::iter::once("198.51.200.9/32".parse().unwrap()))
-        .map(|target| sipwall::bans::Ban {
+        .map(|target| sipwall::datapath::bans::Ban {
             target,
             expires_unix_ms: None,
             created_unix_ms: 0,

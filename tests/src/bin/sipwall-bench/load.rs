@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sipwall::{bans::Ban, store::Store};
+use sipwall::{datapath::bans::Ban, store::Store};
 use sipwall_tests::{daemon::DaemonProc, netns::Lab};
 
 use crate::util::{human, status_kb};
@@ -18,9 +18,11 @@ fn ban(i: u32) -> Ban {
     Ban {
         target: ipnet::IpNet::from(std::net::IpAddr::V4(a.into())),
         expires_unix_ms: Some(
-            sipwall::clock::unix_ms(std::time::SystemTime::now()) + 6 * 3_600_000 + u64::from(i % 3600) * 1000,
+            sipwall::datapath::clock::unix_ms(std::time::SystemTime::now())
+                + 6 * 3_600_000
+                + u64::from(i % 3600) * 1000,
         ),
-        created_unix_ms: sipwall::clock::unix_ms(std::time::SystemTime::now()),
+        created_unix_ms: sipwall::datapath::clock::unix_ms(std::time::SystemTime::now()),
         reason: "asterisk: 3 failures within 10m".into(),
         source: "asterisk".into(),
     }

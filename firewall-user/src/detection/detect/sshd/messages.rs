@@ -5,7 +5,7 @@
 //! client chose (user names, identification strings): `… from ADDR port N ssh2`.
 
 use super::Mode;
-use crate::detect::{find_all, host, rsplit_once, rsplit_space, split_once, split_space};
+use crate::detection::detect::{find_all, host, rsplit_once, rsplit_space, split_once, split_space};
 
 /// The source as written: an address, or a host name (never resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use firewall_common::{
     nets::{class, net4_place, net6_place, net6_tag, Net6Key, NetClass, Place, META_OVERFLOW, SLOTS_PER_BUCKET},
 };
 
-use crate::{shm::Words, tables::TableError};
+use crate::{datapath::shm::Words, datapath::tables::TableError};
 
 /// A key of a slot table: its words (first word never 0) and where it may live.
 pub trait SlotKey: Copy + Eq + Hash {
@@ -351,9 +351,9 @@ pub trait Unmap {
     fn unmap(&mut self);
 }
 
-impl Unmap for crate::shm::MappedArray {
+impl Unmap for crate::datapath::shm::MappedArray {
     fn unmap(&mut self) {
-        crate::shm::MappedArray::unmap(self)
+        crate::datapath::shm::MappedArray::unmap(self)
     }
 }
 

@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn the_building_guide_lists_every_requirement() {
-        let doc = include_str!("../../docs/building.md");
+        let doc = include_str!("../../../docs/building.md");
         for r in REQUIREMENTS {
             let since = format!("{}.{}", r.since.0, r.since.1);
             assert!(

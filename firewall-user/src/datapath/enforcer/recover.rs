@@ -5,13 +5,13 @@ use firewall_common::nets::{class, NetClass};
 use ipnet::IpNet;
 
 use crate::{
-    bans::{Ban, BanSet},
-    clock::{self, KernelClock},
-    nets::{
+    datapath::bans::{Ban, BanSet},
+    datapath::clock::{self, KernelClock},
+    datapath::nets::{
         prefix::{AnyPrefix, Prefix},
         v4::unkey,
     },
-    tables::Snapshot,
+    datapath::tables::Snapshot,
 };
 
 /// Bans in the tables (`snap`) that `wanted` does not cover: added to `wanted` and returned, to

@@ -15,9 +15,9 @@ use firewall_common::{
 };
 
 use crate::{
-    clock::KernelClock,
+    datapath::clock::KernelClock,
+    datapath::tables::{TableError, Tables},
     rules::{ports::Proto, sip::SipRules, Limit, Service, TcpLimit},
-    tables::{TableError, Tables},
 };
 
 /// The kernel policy of a service; rates are per jiffy of `clock`.
@@ -220,8 +220,8 @@ const _: () = assert!(PORTS_PER_GROUP == 8);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datapath::tables::fake::FakeTables;
     use crate::rules::Rules;
-    use crate::tables::fake::FakeTables;
 
     fn clock() -> KernelClock {
         KernelClock::synthetic(250)

@@ -1,7 +1,7 @@
 //! Filters pasted from fail2ban.
 
 use super::*;
-use crate::detect::custom::{
+use crate::detection::detect::custom::{
     date::{Dates, State},
     definitions::Definitions,
 };

@@ -12,7 +12,7 @@ use aya::{
     Ebpf,
 };
 
-use crate::loader::LoadError;
+use crate::datapath::loader::LoadError;
 
 /// The classifier's name in the object, and the name of its filters on a `clsact` qdisc.
 use firewall_common::programs::EGRESS;

@@ -15,7 +15,6 @@
 //! IPv6 sources count as their /64, as bans and rate limits do; tokens are kept per full address.
 
 pub mod expiring;
-pub mod kernel;
 pub mod message;
 
 use std::{
@@ -30,14 +29,12 @@ use self::{
     expiring::Expiring,
     message::{Message, Start},
 };
-use crate::detect::{Event, Proof};
+use crate::detection::detect::{Event, Proof};
 
 /// Where Asterisk (res_pjsip) writes the Call-ID of the request a line is about.
 const CALL_ID_FIELD: &str = "(callid: ";
 
-/// How long after an answer a request may prove it, and a failure waits for that; the kernel
-/// shows the daemon the requests of an answered source for as long (`Config::proof_wait`).
-pub const WAIT_MS: u64 = 32_000;
+pub use firewall_common::proof::WAIT_MS;
 /// How long a token the host sent can prove its receiver.
 const TOKEN_MS: u64 = 5 * 60_000;
 /// How long a proven transaction counts.

@@ -13,13 +13,13 @@ use firewall_common::{
 use ipnet::IpNet;
 
 use crate::{
-    bans::{self, Ban, BanSet},
-    clock::{self, KernelClock},
-    loader::net_capacity,
-    nets::{prefix::AnyPrefix, FlushStats, HostBans, NetTables},
+    datapath::bans::{self, Ban, BanSet},
+    datapath::clock::{self, KernelClock},
+    datapath::loader::net_capacity,
+    datapath::nets::{prefix::AnyPrefix, FlushStats, HostBans, NetTables},
+    datapath::services::{self, Assigned, ServiceTables},
+    datapath::tables::{kernel::NetSizes, Snapshot, TableError, Tables},
     rules::Rules,
-    services::{self, Assigned, ServiceTables},
-    tables::{kernel::NetSizes, Snapshot, TableError, Tables},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +121,7 @@ fn config_for(rules: &Rules, clock: &KernelClock, base: Config) -> Config {
         clock_jiffies: clock.anchor.jiffies,
         clock_mono_ns: clock.anchor.mono_ns,
         wall_offset_ms: clock.wall_offset_ms,
-        proof_wait: clock.jiffies_in(std::time::Duration::from_millis(crate::proof::WAIT_MS)),
+        proof_wait: clock.jiffies_in(std::time::Duration::from_millis(firewall_common::proof::WAIT_MS)),
         ..base
     }
 }
@@ -369,7 +369,7 @@ impl<T: Tables> Enforcer<T> {
         &mut self,
         rules: &Rules,
         assigned: Assigned,
-        plan: crate::nets::Plan,
+        plan: crate::datapath::nets::Plan,
         signatures: SignatureTable,
     ) -> Result<Applied, EnforceError> {
         let mut out = Applied::default();

@@ -21,16 +21,16 @@ use firewall_common::{
 };
 
 use crate::{
-    clock::KernelClock,
-    egress,
-    features::{Feature, Features, Refusal},
-    pins::{Found, PinError, Pins},
-    rules::Rules,
-    shm::MappedArray,
-    tables::{
+    datapath::clock::KernelClock,
+    datapath::egress,
+    datapath::features::{Feature, Features, Refusal},
+    datapath::pins::{Found, PinError, Pins},
+    datapath::shm::MappedArray,
+    datapath::tables::{
         kernel::{mapped, take, KernelTables, NetSizes},
         TableError,
     },
+    rules::Rules,
     BPF_OBJECT,
 };
 
@@ -67,7 +67,7 @@ pub enum LoadError {
         source: aya::maps::MapError,
     },
     #[error(transparent)]
-    Calibration(#[from] crate::clock::CalibrationError),
+    Calibration(#[from] crate::datapath::clock::CalibrationError),
     #[error("putting the SIP inspector's full inspection in {}: {source}", maps::SIP_STAGES)]
     Stages {
         #[source]
@@ -76,7 +76,7 @@ pub enum LoadError {
     #[error(transparent)]
     Pin(#[from] PinError),
     #[error("reading the XDP object's maps: {0}")]
-    Shapes(#[from] crate::pins::ShapeError),
+    Shapes(#[from] crate::datapath::pins::ShapeError),
     #[error("attaching to {iface} in {mode} mode: {source}{hint}")]
     Attach {
         iface: String,
@@ -103,7 +103,7 @@ pub struct Loaded {
     pub rate: MappedArray,
     pub events: RingBuf<MapData>,
     /// `SW_SIP_GOOD`, the known-good sources.
-    pub good: crate::proof::kernel::GoodMap,
+    pub good: crate::datapath::good::GoodMap,
     /// How the program's jiffies relate to CLOCK_MONOTONIC.
     pub clock: KernelClock,
     /// `SW_CLOCK`: the clock program's samples, and the test clock.
@@ -182,7 +182,7 @@ struct Switches {
 /// (`Pins::promote_staging` puts them in place once the program is attached to them).
 pub fn load_pinned(rules: &Rules, object: &[u8], trace_drops: bool, pins: &Pins) -> Result<Loaded, LoadError> {
     pins.prepare()?;
-    let shapes = crate::pins::shapes(object, &map_entries(rules))?;
+    let shapes = crate::datapath::pins::shapes(object, &map_entries(rules))?;
     match pins.check(&shapes) {
         Found::Reusable => {
             log::info!("taking over the tables pinned in {}", pins.maps_dir().display());
@@ -244,7 +244,7 @@ fn load_with(
     let rate = mapped(&mut ebpf, maps::RATE, size_of::<Bucket>(), rate_slots(rules.rate_limit.capacity))?;
     let events = take(&mut ebpf, maps::EVENTS)?;
     let good =
-        crate::proof::kernel::GoodMap::new(take(&mut ebpf, maps::SIP_GOOD)?, take(&mut ebpf, maps::SIP_GOOD_FILTER)?);
+        crate::datapath::good::GoodMap::new(take(&mut ebpf, maps::SIP_GOOD)?, take(&mut ebpf, maps::SIP_GOOD_FILTER)?);
     let clock_samples: Array<MapData, ClockSample> = take(&mut ebpf, maps::CLOCK)?;
     let clock = calibrate(&mut ebpf, &clock_samples)?;
     Ok(Loaded { ebpf, tables, stats, rate, events, good, clock, clock_samples, origin, features, refused })

@@ -19,8 +19,8 @@ use ipnet::IpNet;
 
 use self::window::{Track, Window};
 use crate::{
-    bans,
-    detect::Proof,
+    datapath::bans,
+    detection::detect::Proof,
     duration,
     rules::jails::{Detection, DetectorKind, Jail},
 };

@@ -10,7 +10,7 @@ use firewall_common::{
 };
 
 use super::{prefix::AnyPrefix, NetTables, NoHosts};
-use crate::tables::{fake::FakeTables, TableError};
+use crate::datapath::tables::{fake::FakeTables, TableError};
 
 struct Rng(u64);
 impl Rng {

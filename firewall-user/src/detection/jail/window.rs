@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use ipnet::IpNet;
 
-use crate::detect::Proof;
+use crate::detection::detect::Proof;
 
 /// Lines kept per source, to show why it was banned.
 pub const KEPT_LINES: usize = 10;

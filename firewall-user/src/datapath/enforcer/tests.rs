@@ -5,17 +5,17 @@ use std::path::Path;
 
 use firewall_common::{addr::Addr6, nets::class, FOREVER};
 
-use crate::bans::Ban;
+use crate::datapath::bans::Ban;
 
 use super::*;
-use crate::{clock::KernelClock, rules::ports::Proto, tables::fake::FakeTables};
+use crate::{datapath::clock::KernelClock, datapath::tables::fake::FakeTables, rules::ports::Proto};
 
 fn rules(text: &str) -> Rules {
     Rules::parse("t", text, Path::new("/")).unwrap().0
 }
 
 fn example() -> Rules {
-    rules(include_str!("../../../rules/example.toml"))
+    rules(include_str!("../../../../rules/example.toml"))
 }
 
 fn v4(s: &str) -> u32 {
@@ -240,7 +240,7 @@ fn taking_over_tables_keeps_every_ban_and_writes_only_the_difference() {
     }));
     // the new daemon's rules differ: the office leaves allow_from, a network is blocked
     let edited = rules(
-        &include_str!("../../../rules/example.toml")
+        &include_str!("../../../../rules/example.toml")
             .replace("allow_from = [\"188.10.11.12/32\"]", "allow_from = [\"10.9.0.0/16\"]")
             .replace("\"203.0.113.0/24\",", "\"203.0.113.0/24\", \"198.51.100.9/32\","),
     );

@@ -22,8 +22,8 @@ use firewall_common::{
 
 use super::{Snapshot, TableError, Tables};
 use crate::{
-    shm::{MappedArray, Residency, Words, PARTS},
-    slots::{store_class, Key4, OverflowMap, SlotTable},
+    datapath::shm::{MappedArray, Residency, Words, PARTS},
+    datapath::slots::{store_class, Key4, OverflowMap, SlotTable},
 };
 
 /// An overflow hash of the XDP program.

@@ -21,7 +21,7 @@ use self::{
     v4::Mirror4,
     v6::Mirror6,
 };
-use crate::tables::{Snapshot, TableError, Tables};
+use crate::datapath::tables::{Snapshot, TableError, Tables};
 use firewall_common::maps;
 
 /// Bans of single IPv4 addresses, kept by their owner (the ban set) rather than copied into the

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
-use crate::datapath::loader::AttachMode;
+use crate::datapath::attach::AttachMode;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

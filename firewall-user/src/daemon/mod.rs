@@ -26,9 +26,10 @@ use self::{
 };
 use crate::{
     control::server::ControlSocket,
+    datapath::attach::{self, AttachMode},
     datapath::enforcer::Enforcer,
     datapath::features::Refusal,
-    datapath::loader::{self, AttachMode, Loaded, Origin},
+    datapath::loader::{self, Loaded, Origin},
     datapath::pins::Pins,
     metrics::{http, Metrics},
     rules::Rejected,
@@ -166,7 +167,7 @@ async fn stop(
     tasks: Vec<tokio::task::JoinHandle<()>>,
     opts: &RunOptions,
     pins: &Pins,
-    (links, ebpf): (Vec<loader::LinkHold>, aya::Ebpf),
+    (links, ebpf): (Vec<attach::LinkHold>, aya::Ebpf),
 ) -> Result<(), RunError> {
     lock(daemon).sources.stop_all();
     for t in tasks {

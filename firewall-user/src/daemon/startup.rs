@@ -17,10 +17,11 @@ use super::{
 };
 use crate::{
     control::server::{ControlSocket, Handler},
+    datapath::attach::{self, Attached, LinkHold},
     datapath::egress,
     datapath::enforcer::Enforcer,
     datapath::features::{Feature, Features, Refusal},
-    datapath::loader::{self, Attached, KernelStats, LinkHold, Loaded, Origin},
+    datapath::loader::{self, KernelStats, Loaded, Origin},
     datapath::pins::Pins,
     datapath::shm::MappedArray,
     datapath::tables::kernel::KernelTables,
@@ -188,7 +189,7 @@ pub fn attach(
             "skb" => Some(Attached::Skb),
             _ => None,
         });
-        let (mode, hold) = loader::attach_pinned(ebpf, name, opts.xdp_mode, pins, recorded)?;
+        let (mode, hold) = attach::attach_pinned(ebpf, name, opts.xdp_mode, pins, recorded)?;
         match hold {
             LinkHold::Updated => log::info!("{name}: the pinned {} link now runs this program", mode.name()),
             LinkHold::Pinned(_) => {
@@ -219,7 +220,7 @@ pub fn attach(
     for stale in pins.pinned_links() {
         if !ifaces.contains(&stale) {
             log::info!("{stale} is no longer protected: removing its pinned link");
-            if let Err(e) = loader::detach_pinned(pins, &stale) {
+            if let Err(e) = attach::detach_pinned(pins, &stale) {
                 log::warn!("{stale}: {e}");
             }
         }

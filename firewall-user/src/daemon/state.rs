@@ -17,12 +17,13 @@ use serde_json::json;
 use super::{detection::Detected, webhook::Notifier};
 use crate::{
     control::protocol::{BanView, Request, Response},
+    datapath::attach::Attached,
     datapath::bans::Ban,
     datapath::clock,
     datapath::enforcer::{Applied, BanChange, EnforceError, Enforcer},
     datapath::features::Features,
     datapath::good::GoodMap,
-    datapath::loader::{self, Attached},
+    datapath::loader,
     datapath::tables::kernel::KernelTables,
     detection::detect::{Event, Proof},
     detection::jail::{BanOrder, Engine, Outcome},
@@ -33,6 +34,10 @@ use crate::{
     store::HistoryEntry,
     store::{Store, StoreError},
 };
+
+mod judge;
+mod render;
+mod requests;
 
 pub struct Daemon {
     pub enforcer: Enforcer<KernelTables>,
@@ -261,82 +266,6 @@ impl Daemon {
         }
     }
 
-    pub fn handle(&mut self, req: Request) -> Response {
-        self.batch(|d| d.answer(req))
-    }
-
-    fn answer(&mut self, req: Request) -> Response {
-        match req {
-            Request::Ban { target, duration, reason } => {
-                self.ban_request(&target, duration.as_deref(), reason.as_deref())
-            }
-            Request::Unban { target } => self.unban_request(&target),
-            Request::List => {
-                let now = clock::unix_ms(SystemTime::now());
-                let mut bans: Vec<BanView> = self.enforcer.bans().map(|b| BanView::of(&b, now)).collect();
-                bans.sort_by(|a, b| a.target.cmp(&b.target));
-                let n = bans.len();
-                let mut r = Response::ok(format!("{n} ban{}", if n == 1 { "" } else { "s" }));
-                r.bans = bans;
-                if n > 10_000 {
-                    // the listing's buffers go back to the system once sent
-                    super::schedule_trim();
-                }
-                r
-            }
-            Request::Why { target } => self.why(&target),
-            Request::Status => self.status(),
-        }
-    }
-
-    fn ban_request(&mut self, target: &str, dur: Option<&str>, reason: Option<&str>) -> Response {
-        let net = match cidr::parse(target) {
-            Ok((n, _)) => n,
-            Err(e) => return Response::error(e),
-        };
-        let expires = match dur.map(duration::parse).transpose() {
-            Ok(Some(Some(d))) => Some(clock::unix_ms(SystemTime::now()).saturating_add(d.as_millis() as u64)),
-            Ok(_) => None,
-            Err(e) => return Response::error(e),
-        };
-        match self.ban(net, expires, reason.unwrap_or("manual ban"), crate::detection::jail::MANUAL) {
-            Ok((b, change)) => {
-                let what = if change == BanChange::Added { "banned" } else { "ban updated:" };
-                let until = match b.expires_unix_ms {
-                    Some(ms) => format!("until {}", humantime::format_rfc3339_seconds(clock::from_unix_ms(ms))),
-                    None => "until unbanned".to_owned(),
-                };
-                let mut r = Response::ok(format!("{what} {} {until}", b.target));
-                r.bans.push(BanView::of(&b, clock::unix_ms(SystemTime::now())));
-                r
-            }
-            Err(e) => Response::error(e.to_string()),
-        }
-    }
-
-    fn unban_request(&mut self, target: &str) -> Response {
-        let net = match cidr::parse(target) {
-            Ok((n, _)) => n,
-            Err(e) => return Response::error(e),
-        };
-        match self.unban(net) {
-            Ok(Some(b)) => Response::ok(format!("unbanned {}", b.target)),
-            Ok(None) => {
-                let covering: Vec<String> =
-                    self.enforcer.bans_covering(&net).iter().map(|b| b.target.to_string()).collect();
-                if covering.is_empty() {
-                    Response::error(format!("{net} is not banned"))
-                } else {
-                    Response::error(format!(
-                        "{net} is not banned itself but is covered by: {}; unban that",
-                        covering.join(", ")
-                    ))
-                }
-            }
-            Err(e) => Response::error(e.to_string()),
-        }
-    }
-
     /// Bans in the kernel first, then records the ban on disk.
     pub fn ban(
         &mut self,
@@ -442,128 +371,6 @@ impl Daemon {
         }
     }
 
-    /// Takes one detection from a log to its jail. Log evidence that one datagram could produce
-    /// is proven when its source proved, on the wire, that it receives the host's packets; an
-    /// ambiguous Asterisk line names its source when one of its addresses proved the transaction
-    /// it names. A detection not settled so waits up to [`HOLD_MS`] for its proof.
-    pub fn detected(&mut self, mut x: Detected, now: u64) {
-        if self.settle(&mut x, now) || self.held.len() >= HELD_MAX {
-            self.counted(x, now);
-        } else {
-            self.held.push_back((x, now + HOLD_MS));
-        }
-    }
-
-    /// Whether `x` is settled (see [`Proofs::settle`]). Only Asterisk writes the Call-ID in a
-    /// field of its own; in another detector's line that text could be the attacker's.
-    fn settle(&self, x: &mut Detected, now: u64) -> bool {
-        let asterisk = self
-            .engine
-            .index(&x.jail)
-            .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
-        self.proofs.settle(&mut x.event, &x.line, asterisk, now)
-    }
-
-    /// Judges the held log detections whose wait ended, proven or not.
-    pub fn release_held(&mut self, now: u64) {
-        while self.held.front().is_some_and(|(_, due)| *due <= now) {
-            let (mut x, _) = self.held.pop_front().expect("checked above");
-            self.settle(&mut x, now);
-            self.counted(x, now);
-        }
-    }
-
-    /// Takes one detection, its proof settled, to its jail: unproven evidence never counts
-    /// against a known-good source, and counts apart in a jail without `trust_unproven`.
-    pub fn counted(&mut self, x: Detected, now: u64) {
-        let Some(j) = self.engine.index(&x.jail) else { return };
-        let f = match x.event {
-            Event::Failure(f) => f,
-            Event::Hostname { name, rule } => {
-                self.skipped(&x.jail, "hostname", || {
-                    format!(
-                        "{rule}: a failure from the host name `{name}` (names are never resolved, nobody banned): {}",
-                        x.line
-                    )
-                });
-                return;
-            }
-            Event::Ambiguous { candidates, names, rule } => {
-                let c: Vec<String> = candidates.iter().map(ToString::to_string).chain(names).collect();
-                self.skipped(&x.jail, "ambiguous", || {
-                    format!(
-                        "{rule}: the source could be any of {} (possibly forged, nobody banned): {}",
-                        c.join(", "),
-                        x.line
-                    )
-                });
-                return;
-            }
-        };
-        self.metrics.failures.with_label_values(&[&x.jail]).inc();
-        if f.proof == Proof::Unproven {
-            if let Some((good, _)) = self.proofs.good(f.host, now) {
-                let method = good.method.clone();
-                self.metrics.failures_skipped.with_label_values(&[&x.jail, "known_good"]).inc();
-                log::debug!(
-                    "{}: {} is known good (authenticated with {method}): unproven evidence not counted: {}",
-                    x.jail,
-                    f.host,
-                    x.line
-                );
-                return;
-            }
-        }
-        if self.engine.ignored_by(j, f.host).is_none() && self.enforcer.is_banned(f.host) {
-            self.metrics.failures_skipped.with_label_values(&[&x.jail, "already_banned"]).inc();
-            return;
-        }
-        match self.engine.failure(j, f.host, f.user.as_deref(), Some(&x.line), now, &self.store, f.proof) {
-            Outcome::Counted(n) => {
-                log::debug!("{}: failure {n} of {} by {}", x.jail, f.host, self.engine.jails[j].spec.maxretry)
-            }
-            Outcome::Unproven(n) => {
-                let host = f.host;
-                self.skipped(&x.jail, "unproven", || {
-                    format!(
-                        "{}: unproven failure of {host} ({n} within findtime): a forged packet could produce it, \
-                         so it bans no one (trust_unproven = false): {}",
-                        f.rule, x.line
-                    )
-                });
-            }
-            Outcome::Ignored(by) => {
-                self.metrics.failures_skipped.with_label_values(&[&x.jail, "ignored"]).inc();
-                log::debug!("{}: {} not counted: it is in {by}", x.jail, f.host);
-            }
-            Outcome::Ban(order) => self.apply(order, Some(x.read_at), now),
-        }
-    }
-
-    /// `host` authenticated: known good until `until` (unix ms), in the kernel too.
-    pub fn known_good(&mut self, host: std::net::IpAddr, until: u64) {
-        let deadline = self.enforcer.clock().deadline(Some(until));
-        if let Some(m) = &mut self.good_map {
-            if let Err(e) = m.put(host, deadline) {
-                log::warn!("{host} is known good, but the kernel table refused it: {e}");
-            }
-        }
-    }
-
-    /// `host` is no longer known good.
-    pub fn no_longer_good(&mut self, host: std::net::IpAddr) {
-        if let Some(m) = &mut self.good_map {
-            m.remove(host);
-        }
-    }
-
-    fn skipped(&mut self, jail: &str, reason: &str, msg: impl FnOnce() -> String) {
-        self.metrics.failures_skipped.with_label_values(&[jail, reason]).inc();
-        if self.skipped_logged.allow() {
-            log::warn!("{jail}: {}", msg());
-        }
-    }
-
     /// A ban the enforcer refused (a full table, say): counted, and logged at most
     /// [`LOG_PER_MINUTE`] times a minute, so a ban storm against a full table cannot flood the log.
     fn refused(&mut self, source: &str, target: &IpNet, e: &EnforceError) {
@@ -655,35 +462,6 @@ impl Daemon {
         super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         Ok(applied)
-    }
-
-    /// The exposition text, with the XDP program's counters (`counters`, `events`), which are
-    /// read from the per-CPU maps before the daemon's lock is taken.
-    pub fn render_metrics(&mut self, counters: Vec<(Reason, u32, u64, u64)>, events: (u64, u64)) -> String {
-        let m = &self.metrics;
-        m.bans_active.set(self.enforcer.ban_count() as i64);
-        let (net4, net6) = self.enforcer.nets().entries();
-        let rules = self.enforcer.rules();
-        let nets_cap = loader::net_capacity(rules);
-        let rate_slots = rate_slots(rules.rate_limit.capacity);
-        let rate = self.rate_in_use;
-        for (map, entries, cap) in
-            [(maps::NET4, net4, nets_cap), (maps::NET6, net6, nets_cap), (maps::RATE, rate, rate_slots)]
-        {
-            m.map_entries.with_label_values(&[map]).set(entries as i64);
-            m.map_capacity.with_label_values(&[map]).set(cap as i64);
-        }
-        for (jail, source, up, _, _) in self.sources.status() {
-            m.log_source_up.with_label_values(&[&jail, &source]).set(i64::from(up));
-        }
-        m.known_good.set(self.proofs.good_count() as i64);
-        for t in [crate::detection::proof::Token::Nonce, crate::detection::proof::Token::ToTag] {
-            let c = m.sip_proofs.with_label_values(&[t.name()]);
-            c.inc_by(self.proofs.found[t as usize].saturating_sub(c.get()));
-        }
-        let services = self.enforcer.services();
-        let fams = kernel::families(&counters, events, |id| services.name(id).map(str::to_owned));
-        m.render(fams)
     }
 }
 

@@ -9,6 +9,10 @@ use std::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use self::texts::Texts;
+
+mod texts;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
     /// Normalised: IPv4 /32, IPv6 at the ban prefix, or a wider CIDR.
@@ -35,66 +39,6 @@ const NEVER: u64 = u64::MAX;
 impl Rec {
     fn expiry(&self) -> Option<u64> {
         (self.expires != NEVER).then_some(self.expires)
-    }
-}
-
-/// (reason, source) pairs, each stored once and shared by the bans that have it.
-#[derive(Default, Debug, Clone)]
-struct Texts {
-    slots: Vec<Option<(String, String, u32)>>,
-    ids: HashMap<(String, String), u32>,
-    free: Vec<u32>,
-    /// The id handed out last: bans come in runs with the same texts.
-    last: Option<u32>,
-}
-
-impl Texts {
-    fn get(&mut self, reason: &str, source: &str) -> u32 {
-        if let Some(id) = self.last {
-            if let Some((r, s, n)) = self.slots[id as usize].as_mut() {
-                if r == reason && s == source {
-                    *n += 1;
-                    return id;
-                }
-            }
-        }
-        let id = self.lookup(reason, source);
-        self.last = Some(id);
-        id
-    }
-
-    fn lookup(&mut self, reason: &str, source: &str) -> u32 {
-        let key = (reason.to_owned(), source.to_owned());
-        if let Some(&id) = self.ids.get(&key) {
-            self.slots[id as usize].as_mut().expect("live id").2 += 1;
-            return id;
-        }
-        let id = match self.free.pop() {
-            Some(id) => id,
-            None => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.slots[id as usize] = Some((key.0.clone(), key.1.clone(), 1));
-        self.ids.insert(key, id);
-        id
-    }
-
-    fn put(&mut self, id: u32) {
-        let slot = &mut self.slots[id as usize];
-        let (r, s, n) = slot.as_mut().expect("live id");
-        *n -= 1;
-        if *n == 0 {
-            self.ids.remove(&(std::mem::take(r), std::mem::take(s)));
-            *slot = None;
-            self.free.push(id);
-        }
-    }
-
-    fn of(&self, id: u32) -> (&str, &str) {
-        let (r, s, _) = self.slots[id as usize].as_ref().expect("live id");
-        (r, s)
     }
 }
 
@@ -380,7 +324,7 @@ mod tests {
         let (a, b) = (one.take_expired(600_000), many.take_expired(600_000));
         assert_eq!(a, b);
         assert!(!a.is_empty());
-        let live = |s: &BanSet| s.texts.slots.iter().flatten().map(|(_, _, n)| *n).sum::<u32>();
+        let live = |s: &BanSet| s.texts.uses();
         assert_eq!(live(&one), live(&many));
         assert_eq!(live(&many), 501);
     }
@@ -398,13 +342,13 @@ mod tests {
                 source: "jail".into(),
             });
         }
-        assert_eq!(s.texts.ids.len(), 1);
+        assert_eq!(s.texts.distinct(), 1);
         let b = s.get(&n("0.0.0.7/32")).unwrap();
         assert_eq!((b.reason.as_str(), b.source.as_str(), b.created_unix_ms), ("r", "jail", 5000));
         for i in 0..100u32 {
             s.remove(&IpNet::from(IpAddr::V4(i.into())));
         }
-        assert!(s.texts.ids.is_empty() && s.is_empty());
+        assert!(s.texts.distinct() == 0 && s.is_empty());
     }
 
     #[test]

@@ -194,17 +194,33 @@ fn guess_until_dropped(d: &DaemonProc, lab: &Lab) {
     assert!(!said.contains("Permission denied"), "a banned client reached sshd: {said}");
 }
 
-#[test]
-fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped() {
-    require_root!();
+/// A private journal, a real sshd logging to it and a daemon with the built-in sshd jail, as a
+/// host without a rules file for it has, reading it. Fields drop in order: the daemon before
+/// the lab it runs in, the journal last.
+struct SshdLab {
+    root: Logger,
+    d: DaemonProc,
+    sshd: Sshd,
+    lab: Lab,
+    j: PrivateJournal,
+}
+
+fn sshd_lab() -> SshdLab {
     let j = PrivateJournal::start();
     let lab = Lab::new();
-    let _sshd = start_sshd(&lab, &j);
-    // the built-in sshd jail, as a host without a rules file for it has
+    let sshd = start_sshd(&lab, &j);
     let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
     let root = root_sshd(&j);
     until_reading(&d, |m| root.syslog("sshd", m));
-    guess_until_dropped(&d, &lab);
+    root.reap();
+    SshdLab { root, d, sshd, lab, j }
+}
+
+#[test]
+fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped() {
+    require_root!();
+    let SshdLab { d, lab, j, .. } = &sshd_lab();
+    guess_until_dropped(d, lab);
 
     let why = d.cli_ok(&["why", &lab.peer_ip4()]);
     assert!(why.contains("sshd[") && why.contains("Failed password for root"), "{why}");
@@ -218,12 +234,7 @@ fn a_real_sshd_logging_to_the_journal_gets_its_password_guessing_client_dropped(
 #[test]
 fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
     require_root!();
-    let j = PrivateJournal::start();
-    let lab = Lab::new();
-    let _sshd = start_sshd(&lab, &j);
-    let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
-    let root = root_sshd(&j);
-    until_reading(&d, |m| root.syslog("sshd", m));
+    let SshdLab { root, d, lab, j, .. } = &sshd_lab();
     // a failure of a fence address, logged as root's sshd: once it is counted, the daemon has
     // read everything logged before it (journalctl follows the journal in order)
     let fence = |n: u64| {
@@ -234,7 +245,7 @@ fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
         root.reap();
     };
     fence(1);
-    let before = (failures(&d), lines_read(&d));
+    let before = (failures(d), lines_read(d));
 
     // a local user runs a program named sshd and logs, tagged sshd, what sshd logs, more than
     // maxretry times: `_COMM=sshd` or `SYSLOG_IDENTIFIER=sshd` alone would ban VICTIM
@@ -275,7 +286,7 @@ fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
 
     fence(2);
     assert_eq!(
-        (failures(&d), lines_read(&d)),
+        (failures(d), lines_read(d)),
         (before.0 + 1, before.1 + 1),
         "(failures, lines read): the daemon read the fence and none of the {} forged lines:\n{}",
         forged.len(),
@@ -285,26 +296,20 @@ fn sshd_lines_a_local_user_forges_are_not_read_and_ban_nobody() {
     assert_eq!(why.trim(), format!("{VICTIM} is not banned"), "no failures counted, no ban, no history");
 
     // the real sshd's failures still count and ban, after the forged lines as before them
-    guess_until_dropped(&d, &lab);
-    assert!(!banned(&d, VICTIM), "{}", d.cli_ok(&["list"]));
+    guess_until_dropped(d, lab);
+    assert!(!banned(d, VICTIM), "{}", d.cli_ok(&["list"]));
 }
 
 #[test]
 fn sshd_failures_count_when_journald_reads_them_after_sshd_session_ended() {
     require_root!();
-    let j = PrivateJournal::start();
-    let lab = Lab::new();
-    let sshd = start_sshd(&lab, &j);
-    let d = DaemonProc::start(&lab, &jail_rules(None, MAXRETRY));
-    let root = root_sshd(&j);
-    until_reading(&d, |m| root.syslog("sshd", m));
-    root.reap();
-    let before = failures(&d);
+    let SshdLab { d, sshd, lab, j, .. } = &sshd_lab();
+    let before = failures(d);
 
     // journald is behind, as on a host under attack: the session that logged the failure has
     // ended and been reaped before journald looks for it in /proc
     j.pause_journald();
-    let said = attempt(&lab, 30);
+    let said = attempt(lab, 30);
     let ended = wait_for(PATIENCE, || sshd.sessions() == 0);
     j.resume_journald();
     assert!(said.contains("Permission denied"), "the attempt reached sshd and failed: {said}");
@@ -314,7 +319,7 @@ fn sshd_failures_count_when_journald_reads_them_after_sshd_session_ended() {
     let failed = |m: &[&str]| j.messages(m).iter().filter(|m| m.starts_with("Failed password")).count();
     assert!(wait_for(PATIENCE, || failed(&ROOT_SSHD) == 1), "{:#?}", j.messages(&[]));
     assert_eq!(failed(&["_COMM=sshd"]), 0, "journald named the ended session");
-    let counted = wait_for(PATIENCE, || failures(&d) > before);
+    let counted = wait_for(PATIENCE, || failures(d) > before);
     assert!(counted, "the failure of an ended session is counted:\n{}", d.log_text());
-    assert_eq!(failures(&d), before + 1, "{}", d.log_text());
+    assert_eq!(failures(d), before + 1, "{}", d.log_text());
 }

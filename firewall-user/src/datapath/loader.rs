@@ -276,21 +276,26 @@ pub fn sample(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<Cloc
     map.get(&0, 0).map_err(|source| LoadError::ClockRead { source })
 }
 
-/// Finds the kernel's tick rate from two clock samples 100 ms apart (three tries).
+/// Finds the kernel's tick rate from two clock samples taken 100 ms apart. A busy host (or a
+/// starved virtual machine) can run the tick late, so samples that fit no tick rate are taken
+/// again over a window twice as long, up to 1.6 s.
 pub fn calibrate(ebpf: &mut Ebpf, map: &Array<MapData, ClockSample>) -> Result<KernelClock, LoadError> {
-    let mut tries = 0;
+    let mut window = std::time::Duration::from_millis(100);
     loop {
         let a = sample(ebpf, map)?;
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(window);
         let b = sample(ebpf, map)?;
-        tries += 1;
         match KernelClock::from_samples(a, b) {
             Ok(c) => return Ok(c),
-            Err(e) if tries == 3 => return Err(e.into()),
-            Err(_) => {}
+            Err(e) if window >= CALIBRATION_WINDOW_MAX => return Err(e.into()),
+            Err(e) => log::debug!("{e}; sampling again over {} ms", 2 * window.as_millis()),
         }
+        window *= 2;
     }
 }
+
+/// The longest window `calibrate` samples the clocks over.
+const CALIBRATION_WINDOW_MAX: std::time::Duration = std::time::Duration::from_millis(1600);
 
 /// The XDP program `name` of the object.
 pub fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, LoadError> {

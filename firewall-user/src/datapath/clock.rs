@@ -72,8 +72,11 @@ impl KernelClock {
             .into_iter()
             .min_by(|x, y| (*x as f64 - measured).abs().total_cmp(&(*y as f64 - measured).abs()))
             .expect("choices");
-        // a tick of jitter either way is fine; more means the samples are unusable
-        if (measured - hz as f64).abs() * ns as f64 / 1e9 > 2.0 {
+        // off by a tick or two is jitter; a tick run late at either end costs a few more, which a
+        // longer window makes a small share: up to 5% of the ticks counted, far from the 20%
+        // between the nearest tick rates. More means the samples are unusable.
+        let (off, expected) = ((measured - hz as f64).abs() * ns as f64 / 1e9, hz as f64 * ns as f64 / 1e9);
+        if off > 2.0_f64.max(expected * 0.05) {
             return Err(CalibrationError { jiffies, ns });
         }
         Ok(Self { hz, anchor: b, wall_offset_ms: wall_offset_ms() })
@@ -145,6 +148,13 @@ mod tests {
         let c = KernelClock::from_samples(s(0, 0), s(38, 150_000_000)).unwrap();
         assert_eq!(c.hz, 250);
         assert!(KernelClock::from_samples(s(0, 0), s(80, 150_000_000)).is_err());
+        // a tick six late at the end: unusable over 100 ms, 2% of a 1.6 s window
+        assert!(KernelClock::from_samples(s(0, 0), s(25 - 6, 100_000_000)).is_err());
+        let c = KernelClock::from_samples(s(0, 0), s(400 - 6, 1_600_000_000)).unwrap();
+        assert_eq!(c.hz, 250);
+        // halfway between two tick rates is neither
+        assert!(KernelClock::from_samples(s(0, 0), s(440, 1_600_000_000)).is_err());
+        assert_eq!(KernelClock::from_samples(s(0, 0), s(480, 1_600_000_000)).unwrap().hz, 300);
     }
 
     #[test]

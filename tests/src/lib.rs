@@ -1,6 +1,9 @@
 //! Support for sipwall's privileged tests: the root/CI gate, frame builders, and a harness that
 //! runs frames through the real XDP program with BPF_PROG_TEST_RUN.
 
+use aya::util::KernelVersion;
+use sipwall::datapath::features::{Feature, Need, REQUIREMENTS};
+
 pub mod frames;
 pub mod harness;
 pub mod rng;
@@ -19,6 +22,36 @@ pub fn privileged(test: &str) -> bool {
     }
     eprintln!("\n*** SKIPPED {test}: needs root (BPF_PROG_TEST_RUN, network namespaces). Run as root, or set CI=true to turn this into a failure. ***\n");
     false
+}
+
+/// Whether the running kernel is new enough for `feature` (the releases in
+/// [`REQUIREMENTS`]). On an older kernel the test is skipped, loudly, under CI too: sipwall runs
+/// there without the feature and says so, which the kernel tier's feature rows check.
+pub fn kernel_has(feature: Feature, test: &str) -> bool {
+    let Ok(running) = KernelVersion::current() else { return true };
+    let missing = REQUIREMENTS
+        .iter()
+        .filter(|r| r.need == Need::For(feature))
+        .find(|r| running < KernelVersion::new(r.since.0, r.since.1, 0));
+    let Some(r) = missing else { return true };
+    eprintln!(
+        "\n*** SKIPPED {test}: Linux {running} has no {} (Linux {}.{}), which `{}` needs ***\n",
+        r.what,
+        r.since.0,
+        r.since.1,
+        feature.name()
+    );
+    false
+}
+
+/// Skips the calling test (loudly) on a kernel older than the feature needs.
+#[macro_export]
+macro_rules! require_kernel {
+    ($feature:expr) => {
+        if !$crate::kernel_has($feature, module_path!()) {
+            return;
+        }
+    };
 }
 
 /// Skips the calling test (loudly) unless privileged.

@@ -47,17 +47,31 @@ pub const MATRIX: [Kernel; 2] = [
     },
 ];
 
-/// The test targets run on every kernel: the verdict tests and the attach test.
-pub const TESTS: [&str; 6] =
-    ["verdict_parse", "verdict_policy", "verdict_limits", "sip_inspect", "egress", "kernel_features"];
-/// The test that reports the verifier's work (`verifier.json`), alone for the benchmark.
-pub const VERIFIER_TEST: (&str, &str) = ("verdict_parse", "the_verifier_accepts_every_program_with_room_to_spare");
+/// One run of a tier's test binary on each kernel: its name in the report, the binary (a test
+/// target of `sipwall-tests`), and the libtest arguments that pick its tests.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub name: &'static str,
+    pub binary: &'static str,
+    pub args: &'static [&'static str],
+}
 
-/// A test executable to run on each kernel, with the name filter it is given.
+/// What runs on every kernel: the whole verdict tier, and the lab tier's attach test.
+pub const TESTS: [Run; 2] = [
+    Run { name: "verdict", binary: "verdict", args: &[] },
+    Run { name: "kernel_features", binary: "lab", args: &["kernel_features::"] },
+];
+/// The test that reports the verifier's work (`verifier.json`), alone for the benchmark.
+pub const VERIFIER_TEST: Run = Run {
+    name: "verifier",
+    binary: "verdict",
+    args: &["--exact", "parse::the_verifier_accepts_every_program_with_room_to_spare"],
+};
+
+/// A run with the executable cargo built for its binary.
 pub struct Job {
-    pub name: String,
+    pub run: Run,
     pub exe: PathBuf,
-    pub filter: Option<&'static str>,
 }
 
 /// Longest a guest may run before it is stopped and its kernel counted as failed: about twice
@@ -149,30 +163,29 @@ fn vmlinuz(root: &Path) -> Option<PathBuf> {
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
 }
 
-/// The test executables `cargo test --no-run` built for `tests`, by target name.
-pub fn executables(mut cargo: Command, tests: &[&str]) -> Result<Vec<Job>, String> {
+/// The test executables `cargo test --no-run` built for `runs`.
+pub fn executables(mut cargo: Command, runs: &[Run]) -> Result<Vec<Job>, String> {
     cargo.args(["test", "--no-run", "--message-format=json", "--package", "sipwall-tests"]);
-    for t in tests {
-        cargo.args(["--test", t]);
+    for r in runs {
+        cargo.args(["--test", r.binary]);
     }
     let out = sh(cargo.stderr(Stdio::inherit()))?;
-    let mut found = Vec::new();
+    let mut built = BTreeMap::new();
     for line in out.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
         let (Some(name), Some(exe)) = (v["target"]["name"].as_str(), v["executable"].as_str()) else { continue };
-        if tests.contains(&name) {
-            found.push(Job { name: name.to_owned(), exe: PathBuf::from(exe), filter: None });
-        }
+        built.insert(name.to_owned(), PathBuf::from(exe));
     }
-    if found.len() != tests.len() {
-        let names: Vec<&str> = found.iter().map(|j| j.name.as_str()).collect();
-        return Err(format!("cargo built {names:?}, not every one of {tests:?}"));
-    }
-    Ok(found)
+    runs.iter()
+        .map(|&run| {
+            let exe = built.get(run.binary).cloned();
+            exe.map(|exe| Job { run, exe }).ok_or_else(|| format!("cargo built no test binary `{}`", run.binary))
+        })
+        .collect()
 }
 
-/// The script a guest (or the host) runs: every test executable, its output and exit status
-/// written to `out`.
+/// The script a guest (or the host) runs: every run, its output and exit status written to
+/// `out`.
 fn script(jobs: &[Job], sipwall: &Path, out: &Path) -> String {
     let mut s = format!(
         "#!/bin/bash\n# written by `cargo xtask test --kernels`\nout={out}\nmkdir -p \"$out\"\n\
@@ -182,12 +195,13 @@ fn script(jobs: &[Job], sipwall: &Path, out: &Path) -> String {
         out = out.display(),
         bin = sipwall.display()
     );
-    for Job { name, exe, filter } in jobs {
+    for Job { run, exe } in jobs {
         s.push_str(&format!(
-            "start=$(date +%s)\n{exe} --test-threads=2 {filter} > \"$out/{name}.log\" 2>&1\n\
+            "start=$(date +%s)\n{exe} --test-threads=2 {args} > \"$out/{name}.log\" 2>&1\n\
              echo \"{name} $? $(( $(date +%s) - start ))\" >> \"$out/status\"\n",
             exe = exe.display(),
-            filter = filter.map(|f| format!("--exact {f}")).unwrap_or_default()
+            args = run.args.join(" "),
+            name = run.name,
         ));
     }
     s.push_str("touch \"$out/finished\"\n");
@@ -246,8 +260,8 @@ fn collect(column: &str, out: &Path, jobs: &[Job]) -> Outcome {
         }
     }
     for j in jobs {
-        if !o.tests.contains_key(&j.name) && out.join("finished").exists() {
-            o.failed.push(format!("{} did not run", j.name));
+        if !o.tests.contains_key(j.run.name) && out.join("finished").exists() {
+            o.failed.push(format!("{} did not run", j.run.name));
         }
     }
     let json = |f: &str, key: &str| -> BTreeMap<String, u64> {
@@ -350,8 +364,8 @@ pub fn report(outcomes: &[Outcome]) -> (String, Value) {
     md.push_str(&format!("| | {} |\n", header(&|o| format!("{} (`{}`)", o.column, o.release))));
     md.push_str(&format!("|---|{}\n", "---|".repeat(outcomes.len())));
     let verdict_tests = |o: &Outcome| {
-        let (p, f) = TESTS.iter().filter(|t| **t != "kernel_features").fold((0, 0), |(p, f), t| {
-            let (tp, tf, _) = o.tests.get(*t).copied().unwrap_or_default();
+        let (p, f) = TESTS.iter().filter(|t| t.binary == "verdict").fold((0, 0), |(p, f), t| {
+            let (tp, tf, _) = o.tests.get(t.name).copied().unwrap_or_default();
             (p + tp, f + tf)
         });
         if f == 0 && p > 0 {
@@ -451,6 +465,16 @@ mod tests {
         let log = "running 3 tests\ntest a ... ok\n\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.2s\n";
         assert_eq!(counts(log), (2, 1));
         assert_eq!(counts("no summary"), (0, 0));
+    }
+
+    #[test]
+    fn each_run_gets_its_binary_and_its_filters() {
+        let jobs: Vec<Job> =
+            TESTS.iter().map(|&run| Job { run, exe: PathBuf::from(format!("/t/{}-1", run.binary)) }).collect();
+        let s = script(&jobs, Path::new("/t/sipwall"), Path::new("/o"));
+        assert!(s.contains("\n/t/verdict-1 --test-threads=2  > \"$out/verdict.log\""), "{s}");
+        assert!(s.contains("\n/t/lab-1 --test-threads=2 kernel_features:: > \"$out/kernel_features.log\""), "{s}");
+        assert!(s.contains("echo \"kernel_features $? "), "{s}");
     }
 
     #[test]

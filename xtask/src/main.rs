@@ -61,6 +61,15 @@ fn test(args: &[String]) {
     }
 }
 
+/// The host's test steps, cheapest first: the unit tests, then the integration tiers of
+/// `sipwall-tests` (tests/tests/TIER/).
+const TIERS: [(&str, &[&str]); 4] = [
+    ("unit tests", &["--lib", "--bins"]),
+    ("offline tier: the command line, fail2ban's sample logs", &["--package", "sipwall-tests", "--test", "offline"]),
+    ("verdict tier: the programs through BPF_PROG_TEST_RUN", &["--package", "sipwall-tests", "--test", "verdict"]),
+    ("lab tier: `sipwall run` in network namespaces with real peers", &["--package", "sipwall-tests", "--test", "lab"]),
+];
+
 fn host_tiers(args: &[&String]) {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -82,9 +91,11 @@ fn host_tiers(args: &[&String]) {
             if ci() { "FAIL (CI is set)" } else { "be skipped, loudly" }
         );
     }
-    let mut t = cargo();
-    t.args(["test", "--all-targets"]).args(args).env("SIPWALL_BIN", root().join("target/debug/sipwall"));
-    run("tests (unit, verdict, attach)", t);
+    for (what, targets) in TIERS {
+        let mut t = cargo();
+        t.arg("test").args(targets).args(args).env("SIPWALL_BIN", root().join("target/debug/sipwall"));
+        run(what, t);
+    }
     let mut doc = cargo();
     doc.args(["test", "--doc"]);
     run("doc tests", doc);
@@ -164,12 +175,10 @@ fn bench(args: &[String]) {
 /// The verifier's work for each program on each kernel of the matrix (the kernel tier's
 /// verifier test alone); returns the report's path.
 fn verifier_per_kernel() -> PathBuf {
-    let (name, filter) = kernels::VERIFIER_TEST;
-    let mut jobs = kernels::executables(cargo(), &[name]).unwrap_or_else(|e| {
+    let jobs = kernels::executables(cargo(), &[kernels::VERIFIER_TEST]).unwrap_or_else(|e| {
         eprintln!("==> building the verifier test failed: {e}");
         exit(1);
     });
-    jobs.iter_mut().for_each(|j| j.filter = Some(filter));
     let mut build = cargo();
     build.args(["build", "--package", "firewall-user", "--bin", "sipwall"]);
     run("build sipwall for the kernel tier", build);

@@ -1,5 +1,5 @@
 //! A minimal reader for the fixture captures: classic pcap, Ethernet, IPv4/IPv6, UDP/TCP. Also
-//! compiled into the kernel tests (tests/tests/sip_inspect.rs), which run the captured frames
+//! compiled into the kernel tests (tests/tests/verdict/sip_inspect.rs), which run the captured frames
 //! through the XDP program.
 
 use std::net::IpAddr;

@@ -11,12 +11,13 @@
 use std::{net::IpAddr, time::Duration};
 
 use etherparse::PacketBuilder;
+use sipwall::datapath::features::Feature;
 use sipwall_tests::{
     daemon::DaemonProc,
     frames::l4_frame,
     kamailio::Registrar,
     netns::{wait_for, Lab},
-    require_root,
+    require_kernel, require_root,
     sipp::RegisterLoop,
     sipvicious::Attacker,
     sshd::{attempt_from, Sshd, SshdLog},
@@ -130,6 +131,7 @@ fn floods(lab: &Lab, src: &str) -> Vec<Vec<u8>> {
 #[test]
 fn forged_evidence_bans_no_one_and_a_real_guesser_is_banned() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let lab = Lab::new();
     let dir = lab.scratch_dir("spooflab");
     let kamailio = Registrar::start(&lab, &dir);

@@ -10,11 +10,11 @@ use firewall_common::{
     rate::event,
     reason::Reason::{self, Accepted, RateLimited, SipMethodLimited, SipRemembered},
 };
-use sipwall::{detection::proof::WAIT_MS, rules::Limit};
+use sipwall::{datapath::features::Feature, detection::proof::WAIT_MS, rules::Limit};
 use sipwall_tests::{
     frames::{answer, from_port, l4_frame},
     harness::{rules, Harness, Record},
-    require_root,
+    require_kernel, require_root,
 };
 
 const RULES: &str = r#"
@@ -59,6 +59,7 @@ fn requests(h: &mut Harness) -> Vec<(IpAddr, u16, Vec<u8>)> {
 #[test]
 fn answers_carry_their_text_and_destination_port() {
     require_root!();
+    require_kernel!(Feature::EgressClassifier);
     let mut h = Harness::new(RULES);
     for dst in [PHONE, "2001:db8:77::9"] {
         assert_eq!(h.egress(&answer(dst, 5060, CHALLENGE)), 0);
@@ -76,6 +77,7 @@ fn answers_carry_their_text_and_destination_port() {
 #[test]
 fn an_answered_source_shows_its_requests_for_the_proof_wait() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = Harness::new(RULES);
     // before any answer: nothing is shown
     assert_eq!(h.why(&datagram(PHONE, &register("reg-1", None))).0, Accepted);
@@ -104,6 +106,7 @@ fn an_answered_source_shows_its_requests_for_the_proof_wait() {
 #[test]
 fn failures_make_their_destination_awaited_and_successes_do_not() {
     require_root!();
+    require_kernel!(Feature::EgressClassifier);
     let mut h = Harness::new(RULES);
     let not_found = b"SIP/2.0 404 Not Found\r\nCall-ID: inv-1\r\nTo: <sip:900@h>;tag=as9\r\nCSeq: 1 INVITE\r\n\r\n";
     h.egress(&answer("198.51.100.8", 5060, not_found));
@@ -151,6 +154,7 @@ fn known_good_sources_pass_over_their_rate_limits() {
 #[test]
 fn a_scanner_request_in_a_segment_of_no_connection_is_dropped_unproven() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = Harness::new("[services.sip]\nports = [\"5060/tcp\"]\n");
     let payload = b"OPTIONS sip:100@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.7:40001;branch=z9hG4bK-1\r\n\
 From: <sip:100@192.0.2.2>;tag=1\r\nTo: <sip:100@192.0.2.2>\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\n\
@@ -175,6 +179,7 @@ User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
 #[test]
 fn a_scanner_request_on_an_established_connection_is_proven() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     // a real connection on loopback, whose segment the program is then shown
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

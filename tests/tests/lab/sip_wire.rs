@@ -7,11 +7,12 @@
 
 use std::{process::Stdio, time::Duration};
 
+use sipwall::datapath::features::Feature;
 use sipwall_tests::{
     daemon::{metric_sum, DaemonProc, LOG_JAILS_OFF},
     kamailio::{refusing_cfg, Registrar},
     netns::{wait_for, Lab},
-    require_root,
+    require_kernel, require_root,
 };
 
 const MAXRETRY: u32 = 5;
@@ -47,6 +48,8 @@ fn svmap_finds(lab: &Lab) -> bool {
 #[test]
 fn a_real_extension_scan_answered_with_404s_gets_the_scanner_dropped() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
+    require_kernel!(Feature::EgressClassifier);
     let lab = Lab::new();
     let dir = lab.scratch_dir("sipwire");
     let _kamailio = Registrar::with_config(&lab, &dir, &refusing_cfg(&lab.host_ip4()));

@@ -3,10 +3,11 @@
 //! is ever dropped.
 
 use firewall_common::rate::{event, FAMILY_V4, FAMILY_V6};
+use sipwall::datapath::features::Feature;
 use sipwall_tests::{
     frames::answer,
     harness::{Harness, EXAMPLE},
-    require_root,
+    require_kernel, require_root,
 };
 
 /// TC_ACT_OK: the packet goes on.
@@ -15,6 +16,7 @@ const TC_ACT_OK: i32 = 0;
 #[test]
 fn forbidden_and_not_found_answers_are_reported_with_their_destination() {
     require_root!();
+    require_kernel!(Feature::EgressClassifier);
     let mut h = Harness::new(EXAMPLE);
     let cases: [(&str, &[u8], Option<u32>); 8] = [
         ("198.51.100.7", b"SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP x\r\n\r\n", Some(404)),
@@ -53,6 +55,7 @@ fn forbidden_and_not_found_answers_are_reported_with_their_destination() {
 #[test]
 fn answers_from_other_services_are_not_read() {
     require_root!();
+    require_kernel!(Feature::EgressClassifier);
     let mut h = Harness::new(EXAMPLE);
     // 22/tcp is ssh, 5070 is no service; the RTP range is a service but not `sip`
     for port in [22, 5070, 10000] {
@@ -70,6 +73,7 @@ fn reported(h: &mut Harness, dst: &str, payload: &[u8]) -> Vec<(u32, u32)> {
 #[test]
 fn challenges_and_the_first_success_after_them_are_reported() {
     require_root!();
+    require_kernel!(Feature::EgressClassifier);
     let mut h = Harness::new(EXAMPLE);
     let (unauthorized, proxy) =
         (b"SIP/2.0 401 Unauthorized\r\n\r\n", b"SIP/2.0 407 Proxy Authentication Required\r\n\r\n");

@@ -7,11 +7,12 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde_json::Value;
+use sipwall::datapath::features::Feature;
 use sipwall_tests::{
     asterisk::{forged, forged_register, svcrack, Asterisk, Phone, ALICE, CHAN_SIP, PJSIP},
     daemon::{metric_sum, DaemonProc},
     netns::{wait_for, Lab},
-    require_asterisk, require_root,
+    require_asterisk, require_kernel, require_root,
     sipvicious::Attacker,
     traffic::{frame, send_all, Receiver},
 };
@@ -280,6 +281,7 @@ fn a_challenge_answered_from_a_forged_address_bans_nobody() {
 #[test]
 fn a_cracker_with_a_fake_failure_in_its_display_name_is_banned_by_its_real_address() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let prefix = require_asterisk!();
     let mut s = Site::start(&prefix, "");
     let cracker = Attacker::new(&s.lab, 5, &s.dir).addr;
@@ -343,6 +345,7 @@ const GUESSES: usize = 40;
 #[test]
 fn svcrack_is_banned_on_chan_sip_and_pjsip() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let prefix = require_asterisk!();
     // svcrack 0.3.3 cannot change its User-Agent (`friendly-scanner`), whose requests the SIP
     // inspector drops before Asterisk sees them: without signatures the asterisk jail must stop

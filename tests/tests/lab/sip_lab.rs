@@ -11,11 +11,12 @@
 
 use std::time::Duration;
 
+use sipwall::datapath::features::Feature;
 use sipwall_tests::{
     daemon::{DaemonProc, LOG_JAILS_OFF},
     kamailio::Registrar,
     netns::{wait_for, Lab},
-    require_root,
+    require_kernel, require_root,
     sipp::{Counts, RegisterLoop},
     sipvicious::Attacker,
 };
@@ -245,6 +246,7 @@ fn hidden_scanners_are_banned_after_maxretry_answers(s: &Site) {
 #[test]
 fn sipvicious_is_stopped_while_a_legitimate_client_keeps_registering() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut s = start();
     // the registrar works through the firewall before any attack
     let c0 = s.client_registers(2, "before the attacks");

@@ -3,7 +3,7 @@
 //! policy (methods, stealth OPTIONS, per-method limits), the reports, and agreement with the
 //! userspace classifier on mutated messages.
 
-#[path = "../../firewall-common/src/sip/pcap.rs"]
+#[path = "../../../firewall-common/src/sip/pcap.rs"]
 mod pcap;
 
 use std::{
@@ -17,11 +17,14 @@ use firewall_common::{
     sip::{classify, policy::split_key, Field, Kind, Method, MethodSet, Scratch, SCRATCH_LEN},
 };
 use pcap::{load, Packet};
-use sipwall::rules::{Limit, Rules};
+use sipwall::{
+    datapath::features::Feature,
+    rules::{Limit, Rules},
+};
 use sipwall_tests::{
     frames::from_port,
     harness::{rules, Harness, XDP_DROP},
-    require_root,
+    require_kernel, require_root,
     rng::Rng,
 };
 
@@ -53,6 +56,7 @@ fn reasons(h: &mut Harness, file: &str) -> Vec<Reason> {
 #[test]
 fn every_scanner_packet_is_dropped() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|_| {});
     for file in [
         "svmap.pcap",
@@ -72,6 +76,7 @@ fn every_scanner_packet_is_dropped() {
 #[test]
 fn legitimate_traffic_passes() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|_| {});
     for file in ["sipp-register.pcap", "sipp-tcp.pcap", "sipp-invite.pcap"] {
         // the first request of each source in full, its next ones remembered
@@ -97,6 +102,7 @@ fn legitimate_traffic_passes() {
 #[test]
 fn a_scanner_is_reported_with_its_source_and_signature() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|_| {});
     let r = rules(RULES);
     let svwar = &requests("svwar.pcap")[0];
@@ -159,6 +165,7 @@ fn request(method: &str, extra: &str) -> Vec<u8> {
 #[test]
 fn payloads_that_are_not_sip_are_dropped_on_udp_only() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|_| {});
     for junk in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], b"\x16\x03\x01\x00\xf1\x01", b"OPTIONS sip:a@b SIP/2.0"] {
         assert_eq!(h.why(&datagram("198.51.100.7", junk)), (SipNotSip, "sip"), "{junk:?}");
@@ -181,6 +188,7 @@ fn payloads_that_are_not_sip_are_dropped_on_udp_only() {
 #[test]
 fn methods_outside_the_allowed_set_are_dropped() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|_| {});
     assert_eq!(h.why(&datagram("198.51.100.7", &request("FOO", ""))), (SipMethod, "sip"));
     // the first request of the source is inspected in full, the others read to the method
@@ -209,6 +217,7 @@ fn methods_outside_the_allowed_set_are_dropped() {
 #[test]
 fn stealth_drops_options_from_sources_no_allow_list_covers() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let options = request("OPTIONS", "");
     let mut h = harness(|_| {});
     assert_eq!(h.why(&datagram("198.51.100.7", &options)), (Accepted, "sip"), "stealth is off by default");
@@ -234,6 +243,7 @@ fn stealth_drops_options_from_sources_no_allow_list_covers() {
 #[test]
 fn per_method_limits_apply_per_source() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut h = harness(|r| r.sip.method_limits = vec![(Method::Register, Limit { rate: 1, burst: 3 })]);
     let register = request("REGISTER", "");
     let got: Vec<Reason> = (0..5).map(|_| h.why(&datagram("198.51.100.7", &register)).0).collect();
@@ -252,6 +262,7 @@ fn per_method_limits_apply_per_source() {
 #[test]
 fn inspection_can_be_turned_off_and_back_on() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let junk = datagram("198.51.100.7", b"\x17\x03\x03 not sip");
     let scanner = requests("svmap.pcap").remove(0).frame;
     let mut h = harness(|r| r.sip.inspect = false);
@@ -297,6 +308,7 @@ fn expected(kind: Kind, scanner: bool) -> Reason {
 #[test]
 fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     // every request inspected in full: the mutations all come from one source
     let mut h = harness(|r| r.sip.reinspect = Duration::ZERO);
     let table = rules(RULES).sip.signatures().unwrap();
@@ -360,6 +372,7 @@ fn the_kernel_agrees_with_the_userspace_classifier_on_mutated_messages() {
 #[test]
 fn a_source_inspected_clean_has_its_requests_read_to_the_method_for_reinspect() {
     require_root!();
+    require_kernel!(Feature::SipInspector);
     let mut r = rules(RULES);
     r.sip.reinspect = Duration::from_secs(1);
     r.sip.allowed_methods = MethodSet(MethodSet::STANDARD.0 & !Method::Message.bit());

@@ -160,8 +160,7 @@ mod tests {
         let req = serde_json::to_string(&Request::List).unwrap() + "\n";
         fine.write_all(req.as_bytes()).await.unwrap();
         let got = answer(&mut fine).await;
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = nix::unistd::geteuid().is_root();
         assert!(got.contains(if root { "done" } else { "permission denied" }), "{got}");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -8,39 +8,18 @@ use ipnet::IpNet;
 
 /// Every address configured on this host's interfaces (in the daemon's network namespace).
 pub fn local_addresses() -> Vec<IpNet> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: the family tells which sockaddr type `ifa_addr` points to.
-            let addr = unsafe {
-                match (*ifa.ifa_addr).sa_family as i32 {
-                    libc::AF_INET => {
-                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                        Some(IpAddr::from(u32::from_be(sa.sin_addr.s_addr).to_be_bytes()))
-                    }
-                    libc::AF_INET6 => {
-                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                        Some(IpAddr::from(sa.sin6_addr.s6_addr))
-                    }
-                    _ => None,
-                }
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let mut out: Vec<IpNet> = addrs
+        .filter_map(|ifa| {
+            let sa = ifa.address?;
+            let ip = match (sa.as_sockaddr_in(), sa.as_sockaddr_in6()) {
+                (Some(v4), _) => IpAddr::V4(v4.ip()),
+                (_, Some(v6)) => IpAddr::V6(v6.ip()),
+                _ => return None,
             };
-            if let Some(a) = addr {
-                out.push(IpNet::from(a));
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: freeing the list getifaddrs allocated.
-    unsafe { libc::freeifaddrs(head) };
+            Some(IpNet::from(ip))
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -128,6 +107,21 @@ mod tests {
         let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n";
         assert_eq!(from_route_tables("Iface\n", v6).as_deref(), Some("eth1"));
         assert_eq!(from_route_tables("Iface\n", ""), None);
+    }
+
+    #[test]
+    fn local_addresses_hold_every_ipv6_address_the_kernel_lists() {
+        let got = local_addresses();
+        assert!(got.iter().all(|n| n.prefix_len() == n.max_prefix_len()), "{got:?}");
+        let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        for hex in v6.lines().filter_map(|l| l.split_whitespace().next()) {
+            let a = std::net::Ipv6Addr::from(u128::from_str_radix(hex, 16).unwrap());
+            assert!(got.contains(&IpNet::from(IpAddr::V6(a))), "{a} missing from {got:?}");
+            if a.is_loopback() {
+                // loopback is up, so its IPv4 address is there too, in the right byte order
+                assert!(got.contains(&"127.0.0.1/32".parse().unwrap()), "{got:?}");
+            }
+        }
     }
 
     #[test]

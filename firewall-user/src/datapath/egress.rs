@@ -11,6 +11,7 @@ use aya::{
     util::KernelVersion,
     Ebpf,
 };
+use nix::errno::Errno;
 
 use crate::datapath::loader::LoadError;
 
@@ -76,7 +77,11 @@ fn remove_stale(iface: &str) -> Result<bool, TcError> {
         Ok(()) => Ok(true),
         Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         // no clsact qdisc on the interface (the kernel answers EINVAL or ENOENT): nothing left
-        Err(TcError::NetlinkError(e)) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => Ok(false),
+        Err(TcError::NetlinkError(e))
+            if matches!(e.raw_os_error().map(Errno::from_raw), Some(Errno::EINVAL | Errno::ENOENT)) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e),
     }
 }

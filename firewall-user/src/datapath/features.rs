@@ -57,69 +57,25 @@ pub struct Requirement {
     pub need: Need,
 }
 
+/// A row of [`REQUIREMENTS`], in the column order of the table in docs/building.md.
+const fn row(what: &'static str, since: (u8, u8), used_for: &'static str, need: Need) -> Requirement {
+    Requirement { what, since, used_for, need }
+}
+
 /// Every kernel feature the programs and the loader use, oldest first.
+#[rustfmt::skip]
 pub const REQUIREMENTS: &[Requirement] = &[
-    Requirement {
-        what: "tc clsact qdisc with BPF classifiers",
-        since: (4, 5),
-        used_for: "the egress classifier before TCX",
-        need: Need::For(Feature::EgressClassifier),
-    },
-    Requirement {
-        what: "BPF_PROG_TEST_RUN for XDP",
-        since: (4, 15),
-        used_for: "the clock calibration at start",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "BPF ISA v3 (32-bit jumps and ALU)",
-        since: (5, 1),
-        used_for: "every program (built with -Ctarget-cpu=v3)",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "mmapable BPF arrays (BPF_F_MMAPABLE)",
-        since: (5, 5),
-        used_for: "the network tables the daemon writes in place",
-        need: Need::Always,
-    },
-    Requirement { what: "bpf_jiffies64", since: (5, 5), used_for: "ban expiries and rate limits", need: Need::Always },
-    Requirement {
-        what: "BPF ring buffer",
-        since: (5, 8),
-        used_for: "reports from the programs to the daemon",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "BPF links for XDP",
-        since: (5, 9),
-        used_for: "pinned attachments that keep enforcing while the daemon is down",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "tail calls in programs with BPF-to-BPF calls (x86-64 JIT)",
-        since: (5, 10),
-        used_for: "the data path's tail call to the SIP inspector next to its IPv6 lookup callback",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "bpf_loop",
-        since: (5, 17),
-        used_for: "the IPv6 lookup; the SIP inspector's header walk and signature search",
-        need: Need::Always,
-    },
-    Requirement {
-        what: "bpf_xdp_load_bytes",
-        since: (5, 18),
-        used_for: "the SIP inspector's copy of the payload",
-        need: Need::For(Feature::SipInspector),
-    },
-    Requirement {
-        what: "TCX (tc BPF links)",
-        since: (6, 6),
-        used_for: "the egress classifier without a qdisc",
-        need: Need::For(Feature::Tcx),
-    },
+    row("tc clsact qdisc with BPF classifiers", (4, 5), "the egress classifier before TCX", Need::For(Feature::EgressClassifier)),
+    row("BPF_PROG_TEST_RUN for XDP", (4, 15), "the clock calibration at start", Need::Always),
+    row("BPF ISA v3 (32-bit jumps and ALU)", (5, 1), "every program (built with -Ctarget-cpu=v3)", Need::Always),
+    row("mmapable BPF arrays (BPF_F_MMAPABLE)", (5, 5), "the network tables the daemon writes in place", Need::Always),
+    row("bpf_jiffies64", (5, 5), "ban expiries and rate limits", Need::Always),
+    row("BPF ring buffer", (5, 8), "reports from the programs to the daemon", Need::Always),
+    row("BPF links for XDP", (5, 9), "pinned attachments that keep enforcing while the daemon is down", Need::Always),
+    row("tail calls in programs with BPF-to-BPF calls (x86-64 JIT)", (5, 10), "the data path's tail call to the SIP inspector next to its IPv6 lookup callback", Need::Always),
+    row("bpf_loop", (5, 17), "the IPv6 lookup; the SIP inspector's header walk and signature search", Need::Always),
+    row("bpf_xdp_load_bytes", (5, 18), "the SIP inspector's copy of the payload", Need::For(Feature::SipInspector)),
+    row("TCX (tc BPF links)", (6, 6), "the egress classifier without a qdisc", Need::For(Feature::Tcx)),
 ];
 
 /// The oldest release with every feature all of sipwall needs, and the newest such feature.
@@ -165,13 +121,9 @@ fn check(version: KernelVersion, release: &str) -> Result<(), TooOld> {
 
 /// The running kernel's release (`uname -r`), e.g. `6.1.0-57-amd64`.
 pub fn release() -> String {
-    // SAFETY: uname fills the struct it is given; the fields are NUL-terminated.
-    unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) != 0 {
-            return "unknown".to_owned();
-        }
-        std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned()
+    match nix::sys::utsname::uname() {
+        Ok(u) => u.release().to_string_lossy().into_owned(),
+        Err(_) => "unknown".to_owned(),
     }
 }
 

@@ -16,6 +16,7 @@ use firewall_common::{
     rate::{rate_slots, Bucket},
     reason::Counter,
 };
+use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 
 use crate::{
     datapath::clock::KernelClock,
@@ -125,9 +126,8 @@ pub enum Origin {
 
 /// Lifts RLIMIT_MEMLOCK, which kernels before 5.11 charge BPF maps against.
 fn raise_memlock() {
-    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: plain syscall with a valid struct; failure only matters on old kernels.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+    // failure only matters on old kernels, where loading then says what it lacks
+    let _ = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY);
 }
 
 /// Entries each network hash holds: room for the blocked prefixes and for the bans.

@@ -19,6 +19,10 @@ use firewall_common::{
     config::{Config, LAYOUT},
     maps,
 };
+use nix::{
+    mount::{mount, MsFlags},
+    sys::statfs::{statfs, BPF_FS_MAGIC},
+};
 
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/sipwall";
 
@@ -60,12 +64,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PinError + '_ {
 }
 
 fn is_bpffs(p: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { return false };
-    // SAFETY: all zeroes is a valid value of this plain C struct.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path, and a struct statfs fills in.
-    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
-    ok && st.f_type == libc::BPF_FS_MAGIC
+    statfs(p).is_ok_and(|st| st.filesystem_type() == BPF_FS_MAGIC)
 }
 
 pub struct Pins {
@@ -106,12 +105,8 @@ impl Pins {
             if !self.root.starts_with(sys) {
                 return Err(PinError::NoBpfFs { dir: self.root.clone(), why: "the directory is elsewhere".into() });
             }
-            let src = c"bpf";
-            let target = c"/sys/fs/bpf";
-            // SAFETY: mounting a BPF filesystem with static NUL-terminated strings.
-            let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
-            if r != 0 {
-                let why = io::Error::last_os_error().to_string();
+            if let Err(e) = mount(Some("bpf"), sys, Some("bpf"), MsFlags::empty(), None::<&str>) {
+                let why = io::Error::from(e).to_string();
                 return Err(PinError::NoBpfFs { dir: self.root.clone(), why });
             }
             log::info!("mounted a BPF filesystem at /sys/fs/bpf");

@@ -4,7 +4,9 @@
 use std::{
     cell::Cell,
     marker::PhantomData,
-    os::fd::{AsFd, AsRawFd},
+    num::NonZeroUsize,
+    os::fd::AsFd,
+    ptr::NonNull,
     sync::{
         atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering},
         Arc,
@@ -12,6 +14,11 @@ use std::{
 };
 
 use aya::maps::MapData;
+use nix::{
+    errno::Errno,
+    sys::mman::{mmap, munmap, MapFlags, ProtFlags},
+    unistd::{sysconf, SysconfVar},
+};
 
 /// 64-bit words the writer stores in order; the XDP program reads them with plain loads.
 pub trait Words {
@@ -90,8 +97,7 @@ impl MappedArray {
     /// be mapped.
     pub fn new(map: MapData, value_size: usize, entries: u32) -> std::io::Result<Self> {
         assert_eq!(value_size % 8, 0, "mmapped values are whole words");
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let page = sysconf(SysconfVar::PAGE_SIZE).ok().flatten().expect("the page size is always known") as usize;
         let bytes = (value_size * entries as usize).div_ceil(page) * page;
         let window_bytes = WINDOW_BYTES.div_ceil(page) * page;
         let windows = (0..bytes.div_ceil(window_bytes)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
@@ -120,23 +126,22 @@ impl MappedArray {
     }
 
     fn map_window(&self, w: usize) -> std::io::Result<*mut AtomicU64> {
-        let fd = self.map.fd().as_fd().as_raw_fd();
-        let offset = (w * self.window_bytes) as libc::off_t;
-        // SAFETY: a shared mapping of part of a BPF array map's data; the kernel checks the range.
+        // an empty array has nothing to map: the kernel's answer to a zero length, EINVAL
+        let len = NonZeroUsize::new(self.window_len(w)).ok_or(Errno::EINVAL)?;
+        let offset = (w * self.window_bytes) as _;
+        // SAFETY: a shared mapping of part of a BPF array map's data at an address the kernel
+        // picks; the kernel checks the range.
         let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                self.window_len(w),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                self.map.fd().as_fd(),
                 offset,
             )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(ptr as *mut AtomicU64)
+        }?;
+        Ok(ptr.cast::<AtomicU64>().as_ptr())
     }
 
     fn window(&self, w: usize) -> *mut AtomicU64 {
@@ -161,11 +166,10 @@ impl MappedArray {
     /// # Safety
     /// No reference into the window may be in use.
     unsafe fn drop_window(&self, w: usize) {
-        let p = self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel);
-        if !p.is_null() {
+        if let Some(p) = NonNull::new(self.windows[w].swap(std::ptr::null_mut(), Ordering::AcqRel)) {
             // SAFETY: `p` is the window's mapping of `window_len(w)` bytes, taken out of the
             // table so nothing maps it again; the caller vouches that no reference into it is in use.
-            unsafe { libc::munmap(p.cast::<libc::c_void>(), self.window_len(w)) };
+            let _ = unsafe { munmap(p.cast(), self.window_len(w)) };
         }
     }
 

@@ -19,6 +19,7 @@ use firewall_common::{
     service::{PortGroup, ServicePolicy, PORT_GROUPS, SERVICE_SLOTS},
     sip::{SignatureTable, SipPolicy},
 };
+use nix::errno::Errno;
 
 use super::{Snapshot, TableError, Tables};
 use crate::{
@@ -36,7 +37,7 @@ pub struct OverflowHash<K: Pod> {
 impl<K: Pod> OverflowMap<K> for OverflowHash<K> {
     fn put(&mut self, k: &K, c: &NetClass) -> Result<(), TableError> {
         self.map.insert(k, c, 0).map_err(|source| {
-            if is_errno(&source, libc::E2BIG) || is_errno(&source, libc::ENOMEM) {
+            if is_errno(&source, Errno::E2BIG) || is_errno(&source, Errno::ENOMEM) {
                 TableError::Full { map: self.name, capacity: self.capacity }
             } else {
                 TableError::Map { map: self.name, source }
@@ -45,7 +46,7 @@ impl<K: Pod> OverflowMap<K> for OverflowHash<K> {
     }
     fn del(&mut self, k: &K) -> Result<(), TableError> {
         match self.map.remove(k) {
-            Err(e) if !is_errno(&e, libc::ENOENT) => Err(TableError::Map { map: self.name, source: e }),
+            Err(e) if !is_errno(&e, Errno::ENOENT) => Err(TableError::Map { map: self.name, source: e }),
             _ => Ok(()),
         }
     }
@@ -126,8 +127,8 @@ pub(crate) fn mapped(
     MappedArray::new(data, value_size, entries).map_err(|source| TableError::Mmap { map: name, source })
 }
 
-fn is_errno(e: &MapError, errno: i32) -> bool {
-    matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(errno))
+fn is_errno(e: &MapError, errno: Errno) -> bool {
+    matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(errno as i32))
 }
 
 /// Sizes of the network tables for a capacity (entries per family).
@@ -315,7 +316,7 @@ impl Tables for KernelTables {
         };
         match done {
             // clearing an empty slot
-            Err(MapError::SyscallError(e)) if !on && e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            Err(MapError::SyscallError(e)) if !on && e.io_error.raw_os_error() == Some(Errno::ENOENT as i32) => Ok(()),
             r => r.map_err(|source| TableError::Map { map: maps::TAIL, source }),
         }
     }

@@ -1,76 +1,85 @@
 //! A minimal inotify watch on one directory, waited on with a timeout.
 
-use std::{
-    ffi::CString,
-    io,
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
-    path::Path,
-    time::Duration,
+use std::{io, os::fd::AsFd, path::Path, time::Duration};
+
+use nix::{
+    errno::Errno,
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::inotify::{AddWatchFlags, InitFlags, Inotify},
 };
 
+/// Bytes of a `struct inotify_event` before its name: `wd`, `mask`, `cookie` and `len`.
+const EVENT_HEADER: usize = 16;
+
 pub struct DirWatch {
-    fd: OwnedFd,
+    inotify: Inotify,
 }
 
 impl DirWatch {
     /// Watches `dir` for changes to the files in it: writes, creation, renames, deletion,
     /// truncation (attribute changes).
     pub fn new(dir: &Path) -> io::Result<DirWatch> {
-        // SAFETY: plain syscall; the fd is owned below.
-        let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let mask = libc::IN_MODIFY
-            | libc::IN_CREATE
-            | libc::IN_MOVED_TO
-            | libc::IN_MOVED_FROM
-            | libc::IN_DELETE
-            | libc::IN_ATTRIB
-            | libc::IN_CLOSE_WRITE
-            | libc::IN_DELETE_SELF
-            | libc::IN_MOVE_SELF;
-        // SAFETY: valid fd and NUL-terminated path.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(DirWatch { fd })
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        let mask = AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF;
+        inotify.add_watch(dir, mask)?;
+        Ok(DirWatch { inotify })
     }
 
     /// Waits until something happens in the directory or `timeout` passes; returns whether the
     /// directory itself went away (it must be watched again).
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+        let mut pfd = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
+            Err(Errno::EINTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
+        let gone_mask =
+            (AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_IGNORED).bits();
         let mut gone = false;
         let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: reading into a local buffer of the given size.
-            let len = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if len <= 0 {
-                break;
-            }
+        // read the records in place: `Inotify::read_events` would allocate a Vec and the names
+        while let Ok(len @ 1..) = nix::unistd::read(&self.inotify, &mut buf) {
             let mut off = 0usize;
-            while off + size_of::<libc::inotify_event>() <= len as usize {
-                // SAFETY: the kernel writes whole inotify_event records.
-                let ev: libc::inotify_event = unsafe { std::ptr::read_unaligned(buf.as_ptr().add(off).cast()) };
-                if ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0 {
+            while off + EVENT_HEADER <= len {
+                let word = |at: usize| u32::from_ne_bytes(buf[off + at..off + at + 4].try_into().expect("4 bytes"));
+                if word(4) & gone_mask != 0 {
                     gone = true;
                 }
-                off += size_of::<libc::inotify_event>() + ev.len as usize;
+                off += EVENT_HEADER + word(12) as usize;
             }
         }
         Ok(gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn a_write_wakes_the_wait_and_removing_the_directory_ends_the_watch() {
+        let d = std::env::temp_dir().join(format!("sipwall-dirwatch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let w = DirWatch::new(&d).unwrap();
+        assert!(!w.wait(Duration::ZERO).unwrap(), "nothing happened yet");
+        let start = Instant::now();
+        std::fs::write(d.join("some-long-log-name.log"), "line\n").unwrap();
+        assert!(!w.wait(Duration::from_secs(20)).unwrap(), "the directory is still there");
+        assert!(start.elapsed() < Duration::from_secs(10), "the write woke the wait");
+        // a deleted file's record carries its name before the directory's own records
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(w.wait(Duration::from_secs(20)).unwrap(), "the directory went away");
     }
 }

@@ -6,12 +6,19 @@
 
 use std::{
     io::{BufRead, BufReader},
-    os::{fd::AsRawFd, unix::net::UnixDatagram},
+    os::{
+        fd::{AsFd, BorrowedFd},
+        unix::net::UnixDatagram,
+    },
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
+use nix::{
+    errno::Errno,
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+};
 use serde_json::Value;
 
 /// The journalctl command for `matches`, starting after `cursor`, at the end, or (with
@@ -103,21 +110,12 @@ pub enum Next {
 }
 
 /// Whether `fd` has something to read (or has hung up) within `wait`.
-fn readable(fd: i32, wait: Duration) -> std::io::Result<bool> {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd for the duration of the call.
-    match unsafe { libc::poll(&mut p, 1, ms) } {
-        n if n > 0 => Ok(true),
-        0 => Ok(false),
-        _ => {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
+fn readable(fd: BorrowedFd<'_>, wait: Duration) -> std::io::Result<bool> {
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    match poll(&mut p, PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX)) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -139,7 +137,7 @@ impl Follow {
         let mut buf = String::new();
         loop {
             // journalctl writes whole entries, so once something arrives the line completes
-            if self.lines.buffer().is_empty() && !readable(self.lines.get_ref().as_raw_fd(), wait)? {
+            if self.lines.buffer().is_empty() && !readable(self.lines.get_ref().as_fd(), wait)? {
                 return Ok(Next::Idle);
             }
             buf.clear();

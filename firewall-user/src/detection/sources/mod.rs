@@ -16,6 +16,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nix::{
+    sys::signal::{kill, Signal},
+    unistd::Pid,
+};
+
 use crate::rules::jails::LogPath;
 
 /// Longest wait between two looks at a source; inotify wakes it sooner.
@@ -70,8 +75,7 @@ impl Running {
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(pid) = *self.child.lock().unwrap_or_else(|e| e.into_inner()) {
-            // SAFETY: signalling our own journalctl child.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();

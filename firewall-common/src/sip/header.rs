@@ -9,27 +9,28 @@ use super::{
 /// Longest header name the recogniser compares; longer names are [`Header::Other`].
 pub const MAX_NAME_LEN: usize = 16;
 
-/// A recognised header. Compact forms (RFC 3261 section 7.3.3) map to the same value.
+/// A recognised header: only compared, never stored or counted, so its variants carry no ids.
+/// Compact forms (RFC 3261 section 7.3.3) map to the same variant.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Header {
-    Other = 0,
+    Other,
     /// `Via`, `v`.
-    Via = 1,
+    Via,
     /// `From`, `f`.
-    From = 2,
+    From,
     /// `To`, `t`.
-    To = 3,
+    To,
     /// `Call-ID`, `i`.
-    CallId = 4,
+    CallId,
     /// `CSeq` (no compact form).
-    CSeq = 5,
+    CSeq,
     /// `Contact`, `m`.
-    Contact = 6,
+    Contact,
     /// `Content-Length`, `l`.
-    ContentLength = 7,
+    ContentLength,
     /// `User-Agent` (no compact form).
-    UserAgent = 8,
+    UserAgent,
 }
 
 impl Header {

@@ -14,6 +14,11 @@ use super::{
 const BLOCK: usize = 32;
 /// Calls to [`Classifier::headers`] that cover any payload.
 pub const MAX_HEADER_STEPS: usize = INSPECT_LEN / BLOCK + 2;
+/// Fields searched, in this order: [`Field`] ids.
+const FIELDS: usize = 3;
+/// Calls to [`Classifier::search`] that cover every field: a window's chunks, plus one call
+/// per field to move on.
+pub const MAX_SEARCH_STEPS: usize = FIELDS * (VALUE_WINDOW / 8 + 1) + 1;
 /// 8-byte words in [`INSPECT_LEN`] bytes, rounded up: the bound of the line-end search.
 const MAX_WORDS: usize = INSPECT_LEN / 8 + 1;
 /// CR and LF bytes accepted before the start line (RFC 3261 section 7.5).
@@ -39,12 +44,6 @@ const KEEPALIVE: u32 = 1;
 const STUN: u32 = 2;
 const REQUEST: u32 = 3;
 const RESPONSE: u32 = 4;
-
-/// Fields searched, in this order: [`Field`] ids.
-const FIELDS: usize = 3;
-/// Calls to [`Classifier::search`] that cover every field: a window's chunks, plus one call
-/// per field to move on.
-pub const MAX_SEARCH_STEPS: usize = FIELDS * (VALUE_WINDOW / 8 + 1) + 1;
 
 /// Classification in progress. Plain 32-bit fields, so it can live in a map value the kernel's
 /// `bpf_loop` callbacks read afresh on every call (the verifier then checks each callback

@@ -1,12 +1,15 @@
 //! `sipwall why ADDR` and `sipwall status`: questions to the running daemon.
 
-use std::{path::Path, time::SystemTime};
+use std::{
+    path::Path,
+    time::{Duration, SystemTime},
+};
 
 use clap::Args;
 
 use super::bans::send;
 use crate::{
-    control::protocol::{Request, StatusView, WhyView},
+    control::protocol::{PendingView, Request, StatusView, WhyView},
     datapath::clock,
     duration,
 };
@@ -33,13 +36,34 @@ fn when(ms: u64) -> String {
 
 fn left(expires: Option<u64>, now: u64) -> String {
     match expires {
-        Some(e) if e > now => format!(
-            "until {} ({} left)",
-            when(e),
-            duration::format(Some(std::time::Duration::from_secs((e - now).div_ceil(1000))))
-        ),
+        Some(e) if e > now => format!("until {} ({} left)", when(e), secs((e - now).div_ceil(1000))),
         Some(e) => format!("expired {}", when(e)),
         None => "forever".into(),
+    }
+}
+
+/// `n` seconds the way rules files write durations (`10m`).
+fn secs(n: u64) -> String {
+    duration::format(Some(Duration::from_secs(n)))
+}
+
+/// What a jail holds against the address: failures it counts, or unproven ones it set aside.
+fn failures(p: &PendingView, counted: bool) -> String {
+    let within = secs(p.findtime_secs);
+    if counted {
+        format!("counting: {} has {} of {} failures within {within}", p.jail, p.failures, p.maxretry)
+    } else {
+        format!(
+            "not counted: {} saw {} unproven failures within {within} (a forged packet could produce them)",
+            p.jail, p.failures
+        )
+    }
+}
+
+/// Log lines quoted under what they led to, `indent` deep.
+fn quote(out: &mut String, indent: &str, lines: &[String]) {
+    for l in lines {
+        out.push_str(&format!("{indent}> {l}\n"));
     }
 }
 
@@ -77,45 +101,24 @@ pub fn render_why(verdict: &str, v: &WhyView, now: u64) -> String {
     if let Some(t) = &v.proven_by {
         out.push_str(&format!("  proven: it echoed the host's {t} within the last hour\n"));
     }
-    for p in &v.pending {
-        out.push_str(&format!(
-            "  counting: {} has {} of {} failures within {}\n",
-            p.jail,
-            p.failures,
-            p.maxretry,
-            duration::format(Some(std::time::Duration::from_secs(p.findtime_secs)))
-        ));
-        for l in &p.lines {
-            out.push_str(&format!("    > {l}\n"));
-        }
-    }
-    for p in &v.unproven {
-        out.push_str(&format!(
-            "  not counted: {} saw {} unproven failures within {} (a forged packet could produce them)\n",
-            p.jail,
-            p.failures,
-            duration::format(Some(std::time::Duration::from_secs(p.findtime_secs)))
-        ));
-        for l in &p.lines {
-            out.push_str(&format!("    > {l}\n"));
-        }
+    let counted = v.pending.iter().map(|p| (p, true));
+    let set_aside = v.unproven.iter().map(|p| (p, false));
+    for (p, counted) in counted.chain(set_aside) {
+        out.push_str(&format!("  {}\n", failures(p, counted)));
+        quote(&mut out, "    ", &p.lines);
     }
     if !v.history.is_empty() {
         out.push_str("  ban history, newest first:\n");
         for h in &v.history {
             let length = match h.expires_unix_ms {
-                Some(e) => {
-                    duration::format(Some(std::time::Duration::from_millis(e.saturating_sub(h.created_unix_ms))))
-                }
+                Some(e) => duration::format(Some(Duration::from_millis(e.saturating_sub(h.created_unix_ms)))),
                 None => "forever".into(),
             };
             out.push_str(&format!("    {} by {} for {length}: {}\n", when(h.created_unix_ms), h.jail, h.reason));
             if !h.users.is_empty() {
                 out.push_str(&format!("      users tried: {}\n", h.users.join(", ")));
             }
-            for l in &h.lines {
-                out.push_str(&format!("      > {l}\n"));
-            }
+            quote(&mut out, "      ", &h.lines);
         }
     }
     out
@@ -152,7 +155,7 @@ pub fn render_status(v: &StatusView) -> String {
             j.name,
             j.detector,
             j.maxretry,
-            duration::format(Some(std::time::Duration::from_secs(j.findtime_secs))),
+            secs(j.findtime_secs),
             j.bantime,
             if j.increment { " (longer for repeat offenders)" } else { "" }
         ));
@@ -171,4 +174,54 @@ pub fn render_status(v: &StatusView) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HistoryEntry;
+
+    fn pending(jail: &str, failures: u32, lines: &[&str]) -> PendingView {
+        PendingView {
+            jail: jail.into(),
+            failures,
+            maxretry: 5,
+            findtime_secs: 600,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            users: vec![],
+        }
+    }
+
+    #[test]
+    fn why_quotes_the_lines_under_each_jail_and_ban() {
+        let v = WhyView {
+            pending: vec![pending("sshd", 2, &["Failed password for root", "Failed password for admin"])],
+            unproven: vec![pending("asterisk", 3, &["Wrong password"])],
+            history: vec![HistoryEntry {
+                target: "192.0.2.7/32".parse().unwrap(),
+                jail: "sshd".into(),
+                created_unix_ms: 0,
+                expires_unix_ms: Some(3_600_000),
+                failures: 5,
+                earlier: 0,
+                reason: "5 failures".into(),
+                lines: vec!["Invalid user test".into()],
+                users: vec!["root".into(), "test".into()],
+            }],
+            ..WhyView::default()
+        };
+        assert_eq!(
+            render_why("not dropped", &v, 0),
+            "not dropped\n\
+             \x20 counting: sshd has 2 of 5 failures within 10m\n\
+             \x20   > Failed password for root\n\
+             \x20   > Failed password for admin\n\
+             \x20 not counted: asterisk saw 3 unproven failures within 10m (a forged packet could produce them)\n\
+             \x20   > Wrong password\n\
+             \x20 ban history, newest first:\n\
+             \x20   1970-01-01T00:00:00Z by sshd for 1h: 5 failures\n\
+             \x20     users tried: root, test\n\
+             \x20     > Invalid user test\n"
+        );
+    }
 }

@@ -14,15 +14,15 @@ pub type Key = u64;
 pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// `Conn::flags`: a user was tried (its hash is in `user`).
-const USER: u8 = 1;
+const USER: u8 = 1 << 0;
 /// Another user was tried since the first.
-const SEVERAL_USERS: u8 = 2;
+const SEVERAL_USERS: u8 = 1 << 1;
 /// A failure was seen before its source was known.
-const PENDING: u8 = 4;
+const PENDING: u8 = 1 << 2;
 /// The source is the IPv4 address in `src`.
-const SRC_V4: u8 = 8;
+const SRC_V4: u8 = 1 << 3;
 /// The source is `Others::slots[src]`.
-const SRC_OTHER: u8 = 16;
+const SRC_OTHER: u8 = 1 << 4;
 
 /// What is known of one connection so far.
 #[derive(Debug, Clone, Copy, Default)]

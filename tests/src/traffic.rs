@@ -42,23 +42,54 @@ pub fn frame(lab: &Lab, src: &str, dport: u16, syn: bool, tag: &str, seq: u64) -
     l4_frame(lab.peer_mac, lab.host_mac, src, dst, dport, syn, &payload(tag, seq))
 }
 
+/// A thread in one of a lab's namespaces that runs until told to stop; stopped and joined when
+/// dropped.
+struct Worker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Runs `body` in namespace `ns`; `body` returns once the flag it is given is set.
+    fn start(ns: &str, body: impl FnOnce(&AtomicBool) + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        Self { stop, handle: Some(in_netns(ns, move || body(&s))) }
+    }
+
+    /// Stops the thread and waits for it; its panic, if any, becomes the caller's.
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Arrivals by flow tag: (sequence number, when).
 type Seen = Arc<Mutex<HashMap<String, Vec<(u64, Instant)>>>>;
 
 /// Counts marked frames reaching the host's interface (after XDP).
 pub struct Receiver {
-    stop: Arc<AtomicBool>,
     seen: Seen,
-    handle: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl Receiver {
     pub fn start(lab: &Lab) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let seen: Seen = Arc::default();
-        let (s, m, ifname) = (stop.clone(), seen.clone(), lab.host_if.clone());
+        let (m, ifname) = (seen.clone(), lab.host_if.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let handle = in_netns(&lab.host, move || {
+        let worker = Worker::start(&lab.host, move |s| {
             let sock = RawSock::open(&ifname).expect("packet socket on the host side");
             ready_tx.send(()).unwrap();
             while !s.load(Ordering::Relaxed) {
@@ -70,7 +101,7 @@ impl Receiver {
             }
         });
         ready_rx.recv_timeout(Duration::from_secs(5)).expect("receiver ready");
-        Self { stop, seen, handle: Some(handle) }
+        Self { seen, _worker: worker }
     }
 
     pub fn count(&self, tag: &str) -> usize {
@@ -103,30 +134,19 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 /// Counts every frame reaching the host's interface (after XDP) from one IPv4 source, marked
 /// or not: real clients' packets.
 pub struct SourceCounter {
-    stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
-    handle: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl SourceCounter {
     pub fn start(lab: &Lab, src: std::net::Ipv4Addr) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
-        let (s, c, ifname) = (stop.clone(), count.clone(), lab.host_if.clone());
+        let (c, ifname) = (count.clone(), lab.host_if.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let handle = in_netns(&lab.host, move || {
+        let worker = Worker::start(&lab.host, move |s| {
             let sock = RawSock::open(&ifname).expect("packet socket on the host side");
             ready_tx.send(()).unwrap();
             while !s.load(Ordering::Relaxed) {
@@ -139,20 +159,11 @@ impl SourceCounter {
             }
         });
         ready_rx.recv_timeout(Duration::from_secs(5)).expect("counter ready");
-        Self { stop, count, handle: Some(handle) }
+        Self { count, _worker: worker }
     }
 
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for SourceCounter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 
@@ -171,18 +182,16 @@ pub fn send_all(lab: &Lab, frames: Vec<Vec<u8>>) {
 
 /// A steady flow of marked frames until stopped.
 pub struct Flow {
-    stop: Arc<AtomicBool>,
     pub sent: Arc<AtomicU64>,
-    handle: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl Flow {
     /// `make(seq)` builds each frame; `pps` frames per second.
     pub fn start(lab: &Lab, pps: u64, make: impl Fn(u64) -> Vec<u8> + Send + 'static) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
-        let (s, n, ifname) = (stop.clone(), sent.clone(), lab.peer_if.clone());
-        let handle = in_netns(&lab.peer, move || {
+        let (n, ifname) = (sent.clone(), lab.peer_if.clone());
+        let worker = Worker::start(&lab.peer, move |s| {
             let sock = RawSock::open(&ifname).expect("packet socket on the peer side");
             let gap = Duration::from_nanos(1_000_000_000 / pps);
             let mut next = Instant::now();
@@ -198,7 +207,7 @@ impl Flow {
                 }
             }
         });
-        Self { stop, sent, handle: Some(handle) }
+        Self { sent, worker }
     }
 
     /// Frames sent so far: every frame numbered from here on leaves after this call.
@@ -207,20 +216,8 @@ impl Flow {
     }
 
     pub fn stop(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.join().unwrap();
-        }
+        self.worker.finish();
         self.sent.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Flow {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 

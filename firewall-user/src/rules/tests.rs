@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::rules::jails::DetectorKind;
+use crate::rules::jails::{DetectorKind, Mode};
 
 mod sip;
 
@@ -262,10 +262,7 @@ overalljails = true
     assert_eq!(s.detector, DetectorKind::Custom("freepbx".into()));
     assert_eq!((s.maxretry, s.bantime), (1, None));
     assert_eq!(d.detectors["freepbx"].failregex.len(), 2);
-    assert_eq!(
-        d.jail("ssh-aggressive").unwrap().detector,
-        DetectorKind::Sshd(crate::detection::detect::sshd::Mode::Aggressive)
-    );
+    assert_eq!(d.jail("ssh-aggressive").unwrap().detector, DetectorKind::Sshd(Mode::Aggressive));
     let inc = d.jail("recidive").unwrap().increment.clone().unwrap();
     assert_eq!((inc.multipliers, inc.overalljails), (vec![1, 4, 16], true));
 }

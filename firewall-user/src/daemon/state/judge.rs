@@ -1,7 +1,13 @@
 //! Log detections on their way to the jails: proven, resolved, held for a proof, or counted
 //! apart as unproven.
 
-use super::*;
+use super::{Daemon, HELD_MAX, HOLD_MS};
+use crate::{
+    daemon::detection::Detected,
+    detection::detect::{Event, Proof},
+    detection::jail::Outcome,
+    rules::jails::DetectorKind,
+};
 
 impl Daemon {
     /// Takes one detection from a log to its jail. Log evidence that one datagram could produce
@@ -16,8 +22,9 @@ impl Daemon {
         }
     }
 
-    /// Whether `x` is settled (see [`Proofs::settle`]). Only Asterisk writes the Call-ID in a
-    /// field of its own; in another detector's line that text could be the attacker's.
+    /// Whether `x` is settled (see [`Proofs::settle`](crate::detection::proof::Proofs::settle)).
+    /// Only Asterisk writes the Call-ID in a field of its own; in another detector's line that
+    /// text could be the attacker's.
     fn settle(&self, x: &mut Detected, now: u64) -> bool {
         let asterisk = self
             .engine

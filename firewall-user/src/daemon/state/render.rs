@@ -1,7 +1,10 @@
 //! The metrics page, rendered from the daemon's state and the kernel counters read before the
 //! lock.
 
-use super::*;
+use firewall_common::{maps, rate::rate_slots, reason::Reason};
+
+use super::Daemon;
+use crate::{datapath::loader, metrics::kernel};
 
 impl Daemon {
     /// The exposition text, with the XDP program's counters (`counters`, `events`), which are

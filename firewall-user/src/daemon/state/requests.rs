@@ -1,6 +1,15 @@
 //! The control requests (`sipwall ban`, `unban`, `list`, `why`, `status`, …) the daemon answers.
 
-use super::*;
+use std::time::SystemTime;
+
+use super::Daemon;
+use crate::{
+    control::protocol::{BanView, Request, Response},
+    datapath::clock,
+    datapath::enforcer::BanChange,
+    duration,
+    rules::cidr,
+};
 
 impl Daemon {
     pub fn handle(&mut self, req: Request) -> Response {

@@ -8,7 +8,11 @@ use firewall_common::{addr::Addr6, nets::class, FOREVER};
 use crate::datapath::bans::Ban;
 
 use super::*;
-use crate::{datapath::clock::KernelClock, datapath::tables::fake::FakeTables, rules::ports::Proto};
+use crate::{
+    datapath::clock::{self, KernelClock},
+    datapath::tables::fake::FakeTables,
+    rules::ports::Proto,
+};
 
 fn rules(text: &str) -> Rules {
     Rules::parse("t", text, Path::new("/")).unwrap().0

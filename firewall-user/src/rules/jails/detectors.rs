@@ -1,10 +1,38 @@
 //! `[detectors.NAME]`: a fail2ban filter pasted as a custom detector, checked as it is read.
 
-use super::{string_or_list, valid_name, BUILTIN_DETECTORS};
-use crate::{
-    detection::detect::custom::{Filter, Spec},
-    rules::reader::{Reader, Section},
-};
+use std::collections::HashMap;
+
+use super::{kind::BUILTIN_DETECTORS, string_or_list, valid_name};
+use crate::rules::reader::{Reader, Section};
+
+/// A filter as written in the rules file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub prefregex: Option<String>,
+    pub failregex: Vec<String>,
+    pub ignoreregex: Vec<String>,
+    pub definitions: HashMap<String, String>,
+    /// fail2ban's `datepattern`; `None` is `common.conf`'s `{^LN-BEG}`.
+    pub datepattern: Option<String>,
+    /// fail2ban's `maxlines`; only 1 (each line on its own) is supported.
+    pub maxlines: Option<u32>,
+}
+
+/// What is wrong with a filter, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct CompileError {
+    /// `prefregex`, `failregex[2]`, `datepattern`, …
+    pub field: String,
+    pub message: String,
+}
+
+/// Whether a filter compiles. Compiling is the custom detector's (`detection::detect::custom`
+/// implements this for [`Spec`]); the reader asks as it reads `[detectors.NAME]`, so a filter
+/// that does not compile is reported at the key that holds it and the rules file is rejected.
+pub trait Compiles {
+    fn compiles(&self) -> Result<(), CompileError>;
+}
 
 const DETECTOR_KEYS: &[&str] =
     &["prefregex", "failregex", "ignoreregex", "definitions", "daemon", "datepattern", "maxlines"];
@@ -54,8 +82,8 @@ pub(super) fn read_detector(
     if let Some((daemon, _)) = s.string(r, "daemon") {
         spec.definitions.insert("_daemon".into(), daemon);
     }
-    match Filter::new(&spec) {
-        Ok(_) => Some(spec),
+    match spec.compiles() {
+        Ok(()) => Some(spec),
         Err(e) => {
             let key = e.field.split('[').next().unwrap_or("failregex").to_owned();
             let at = if s.has(&key) { s.value_span(&key) } else { span };

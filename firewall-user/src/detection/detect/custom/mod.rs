@@ -13,7 +13,7 @@ mod multiline;
 mod template;
 mod translate;
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use fancy_regex::{Captures, Regex};
 
@@ -24,28 +24,8 @@ use self::{
     multiline::{Connections, Groups, Merged},
 };
 use super::{host, Detector, Event, Failure, Proof};
-
-/// A filter as written in the rules file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Spec {
-    pub prefregex: Option<String>,
-    pub failregex: Vec<String>,
-    pub ignoreregex: Vec<String>,
-    pub definitions: HashMap<String, String>,
-    /// fail2ban's `datepattern`; `None` is `common.conf`'s `{^LN-BEG}`.
-    pub datepattern: Option<String>,
-    /// fail2ban's `maxlines`; only 1 (each line on its own) is supported.
-    pub maxlines: Option<u32>,
-}
-
-/// What is wrong with a filter, and where.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct CompileError {
-    /// `prefregex`, `failregex[2]`, `datepattern`, …
-    pub field: String,
-    pub message: String,
-}
+use crate::rules::jails::Compiles;
+pub use crate::rules::jails::{CompileError, Spec};
 
 /// One compiled expression and the names of its groups.
 #[derive(Debug)]
@@ -201,6 +181,12 @@ impl Filter {
             return None;
         }
         event(&groups)
+    }
+}
+
+impl Compiles for Spec {
+    fn compiles(&self) -> Result<(), CompileError> {
+        Filter::new(self).map(drop)
     }
 }
 

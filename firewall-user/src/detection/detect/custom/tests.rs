@@ -1,5 +1,7 @@
 //! Filters pasted from fail2ban.
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::detection::detect::custom::{
     date::{Dates, State},

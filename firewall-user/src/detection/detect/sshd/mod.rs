@@ -19,35 +19,7 @@ use conns::{Conns, Key};
 pub use messages::{classify, Msg, Src};
 
 use super::{prefix, Detector, Event, Failure, Proof};
-
-/// Which messages count, as fail2ban's sshd filter `mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Authentication failures.
-    #[default]
-    Normal,
-    /// Also scanners that disconnect before authenticating (no identification, bad protocol,
-    /// connections closed in the pre-authentication phase).
-    Ddos,
-    /// Also clients that offer no usable authentication method or algorithm.
-    Extra,
-    /// All of the above.
-    Aggressive,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "normal" => Ok(Mode::Normal),
-            "ddos" => Ok(Mode::Ddos),
-            "extra" => Ok(Mode::Extra),
-            "aggressive" => Ok(Mode::Aggressive),
-            _ => Err(format!("unknown sshd mode `{s}`: expected normal, ddos, extra or aggressive")),
-        }
-    }
-}
+pub use crate::rules::jails::Mode;
 
 pub struct Sshd {
     mode: Mode,

@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::EXIT_CONFIG;
 use crate::{
-    datapath::loader::net_capacity,
-    rules::{fit, Rules},
+    datapath::{fit, loader::net_capacity},
+    rules::Rules,
 };
 
 #[derive(Debug, Args)]

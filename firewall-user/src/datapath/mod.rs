@@ -6,7 +6,8 @@
 //! answers leaving the host; [`features`] says what the running kernel accepted. The
 //! [`enforcer`] owns the model of the rules and bans ([`bans`], [`services`], [`nets`]) and
 //! writes it into the kernel [`tables`], whose large arrays are slot tables ([`slots`]) reached
-//! through shared mappings ([`shm`]).
+//! through shared mappings ([`shm`]); [`fit`] tells whether rules fit those tables, and with
+//! which line they stop fitting.
 
 pub mod attach;
 pub mod bans;
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod egress;
 pub mod enforcer;
 pub mod features;
+pub mod fit;
 pub mod good;
 pub mod loader;
 pub mod nets;

@@ -6,7 +6,6 @@
 pub mod blocklist;
 pub mod cidr;
 pub mod diag;
-pub mod fit;
 pub mod jails;
 pub mod ports;
 pub mod reader;

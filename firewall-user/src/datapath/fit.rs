@@ -3,8 +3,8 @@
 //! networks (allow list, blocked sources, each service's `allow_from`, then every blocklist
 //! file's entries), so the answer names the file and line an admin has to change.
 
-use super::{Diagnostic, Rules, Severity};
-use crate::{datapath::clock::KernelClock, datapath::enforcer::Enforcer, datapath::tables::fake::FakeTables};
+use super::{clock::KernelClock, enforcer::Enforcer, tables::fake::FakeTables};
+use crate::rules::{Diagnostic, Rules, Severity};
 
 /// Table entries the rules take when they fit: (IPv4, IPv6).
 pub type Entries = (usize, usize);

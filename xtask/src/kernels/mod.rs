@@ -1,6 +1,6 @@
 //! The kernel-matrix tier: the kernels VoIP hosts run, booted under qemu with virtme-ng, each
-//! running the verdict tests (BPF_PROG_TEST_RUN) and the attach test (`kernel_features`: `sipwall
-//! run` on veth in network namespaces) inside; the host kernel runs the same tests natively.
+//! running the `verdict` tier (BPF_PROG_TEST_RUN) and the lab's attach test (`kernel_features`:
+//! `sipwall run` on veth in network namespaces) inside; the host kernel runs the same natively.
 //!
 //! The kernels are Debian packages, downloaded with `apt-get download` and unpacked (never
 //! installed) under `target/kernels/`: Debian 12's current 6.1 (the one its `linux-image-amd64`
@@ -11,6 +11,10 @@
 //!
 //! Results go to `target/kernels/tier/report.md` (the kernel × feature table, with the verifier's
 //! work per program) and `target/kernels/tier/report.json`.
+//! work per program) and `target/kernels/tier/report.json`.
+
+mod debian;
+mod report;
 
 use std::{
     collections::BTreeMap,
@@ -20,32 +24,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// A kernel of the matrix, found by asking apt.
-pub struct Kernel {
-    /// Short name: the column of the report and the directory under `target/kernels/`.
-    pub series: &'static str,
-    /// Who runs it.
-    pub distribution: &'static str,
-    query: Query,
-}
-
-enum Query {
-    /// The unsigned image behind what this metapackage depends on.
-    DependencyOf(&'static str),
-    /// The newest unsigned image whose name starts with the prefix and ends with the suffix.
-    Newest(&'static str, &'static str),
-}
-
-pub const MATRIX: [Kernel; 2] = [
-    Kernel { series: "6.1", distribution: "Debian 12", query: Query::DependencyOf("linux-image-amd64") },
-    Kernel {
-        series: "6.12",
-        distribution: "Debian 13 (and Debian 12 backports)",
-        query: Query::Newest("linux-image-6.12.", "-amd64-unsigned"),
-    },
-];
+use debian::{sh, MATRIX};
+pub use report::{report, write_docs};
 
 /// One run of a tier's test binary on each kernel: its name in the report, the binary (a test
 /// target of `sipwall-tests`), and the libtest arguments that pick its tests.
@@ -80,88 +62,6 @@ pub struct Job {
 const GUEST_LIMIT: Duration = Duration::from_secs(40 * 60);
 /// Where `scripts/setup --test` installs virtme-ng.
 const VNG: &str = "/opt/vng/bin/vng";
-
-fn sh(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Compares Debian version-ish strings number by number (6.12.9 < 6.12.10).
-fn version_key(s: &str) -> Vec<u64> {
-    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(0)).collect()
-}
-
-impl Kernel {
-    /// The package name of this kernel's unsigned image, as apt knows it now.
-    fn package(&self) -> Result<String, String> {
-        let found = match &self.query {
-            Query::DependencyOf(meta) => {
-                let deps = sh(Command::new("apt-cache").args(["depends", meta]))?;
-                deps.lines()
-                    .filter_map(|l| l.trim().strip_prefix("Depends: "))
-                    .find(|p| p.starts_with("linux-image-") && !p.ends_with("-unsigned"))
-                    .map(|p| format!("{p}-unsigned"))
-            }
-            Query::Newest(prefix, suffix) => {
-                let names = sh(Command::new("apt-cache").args(["pkgnames", prefix]))?;
-                names
-                    .lines()
-                    .filter(|n| n.ends_with(suffix) && !n.contains("-rt-") && !n.contains("-cloud-"))
-                    .max_by_key(|n| version_key(n))
-                    .map(str::to_owned)
-            }
-        };
-        found.ok_or_else(|| format!("apt knows no {} kernel package (run apt-get update)", self.series))
-    }
-
-    /// Downloads and unpacks the kernel under `dir` unless it is there; returns its vmlinuz.
-    pub fn fetch(&self, dir: &Path) -> Result<PathBuf, String> {
-        let mut package = self.package();
-        if package.is_err() {
-            sh(Command::new("apt-get").args(["update", "-qq"]))?;
-            package = self.package();
-        }
-        let package = package?;
-        let root = dir.join(&package);
-        if vmlinuz(&root).is_none() {
-            eprintln!("==> kernel {}: downloading {package}", self.series);
-            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            for old in fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
-                if old.file_name().to_string_lossy().ends_with(".deb") {
-                    let _ = fs::remove_file(old.path());
-                }
-            }
-            sh(Command::new("apt-get").args(["download", "-qq", &package]).current_dir(dir))?;
-            let deb = fs::read_dir(dir)
-                .map_err(|e| e.to_string())?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "deb"))
-                .ok_or_else(|| format!("apt-get download {package} left no .deb in {}", dir.display()))?;
-            let _ = fs::remove_dir_all(&root);
-            sh(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
-            let _ = fs::remove_file(&deb);
-            // an older build of this series is not needed any more
-            for old in fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
-                if old.path() != root && old.path().is_dir() {
-                    let _ = fs::remove_dir_all(old.path());
-                }
-            }
-        }
-        vmlinuz(&root).ok_or_else(|| format!("{package} has no boot/vmlinuz-*"))
-    }
-}
-
-fn vmlinuz(root: &Path) -> Option<PathBuf> {
-    fs::read_dir(root.join("boot"))
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
-}
 
 /// The test executables `cargo test --no-run` built for `runs`.
 pub fn executables(mut cargo: Command, runs: &[Run]) -> Result<Vec<Job>, String> {
@@ -357,105 +257,6 @@ fn failed(column: &str, why: String) -> Outcome {
     }
 }
 
-/// The report: the kernel × feature table and the verifier's work.
-pub fn report(outcomes: &[Outcome]) -> (String, Value) {
-    let header = |f: &dyn Fn(&Outcome) -> String| outcomes.iter().map(f).collect::<Vec<_>>().join(" | ");
-    let mut md = String::new();
-    md.push_str(&format!("| | {} |\n", header(&|o| format!("{} (`{}`)", o.column, o.release))));
-    md.push_str(&format!("|---|{}\n", "---|".repeat(outcomes.len())));
-    let verdict_tests = |o: &Outcome| {
-        let (p, f) = TESTS.iter().filter(|t| t.binary == "verdict").fold((0, 0), |(p, f), t| {
-            let (tp, tf, _) = o.tests.get(t.name).copied().unwrap_or_default();
-            (p + tp, f + tf)
-        });
-        if f == 0 && p > 0 {
-            format!("{p} passed")
-        } else {
-            format!("**{p} passed, {f} failed**")
-        }
-    };
-    let feature = |o: &Outcome, name: &str| match o.features.get(name) {
-        Some(1) => "yes".to_owned(),
-        Some(_) => "**no**".to_owned(),
-        None => "?".to_owned(),
-    };
-    let attach = |o: &Outcome| match o.tests.get("kernel_features") {
-        Some((_, 0, _)) if !o.failed.iter().any(|f| f.starts_with("kernel_features")) => "passed".to_owned(),
-        Some(_) => "**failed**".to_owned(),
-        None => "?".to_owned(),
-    };
-    md.push_str(&format!("| verdict tests (BPF_PROG_TEST_RUN) | {} |\n", header(&verdict_tests)));
-    md.push_str(&format!(
-        "| attach test: `sipwall run` on veth, scanner dropped, ban, egress 403s, SIGKILL and restart | {} |\n",
-        header(&attach)
-    ));
-    md.push_str(&format!(
-        "| SIP inspector (`sipwall_sip`, `sipwall_sip_full`) | {} |\n",
-        header(&|o| feature(o, "sip_inspector"))
-    ));
-    md.push_str(&format!(
-        "| egress classifier (`sipwall_egress`) | {} |\n",
-        header(&|o| feature(o, "egress_classifier"))
-    ));
-    md.push_str(&format!(
-        "| egress hook | {} |\n",
-        header(&|o| match o.features.get("tcx") {
-            Some(1) => "TCX".to_owned(),
-            Some(_) => "clsact qdisc".to_owned(),
-            None => "?".to_owned(),
-        })
-    ));
-    let programs: Vec<String> = {
-        let mut p: Vec<String> = outcomes.iter().flat_map(|o| o.verifier.keys().cloned()).collect();
-        p.sort();
-        p.dedup();
-        p
-    };
-    for p in &programs {
-        md.push_str(&format!(
-            "| verifier: instructions processed for `{p}` | {} |\n",
-            header(&|o| o.verifier.get(p).map(|n| group(*n)).unwrap_or_else(|| "?".to_owned()))
-        ));
-    }
-    let json = json!(outcomes
-        .iter()
-        .map(|o| json!({
-            "kernel": o.column,
-            "release": o.release,
-            "tests": o.tests.iter().map(|(k, (p, f, s))| (k.clone(), json!({"passed": p, "failed": f, "seconds": s}))).collect::<serde_json::Map<_, _>>(),
-            "failed": o.failed,
-            "verifier_instructions": o.verifier,
-            "features": o.features,
-        }))
-        .collect::<Vec<_>>());
-    (md, json)
-}
-
-/// Puts `table` between the kernel-matrix markers of the document at `path`.
-pub fn write_docs(path: &Path, table: &str) -> Result<(), String> {
-    const BEGIN: &str = "<!-- kernel-matrix:begin -->\n";
-    const END: &str = "<!-- kernel-matrix:end -->";
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!("{} has no {BEGIN:?} … {END:?} markers", path.display()));
-    };
-    let out = format!("{}{table}{}", &text[..b + BEGIN.len()], &text[e..]);
-    fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// 123456 → "123,456".
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,14 +276,5 @@ mod tests {
         assert!(s.contains("\n/t/verdict-1 --test-threads=2  > \"$out/verdict.log\""), "{s}");
         assert!(s.contains("\n/t/lab-1 --test-threads=2 kernel_features:: > \"$out/kernel_features.log\""), "{s}");
         assert!(s.contains("echo \"kernel_features $? "), "{s}");
-    }
-
-    #[test]
-    fn kernel_versions_sort_by_number() {
-        let mut v = ["linux-image-6.12.9+deb12-amd64-unsigned", "linux-image-6.12.117+deb12-amd64-unsigned"];
-        v.sort_by_key(|n| version_key(n));
-        assert_eq!(v[1], "linux-image-6.12.117+deb12-amd64-unsigned");
-        assert_eq!(group(1_234_567), "1,234,567");
-        assert_eq!(group(999), "999");
     }
 }

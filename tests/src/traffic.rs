@@ -57,6 +57,24 @@ impl Worker {
         Self { stop, handle: Some(in_netns(ns, move || body(&s))) }
     }
 
+    /// Hands every frame reaching the lab host's interface (after XDP) to `on_frame`; returns
+    /// once the packet socket is open.
+    fn tap(lab: &Lab, mut on_frame: impl FnMut(&[u8]) + Send + 'static) -> Self {
+        let ifname = lab.host_if.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let worker = Self::start(&lab.host, move |stop| {
+            let sock = RawSock::open(&ifname).expect("packet socket on the host side");
+            ready_tx.send(()).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(f) = sock.recv() {
+                    on_frame(&f);
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).expect("packet socket on the host side ready");
+        worker
+    }
+
     /// Stops the thread and waits for it; its panic, if any, becomes the caller's.
     fn finish(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -87,20 +105,12 @@ pub struct Receiver {
 impl Receiver {
     pub fn start(lab: &Lab) -> Self {
         let seen: Seen = Arc::default();
-        let (m, ifname) = (seen.clone(), lab.host_if.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let worker = Worker::start(&lab.host, move |s| {
-            let sock = RawSock::open(&ifname).expect("packet socket on the host side");
-            ready_tx.send(()).unwrap();
-            while !s.load(Ordering::Relaxed) {
-                if let Some(f) = sock.recv() {
-                    if let Some((tag, seq)) = parse_mark(&f) {
-                        m.lock().unwrap().entry(tag).or_default().push((seq, Instant::now()));
-                    }
-                }
+        let m = seen.clone();
+        let worker = Worker::tap(lab, move |f| {
+            if let Some((tag, seq)) = parse_mark(f) {
+                m.lock().unwrap().entry(tag).or_default().push((seq, Instant::now()));
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(5)).expect("receiver ready");
         Self { seen, _worker: worker }
     }
 
@@ -144,21 +154,13 @@ pub struct SourceCounter {
 impl SourceCounter {
     pub fn start(lab: &Lab, src: std::net::Ipv4Addr) -> Self {
         let count = Arc::new(AtomicU64::new(0));
-        let (c, ifname) = (count.clone(), lab.host_if.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let worker = Worker::start(&lab.host, move |s| {
-            let sock = RawSock::open(&ifname).expect("packet socket on the host side");
-            ready_tx.send(()).unwrap();
-            while !s.load(Ordering::Relaxed) {
-                if let Some(f) = sock.recv() {
-                    // Ethernet, IPv4: the source address is at bytes 26..30
-                    if f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[26..30] == src.octets() {
-                        c.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+        let c = count.clone();
+        let worker = Worker::tap(lab, move |f| {
+            // Ethernet, IPv4: the source address is at bytes 26..30
+            if f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[26..30] == src.octets() {
+                c.fetch_add(1, Ordering::Relaxed);
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(5)).expect("counter ready");
         Self { count, _worker: worker }
     }
 

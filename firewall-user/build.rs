@@ -1,5 +1,6 @@
 //! Builds the XDP program (`firewall-ebpf`) and leaves the object in `OUT_DIR/sipwall.bpf.o`
-//! for `include_bytes!`.
+//! for `include_bytes!`, and beside it the benchmark's traffic generator, the eBPF crate's
+//! second binary, in `OUT_DIR/trafficgen.bpf.o` (the daemon never loads it).
 //!
 //! The eBPF crate is compiled by Debian's `rustc-web` (which ships a prebuilt `core` for
 //! `bpfel-unknown-none`) and linked by `bpf-linker`; see docs/building.md. The nested cargo gets
@@ -24,9 +25,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SIPWALL_BPF_OBJECT");
 
     let dst = out.join("sipwall.bpf.o");
-    // A prebuilt object (for packaging, or hosts without the eBPF toolchain).
+    let trafficgen = out.join("trafficgen.bpf.o");
+    // A prebuilt object (for packaging, or hosts without the eBPF toolchain). It comes without
+    // the traffic generator: an empty file stands in, and the benchmark that needs it says so.
     if let Some(prebuilt) = env::var_os("SIPWALL_BPF_OBJECT") {
         std::fs::copy(&prebuilt, &dst).unwrap_or_else(|e| panic!("copying SIPWALL_BPF_OBJECT={prebuilt:?}: {e}"));
+        std::fs::write(&trafficgen, b"").unwrap_or_else(|e| panic!("writing {trafficgen:?}: {e}"));
         return;
     }
 
@@ -71,6 +75,8 @@ fn main() {
              libstd-rust-web-dev-bpf and bpf-linker on PATH: run scripts/setup"
         );
     }
-    let built = target_dir.join(BPF_TARGET).join("release").join("sipwall");
-    std::fs::copy(&built, &dst).unwrap_or_else(|e| panic!("copying {built:?}: {e}"));
+    for (bin, dst) in [("sipwall", &dst), ("sipwall-trafficgen", &trafficgen)] {
+        let built = target_dir.join(BPF_TARGET).join("release").join(bin);
+        std::fs::copy(&built, dst).unwrap_or_else(|e| panic!("copying {built:?}: {e}"));
+    }
 }

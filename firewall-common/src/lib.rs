@@ -15,6 +15,7 @@ pub mod rate;
 pub mod reason;
 pub mod service;
 pub mod sip;
+pub mod trafficgen;
 
 pub mod clock;
 

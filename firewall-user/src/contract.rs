@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 
 use aya_obj::Object;
-use firewall_common::{maps, programs, reason::Reason};
+use firewall_common::{maps, programs, reason::Reason, trafficgen};
 use object::{Object as _, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
 
-use crate::BPF_OBJECT;
+use crate::{BPF_OBJECT, TRAFFICGEN_OBJECT};
 
 /// What aya-log's kernel side adds for `--trace-drops`: its ring buffer and its level switch,
 /// which aya-log's user side opens by these names.
@@ -68,4 +68,17 @@ fn the_reason_table_in_the_architecture_doc_is_the_kernel_s() {
         .collect();
     let kernel: Vec<(&str, &str)> = Reason::ALL.iter().map(|r| (r.name(), r.action().name())).collect();
     assert_eq!(rows, kernel);
+}
+
+#[test]
+fn the_traffic_generator_is_an_object_of_its_own_with_the_names_firewall_common_gives() {
+    if TRAFFICGEN_OBJECT.is_empty() {
+        eprintln!("built from a prebuilt object (SIPWALL_BPF_OBJECT): no traffic generator to check");
+        return;
+    }
+    let obj = Object::parse(TRAFFICGEN_OBJECT).expect("the generator's object parses");
+    assert_eq!(set(obj.programs.keys().map(String::as_str)), set([trafficgen::PROGRAM]));
+    let found = set(obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.')));
+    assert_eq!(found, set([trafficgen::SOURCES, trafficgen::SENT]));
+    assert!(!programs::ALL.contains(&trafficgen::PROGRAM), "the generator is no program of sipwall's object");
 }

@@ -22,3 +22,8 @@ pub mod store;
 
 /// The XDP program, built by `build.rs`.
 pub const BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwall.bpf.o"));
+
+/// The benchmark's traffic generator (`firewall_common::trafficgen`), built by `build.rs` beside
+/// the XDP program; empty when the build took a prebuilt object (`SIPWALL_BPF_OBJECT`). The
+/// daemon never uses it: a constant, it is in no binary that does not read it.
+pub const TRAFFICGEN_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/trafficgen.bpf.o"));

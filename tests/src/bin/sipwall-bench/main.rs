@@ -1,22 +1,27 @@
 //! `cargo xtask bench`: the data path (ns per packet), the SIP inspector (ns per packet with
 //! inspection on and off), detection (lines per second against fail2ban-regex, log line to
 //! dropped packets), the ban tables (loading 1,000,000 bans, daemon memory), ban storms from the
-//! kernel, a soak under a flood of forged sources and the verifier's work on each kernel of the
-//! matrix. Prints Markdown (and writes it with `--out FILE`).
+//! kernel, a soak under a flood of forged sources, sipwall against netfilter's filters under a
+//! flood from an in-kernel generator, and the verifier's work on each kernel of the matrix.
+//! Prints Markdown (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,kernels] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,netfilter,kernels] [--out FILE] [--compare OBJ,…]
 
+mod contenders;
 mod datapath;
 mod detect;
 mod kernels;
 mod latency;
 mod load;
+mod netfilter;
+mod receiver;
 mod sip;
 mod soak;
 mod storm;
+mod trafficgen;
 mod util;
 
-const SECTIONS: [&str; 8] = ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "kernels"];
+const SECTIONS: [&str; 9] = ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "netfilter", "kernels"];
 
 fn main() {
     // SAFETY: geteuid has no preconditions.
@@ -58,6 +63,10 @@ fn main() {
     if wanted("soak") {
         md.push_str("\n### Soak under a flood of forged sources\n\n");
         md.push_str(&soak::run(quick));
+    }
+    if wanted("netfilter") {
+        md.push_str("\n### Side by side with netfilter\n\n");
+        md.push_str(&netfilter::run(quick));
     }
     if wanted("kernels") {
         md.push_str("\n### Verifier work per kernel\n\n");

@@ -27,6 +27,21 @@ pub fn pin_to(cpu: usize) {
     }
 }
 
+/// The calling thread's CPUs, to give back with [`set_affinity`].
+pub fn affinity() -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is valid output space of the right size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set);
+        set
+    }
+}
+
+pub fn set_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: a valid cpu_set_t of the size given.
+    unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) };
+}
+
 pub fn human(n: usize) -> String {
     match n {
         0 => "0".into(),

@@ -11,7 +11,8 @@ use std::{
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-fn sh(args: &[&str]) {
+/// Runs a command (program and arguments) and panics with its stderr if it fails.
+pub fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -144,7 +145,8 @@ impl Drop for Lab {
     }
 }
 
-fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
+/// The MAC address of interface `ifname` in namespace `ns`.
+pub fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
     let out = Command::new("ip")
         .args(["netns", "exec", ns, "cat", &format!("/sys/class/net/{ifname}/address")])
         .output()

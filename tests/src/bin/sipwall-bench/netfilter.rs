@@ -7,12 +7,15 @@
 
 use std::{
     net::Ipv4Addr,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use firewall_common::trafficgen::SOURCE_SLOTS;
-use sipwall_tests::{frames::l4_frame, netns::Lab, traffic::payload};
+use sipwall_tests::{
+    frames::l4_frame,
+    netns::{mac_of, sh, Lab},
+    traffic::payload,
+};
 
 use crate::{
     contenders::{iptables_version, seconds, Contender, Installed, ALL},
@@ -65,22 +68,6 @@ struct Link {
     rcv_mac: [u8; 6],
 }
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn mac(ns: &str, ifname: &str) -> [u8; 6] {
-    let out = Command::new("ip").args(["-n", ns, "-j", "link", "show", "dev", ifname]).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j link");
-    let text = v[0]["address"].as_str().expect("a MAC address");
-    let mut mac = [0u8; 6];
-    for (m, part) in mac.iter_mut().zip(text.split(':')) {
-        *m = u8::from_str_radix(part, 16).expect("a MAC address");
-    }
-    mac
-}
-
 impl Link {
     fn new(lab: &Lab) -> Self {
         let id = std::process::id() % 1_000_000;
@@ -99,7 +86,7 @@ impl Link {
         sh(&["ip", "netns", "exec", &lab.host, "sysctl", "-qw", &format!("net.ipv4.conf.{rcv_if}.rp_filter=0")]);
         gro_on(&lab.host, &rcv_if);
         threaded_napi(&lab.host, &rcv_if);
-        let (gen_mac, rcv_mac) = (mac(&lab.peer, &gen_if), mac(&lab.host, &rcv_if));
+        let (gen_mac, rcv_mac) = (mac_of(&lab.peer, &gen_if), mac_of(&lab.host, &rcv_if));
         Self { gen_if, rcv_if, rcv_ip: rcv_ip.parse().unwrap(), gen_mac, rcv_mac }
     }
 

@@ -22,7 +22,7 @@
 use std::sync::OnceLock;
 
 use firewall_common::sip::{
-    classify, Classifier, Kind, Method, Scratch, SignatureTable, Step, INSPECT_LEN, MAX_HEADER_STEPS, MAX_SEARCH_STEPS,
+    classify, seal, Classifier, Kind, Method, Scratch, SignatureTable, Step, INSPECT_LEN, MAX_HEADER_STEPS, MAX_SEARCH_STEPS,
     SCRATCH_LEN,
 };
 use libfuzzer_sys::fuzz_target;
@@ -35,6 +35,9 @@ fn table() -> &'static SignatureTable {
 
 /// Runs the classifier step by step as the XDP program does, checking the step bounds.
 fn stepwise(buf: &Scratch, len: usize, table: &SignatureTable) -> Classifier {
+    let mut sealed = *buf;
+    seal(&mut sealed, len);
+    let buf = &sealed;
     let mut c = Classifier::new(len);
     assert!(c.inspected() <= INSPECT_LEN);
     if c.first(buf) == Step::Continue {

@@ -23,10 +23,15 @@
 //! the work multiplies with every loop nested in it, so:
 //! - The classifier is a state machine in plain 32-bit fields ([`Classifier`]) that lives in the
 //!   map value next to the buffer: [`Classifier::first`] reads the start line,
-//!   [`Classifier::headers`] 32 bytes of the header block per call (each LF in them starts a
-//!   line), [`Classifier::search`] 8 bytes of a searched value per call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier
-//!   checks once whatever the number of calls, because their state is map memory it does not
-//!   track. [`classify`] runs the same steps with plain loops, for userspace and tests.
+//!   [`Classifier::headers`] looks through up to 64 bytes of the header block per call for the
+//!   next line it must read (one starting with `u`, `f`, CR or LF, or any line while a value is
+//!   open) and reads that one line, [`Classifier::search`] 8 bytes of a searched value per
+//!   call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier checks
+//!   once whatever the number of calls, because their state is map memory it does not track.
+//!   Each call costs about 6 ns on its own (a call and a return through the kernel's return
+//!   thunk), so the header steps are large; two search steps per call took the callback's
+//!   stack past the kernel's 512 bytes beside the program's.
+//!   [`classify`] runs the same steps with plain loops, for userspace and tests.
 //! - Bytes are found 8 at a time ([`word`]): line ends, the colon of a header name, word starts
 //!   (letters and digits not preceded by one), leading CR/LF, all without a branch per byte.
 //! - Signatures are filed by a hash of their first four letters ([`SignatureTable::by_prefix`]):
@@ -36,8 +41,10 @@
 //! - Values whose range would differ at each exit of a loop are read back from the state (the
 //!   start line's end) or masked after [`word::opaque`], so the verifier sees one state where it
 //!   would otherwise see one per exit, and the compiler cannot drop a mask the verifier needs.
-//! - Within a header line only `User-Agent`, `From` and `f` are of interest: a line whose first
-//!   letter is neither `u` nor `f` is passed over unread.
+//! - Only the lines that may be `User-Agent`, `From` or `f` are read, found 8 bytes at a time
+//!   by the byte after each LF; the others are passed over unread. A value's line end is looked
+//!   for right away, within the bytes the search reads. At most [`MAX_READ_LINES`] lines are
+//!   read in a message.
 //! - Headers are read until both `User-Agent` and `From` were seen or the headers ended, so a
 //!   message body (SDP) is never read.
 
@@ -61,7 +68,7 @@ mod tests;
 
 pub use method::{Method, MethodSet};
 pub use policy::{sip_flag, SipPolicy};
-pub use scan::{Classifier, Step, MAX_HEADER_STEPS, MAX_SEARCH_STEPS};
+pub use scan::{Classifier, Step, MAX_HEADER_STEPS, MAX_READ_LINES, MAX_SEARCH_STEPS};
 pub use signature::{
     Field, Signature, SignatureError, SignatureTable, DEFAULT_SCANNER_USER_AGENTS, DEFAULT_SIGNATURES, NMAP_PROBE_URI,
 };
@@ -96,7 +103,7 @@ pub struct SipScratch {
     pub handoff: Handoff,
     pub buf: Scratch,
 }
-const _: () = assert!(size_of::<SipScratch>() == 120 + SCRATCH_LEN);
+const _: () = assert!(size_of::<SipScratch>() == 128 + SCRATCH_LEN);
 
 /// What the inspector's first stage (`sipwall_sip`) hands the full inspection
 /// (`sipwall_sip_full`) besides the payload: who sent the request, to which service, its
@@ -152,9 +159,25 @@ pub struct Classification {
 }
 
 /// Classifies the `len`-byte payload at the start of `buf` (only the first [`INSPECT_LEN`]
-/// bytes are read), looking for the signatures in `table`.
+/// bytes are read), looking for the signatures in `table`. Works on a sealed copy of `buf`.
 pub fn classify(buf: &Scratch, len: usize, table: &SignatureTable) -> Classification {
+    let mut copy = *buf;
     let mut c = Classifier::new(len);
-    c.run(buf, table);
+    c.run(&mut copy, table);
     c.result()
+}
+
+/// What [`seal`] writes after the payload: an empty line, which ends the header block.
+pub const END_MARK: [u8; 4] = *b"\r\n\r\n";
+
+/// Writes [`END_MARK`] right after the `len` bytes [`Classifier`] reads (at most
+/// [`INSPECT_LEN`]), so that the header walk stops there without comparing its position with
+/// the length at every word. The kernel seals the copy it makes; [`Classifier::run`] seals the
+/// buffer it is given.
+#[inline(always)]
+pub fn seal(buf: &mut Scratch, len: usize) {
+    let at = if len < INSPECT_LEN { len } else { INSPECT_LEN };
+    // SAFETY: at <= INSPECT_LEN and the buffer holds INSPECT_LEN + 4 bytes and more
+    // (SCRATCH_MASK >= INSPECT_LEN + 8); the write has no alignment requirement.
+    unsafe { core::ptr::write_unaligned(buf.as_mut_ptr().add(at & SCRATCH_MASK).cast::<[u8; 4]>(), END_MARK) };
 }

@@ -1,19 +1,27 @@
-//! The classifier's state machine: the start line, then the header block a few words per call,
-//! then the signature search 8 bytes per call, so the XDP program can drive the last two from
-//! `bpf_loop` callbacks that the verifier checks once.
+//! The classifier's state machine: the start line, then the header block a few words and at
+//! most one line per call, then the signature search 8 bytes per call, so the XDP program can
+//! drive the last two from `bpf_loop` callbacks that the verifier checks once.
 
 use super::{
     header::{name_at, Header},
-    signature::{Field, SignatureTable, VALUE_WINDOW},
+    signature::{Field, SignatureTable, SIGNATURE_LEN, VALUE_WINDOW},
     start::{self, StartLine},
-    word::{byte, find, first_byte, keep, load, load_near, opaque, zero_bytes_exact, HIGHS, ONES},
+    word::{byte, find, first_byte, load, load_near, opaque, zero_bytes_exact, HIGHS, ONES},
     Classification, Hit, Kind, Method, Scratch, INSPECT_LEN, SCRATCH_MASK,
 };
 
-/// Bytes of the header block [`Classifier::headers`] reads per call.
-const BLOCK: usize = 32;
-/// Calls to [`Classifier::headers`] that cover any payload.
-pub const MAX_HEADER_STEPS: usize = INSPECT_LEN / BLOCK + 2;
+/// Words of the header block [`Classifier::headers`] reads per call, at most.
+const SCAN_WORDS: usize = 8;
+/// Lines [`Classifier::headers`] reads in a message, at most: those that start like a wanted
+/// header or end an open value, one call each. The walk ends at the next such line, so what
+/// follows it is not searched, as with bytes past [`INSPECT_LEN`]; a tool that hides its
+/// User-Agent that way could as well leave it out.
+pub const MAX_READ_LINES: usize = 32;
+/// Calls to [`Classifier::headers`] that cover any payload: the words, plus one call per line
+/// it reads, plus the call that ends the walk at the line past [`MAX_READ_LINES`].
+pub const MAX_HEADER_STEPS: usize = INSPECT_LEN / (8 * SCAN_WORDS) + 1 + MAX_READ_LINES + 1;
+/// Words read to find the end of a value's line.
+const VALUE_WORDS: usize = (VALUE_WINDOW + SIGNATURE_LEN) / 8 + 1;
 /// Fields searched, in this order: [`Field`] ids.
 const FIELDS: usize = 3;
 /// Calls to [`Classifier::search`] that cover every field: a window's chunks, plus one call
@@ -71,6 +79,8 @@ pub struct Classifier {
     done: u32,
     /// Per [`Field`] id: the value's span (start, end); empty when absent.
     spans: [[u32; 2]; FIELDS],
+    /// Lines the header walk read (see [`MAX_READ_LINES`]).
+    lines: u32,
     /// The next field to search.
     search_field: u32,
     /// Where the start line ended, read back through memory (see [`Classifier::launder`]).
@@ -81,6 +91,9 @@ pub struct Classifier {
     search_carry: u32,
 }
 
+// `Classifier::reset` writes it as 32-bit words.
+const _: () = assert!(size_of::<Classifier>() & 3 == 0 && align_of::<Classifier>() == 4);
+
 impl Classifier {
     /// Starts on a payload of `len` bytes at the start of the buffer; bytes past
     /// [`INSPECT_LEN`] are ignored.
@@ -88,6 +101,20 @@ impl Classifier {
     pub fn new(len: usize) -> Classifier {
         let len = if len > INSPECT_LEN { INSPECT_LEN } else { len };
         Classifier { len: len as u32, ..Classifier::default() }
+    }
+
+    /// Starts over on a payload of `len` bytes, one field at a time: a copy of a whole
+    /// [`Classifier`] into map memory would be a call to a byte loop on BPF.
+    #[inline(always)]
+    pub fn reset(&mut self, len: usize) {
+        let fresh = Classifier::new(len);
+        let from = (&raw const fresh).cast::<u32>();
+        let to = core::ptr::from_mut(self).cast::<u32>();
+        for i in 0..size_of::<Classifier>() / 4 {
+            // SAFETY: both point to a `Classifier`, which is 32-bit fields alone; volatile so the
+            // stores stay stores.
+            unsafe { core::ptr::write_volatile(to.add(i), *from.add(i)) };
+        }
     }
 
     /// The payload bytes inspected (the copy's length).
@@ -138,8 +165,9 @@ impl Classifier {
     }
 
     /// Runs the whole classification with plain loops (userspace and tests; the kernel drives
-    /// the same steps from `bpf_loop`).
-    pub fn run(&mut self, buf: &Scratch, table: &SignatureTable) {
+    /// the same steps from `bpf_loop`), after sealing `buf` ([`super::seal`]).
+    pub fn run(&mut self, buf: &mut Scratch, table: &SignatureTable) {
+        super::seal(buf, self.len as usize);
         if self.first(buf) == Step::Continue {
             for _ in 0..MAX_HEADER_STEPS {
                 if self.headers(buf) == Step::Done {
@@ -154,54 +182,67 @@ impl Classifier {
         }
     }
 
-    /// Reads the next [`BLOCK`] bytes of the header block, 8 at a time: each LF found starts a
-    /// line ([`Classifier::line`]). What the kernel's header callback runs.
+    /// Reads up to [`SCAN_WORDS`] words of the header block for the next line it must read (see
+    /// [`wanted_lines`]), then reads that line ([`Classifier::line`]): one line per call, and
+    /// none of the lines in between. `buf` must be sealed ([`super::seal`]). What the kernel's
+    /// header callback runs.
     #[inline(always)]
     pub fn headers(&mut self, buf: &Scratch) -> Step {
-        let len = self.len as usize & SCRATCH_MASK;
-        let mut p = self.pos as usize & SCRATCH_MASK;
         if self.done != 0 {
             return Step::Done;
         }
-        for _ in 0..BLOCK / 8 {
-            if p >= len {
-                // the data ends inside the headers: an open value ends with it
-                self.close(len);
-                return self.finish();
-            }
-            let mut lf = keep(zero_bytes_exact(load_near(buf, p) ^ (ONES * b'\n' as u64)), len - p);
-            for _ in 0..8 {
-                if lf == 0 {
+        let len = self.len as usize & SCRATCH_MASK;
+        let mut p = self.pos as usize & SCRATCH_MASK;
+        // while a value is open every line end matters: it ends the value or folds into it
+        let open = if self.open != 0 { HIGHS } else { 0 };
+        let mut at = usize::MAX;
+        // the buffer is sealed: the empty line after the data ends the walk at the latest
+        for _ in 0..SCAN_WORDS {
+            let lf = zero_bytes_exact(load_near(buf, p) ^ (ONES * b'\n' as u64));
+            if lf != 0 {
+                // byte i of `next` follows byte i of the word: the first byte of a line
+                let next = load_near(buf, p + 1);
+                let wanted = lf & (wanted_lines(next) | open);
+                if wanted != 0 {
+                    at = p + first_byte(wanted);
                     break;
-                }
-                let at = p + first_byte(lf);
-                lf &= lf - 1;
-                if self.line(buf, at + 1, len) == Step::Done {
-                    return self.finish();
                 }
             }
             p += 8;
         }
-        self.pos = p as u32;
-        Step::Continue
+        if at == usize::MAX {
+            self.pos = p as u32;
+            return Step::Continue;
+        }
+        // read back from the state: one range for the line whichever word it was found in
+        let s = self.launder(at + 1);
+        self.pos = s as u32;
+        self.lines += 1;
+        if self.lines > MAX_READ_LINES as u32 {
+            self.close(line_content_end(buf, s - 1));
+            return self.finish();
+        }
+        match self.line(buf, s, len) {
+            Step::Continue => Step::Continue,
+            Step::Done => self.finish(),
+        }
     }
 
     /// The line starting at `s` (after an LF): ends an open value unless it is folded into it,
-    /// ends the headers when empty, and opens the value of a `User-Agent` or `From` header.
+    /// ends the headers when empty, and reads the value of a `User-Agent` or `From` header.
     #[inline(always)]
     fn line(&mut self, buf: &Scratch, s: usize, len: usize) -> Step {
         let c = if s < len { byte(buf, s) } else { b'\n' };
         let folded = c == b' ' || c == b'\t';
         if !folded {
             // the line before ended at its LF, or at its CR LF
-            let e = if s >= 2 && byte(buf, s - 2) == b'\r' { s - 2 } else { s - 1 };
-            self.close(e);
+            self.close(line_content_end(buf, s - 1));
         }
         if c == b'\r' || c == b'\n' || (self.seen == SEEN_USER_AGENT | SEEN_FROM && self.open == 0) {
             // the empty line that ends the headers, the end of the data, or nothing left to find
             return Step::Done;
         }
-        // only User-Agent, From and f are wanted: a line starting otherwise is skipped unread
+        // only User-Agent, From and f are wanted
         let first = c | 0x20;
         if folded || (first != b'u' && first != b'f') {
             return Step::Continue;
@@ -213,12 +254,43 @@ impl Classifier {
             _ => return Step::Continue,
         };
         let bit = 1 << field as u32;
-        if self.seen & bit == 0 {
+        if self.seen & bit != 0 {
             // the first of each: a repeated header is not searched
-            self.seen |= bit;
-            self.open = field as u32 + 1;
-            self.spans[field as usize & 3] = [value as u32, len as u32];
+            return Step::Continue;
         }
+        self.seen |= bit;
+        self.open = field as u32 + 1;
+        self.spans[field as usize & 3] = [value as u32, len as u32];
+        self.value_end(buf, value, len)
+    }
+
+    /// Ends the value just opened at `value` where its line ends, when that is within the bytes
+    /// the search reads and no line folds into it; the walk goes on from that line end. A
+    /// longer value stays open: the walk ends it at the next line end it reads.
+    #[inline(always)]
+    fn value_end(&mut self, buf: &Scratch, value: usize, len: usize) -> Step {
+        let limit = value + VALUE_WINDOW + SIGNATURE_LEN;
+        let limit = if limit < len { limit } else { len };
+        let lf = self.launder(find::<VALUE_WORDS>(buf, value, limit, b'\n'));
+        if lf >= limit {
+            // the search never reads past `limit`: the value may end there
+            if limit < len {
+                self.close(limit);
+                self.pos = limit as u32;
+            }
+            return Step::Continue;
+        }
+        let c = if lf + 1 < len { byte(buf, lf + 1) } else { b'\n' };
+        if c == b' ' || c == b'\t' {
+            // folded: the walk reads on from this line end with the value open
+            self.pos = lf as u32;
+            return Step::Continue;
+        }
+        self.close(line_content_end(buf, lf));
+        if self.seen == SEEN_USER_AGENT | SEEN_FROM {
+            return self.finish();
+        }
+        self.pos = lf as u32;
         Step::Continue
     }
 
@@ -333,6 +405,27 @@ impl Classifier {
     fn finish(&mut self) -> Step {
         self.done = 1;
         Step::Done
+    }
+}
+
+/// The high bit of each byte of `w` that starts a line the walk must read: `u` or `f` in either
+/// case (`User-Agent`, `From`, `f`), or CR or LF (the empty line that ends the headers).
+#[inline(always)]
+fn wanted_lines(w: u64) -> u64 {
+    let lower = w | (ONES * 0x20);
+    zero_bytes_exact(lower ^ (ONES * b'u' as u64))
+        | zero_bytes_exact(lower ^ (ONES * b'f' as u64))
+        | zero_bytes_exact(w ^ (ONES * b'\r' as u64))
+        | zero_bytes_exact(w ^ (ONES * b'\n' as u64))
+}
+
+/// Where the content of the line whose LF is at `lf` ends: before its CR LF or its LF.
+#[inline(always)]
+fn line_content_end(buf: &Scratch, lf: usize) -> usize {
+    if lf >= 1 && byte(buf, lf - 1) == b'\r' {
+        lf - 1
+    } else {
+        lf
     }
 }
 

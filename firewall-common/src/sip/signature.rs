@@ -134,6 +134,14 @@ impl Signature {
         core::str::from_utf8(&self.bytes[..n]).unwrap_or("")
     }
 
+    /// Bytes `8 * w..8 * w + 8` of the signature, little-endian, read in place.
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        let w = if w < SIGNATURE_LEN / 8 { w } else { 0 };
+        // SAFETY: 8 bytes within `bytes` (w < SIGNATURE_LEN / 8); no alignment requirement.
+        u64::from_le(unsafe { core::ptr::read_unaligned(self.bytes.as_ptr().add(8 * w).cast::<u64>()) })
+    }
+
     /// Zero if the signature occurs at `buf[p..end]`, comparing case-insensitively. Four words
     /// compared under the signature's masks, and the length checks done in arithmetic: no
     /// branch, so the verifier walks one path however many signatures it checks.
@@ -141,9 +149,7 @@ impl Signature {
     fn diff_at(&self, buf: &Scratch, p: usize, end: usize) -> u64 {
         let mut diff = 0u64;
         for w in 0..SIGNATURE_LEN / 8 {
-            let mut sig = [0u8; 8];
-            sig.copy_from_slice(&self.bytes[w * 8..w * 8 + 8]);
-            diff |= (lower8(load_near(buf, p + w * 8)) ^ u64::from_le_bytes(sig)) & self.masks[w];
+            diff |= (lower8(load_near(buf, p + w * 8)) ^ self.word(w)) & self.masks[w];
         }
         let n = self.len as u64;
         // all ones when the signature would run past `end`, or the entry is unused
@@ -352,22 +358,30 @@ impl SignatureTable {
     }
 
     /// The first signature in `wanted` (a bitmask) that matches at `p`. An empty bucket (the
-    /// common case) costs one branch; a bucket's entries are then all compared without a
-    /// branch, and one branch takes the hit: few paths for the verifier, whatever the table.
+    /// common case) costs one branch; a bucket's entries are then compared on their first 8
+    /// bytes, and only an entry that matches them is compared in full. Every compare is
+    /// branch-free: few paths for the verifier, whatever the table.
     #[inline(always)]
     fn match_at(&self, buf: &Scratch, p: usize, end: usize, wanted: u32) -> Option<u8> {
-        let bucket = &self.by_prefix[prefix_bucket(lower8(load_near(buf, p)) as u32)];
+        let head = lower8(load_near(buf, p));
+        let bucket = &self.by_prefix[prefix_bucket(head as u32)];
         if bucket[0] == 0 {
+            return None;
+        }
+        let mut heads = 0u64;
+        for (k, &slot) in bucket.iter().enumerate() {
+            let i = (slot as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1);
+            let s = &self.signatures[i];
+            let d = ((head ^ s.word(0)) & s.masks[0]) | skip(slot, wanted, i);
+            heads |= is_zero(d) << k;
+        }
+        if heads == 0 {
             return None;
         }
         let mut hits = 0u64;
         for (k, &slot) in bucket.iter().enumerate() {
             let i = (slot as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1);
-            let empty = (slot as u64).wrapping_sub(1) >> 63;
-            let unwanted = ((wanted >> i) & 1) as u64 ^ 1;
-            let d = self.signatures[i].diff_at(buf, p, end) | empty | unwanted;
-            // 1 when d is zero
-            hits |= (((d | d.wrapping_neg()) >> 63) ^ 1) << k;
+            hits |= is_zero(self.signatures[i].diff_at(buf, p, end) | skip(slot, wanted, i)) << k;
         }
         if hits == 0 {
             return None;
@@ -375,4 +389,19 @@ impl SignatureTable {
         let k = hits.trailing_zeros() as usize & (BUCKET_LEN - 1);
         Some(((bucket[k] as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1)) as u8)
     }
+}
+
+/// Non-zero when bucket slot `slot` (signature index `i` + 1) is empty or its signature is not in
+/// `wanted`.
+#[inline(always)]
+fn skip(slot: u8, wanted: u32, i: usize) -> u64 {
+    let empty = (slot as u64).wrapping_sub(1) >> 63;
+    let unwanted = ((wanted >> i) & 1) as u64 ^ 1;
+    empty | unwanted
+}
+
+/// 1 when `d` is zero, else 0.
+#[inline(always)]
+const fn is_zero(d: u64) -> u64 {
+    ((d | d.wrapping_neg()) >> 63) ^ 1
 }

@@ -297,3 +297,31 @@ fn the_leading_method_agrees_with_the_start_line_parser() {
         assert_eq!(leading(other), Method::Unknown, "{:?}", String::from_utf8_lossy(other));
     }
 }
+
+#[test]
+fn lines_past_the_read_limit_end_the_walk() {
+    // lines that start like `User-Agent` are each read; past the limit the walk stops
+    let decoys = |n: usize| "Un-Agent: x\r\n".repeat(n);
+    let near = format!("{REGISTER}{}User-Agent: friendly-scanner\r\n\r\n", decoys(super::MAX_READ_LINES - 2));
+    assert_eq!(hit(&near), Some("friendly-scanner"));
+    let far = format!("{REGISTER}{}User-Agent: friendly-scanner\r\n\r\n", decoys(super::MAX_READ_LINES + 1));
+    assert_eq!(run(far.as_bytes()), Classification { kind: Kind::Request(Method::Register), scanner: None });
+    // lines that start otherwise cost no read, however many
+    let other = format!("{REGISTER}{}User-Agent: friendly-scanner\r\n\r\n", "X-Agent: x\r\n".repeat(60));
+    assert_eq!(hit(&other), Some("friendly-scanner"));
+}
+
+#[test]
+fn only_the_first_of_a_repeated_header_is_searched() {
+    assert_eq!(hit("OPTIONS sip:a SIP/2.0\r\nUser-Agent: Foo\r\nUser-Agent: sipvicious\r\n\r\n"), None);
+    assert_eq!(hit("OPTIONS sip:a SIP/2.0\r\nf: <sip:1@a>\r\nFrom: <sip:nm@nm>\r\n\r\n"), None);
+    assert_eq!(hit("OPTIONS sip:a SIP/2.0\r\nFrom: <sip:nm@nm>\r\nf: <sip:1@a>\r\n\r\n"), Some(NMAP_PROBE_URI));
+}
+
+#[test]
+fn a_value_longer_than_the_window_ends_where_the_search_stops() {
+    // the value runs past the bytes searched; the next header is still read
+    let long = format!("OPTIONS sip:a SIP/2.0\r\nUser-Agent: Foo {}\r\nFrom: <sip:nm@nm>\r\n\r\n", "y".repeat(300));
+    let c = run(long.as_bytes());
+    assert_eq!(c.scanner.map(|h| h.field), Some(Field::From));
+}

@@ -10,9 +10,9 @@ use firewall_common::{
     reason::Reason,
     sip::{
         clean::{Clean, Source},
-        method, sip_flag,
+        method, seal, sip_flag,
         word::opaque,
-        Classifier, Handoff, Method, INSPECT_LEN, SCRATCH_MASK,
+        Handoff, Method, INSPECT_LEN, SCRATCH_MASK,
     },
 };
 
@@ -132,7 +132,8 @@ fn hand_on(ctx: &XdpContext, seg: &Segment, who: &Handoff, request: bool) -> boo
     if r != 0 {
         return false;
     }
-    s.state = Classifier::new(n as usize);
+    seal(&mut s.buf, n as usize);
+    s.state.reset(n as usize);
     s.handoff = *who;
     if seg.tcp {
         s.handoff.established = proof::established(ctx, seg) as u8;

@@ -34,7 +34,7 @@ fn kernel_detail(payload: &[u8], rules: &SipRules) -> u32 {
     buf[..payload.len()].copy_from_slice(payload);
     let table = rules.signatures().expect("valid signatures");
     let mut c = Classifier::new(payload.len());
-    c.run(&buf, &table);
+    c.run(&mut buf, &table);
     let (index, field) = c.hit().expect("a scanner signature");
     index | field << 8
 }

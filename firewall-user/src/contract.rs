@@ -77,8 +77,10 @@ fn the_traffic_generator_is_an_object_of_its_own_with_the_names_firewall_common_
         return;
     }
     let obj = Object::parse(TRAFFICGEN_OBJECT).expect("the generator's object parses");
-    assert_eq!(set(obj.programs.keys().map(String::as_str)), set([trafficgen::PROGRAM]));
+    assert_eq!(set(obj.programs.keys().map(String::as_str)), set([trafficgen::PROGRAM, trafficgen::FLOOR_PROGRAM]));
     let found = set(obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.')));
-    assert_eq!(found, set([trafficgen::SOURCES, trafficgen::SENT]));
-    assert!(!programs::ALL.contains(&trafficgen::PROGRAM), "the generator is no program of sipwall's object");
+    assert_eq!(found, set([trafficgen::SOURCES, trafficgen::SENT, trafficgen::PASS, trafficgen::DROPPED]));
+    for p in [trafficgen::PROGRAM, trafficgen::FLOOR_PROGRAM] {
+        assert!(!programs::ALL.contains(&p), "the generator's {p} is no program of sipwall's object");
+    }
 }

@@ -1,7 +1,9 @@
 //! The benchmark's traffic generator (`sipwall-bench --only netfilter`): run with
 //! BPF_PROG_TEST_RUN and `BPF_F_TEST_XDP_LIVE_FRAMES`, it gives each frame a source address
 //! from `SW_GEN_SOURCES` and sends it out of the interface the run names (XDP_TX), to the
-//! veth peer. An object of its own: never loaded by the daemon, never part of `sipwall.bpf.o`.
+//! veth peer. Its second program, `sipwall_trafficgen_floor`, is the benchmark's floor on the
+//! receiving side: the least an XDP filter does (read the source, compare, count, drop). An
+//! object of its own: never loaded by the daemon, never part of `sipwall.bpf.o`.
 #![no_std]
 #![no_main]
 
@@ -18,6 +20,12 @@ static SW_GEN_SOURCES: Array<u32> = Array::with_max_entries(SOURCE_SLOTS, 0);
 
 #[map]
 static SW_GEN_SENT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static SW_GEN_PASS: Array<u32> = Array::with_max_entries(1, 0);
+
+#[map]
+static SW_GEN_DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 const ETH_HLEN: usize = 14;
 /// The frames are IPv4 without options (the benchmark builds them so).
@@ -57,6 +65,25 @@ pub fn sipwall_trafficgen(ctx: XdpContext) -> u32 {
         ip.add(10).cast::<u16>().write_unaligned(!(sum as u16));
     }
     xdp_action::XDP_TX
+}
+
+/// Drops every IPv4 frame but those from the source in `SW_GEN_PASS`, counting the drops.
+#[xdp]
+pub fn sipwall_trafficgen_floor(ctx: XdpContext) -> u32 {
+    let (data, end) = (ctx.data(), ctx.data_end());
+    if data + ETH_HLEN + IP_HLEN > end {
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: the source address lies inside the frame (checked above).
+    let saddr_be = unsafe { ((data + ETH_HLEN + 12) as *const u32).read_unaligned() };
+    if SW_GEN_PASS.get(0).is_some_and(|&p| p == saddr_be) {
+        return xdp_action::XDP_PASS;
+    }
+    if let Some(dropped) = SW_GEN_DROPPED.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot, and XDP programs do not preempt each other on one CPU.
+        unsafe { *dropped += 1 };
+    }
+    xdp_action::XDP_DROP
 }
 
 #[cfg(not(test))]

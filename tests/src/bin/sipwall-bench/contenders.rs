@@ -1,6 +1,7 @@
 //! The filters the netfilter benchmark puts on the receiving side, one at a time, each holding
 //! the same bans: how each is installed (and how long that takes), what counts its drops, and
-//! how it is taken down again.
+//! how it is taken down again. Two rows are references, not filters: the XDP floor (the least
+//! any XDP filter costs on this path) and no filter at all.
 
 use std::{
     fmt::Write as _,
@@ -9,13 +10,19 @@ use std::{
     time::Instant,
 };
 
+use aya::{
+    maps::{Array, MapData, PerCpuArray},
+    programs::{Xdp, XdpMode},
+    Ebpf,
+};
+use firewall_common::trafficgen;
 use sipwall::{datapath::bans::Ban, store::Store};
 use sipwall_tests::{
     daemon::{DaemonProc, LOG_JAILS_OFF},
     netns::{in_netns, Lab},
 };
 
-use crate::util::human;
+use crate::{netfilter::LEGIT, util::human};
 
 /// fail2ban's chain for the benchmark's jail, as its iptables actions name it (`f2b-<name>`).
 const F2B_CHAIN: &str = "f2b-sipwall";
@@ -29,16 +36,18 @@ pub enum Contender {
     NftIngress,
     IpsetRaw,
     IptablesChain,
+    XdpFloor,
     NoFilter,
 }
 
 /// In the order they run and are listed; sipwall first, the others are compared with it.
-pub const ALL: [Contender; 6] = [
+pub const ALL: [Contender; 7] = [
     Contender::Sipwall,
     Contender::NftInput,
     Contender::NftIngress,
     Contender::IpsetRaw,
     Contender::IptablesChain,
+    Contender::XdpFloor,
     Contender::NoFilter,
 ];
 
@@ -50,6 +59,7 @@ impl Contender {
             Self::NftIngress => "nftables set, `netdev` ingress hook",
             Self::IpsetRaw => "iptables + ipset `hash:net`, `raw PREROUTING`",
             Self::IptablesChain => "iptables chain, one `REJECT` rule per ban (fail2ban)",
+            Self::XdpFloor => "XDP floor: drops all but the legitimate source, no bans",
             Self::NoFilter => "no filter",
         }
     }
@@ -78,6 +88,7 @@ impl Contender {
             }
             Self::IpsetRaw => (Counter::Ipset, timed(ipset_raw(&ns, bans))),
             Self::IptablesChain => (Counter::Chain, f2b_chain(&ns, bans, one_by_one)),
+            Self::XdpFloor => (Counter::Floor(Box::new(floor(&ns, ifname))), (None, None)),
             Self::NoFilter => (Counter::None, (None, None)),
         };
         Installed { ns, counter, install, note }
@@ -212,8 +223,36 @@ fn sipwall(lab: &Lab, ifname: &str, bans: &[Ipv4Addr]) -> (DaemonProc, f64) {
     (d, ms / 1000.0)
 }
 
+/// The generator object's floor program attached to the receiving end (detached when dropped),
+/// and its drop counter.
+struct Floor {
+    _ebpf: Ebpf,
+    dropped: PerCpuArray<MapData, u64>,
+}
+
+/// Attaches the floor program (`firewall_common::trafficgen::FLOOR_PROGRAM`) to `ifname` in
+/// namespace `ns`, native mode, passing [`LEGIT`].
+fn floor(ns: &str, ifname: &str) -> Floor {
+    let ifname = ifname.to_owned();
+    in_netns(ns, move || {
+        let mut ebpf = Ebpf::load(sipwall::TRAFFICGEN_OBJECT).expect("load the generator's object");
+        let mut pass: Array<MapData, u32> =
+            Array::try_from(ebpf.take_map(trafficgen::PASS).expect("the floor's pass address")).unwrap();
+        pass.set(0, u32::from(LEGIT).to_be(), 0).expect("write the pass address");
+        let dropped = PerCpuArray::try_from(ebpf.take_map(trafficgen::DROPPED).expect("the floor's counter")).unwrap();
+        let prog: &mut Xdp =
+            ebpf.program_mut(trafficgen::FLOOR_PROGRAM).expect("the floor program").try_into().unwrap();
+        prog.load().expect("load the floor program");
+        prog.attach(&ifname, XdpMode::Driver).unwrap_or_else(|e| panic!("attach the floor to {ifname}: {e}"));
+        Floor { _ebpf: ebpf, dropped }
+    })
+    .join()
+    .unwrap()
+}
+
 enum Counter {
     Sipwall(Box<DaemonProc>),
+    Floor(Box<Floor>),
     Nft { family: &'static str, chain: &'static str },
     Ipset,
     Chain,
@@ -247,6 +286,7 @@ impl Installed {
                 let c = iptables_counts(&self.ns, "filter", "INPUT");
                 c[0] - c[1]
             }
+            Counter::Floor(f) => f.dropped.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0),
             Counter::None => 0,
         }
     }
@@ -258,7 +298,8 @@ impl Installed {
             Counter::Sipwall(mut d) => {
                 d.stop();
             }
-            Counter::None => {}
+            // the program goes with its object
+            Counter::Floor(_) | Counter::None => {}
             _ => {
                 // iptables-nft's tables are nftables tables: one flush takes both kinds
                 ok(&self.ns, "nft", &["flush", "ruleset"], None);

@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// The one source that is not banned: one frame in [`LEGIT_EVERY`] is its.
-const LEGIT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
+pub const LEGIT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 const LEGIT_EVERY: usize = 64;
 /// The generator's CPU (and the socket reader's); the receiving side's NAPI thread runs on
 /// [`RX_CPU`].

@@ -2,10 +2,11 @@
 //! inspection on and off), detection (lines per second against fail2ban-regex, log line to
 //! dropped packets), the ban tables (loading 1,000,000 bans, daemon memory), ban storms from the
 //! kernel, a soak under a flood of forged sources, sipwall against netfilter's filters under a
-//! flood from an in-kernel generator, and the verifier's work on each kernel of the matrix.
+//! flood from an in-kernel generator, the SIP inspector under the same generator's flood of
+//! forged sources, and the verifier's work on each kernel of the matrix.
 //! Prints Markdown (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,netfilter,kernels] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,netfilter,sipflood,kernels] [--out FILE] [--compare OBJ,…]
 
 mod contenders;
 mod datapath;
@@ -16,12 +17,14 @@ mod load;
 mod netfilter;
 mod receiver;
 mod sip;
+mod sipflood;
 mod soak;
 mod storm;
 mod trafficgen;
 mod util;
 
-const SECTIONS: [&str; 9] = ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "netfilter", "kernels"];
+const SECTIONS: [&str; 10] =
+    ["datapath", "sip", "detect", "latency", "load", "storm", "soak", "netfilter", "sipflood", "kernels"];
 
 fn main() {
     // SAFETY: geteuid has no preconditions.
@@ -67,6 +70,10 @@ fn main() {
     if wanted("netfilter") {
         md.push_str("\n### Side by side with netfilter\n\n");
         md.push_str(&netfilter::run(quick));
+    }
+    if wanted("sipflood") {
+        md.push_str("\n### The SIP inspector under a flood of forged sources\n\n");
+        md.push_str(&sipflood::run(quick));
     }
     if wanted("kernels") {
         md.push_str("\n### Verifier work per kernel\n\n");

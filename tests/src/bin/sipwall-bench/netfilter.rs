@@ -26,15 +26,15 @@ use crate::{
 
 /// The one source that is not banned: one frame in [`LEGIT_EVERY`] is its.
 pub const LEGIT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
-const LEGIT_EVERY: usize = 64;
+pub const LEGIT_EVERY: usize = 64;
 /// The generator's CPU (and the socket reader's); the receiving side's NAPI thread runs on
 /// [`RX_CPU`].
-const GEN_CPU: usize = 0;
-const RX_CPU: usize = 1;
+pub const GEN_CPU: usize = 0;
+pub const RX_CPU: usize = 1;
 
 /// Ban `i`: a bijection of 0..2^30 onto 64 /8s, 11/8 to 74/8 (public unicast, clear of the
 /// lab's 10/8 and of [`LEGIT`]), spread so that consecutive bans share no /24.
-fn ban(i: usize) -> Ipv4Addr {
+pub fn ban(i: usize) -> Ipv4Addr {
     let h = (i as u32).wrapping_mul(2_654_435_761) & ((1 << 30) - 1);
     Ipv4Addr::from(((11 + (h >> 24)) << 24) | (h & 0xff_ffff))
 }
@@ -60,16 +60,16 @@ fn sources(n: usize) -> Vec<Ipv4Addr> {
 
 /// The receiving side's link: a veth pair of its own between the lab's namespaces, named
 /// uniquely on the machine (its NAPI thread is found by name).
-struct Link {
-    gen_if: String,
-    rcv_if: String,
+pub struct Link {
+    pub gen_if: String,
+    pub rcv_if: String,
     rcv_ip: Ipv4Addr,
     gen_mac: [u8; 6],
     rcv_mac: [u8; 6],
 }
 
 impl Link {
-    fn new(lab: &Lab) -> Self {
+    pub fn new(lab: &Lab) -> Self {
         let id = std::process::id() % 1_000_000;
         let (gen_if, rcv_if) = (format!("sbg{id}"), format!("sbr{id}"));
         sh(&[
@@ -93,8 +93,12 @@ impl Link {
     /// The generator's frame: a SIP request to 5060/udp, UDP checksum 0 (the program rewrites
     /// the source address and the IPv4 checksum only).
     fn frame(&self) -> Vec<u8> {
-        let mut f =
-            l4_frame(self.gen_mac, self.rcv_mac, LEGIT.into(), self.rcv_ip.into(), 5060, false, &payload("flood", 0));
+        self.frame_with(&payload("flood", 0))
+    }
+
+    /// The generator's frame with `sip` as its UDP payload.
+    pub fn frame_with(&self, sip: &[u8]) -> Vec<u8> {
+        let mut f = l4_frame(self.gen_mac, self.rcv_mac, LEGIT.into(), self.rcv_ip.into(), 5060, false, sip);
         f[14 + 20 + 6..14 + 20 + 8].fill(0);
         f
     }
@@ -181,7 +185,7 @@ fn measure(
     row
 }
 
-fn rate(r: f64) -> String {
+pub fn rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.2} M", r / 1e6)
     } else if r >= 1e3 {

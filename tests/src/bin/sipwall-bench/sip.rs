@@ -72,10 +72,21 @@ fn frame(row: &Row, port: u16) -> Vec<u8> {
     from_port(captured(row), port)
 }
 
+/// Request `index` of the client in capture `file` (UDP to 5060).
+fn request(file: &str, index: usize) -> pcap::Packet {
+    let pkts: Vec<pcap::Packet> = pcap::load(file).into_iter().filter(|p| p.src == CLIENT).collect();
+    let p = pkts.into_iter().nth(index).unwrap_or_else(|| panic!("{file}: no request {index}"));
+    assert!(!p.tcp && p.dst_port == 5060, "{file}: request {index} is not UDP to 5060");
+    p
+}
+
+/// The SIP message of request `index` of the client in capture `file`.
+pub fn captured_payload(file: &str, index: usize) -> Vec<u8> {
+    request(file, index).payload
+}
+
 fn captured(row: &Row) -> Vec<u8> {
-    let pkts: Vec<pcap::Packet> = pcap::load(row.file).into_iter().filter(|p| p.src == CLIENT).collect();
-    let p = pkts.into_iter().nth(row.request).unwrap_or_else(|| panic!("{}: no request {}", row.file, row.request));
-    assert!(!p.tcp && p.dst_port == 5060, "{}: request {} is not UDP to 5060", row.file, row.request);
+    let p = request(row.file, row.request);
     let Some(n) = row.headers else { return p.frame };
     let lines: Vec<&[u8]> = p.payload.split_inclusive(|&b| b == b'\n').collect();
     assert!(lines.len() > n + 2, "{}: request {} has fewer than {n} header lines", row.file, row.request);

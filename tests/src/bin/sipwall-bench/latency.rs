@@ -1,4 +1,4 @@
-//! Log line written → packets dropped. `sipwall run` (release build) follows an Asterisk log
+//! Log line written → packets dropped. `sipwall run` (release build) follows an sshd log file
 //! with a jail banning on the first failure. Per sample, a fresh source sends a steady flow to
 //! 5060/udp; once its frames arrive, a failure line naming it is appended to the log. The
 //! latency is from the write to the last of its frames that still reached the host after XDP;
@@ -24,16 +24,17 @@ const PPS: u64 = 5_000;
 fn rules(log: &Path) -> String {
     format!(
         "[services.sip]\nports = [\"5060/udp\"]\n\
-         [jails.asterisk]\nlogpath = [\"{}\"]\nmaxretry = 1\nbantime = \"1h\"\n\
-         [jails.recidive]\nenabled = false\n[jails.sshd]\nenabled = false\n",
+         [jails.sshd]\nlogpath = [\"{}\"]\nmaxretry = 1\nbantime = \"1h\"\n\
+         [jails.recidive]\nenabled = false\n[jails.asterisk]\nenabled = false\n",
         log.display()
     )
 }
 
+/// An sshd failure naming `addr`: proven evidence (sshd logs only after a completed TCP
+/// handshake), so the jail bans at once. A SIP failure line (`Wrong password`) is unproven and
+/// waits up to two seconds for its source to prove itself first (docs/rules.md).
 fn failure(addr: &str) -> String {
-    format!(
-        "[2026-11-22 10:00:00] NOTICE[1638] chan_sip.c: Registration from '<sip:100@{addr}>' failed for '{addr}:5060' - Wrong password\n"
-    )
+    format!("Nov 22 10:00:00 pbx sshd[1638]: Failed password for root from {addr} port 50273 ssh2\n")
 }
 
 /// Mean of a Prometheus histogram from its `_sum` and `_count` lines.

@@ -13,7 +13,7 @@ use std::{
 
 use sipwall_tests::daemon::sipwall_bin;
 
-use crate::util::{human, median, Rng};
+use crate::util::{human, median, online_cpus, Rng};
 
 /// Runs of `sipwall test-log` per filter; the median is reported.
 const SIPWALL_RUNS: usize = 5;
@@ -76,7 +76,7 @@ fn write_log(path: &Path, n: usize) {
 /// Runs a command on CPU 1 (CPU 0 if there is one) with its output going to `out` (piped:
 /// returned); returns (seconds, stdout, stderr).
 fn timed(cmd: &mut Command, out: Stdio) -> (f64, String, String) {
-    let cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 { 1 } else { 0 };
+    let cpu = if online_cpus() > 1 { 1 } else { 0 };
     // SAFETY: sched_setaffinity is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {

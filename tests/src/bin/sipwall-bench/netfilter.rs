@@ -21,7 +21,7 @@ use crate::{
     contenders::{iptables_version, seconds, Contender, Installed, ALL},
     receiver::{gro_on, rx_dropped, threaded_napi, NapiThread, Socket5060},
     trafficgen::Generator,
-    util::{affinity, human, pin_to, set_affinity},
+    util::{affinity, human, online_cpus, pin_to, set_affinity},
 };
 
 /// The one source that is not banned: one frame in [`LEGIT_EVERY`] is its.
@@ -257,30 +257,50 @@ fn summary(sizes: &[usize], all: &[Vec<Row>]) -> String {
     md
 }
 
+/// What the flood sections run in: the lab, its link, and a UDP socket on 5060 that reads what
+/// passes, with this thread (and so the daemons and commands it starts) kept off the receiving
+/// CPU until it is dropped.
+pub struct FloodLab {
+    pub socket: Socket5060,
+    pub link: Link,
+    pub lab: Lab,
+    cpus_before: libc::cpu_set_t,
+}
+
+impl FloodLab {
+    pub fn new() -> Self {
+        assert!(online_cpus() > RX_CPU, "the flood puts the generator and the receiving side on two CPUs");
+        let cpus_before = affinity();
+        pin_to(GEN_CPU);
+        let lab = Lab::new();
+        let link = Link::new(&lab);
+        let socket = Socket5060::start(&lab.host, LEGIT, GEN_CPU);
+        Self { socket, link, lab, cpus_before }
+    }
+}
+
+impl Drop for FloodLab {
+    fn drop(&mut self) {
+        set_affinity(&self.cpus_before);
+    }
+}
+
 pub fn run(quick: bool) -> String {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert!(cpus > RX_CPU, "the netfilter benchmark puts the generator and the receiving side on two CPUs");
     let sizes: &[usize] = if quick { &[10, 1_000] } else { &[10, 10_000, 100_000, 1_000_000] };
     let secs = if quick { 2.0 } else { 10.0 };
-    // this thread, and so the daemons and commands it starts, stay off the receiving CPU
-    let cpus_before = affinity();
-    pin_to(GEN_CPU);
-    let lab = Lab::new();
-    let link = Link::new(&lab);
-    let socket = Socket5060::start(&lab.host, LEGIT, GEN_CPU);
+    let flood = FloodLab::new();
+    let (lab, link, socket) = (&flood.lab, &flood.link, &flood.socket);
     let mut all = Vec::new();
     for &n in sizes {
         let bans: Vec<Ipv4Addr> = (0..n).map(ban).collect();
         let mut rows = Vec::new();
         for c in ALL {
             eprintln!("netfilter: {} bans, {}", human(n), c.name());
-            rows.push(measure(&lab, &link, &socket, c, &bans, secs, quick));
+            rows.push(measure(lab, link, socket, c, &bans, secs, quick));
         }
         all.push(rows);
     }
-    drop(socket);
-    drop(lab);
-    set_affinity(&cpus_before);
+    drop(flood);
     let mut md = format!(
         "The in-kernel generator (BPF_PROG_TEST_RUN, live frames, XDP_TX) on CPU {GEN_CPU} floods a veth pair with \
          SIP requests to 5060/udp from banned sources, one frame in {LEGIT_EVERY} from a legitimate source; the \

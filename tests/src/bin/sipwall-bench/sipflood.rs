@@ -15,11 +15,10 @@ use sipwall_tests::{
 };
 
 use crate::{
-    netfilter::{ban, rate, Link, GEN_CPU, LEGIT, RX_CPU},
-    receiver::{rx_dropped, NapiThread, Socket5060},
+    netfilter::{ban, rate, FloodLab, Link, GEN_CPU, RX_CPU},
+    receiver::{rx_dropped, NapiThread},
     sip::captured_payload,
     trafficgen::Generator,
-    util::{affinity, pin_to, set_affinity},
 };
 
 /// A captured request: what it is, where it comes from, and whether the inspector drops it.
@@ -129,15 +128,9 @@ fn measure(lab: &Lab, link: &Link, r: &Request, inspection: Inspection, secs: f6
 
 /// Runs the rows; returns their Markdown.
 pub fn run(quick: bool) -> String {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert!(cpus > RX_CPU, "the flood puts the generator and the receiving side on two CPUs");
     let secs = if quick { 2.0 } else { 10.0 };
-    let cpus_before = affinity();
-    pin_to(GEN_CPU);
-    let lab = Lab::new();
-    let link = Link::new(&lab);
-    // passed requests are read, not answered with ICMP errors
-    let socket = Socket5060::start(&lab.host, LEGIT, GEN_CPU);
+    // passed requests are read by the lab's socket, not answered with ICMP errors
+    let flood = FloodLab::new();
     let mut rows = Vec::new();
     for r in &REQUESTS {
         let modes: &[Inspection] = if r.scanner {
@@ -147,12 +140,10 @@ pub fn run(quick: bool) -> String {
         };
         for &m in modes {
             eprintln!("sip flood: {}, {}", r.name, m.name());
-            rows.push(measure(&lab, &link, r, m, secs, quick));
+            rows.push(measure(&flood.lab, &flood.link, r, m, secs, quick));
         }
     }
-    drop(socket);
-    drop(lab);
-    set_affinity(&cpus_before);
+    drop(flood);
     table(&rows, secs)
 }
 

@@ -27,6 +27,13 @@ pub fn pin_to(cpu: usize) {
     }
 }
 
+/// CPUs online: the machine's, whichever of them an earlier section pinned this thread to.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 /// The calling thread's CPUs, to give back with [`set_affinity`].
 pub fn affinity() -> libc::cpu_set_t {
     // SAFETY: a zeroed cpu_set_t is valid output space of the right size.

@@ -370,7 +370,7 @@ impl SignatureTable {
         }
         let mut heads = 0u64;
         for (k, &slot) in bucket.iter().enumerate() {
-            let i = (slot as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1);
+            let i = index(slot);
             let s = &self.signatures[i];
             let d = ((head ^ s.word(0)) & s.masks[0]) | skip(slot, wanted, i);
             heads |= is_zero(d) << k;
@@ -380,15 +380,22 @@ impl SignatureTable {
         }
         let mut hits = 0u64;
         for (k, &slot) in bucket.iter().enumerate() {
-            let i = (slot as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1);
+            let i = index(slot);
             hits |= is_zero(self.signatures[i].diff_at(buf, p, end) | skip(slot, wanted, i)) << k;
         }
         if hits == 0 {
             return None;
         }
         let k = hits.trailing_zeros() as usize & (BUCKET_LEN - 1);
-        Some(((bucket[k] as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1)) as u8)
+        Some(index(bucket[k]) as u8)
     }
+}
+
+/// The signature index a bucket slot holds (index + 1; an empty slot's is masked into the
+/// table, and [`skip`] rules it out).
+#[inline(always)]
+const fn index(slot: u8) -> usize {
+    (slot as usize).wrapping_sub(1) & (MAX_SIGNATURES - 1)
 }
 
 /// Non-zero when bucket slot `slot` (signature index `i` + 1) is empty or its signature is not in

@@ -63,6 +63,8 @@ fn main() {
         Command::Status(a) => cli::inspect::status(&cli.socket, a),
         Command::TestLog(a) => cli::testlog::test_log(a),
         Command::Detach(a) => cli::detach::detach(&cli.socket, a),
+        Command::Completions(a) => cli::manual::completions(a),
+        Command::Man(a) => cli::manual::man(a),
     };
     std::process::exit(code);
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod detach;
 pub mod inspect;
 mod lines;
+pub mod manual;
 pub mod run;
 pub mod testlog;
 
@@ -46,6 +47,11 @@ pub enum Command {
     /// Stop enforcing after the daemon has stopped: detach the program, drop the pinned tables
     /// (bans stay in the store for the next start).
     Detach(detach::DetachArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(manual::CompletionsArgs),
+    /// Write the manual pages (roff) into a directory.
+    #[command(hide = true)]
+    Man(manual::ManArgs),
 }
 
 /// sysexits.h EX_CONFIG: the configuration is wrong.

@@ -5,6 +5,7 @@ pub mod detection;
 pub mod events;
 pub mod iface;
 pub mod inspect;
+mod notify;
 pub mod reload;
 mod startup;
 pub mod state;
@@ -143,6 +144,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
     let inputs = Inputs { listener, control, stats, rate, events, det_rx, drop_log };
     startup::spawn(&daemon, inputs, &opts, (reload_tx.clone(), reload_rx), &mut tasks);
+    let on: Vec<String> = lock(&daemon).attached.iter().map(|(name, _)| name.clone()).collect();
+    notify::ready(&format!("enforcing on {}", on.join(", ")));
 
     let mut term = signal(SignalKind::terminate()).expect("signal handler");
     let mut int = signal(SignalKind::interrupt()).expect("signal handler");
@@ -169,6 +172,7 @@ async fn stop(
     pins: &Pins,
     (links, ebpf): (Vec<attach::LinkHold>, aya::Ebpf),
 ) -> Result<(), RunError> {
+    notify::stopping();
     lock(daemon).sources.stop_all();
     for t in tasks {
         t.abort();

@@ -12,7 +12,10 @@ use std::{
 
 use etherparse::PacketBuilder;
 
-use crate::netns::{wait_for, Lab};
+use crate::{
+    ci,
+    netns::{wait_for, Lab},
+};
 
 pub const CHAN_SIP: u16 = 5060;
 pub const PJSIP: u16 = 5080;
@@ -28,10 +31,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Where build.sh installs Asterisk: `$ASTERISK_PREFIX`, else /opt/sipwall-asterisk.
 pub fn prefix() -> PathBuf {
     std::env::var_os("ASTERISK_PREFIX").map_or_else(|| PathBuf::from("/opt/sipwall-asterisk"), PathBuf::from)
-}
-
-fn ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false)
 }
 
 /// The installed Asterisk's prefix. Missing, it fails the test under CI and skips it loudly

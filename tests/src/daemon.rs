@@ -86,9 +86,9 @@ impl DaemonProc {
     }
 
     pub fn spawn(&mut self, lab: &Lab) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let iface: &[&str] = if self.extra.iter().any(|a| a == "--iface") { &[] } else { &["--iface", &lab.host_if] };
-        let child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &lab.host])
             .arg(sipwall_bin())
             .arg("run")
@@ -102,12 +102,27 @@ impl DaemonProc {
             .arg(&self.socket)
             .arg("--pin-dir")
             .arg(&self.pin_dir)
-            .args(&self.extra)
+            .args(&self.extra);
+        self.launch(command);
+    }
+
+    /// Starts `argv` in the lab's host namespace with `env` besides the test's own, as this
+    /// daemon (its directory, socket and pins are the caller's to pass, in `env` or `argv`), and
+    /// waits until it answers on its control socket.
+    pub fn spawn_command(&mut self, lab: &Lab, argv: &[String], env: &[(String, String)]) {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &lab.host]).args(argv).envs(env.iter().map(|(k, v)| (k, v)));
+        self.launch(command);
+    }
+
+    fn launch(&mut self, mut command: Command) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("spawn sipwall run");
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
         self.child = Some(child);
         // ready once the control socket answers: the daemon serves it after attaching
         let sock = self.socket.clone();

@@ -11,13 +11,17 @@ pub mod samples;
 
 /// Whether privileged tests may run. Outside CI, a non-root run skips loudly; under CI a missing
 /// privilege is a failure, since CI runs as root.
+/// Whether this is CI (`CI` set and not `0` or `false`): there, a test that cannot run fails.
+pub fn ci() -> bool {
+    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false)
+}
+
 pub fn privileged(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    let ci = std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
-    if ci {
+    if ci() {
         panic!("{test}: CI is set but this is not root; privileged tests must run in CI");
     }
     eprintln!("\n*** SKIPPED {test}: needs root (BPF_PROG_TEST_RUN, network namespaces). Run as root, or set CI=true to turn this into a failure. ***\n");
@@ -73,3 +77,4 @@ pub mod sipp;
 pub mod sipvicious;
 pub mod sshd;
 pub mod traffic;
+pub mod unit;

@@ -191,8 +191,7 @@ pub fn available(test: &str) -> bool {
     if Path::new(LOGS).is_dir() {
         return true;
     }
-    let ci = std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
-    if ci {
+    if crate::ci() {
         panic!("{test}: {LOGS} is missing; scripts/setup installs Debian's fail2ban package");
     }
     eprintln!("\n*** SKIPPED {test}: {LOGS} is missing (install Debian's fail2ban package). ***\n");

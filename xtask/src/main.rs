@@ -11,7 +11,10 @@
 //! - `bench [--quick] [--out FILE] [--compare OBJECT,…]`  the data-path benchmark
 //!   (see docs/benchmarks.md); needs root.
 //! - `build`  a release `sipwall` with the XDP program embedded.
+//! - `deb [--binary PATH]`  the Debian package (see `deb`), of a release build unless a binary
+//!   is given.
 
+mod deb;
 mod fuzz;
 mod kernels;
 
@@ -91,9 +94,12 @@ fn host_tiers(args: &[&String]) {
             if ci() { "FAIL (CI is set)" } else { "be skipped, loudly" }
         );
     }
+    // the lab tier installs the package of this build, removes it, and runs its unit's command line
+    let package = deb::build(&root().join("target/debug/sipwall"), deb::Compression::Fast);
     for (what, targets) in TIERS {
         let mut t = cargo();
         t.arg("test").args(targets).args(args).env("SIPWALL_BIN", root().join("target/debug/sipwall"));
+        t.env("SIPWALL_DEB", &package);
         run(what, t);
     }
     let mut doc = cargo();
@@ -201,6 +207,7 @@ fn main() {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("fuzz-smoke") => fuzz::smoke(),
+        Some("deb") => deb::deb(&args[1..]),
         Some("build") => {
             let mut b = cargo();
             b.args(["build", "--release", "--package", "firewall-user", "--bin", "sipwall"]);
@@ -209,7 +216,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | fuzz-smoke | bench [--quick] [--out FILE] [--compare OBJECT,…] | build"
+                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | fuzz-smoke | bench [--quick] [--out FILE] [--compare OBJECT,…] | build | deb [--binary PATH]"
             );
             exit(2);
         }

@@ -9,6 +9,7 @@ mod attach;
 mod detection;
 mod journal;
 mod kernel_features;
+mod package;
 mod restart;
 mod sip_lab;
 mod sip_wire;

@@ -2,8 +2,8 @@
 //! `SIPWALL_DEB`): it installs with `dpkg -i`, its unit passes `systemd-analyze verify`, the
 //! unit's own `ExecStartPre` and `ExecStart` lines run in a lab namespace under the unit's
 //! capability bounding set and with no new privileges, the daemon says it is ready the way
-//! `Type=notify` expects, bans work there and stay enforced once it stops, and
-//! `dpkg --purge` leaves nothing behind.
+//! `Type=notify` expects, bans work there and stay enforced once it stops, and `dpkg --purge`
+//! ends that enforcement (its `prerm` detaches the program) and leaves nothing behind.
 
 use std::{
     os::unix::net::UnixDatagram,
@@ -126,9 +126,11 @@ fn the_package_installs_runs_its_unit_under_its_capabilities_and_purges_cleanly(
     let unit = Unit::parse(&std::fs::read_to_string(UNIT).unwrap());
     assert_eq!(unit.one("Service", "Type"), "notify");
     assert_eq!(unit.one("Service", "ExecReload"), "/bin/kill -HUP $MAINPID");
-    enforces_under_the_unit(&unit);
+    enforces_under_the_unit_until_purged(&unit, &files);
+}
 
-    run("dpkg", &["--purge", "sipwall"]);
+/// After the purge: not installed, none of its files, its directories or its state left.
+fn purged(files: &[PathBuf]) {
     assert!(!installed(), "still installed after dpkg --purge");
     for f in files.iter().filter(|f| f.starts_with("/etc") || f.starts_with("/usr/sbin") || f.starts_with("/lib")) {
         assert!(!f.is_file(), "{} left after purge", f.display());
@@ -140,8 +142,9 @@ fn the_package_installs_runs_its_unit_under_its_capabilities_and_purges_cleanly(
 
 /// `ExecStartPre` and `ExecStart` as the unit writes them, in the lab's host namespace under
 /// `setpriv` with the unit's bounding set and `NoNewPrivileges=`; what the environment file
-/// would say points the daemon at the lab (its interface, rules, state, socket and pins).
-fn enforces_under_the_unit(unit: &Unit) {
+/// would say points the daemon at the lab (its interface, rules, state, socket and pins). Once
+/// the daemon stopped, the purge's `prerm` must end the enforcement it left.
+fn enforces_under_the_unit_until_purged(unit: &Unit, files: &[PathBuf]) {
     let lab = Lab::new();
     let mut d = DaemonProc::prepare(&lab, RULES, &[]);
     let notify_path = d.dir.join("notify");
@@ -222,12 +225,29 @@ fn enforces_under_the_unit(unit: &Unit) {
         sipwall_tests::netns::wait_for(Duration::from_secs(30), || rx.count("ok") >= before + 100),
         "after the stop"
     );
-    let (sent, _) = (banned.stop(), ok.stop());
-    rx.settle();
+    let sent = banned.stop();
     assert!(sent > 100, "{sent} banned frames sent");
+    rx.settle();
     assert_eq!(rx.count("banned"), 0, "a banned frame passed under the unit's capabilities\n{}", d.log_text());
     assert!(rx.last("ok").is_some_and(|t| t > stopped), "frames flowed after the daemon stopped");
-    let out =
-        Command::new(BINARY).args(["detach", "--pin-dir"]).arg(&d.pin_dir).arg("--socket").arg(&d.socket).output();
-    assert!(out.unwrap().status.success(), "sipwall detach");
+    ok.stop();
+
+    // the administrator's /etc/default/sipwall moved the pins and the socket: removal finds them
+    let defaults = format!("SIPWALL_PIN_DIR={}\nSIPWALL_SOCKET={}\n", d.pin_dir.display(), d.socket.display());
+    std::fs::write("/etc/default/sipwall", defaults).unwrap();
+    let link = || {
+        String::from_utf8_lossy(&lab.cmd(&lab.host, "ip").args(["link", "show", &lab.host_if]).output().unwrap().stdout)
+            .into_owned()
+    };
+    assert!(link().contains("xdp"), "attached until the purge: {}", link());
+    run("dpkg", &["--purge", "sipwall"]);
+    purged(files);
+    assert!(!link().contains("xdp"), "the purge detached the program: {}", link());
+    let l = lab.clone_for_flow();
+    let after = Flow::start(&lab, 200, move |i| frame(&l, "192.0.2.99", 5060, false, "after", i));
+    assert!(
+        sipwall_tests::netns::wait_for(Duration::from_secs(30), || rx.count("after") >= 10),
+        "with the package gone, the banned source reaches the host again"
+    );
+    after.stop();
 }

@@ -9,6 +9,15 @@ use firewall_common::{
 };
 use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
+/// Packets seen by the XDP program, by `action`, `reason` and `service`.
+pub const PACKETS: &str = "sipwall_packets_total";
+/// Bytes seen by the XDP program, by `action`, `reason` and `service`.
+pub const BYTES: &str = "sipwall_bytes_total";
+/// Reports the XDP programs sent to the daemon, by `outcome` (`sent`, `lost`).
+pub const EVENTS: &str = "sipwall_kernel_events_total";
+/// The families [`families`] builds.
+pub const FAMILIES: [&str; 3] = [PACKETS, BYTES, EVENTS];
+
 /// Packets and bytes per (reason, service id), summed over CPUs.
 pub fn read_counters(map: &PerCpuArray<MapData, Counter>) -> Vec<(Reason, u32, u64, u64)> {
     let mut out = Vec::new();
@@ -79,11 +88,12 @@ pub fn families(
         bytes.push(counter(labels(), b));
     }
     vec![
-        family("sipwall_packets_total", "Packets seen by the XDP program, by verdict, reason and service.", packets),
-        family("sipwall_bytes_total", "Bytes seen by the XDP program, by verdict, reason and service.", bytes),
+        family(PACKETS, "Packets seen by the XDP program, by verdict, reason and service.", packets),
+        family(BYTES, "Bytes seen by the XDP program, by verdict, reason and service.", bytes),
         family(
-            "sipwall_kernel_events_total",
-            "Rate-limit events the XDP program sent to the daemon, and those lost because the ring buffer was full.",
+            EVENTS,
+            "Reports the XDP programs sent to the daemon (rate limits, scanners, SIP answers and proofs), and those lost \
+             because the ring buffer was full.",
             vec![counter(vec![label("outcome", "sent")], events.0), counter(vec![label("outcome", "lost")], events.1)],
         ),
     ]

@@ -3,6 +3,8 @@
 
 pub mod http;
 pub mod kernel;
+#[cfg(test)]
+mod tests;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -10,6 +12,8 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    /// The names of the registered families, in registration order.
+    registered: Vec<String>,
     pub bans_active: IntGauge,
     pub map_entries: IntGaugeVec,
     pub map_capacity: IntGaugeVec,
@@ -37,38 +41,49 @@ pub struct Metrics {
     pub webhook: IntCounterVec,
 }
 
-fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
-    r.register(Box::new(m.clone())).expect("metric names are unique");
+/// A registry that keeps the names of what it holds: a label vector without a sample is missing
+/// from `gather()`, but dashboards and alerts may name it all the same.
+struct Reg {
+    registry: Registry,
+    names: Vec<String>,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &mut Reg, m: T) -> T {
+    r.names.extend(m.desc().iter().map(|d| d.fq_name.clone()));
+    r.registry.register(Box::new(m.clone())).expect("metric names are unique");
     m
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let r = Registry::new();
+        let mut r = Reg { registry: Registry::new(), names: Vec::new() };
         Self {
             bans_active: reg(
-                &r,
+                &mut r,
                 IntGauge::new("sipwall_bans_active", "Bans in force (addresses and networks).").unwrap(),
             ),
             map_entries: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(Opts::new("sipwall_map_entries", "Entries in each BPF map."), &["map"]).unwrap(),
             ),
             map_capacity: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(Opts::new("sipwall_map_capacity", "Entries each BPF map can hold."), &["map"])
                     .unwrap(),
             ),
             xdp_attached: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(
-                    Opts::new("sipwall_xdp_attached", "1 for each interface the XDP program is attached to, by mode."),
+                    Opts::new(
+                        "sipwall_xdp_attached",
+                        "1 for each interface the XDP program is attached to, by mode; 0 for one that no longer exists.",
+                    ),
                     &["iface", "mode"],
                 )
                 .unwrap(),
             ),
             feature_enabled: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(
                     Opts::new(
                         "sipwall_feature_enabled",
@@ -80,7 +95,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             sip_failures_answered: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_sip_failures_answered_total",
@@ -91,7 +106,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             sip_scanner_packets: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_sip_scanner_packets_total",
@@ -103,7 +118,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             sip_method_limit_events: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_sip_method_limit_events_total",
@@ -114,7 +129,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             rate_limit_events: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_rate_limit_events_total",
@@ -125,7 +140,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             rules_reloads: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new("sipwall_rules_reloads_total", "Rules reloads by result (applied, rejected, failed)."),
                     &["result"],
@@ -133,7 +148,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             rules_loaded_timestamp: reg(
-                &r,
+                &mut r,
                 IntGauge::new(
                     "sipwall_rules_loaded_timestamp_seconds",
                     "When the rules in force were applied (Unix time).",
@@ -141,7 +156,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             blocklist_healthy: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(
                     Opts::new(
                         "sipwall_blocklist_healthy",
@@ -152,7 +167,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             store_healthy: reg(
-                &r,
+                &mut r,
                 IntGauge::new(
                     "sipwall_store_healthy",
                     "1 while the ban store on disk holds every ban in force; 0 when it could not be opened or written (bans are enforced all the same).",
@@ -160,7 +175,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             bans_refused: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_bans_refused_total",
@@ -171,7 +186,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             ban_actions: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new("sipwall_ban_actions_total", "Bans added, lifted and expired, by who asked."),
                     &["action", "source"],
@@ -179,11 +194,11 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             log_lines: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(Opts::new("sipwall_log_lines_total", "Log lines read, by jail."), &["jail"]).unwrap(),
             ),
             log_lines_malformed: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_log_lines_malformed_total",
@@ -194,7 +209,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             log_source_up: reg(
-                &r,
+                &mut r,
                 IntGaugeVec::new(
                     Opts::new("sipwall_log_source_up", "1 while a log source is being read, 0 while missing or failing."),
                     &["jail", "source"],
@@ -202,12 +217,12 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             failures: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(Opts::new("sipwall_failures_total", "Failures counted, by jail."), &["jail"])
                     .unwrap(),
             ),
             failures_skipped: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_failures_skipped_total",
@@ -221,7 +236,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             known_good: reg(
-                &r,
+                &mut r,
                 IntGauge::new(
                     "sipwall_known_good_sources",
                     "Sources known good: they authenticated (a challenged REGISTER or INVITE answered 2xx).",
@@ -229,7 +244,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             sip_proofs: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_sip_proofs_total",
@@ -241,11 +256,11 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             bans_total: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(Opts::new("sipwall_bans_total", "Bans issued, by jail."), &["jail"]).unwrap(),
             ),
             ban_latency: reg(
-                &r,
+                &mut r,
                 Histogram::with_opts(
                     HistogramOpts::new(
                         "sipwall_ban_latency_seconds",
@@ -256,7 +271,7 @@ impl Default for Metrics {
                 .unwrap(),
             ),
             webhook: reg(
-                &r,
+                &mut r,
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_webhook_deliveries_total",
@@ -266,16 +281,28 @@ impl Default for Metrics {
                 )
                 .unwrap(),
             ),
-            registry: r,
+            registry: r.registry,
+            registered: r.names,
         }
     }
 }
 
 impl Metrics {
+    /// Every metric family the exposition can hold, sorted: the registered ones, whether or not
+    /// they have a sample yet, and the kernel counters of [`kernel::FAMILIES`]. Histograms appear
+    /// by their base name (`_bucket`, `_sum` and `_count` follow from it).
+    pub fn family_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.registered.clone();
+        names.extend(kernel::FAMILIES.iter().map(|&n| n.to_owned()));
+        names.sort();
+        names
+    }
+
     /// The exposition text: registered metrics followed by the kernel counters.
     pub fn render(&self, kernel: Vec<prometheus::proto::MetricFamily>) -> String {
         let mut families = self.registry.gather();
-        families.extend(kernel);
+        // the text encoder refuses a family without a sample (no packet counted yet, no service)
+        families.extend(kernel.into_iter().filter(|f| !f.get_metric().is_empty()));
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         TextEncoder::new().encode(&families, &mut out).expect("text encoding");

@@ -421,7 +421,7 @@ fn one_program_on_several_interfaces() {
     }
     // blocked traffic on the second link is dropped too, and counted with the first's
     let rx = sipwall_tests::netns::in_netns(&lab.host, {
-        let h = host2;
+        let h = host2.clone();
         move || sipwall_tests::netns::RawSock::open(&h).unwrap()
     })
     .join()
@@ -450,4 +450,9 @@ fn one_program_on_several_interfaces() {
     assert!(wait_for(Duration::from_secs(60), || {
         metric(&d.metrics(), "sipwall_packets_total{action=\"drop\",reason=\"blocked\",service=\"none\"}") == Some(1.0)
     }));
+    // an interface that goes away takes the program with it, and the metric says so
+    sipwall_tests::netns::sh(&["ip", "-n", &lab.host, "link", "del", &host2]);
+    let attached = |i: &str| metric(&d.metrics(), &format!("sipwall_xdp_attached{{iface=\"{i}\",mode=\"native\"}}"));
+    assert!(wait_for(Duration::from_secs(60), || attached(&host2) == Some(0.0)), "{}", d.metrics());
+    assert_eq!(attached(&lab.host_if), Some(1.0), "{}", d.metrics());
 }

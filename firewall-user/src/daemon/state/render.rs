@@ -23,6 +23,9 @@ impl Daemon {
             m.map_entries.with_label_values(&[map]).set(entries as i64);
             m.map_capacity.with_label_values(&[map]).set(cap as i64);
         }
+        for (iface, mode) in &self.attached {
+            m.xdp_attached.with_label_values(&[iface, mode.name()]).set(i64::from(iface_exists(iface)));
+        }
         for (jail, source, up, _, _) in self.sources.status() {
             m.log_source_up.with_label_values(&[&jail, &source]).set(i64::from(up));
         }
@@ -34,5 +37,22 @@ impl Daemon {
         let services = self.enforcer.services();
         let fams = kernel::families(&counters, events, |id| services.name(id).map(str::to_owned));
         m.render(fams)
+    }
+}
+
+/// Whether `iface` exists in the daemon's network namespace: removing an interface detaches
+/// the program from it, and `sipwall_xdp_attached` then shows 0 for it.
+fn iface_exists(iface: &str) -> bool {
+    nix::net::if_::if_nametoindex(iface).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iface_exists;
+
+    #[test]
+    fn a_removed_interface_is_not_attached() {
+        assert!(iface_exists("lo"));
+        assert!(!iface_exists("sw-gone0"));
     }
 }

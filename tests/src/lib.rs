@@ -76,5 +76,6 @@ pub mod phone;
 pub mod sipp;
 pub mod sipvicious;
 pub mod sshd;
+pub mod tools;
 pub mod traffic;
 pub mod unit;

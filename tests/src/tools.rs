@@ -3,10 +3,7 @@
 
 use std::{io::Write, process::Command};
 
-/// Whether `CI` is set to something other than empty, `0` or `false`.
-pub fn ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false)
-}
+use crate::ci;
 
 /// Whether `program` runs (`program --version`). When it does not, the calling test `test` is
 /// skipped loudly, or fails under CI; `package` is the Debian package that ships it.

@@ -62,6 +62,7 @@ fn main() {
         Command::Why(a) => cli::inspect::why(&cli.socket, a),
         Command::Status(a) => cli::inspect::status(&cli.socket, a),
         Command::TestLog(a) => cli::testlog::test_log(a),
+        Command::ImportFail2ban(a) => cli::import::import_fail2ban(a),
         Command::Detach(a) => cli::detach::detach(&cli.socket, a),
         Command::Completions(a) => cli::manual::completions(a),
         Command::Man(a) => cli::manual::man(a),

@@ -3,6 +3,7 @@
 pub mod bans;
 pub mod check;
 pub mod detach;
+pub mod import;
 pub mod inspect;
 mod lines;
 pub mod manual;
@@ -44,6 +45,10 @@ pub enum Command {
     Status(inspect::StatusArgs),
     /// Judge a log file with the jails' detectors, like fail2ban-regex (no daemon needed).
     TestLog(testlog::TestLogArgs),
+    /// Write a rules file from a fail2ban configuration (jail.conf, jail.d, jail.local, filter.d);
+    /// lists what it cannot translate.
+    #[command(name = "import-fail2ban")]
+    ImportFail2ban(import::ImportArgs),
     /// Stop enforcing after the daemon has stopped: detach the program, drop the pinned tables
     /// (bans stay in the store for the next start).
     Detach(detach::DetachArgs),

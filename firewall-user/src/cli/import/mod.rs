@@ -1,0 +1,212 @@
+//! `sipwall import-fail2ban [DIR]`: a rules file from a fail2ban configuration (`jail.conf`,
+//! `jail.d/`, `jail.local`, the filters of `filter.d/`), validated as `sipwall check` validates
+//! before it is written; what cannot be translated is listed with the reason.
+
+pub mod config;
+pub mod filter;
+pub mod ini;
+pub mod jail;
+pub mod model;
+pub mod values;
+pub mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use clap::Args;
+
+use self::{
+    config::Config,
+    ini::Value,
+    jail::{Options, Translated},
+    model::{DetectorOut, Imported, JailOut, Note},
+};
+use super::EXIT_CONFIG;
+use crate::{datapath::fit, rules::Rules};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The fail2ban configuration directory.
+    #[arg(default_value = "/etc/fail2ban")]
+    pub dir: PathBuf,
+    /// Write the rules to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Paste fail2ban's asterisk and sshd filters as [detectors.NAME] too, rather than using
+    /// sipwall's own detectors where the filter is fail2ban's unchanged.
+    #[arg(long)]
+    pub paste_filters: bool,
+}
+
+/// sysexits.h EX_CANTCREAT: the output file cannot be created.
+const EXIT_CANTCREAT: i32 = 73;
+
+/// The jails sipwall has built in that read what fail2ban jails read (logs, or bans).
+const BUILTIN: &[&str] = &["asterisk", "sshd", "recidive"];
+
+/// Every name the rules file gives a built-in jail or detector.
+const RESERVED: &[&str] = &["asterisk", "sshd", "recidive", "flood", "sip-wire", "scanner"];
+
+/// A valid jail or detector name for `name`: lower case, other characters as `-`.
+fn sane(name: &str) -> String {
+    let mut s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        s.insert_str(0, "j-");
+    }
+    s.truncate(30);
+    s
+}
+
+fn unique(base: String, taken: &dyn Fn(&str) -> bool) -> String {
+    if !taken(&base) {
+        return base;
+    }
+    (2..).map(|i| format!("{base}-{i}")).find(|n| !taken(n)).expect("a free name")
+}
+
+/// Reads the fail2ban configuration in `dir` and translates it.
+pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseError> {
+    let mut cfg = Config::read(dir, "jail")?;
+    if cfg.files.is_empty() {
+        return Err(ini::ParseError {
+            file: dir.join("jail.conf"),
+            line: 0,
+            message: "neither jail.conf nor jail.local exists here: is this a fail2ban configuration directory?".into(),
+        });
+    }
+    for (k, v) in [("fail2ban_version", String::new()), ("fail2ban_confpath", dir.display().to_string())] {
+        cfg.defaults.insert(k.into(), Value { text: v, file: dir.to_owned(), line: 0 });
+    }
+    let mut imp = Imported { files: cfg.files.clone(), ..Default::default() };
+    let opts = Options { paste_filters };
+    let mut done: Vec<Translated> = Vec::new();
+    let names: Vec<String> = cfg.section_names().map(str::to_owned).collect();
+    for name in &names {
+        let enabled = match cfg.get(name, "enabled", &BTreeMap::new()) {
+            Some(Ok(v)) => values::as_bool(&v),
+            Some(Err(e)) => {
+                imp.notes.push(Note { jail: Some(name.clone()), at: None, text: e.to_string() });
+                false
+            }
+            None => false,
+        };
+        if enabled {
+            done.extend(jail::translate(&cfg, dir, name, &opts, &mut imp.notes));
+        }
+    }
+    // [DEFAULT]'s ignoreip applies to every jail: what every jail ignores from it is [allow]
+    let default_ignore: Vec<ipnet::IpNet> = match cfg.defaults.get("ignoreip") {
+        Some(v) => match cfg.interpolate("DEFAULT", "ignoreip", &v.text, &BTreeMap::new()) {
+            Ok(t) => values::words(&t).into_iter().filter_map(|w| values::network(w).ok()).collect(),
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    if !done.is_empty() {
+        imp.allow = default_ignore.into_iter().filter(|n| done.iter().all(|t| t.jail.ignore.contains(n))).collect();
+    }
+    for t in done {
+        let Translated { mut jail, detector, builtin } = t;
+        jail.ignore.retain(|n| !imp.allow.contains(n));
+        if let Some(d) = detector {
+            jail.detector = Some(add_detector(&mut imp.detectors, d));
+        }
+        let claimed = builtin.filter(|b| *b == jail.name && !imp.jails.iter().any(|j| j.name == *b));
+        if claimed.is_none() {
+            let mut base = sane(&jail.name);
+            // the jails fed by the data path keep their detectors
+            if RESERVED.contains(&base.as_str()) && !BUILTIN.contains(&base.as_str()) {
+                base.push_str("-logs");
+            }
+            jail.name = unique(base, &|n| imp.jails.iter().any(|j| j.name == n));
+        }
+        imp.jails.push(jail);
+    }
+    for b in BUILTIN {
+        if !imp.jails.iter().any(|j| j.name == *b) {
+            imp.jails.push(JailOut::disabled(b, "not enabled in the fail2ban configuration"));
+        }
+    }
+    Ok(imp)
+}
+
+/// Adds a pasted filter under a free name (one detector serves every jail with the same filter).
+fn add_detector(detectors: &mut Vec<DetectorOut>, mut d: DetectorOut) -> String {
+    let bare = |d: &DetectorOut| DetectorOut { name: String::new(), comments: Vec::new(), ..d.clone() };
+    let mut base = sane(&d.name);
+    if RESERVED.contains(&base.as_str()) {
+        base = format!("{base}-filter");
+    }
+    d.name = base.clone();
+    if let Some(existing) = detectors.iter_mut().find(|e| e.name.starts_with(&base) && bare(e) == bare(&d)) {
+        existing.comments.extend(d.comments);
+        return existing.name.clone();
+    }
+    d.name = unique(base, &|n| detectors.iter().any(|e| e.name == n));
+    let name = d.name.clone();
+    detectors.push(d);
+    name
+}
+
+/// Imports, prints what is not translated, validates the rules and writes them.
+pub fn import_fail2ban(a: &ImportArgs) -> i32 {
+    let imp = match import(&a.dir, a.paste_filters) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("sipwall: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    for n in &imp.notes {
+        eprintln!("{n}");
+    }
+    let text = write::rules(&imp, &a.dir);
+    let name = a.output.as_ref().map_or_else(|| "<imported rules>".to_owned(), |p| p.display().to_string());
+    let base = a.output.as_deref().and_then(Path::parent).unwrap_or(Path::new("/"));
+    let checked = Rules::parse(&name, &text, base)
+        .map_err(|r| r.to_string())
+        .and_then(|(rules, warnings)| fit::check(&rules).map(|_| warnings).map_err(|d| d.to_string()));
+    let warnings = match checked {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("{e}\nsipwall: the imported rules do not pass `sipwall check`; nothing was written");
+            return EXIT_CONFIG;
+        }
+    };
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let enabled: Vec<&str> = imp.jails.iter().filter(|j| j.enabled).map(|j| j.name.as_str()).collect();
+    match &a.output {
+        None => print!("{text}"),
+        Some(p) => {
+            if p.exists() && !a.force {
+                eprintln!("sipwall: {} exists; use --force to replace it", p.display());
+                return EXIT_CANTCREAT;
+            }
+            if let Err(e) = std::fs::write(p, &text) {
+                eprintln!("sipwall: writing {}: {e}", p.display());
+                return EXIT_CANTCREAT;
+            }
+        }
+    }
+    eprintln!(
+        "sipwall: imported {} jails ({}), {} items not translated",
+        enabled.len(),
+        enabled.join(", "),
+        imp.notes.len()
+    );
+    0
+}

@@ -1,0 +1,340 @@
+//! Unit tests of the fail2ban import: the INI reader, fail2ban's file order and interpolation,
+//! value syntaxes, the jail translation and the writer, on configurations written here.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use super::{
+    config::{Config, InterpError},
+    import, ini,
+    model::{Imported, Increment, JailOut},
+    values, write,
+};
+use crate::rules::{jails::SSHD_JOURNAL, Rules};
+
+/// A directory of files, removed when dropped.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new(files: &[(&str, &str)]) -> Tree {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sipwall-import-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        for (path, text) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        Tree(dir)
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn parse(text: &str) -> ini::IniFile {
+    ini::parse(Path::new("t.conf"), text).unwrap()
+}
+
+#[test]
+fn ini_reads_comments_continuations_and_delimiters_as_configparser() {
+    let f = parse(
+        "# comment\n; another\n[Jail]\nMaxRetry = 3 ; inline\nurl = a;b\nfailregex = ^one$\n    ^two$\n\n    # not a line\n    ^three$\n\nlogpath: /var/log/x\nempty =\n",
+    );
+    assert_eq!(f.get("Jail", "maxretry").unwrap().text, "3");
+    assert_eq!(f.get("Jail", "url").unwrap().text, "a;b", "a `;` without a space before it is text");
+    assert_eq!(f.get("Jail", "failregex").unwrap().text, "^one$\n^two$\n\n^three$");
+    assert_eq!(f.get("Jail", "failregex").unwrap().line, 6);
+    assert_eq!(f.get("Jail", "logpath").unwrap().text, "/var/log/x");
+    assert_eq!(f.get("Jail", "empty").unwrap().text, "");
+}
+
+#[test]
+fn ini_errors_name_the_file_and_line() {
+    let e = ini::parse(Path::new("jail.local"), "bantime = 1h\n").unwrap_err();
+    assert_eq!(e.to_string(), "jail.local:1: `bantime = 1h` comes before any [section] header");
+    let e = ini::parse(Path::new("jail.local"), "[a]\nx = 1\nX = 2\n").unwrap_err();
+    assert_eq!(e.to_string(), "jail.local:3: option `x` appears twice in section [a] of this file");
+    let e = ini::parse(Path::new("j"), "[a]\njust words\n").unwrap_err();
+    assert_eq!((e.line, e.message.contains("neither")), (2, true));
+    let e = ini::parse(Path::new("j"), "[a]\n[a]\n").unwrap_err();
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn files_are_read_in_fail2bans_order_and_later_wins() {
+    let t = Tree::new(&[
+        ("jail.conf", "[INCLUDES]\nbefore = paths.conf\n[DEFAULT]\nbantime = 10m\nfindtime = 1m\n[a]\nmaxretry = 1\nfindtime = 2m\n"),
+        ("paths.conf", "[DEFAULT]\nlog = /var/log/p\n"),
+        ("paths.local", "[DEFAULT]\nlog = /var/log/p-local\n"),
+        ("jail.d/20-b.conf", "[a]\nmaxretry = 3\n"),
+        ("jail.d/10-a.conf", "[a]\nmaxretry = 2\nbantime = 5m\n"),
+        ("jail.local", "[a]\nmaxretry = 4\n[DEFAULT]\nfindtime = 9m\n"),
+        ("jail.d/10-a.local", "[a]\nmaxretry = 5\n"),
+        ("jail.d/.hidden.conf", "[a]\nmaxretry = 99\n"),
+    ]);
+    let cfg = Config::read(&t.0, "jail").unwrap();
+    let names: Vec<String> = cfg.files.iter().map(|f| f.strip_prefix(&t.0).unwrap().display().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "paths.conf",
+            "paths.local",
+            "jail.conf",
+            "jail.d/10-a.conf",
+            "jail.d/20-b.conf",
+            "jail.local",
+            "jail.d/10-a.local"
+        ]
+    );
+    let v = BTreeMap::new();
+    let get = |k: &str| cfg.get("a", k, &v).unwrap().unwrap();
+    assert_eq!(get("maxretry"), "5");
+    assert_eq!(get("bantime"), "5m", "the section's own value beats [DEFAULT]");
+    assert_eq!(get("findtime"), "2m");
+    assert_eq!(get("log"), "/var/log/p-local");
+    assert_eq!(cfg.get("a", "nothing", &v), None);
+    assert_eq!(cfg.get("KNOWN/a", "maxretry", &v).unwrap().unwrap(), "4", "the value the last file replaced");
+}
+
+#[test]
+fn interpolation_follows_configparser_and_fail2ban() {
+    let t = Tree::new(&[(
+        "jail.conf",
+        "[DEFAULT]\nfilter = %(__name__)s[mode=%(mode)s]\nmode = normal\nlog = /var/log/%(app)s.log\napp = x\n\
+         act = base\n[s]\napp = asterisk\nact = %(default/act)s-s\npct = 50%%\nother = %(t/only)s\nbad = %(nope)s\nloop = %(loop)s\n\
+         syntax = 5%d\n[t]\nonly = from-t\n",
+    )]);
+    let cfg = Config::read(&t.0, "jail").unwrap();
+    let v = BTreeMap::new();
+    let get = |k: &str| cfg.get("s", k, &v).unwrap();
+    assert_eq!(get("filter").unwrap(), "s[mode=normal]");
+    assert_eq!(get("log").unwrap(), "/var/log/asterisk.log", "a [DEFAULT] value sees the section's values");
+    assert_eq!(get("act").unwrap(), "base-s");
+    assert_eq!(get("pct").unwrap(), "50%");
+    assert_eq!(get("other").unwrap(), "from-t");
+    assert_eq!(get("bad"), Err(InterpError::Missing { at: "[s] bad".into(), name: "nope".into() }));
+    assert!(matches!(get("loop"), Err(InterpError::Depth { .. })));
+    assert!(matches!(get("syntax"), Err(InterpError::Syntax { .. })));
+    let vars = BTreeMap::from([("mode".to_owned(), "ddos".to_owned())]);
+    assert_eq!(cfg.get("s", "filter", &vars).unwrap().unwrap(), "s[mode=ddos]");
+}
+
+#[test]
+fn known_refers_to_the_value_an_included_file_set() {
+    let t = Tree::new(&[
+        ("filter.d/common.conf", "[lt_journal]\nprefix = journal-prefix\n"),
+        ("filter.d/app.conf", "[INCLUDES]\nbefore = common.conf\n[lt_journal]\nprefix = %(known/prefix)s-more\n"),
+    ]);
+    let cfg = Config::read(&t.0, "filter.d/app").unwrap();
+    assert_eq!(cfg.get("lt_journal", "prefix", &BTreeMap::new()).unwrap().unwrap(), "journal-prefix-more");
+}
+
+#[test]
+fn times_read_as_fail2ban_reads_them() {
+    for (text, secs) in [("600", Some(600)), ("10m", Some(600)), ("360m", Some(21_600)), ("1h 30m", Some(5400))] {
+        assert_eq!(values::seconds(text), Ok(secs), "{text}");
+    }
+    for (text, secs) in [("1d", Some(86_400)), ("1w", Some(604_800)), ("2 hours", Some(7200)), ("-1", None)] {
+        assert_eq!(values::seconds(text), Ok(secs), "{text}");
+    }
+    assert_eq!(values::seconds("1mo"), Ok(Some(2_629_800)));
+    assert!(values::seconds("1h*2").is_err());
+    assert!(values::seconds("soon").is_err());
+    assert_eq!(values::duration(Some(21_600)), "6h");
+    assert_eq!(values::duration(None), "forever");
+}
+
+#[test]
+fn names_with_options_split_as_extract_options() {
+    let (n, o) = values::name_and_options("sshd[mode=aggressive, publickey=any]").unwrap();
+    assert_eq!((n.as_str(), o.len(), o["mode"].as_str()), ("sshd", 2, "aggressive"));
+    let (n, o) = values::name_and_options(r#"iptables[name=X, port="5060,5061", protocol='udp'][chain=IN]"#).unwrap();
+    assert_eq!(n, "iptables");
+    assert_eq!((o["port"].as_str(), o["protocol"].as_str(), o["chain"].as_str()), ("5060,5061", "udp", "IN"));
+    assert_eq!(values::name_and_options("asterisk").unwrap().1.len(), 0);
+    assert!(values::name_and_options("x[mode]").is_err());
+}
+
+#[test]
+fn ignoreip_entries_become_networks() {
+    assert_eq!(values::network("127.0.0.1/8").unwrap().to_string(), "127.0.0.0/8");
+    assert_eq!(values::network("10.1.0.0/255.255.0.0").unwrap().to_string(), "10.1.0.0/16");
+    assert_eq!(values::network("::1").unwrap().to_string(), "::1/128");
+    assert!(values::network("pbx.example.com").is_err());
+    assert!(values::network("10.0.0.0/255.0.255.0").is_err());
+    assert_eq!(values::words("127.0.0.1/8 ::1,\n 10.0.0.1"), ["127.0.0.1/8", "::1", "10.0.0.1"]);
+    assert_eq!(
+        values::journal_alternatives("_SYSTEMD_UNIT=sshd.service + _COMM=sshd\n_UID=0 SYSLOG_IDENTIFIER=x"),
+        [vec!["_SYSTEMD_UNIT=sshd.service"], vec!["_COMM=sshd"], vec!["_UID=0", "SYSLOG_IDENTIFIER=x"]]
+    );
+}
+
+const COMMON: &str = "[DEFAULT]\n_daemon = \\S*\n__prefix_line = \\s*\ndatepattern = {^LN-BEG}\n";
+const APP: &str = "[INCLUDES]\nbefore = common.conf\n[Init]\nlevel = WARN\n[Definition]\n_daemon = app\n\
+                   pfx = %(__prefix_line)s<level>\nfailregex = ^%(pfx)s login failed from <HOST> (100%% sure)$\n\
+                   \t^%(pfx)s it's <mdre-<mode>>\nmdre-normal = bad user from <HOST>\nmdre-extra = .* from <HOST>\n\
+                   ignoreregex =\njournalmatch = _SYSTEMD_UNIT=app.service + _COMM=app\n";
+
+fn jail<'a>(imp: &'a Imported, name: &str) -> &'a JailOut {
+    imp.jails.iter().find(|j| j.name == name).unwrap_or_else(|| panic!("no jail {name}: {imp:#?}"))
+}
+
+fn config(extra: &[(&str, &str)]) -> Tree {
+    let mut files = vec![
+        ("jail.conf", "[DEFAULT]\nenabled = false\nfilter = %(__name__)s[mode=%(mode)s]\nmode = normal\nbantime = 10m\nfindtime = 10m\nmaxretry = 5\nbackend = auto\naction = iptables-multiport\n[sshd]\nlogpath = /var/log/auth.log\n[asterisk]\nlogpath = /var/log/asterisk/messages\n[recidive]\nlogpath = /var/log/fail2ban.log\nbantime = 1w\nfindtime = 1d\n"),
+        ("filter.d/common.conf", COMMON),
+        ("filter.d/asterisk.conf", "[INCLUDES]\nbefore = common.conf\n[Definition]\nfailregex = ^failed for '<HOST>'$\njournalmatch = _SYSTEMD_UNIT=asterisk.service\n"),
+        ("filter.d/sshd.conf", "[INCLUDES]\nbefore = common.conf\n[Definition]\nfailregex = ^Failed .* from <HOST>\n"),
+        ("filter.d/recidive.conf", "[Definition]\nfailregex = Ban <HOST>\n"),
+        ("filter.d/app.conf", APP),
+    ];
+    files.extend_from_slice(extra);
+    Tree::new(&files)
+}
+
+#[test]
+fn the_issues_jails_translate_to_the_built_in_ones() {
+    let t = config(&[(
+        "jail.local",
+        "[asterisk]\nenabled  = true\nfilter   = asterisk\naction   = iptables-allports[name=ASTERISK, protocol=all]\n\
+         logpath  = /var/log/asterisk/messages\nfindtime = 10m\nmaxretry = 3\nbantime  = 360m\nignoreip = 127.0.0.1/8 51.5.6.0/24\n\n\
+         [sshd]\nenabled = true\nmaxretry = 10\nfindtime = 2m\nbantime = 20m\n\n[recidive]\nenabled = true\n",
+    )]);
+    let imp = import(&t.0, false).unwrap();
+    let a = jail(&imp, "asterisk");
+    assert_eq!(
+        (a.enabled, a.detector.as_deref(), a.logpath.as_slice()),
+        (true, None, &["/var/log/asterisk/messages".to_owned()][..])
+    );
+    assert_eq!((a.findtime, a.maxretry, a.bantime), (Some(600), Some(3), Some(Some(21_600))));
+    let ignore: Vec<String> = a.ignore.iter().map(ToString::to_string).collect();
+    assert_eq!(ignore, ["127.0.0.0/8", "51.5.6.0/24"]);
+    assert_eq!(a.increment, Some(Increment::Off), "fail2ban's bantime.increment is off by default");
+    let s = jail(&imp, "sshd");
+    assert_eq!(
+        (s.mode.as_deref(), s.findtime, s.maxretry, s.bantime),
+        (Some("normal"), Some(120), Some(10), Some(Some(1200)))
+    );
+    let r = jail(&imp, "recidive");
+    assert_eq!((r.logpath.len(), r.findtime, r.maxretry, r.bantime), (0, Some(86_400), Some(5), Some(Some(604_800))));
+    assert!(imp.allow.is_empty(), "[DEFAULT] has no ignoreip");
+    assert!(imp.detectors.is_empty());
+    let actions: Vec<String> = imp.notes.iter().map(ToString::to_string).collect();
+    assert_eq!(actions.len(), 3, "{actions:#?}");
+    assert!(
+        actions.iter().any(|n| n.contains(
+            "jail.local:4: [asterisk] not translated: action `iptables-allports[name=ASTERISK, protocol=all]`"
+        )),
+        "{actions:#?}"
+    );
+    let text = write::rules(&imp, &t.0);
+    Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
+
+#[test]
+fn overrides_in_jail_d_disable_jails_and_change_defaults() {
+    let t = config(&[
+        ("jail.local", "[DEFAULT]\nignoreip = 127.0.0.1/8 ::1 ops.example.com\nbantime = 1h\n[asterisk]\nenabled = true\nmaxretry = 4\n[sshd]\nenabled = true\n[app]\nenabled = true\nlogpath = /var/log/app.log\nignoreip = %(default/ignoreip)s 192.0.2.7\n"),
+        ("jail.d/10-asterisk.conf", "[asterisk]\nfindtime = 5m\nmaxretry = 2\nbantime.increment = true\nbantime.factor = 2\nbantime.multipliers = 1 2 4\nbantime.rndtime = 30\n"),
+        ("jail.d/20-sshd.local", "[sshd]\nenabled = false\n"),
+        ("jail.d/30-defaults.local", "[DEFAULT]\nfindtime = 15m\n"),
+    ]);
+    let imp = import(&t.0, false).unwrap();
+    let a = jail(&imp, "asterisk");
+    assert_eq!((a.findtime, a.maxretry, a.bantime), (Some(300), Some(4), Some(Some(3600))));
+    assert_eq!(
+        a.increment,
+        Some(Increment::On { factor: None, multipliers: vec![2, 4, 8], maxtime: None, overalljails: false }),
+        "the factor multiplies the multipliers, as in fail2ban"
+    );
+    assert!(!jail(&imp, "sshd").enabled, "disabled by jail.d/20-sshd.local");
+    assert!(!jail(&imp, "recidive").enabled);
+    let app = jail(&imp, "app");
+    assert_eq!(app.findtime, Some(900), "[DEFAULT] of a later .local");
+    let allow: Vec<String> = imp.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, ["127.0.0.0/8", "::1/128"]);
+    assert_eq!(app.ignore.iter().map(ToString::to_string).collect::<Vec<_>>(), ["192.0.2.7/32"]);
+    let notes: Vec<String> = imp.notes.iter().map(ToString::to_string).collect();
+    assert!(notes.iter().any(|n| n.contains("[asterisk] not translated: `bantime.rndtime`")), "{notes:#?}");
+    assert!(notes.iter().any(|n| n.contains("ignoreip `ops.example.com`: a host name")), "{notes:#?}");
+    let text = write::rules(&imp, &t.0);
+    let (rules, _) = Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let inc = rules.detection.jail("asterisk").unwrap().increment.clone().unwrap();
+    assert_eq!((inc.multipliers, inc.maxtime), (vec![2, 4, 8], None));
+}
+
+#[test]
+fn a_filter_of_its_own_is_pasted_with_its_options_and_init() {
+    let t = config(&[
+        ("jail.local", "[app]\nenabled = true\nfilter = app[mode=extra]\nlogpath = /var/log/app.log\n"),
+        ("filter.d/app.local", "[Init]\nlevel = ERROR\n"),
+    ]);
+    let imp = import(&t.0, false).unwrap();
+    assert_eq!(jail(&imp, "app").detector.as_deref(), Some("app"));
+    let d = &imp.detectors[0];
+    assert_eq!(d.failregex, "^\\s*<level> login failed from <HOST> (100%% sure)$\n^\\s*<level> it's <mdre-<mode>>");
+    assert_eq!(d.definitions["mode"], "extra");
+    assert_eq!(d.definitions["level"], "ERROR", "app.local's [Init]");
+    assert_eq!(d.definitions["_daemon"], "app");
+    assert!(!d.definitions.contains_key("__prefix_line"), "common.conf's definitions are built into sipwall");
+    let text = write::rules(&imp, &t.0);
+    let (rules, _) = Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(rules.detection.detectors["app"], super::filter::spec(d), "the file reads back as written");
+}
+
+#[test]
+fn the_journal_backend_reads_the_filters_journalmatch() {
+    let t = config(&[(
+        "jail.local",
+        "[DEFAULT]\nbackend = systemd\n[sshd]\nenabled = true\n[app]\nenabled = true\n[asterisk]\nenabled = true\n",
+    )]);
+    let imp = import(&t.0, false).unwrap();
+    assert_eq!(jail(&imp, "sshd").logpath, [SSHD_JOURNAL]);
+    assert_eq!(jail(&imp, "app").logpath, ["journal:app.service", "journal:_COMM=app"]);
+    assert_eq!(jail(&imp, "asterisk").logpath, ["journal:asterisk.service"]);
+    assert_eq!(imp.detectors[0].definitions["logtype"], "journal");
+}
+
+#[test]
+fn what_cannot_be_carried_is_listed() {
+    let t = config(&[(
+        "jail.local",
+        "[web]\nenabled = true\nfilter = app[mode=normal]\nlogpath = /var/log/web/*.log\n[nofilter]\nenabled = true\nfilter = missing\nlogpath = /x\n\
+         [sshd]\nenabled = true\nfilter = sshd[mode=aggressive, publickey=any]\nusedns = yes\nmaxmatches = 3\nmystery = 1\n",
+    )]);
+    let imp = import(&t.0, false).unwrap();
+    let notes: Vec<String> = imp.notes.iter().map(ToString::to_string).collect();
+    let has = |s: &str| assert!(notes.iter().any(|n| n.contains(s)), "{s}: {notes:#?}");
+    has("[web] not translated: logpath `/var/log/web/*.log`: sipwall reads each file as written, without wildcards");
+    has("[web] not translated: the jail: none of its log sources");
+    has("[nofilter] not translated: the jail: the filter `missing`");
+    has("[sshd] not translated: `usedns = yes`");
+    has("[sshd] not translated: `mystery`: no sipwall equivalent");
+    assert!(imp.jails.iter().all(|j| j.name != "web" && j.name != "nofilter"));
+    // an option sipwall's sshd detector lacks: fail2ban's own filter is pasted instead
+    let s = jail(&imp, "sshd");
+    assert_eq!((s.detector.as_deref(), s.mode.as_deref()), (Some("sshd-filter"), None));
+    assert_eq!(imp.detectors[0].definitions["publickey"], "any");
+}
+
+#[test]
+fn strings_are_written_so_that_toml_reads_them_back() {
+    for s in ["plain \\d+", "it's", "two\nlines", "ends with '", "has ''' inside", "tab\there", "quote \" and \\"] {
+        let text = format!("v = {}\n", write::string(s));
+        let doc: toml_edit::DocumentMut = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(doc["v"].as_str(), Some(s), "{text}");
+    }
+    assert_eq!(write::key("mdre-normal"), "mdre-normal");
+    assert_eq!(write::key("lt_journal/__prefix_line"), "'lt_journal/__prefix_line'");
+}

@@ -5,5 +5,6 @@
 
 mod cli;
 mod conformance;
+mod import;
 mod monitoring;
 mod promql;

@@ -282,3 +282,32 @@ fn jail_d_overrides_apply_in_fail2bans_order() {
     assert_eq!(all.detector, sipwall::rules::jails::DetectorKind::Sshd(sipwall::rules::jails::Mode::Aggressive));
     same_failures_as(&c.0, &out, "ssh-all", "sshd", "sshd.conf[mode=aggressive]", &rfc5424);
 }
+
+/// Every jail of Debian's jail.conf at once: the rules pass `sipwall check`, and each jail is
+/// either in them or listed as not translated, with the reason.
+#[test]
+fn every_jail_of_debians_jail_conf_is_imported_or_listed() {
+    if !installed("every_jail_of_debians_jail_conf_is_imported_or_listed") {
+        return;
+    }
+    let c = Copy::new("all", &[("jail.d/zz-all.local", "[DEFAULT]\nenabled = true\n")]);
+    let (out, err, rules) = c.import(&[]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let cfg = sipwall::cli::import::config::Config::read(&c.0, "jail").unwrap();
+    let names: Vec<&str> = cfg.section_names().collect();
+    assert!(names.len() > 80, "{names:?}");
+    let mut imported = 0;
+    for name in &names {
+        if text.contains(&format!("# fail2ban jail [{name}],")) {
+            imported += 1;
+        } else {
+            assert!(
+                err.contains(&format!("[{name}] not translated: the jail: ")),
+                "{name}: neither imported nor listed\n{err}"
+            );
+        }
+    }
+    let _ = writeln!(std::io::stderr(), "import every jail of jail.conf: {imported} of {} imported", names.len());
+    assert!(imported > 50, "{imported} of {}", names.len());
+    assert!(rules.detection.jail("asterisk").unwrap().enabled && rules.detection.jail("sshd").unwrap().enabled);
+}

@@ -68,6 +68,10 @@ pub fn resolve(dir: &Path, name: &str, cx: &Context) -> Result<Resolved, String>
         if let Some(v) = cx.overrides.get(key) {
             return Ok(Some(v.clone()));
         }
+        // an init option is used as it is, already interpolated (`[Init] datepattern = %%Y…`)
+        if let Some(v) = vars.get(key) {
+            return Ok(Some(v.clone()));
+        }
         cfg.get("Definition", key, &vars).transpose().map_err(|e| e.to_string())
     };
     let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
@@ -80,7 +84,9 @@ pub fn resolve(dir: &Path, name: &str, cx: &Context) -> Result<Resolved, String>
     if d.failregex.trim().is_empty() {
         return Err(format!("the filter `{name}` has no failregex"));
     }
-    if cx.overrides.contains_key("datepattern") || !from_common(&cfg, "Definition", "datepattern") {
+    let set_here =
+        |k: &str| cx.overrides.contains_key(k) || vars.contains_key(k) || !from_common(&cfg, "Definition", k);
+    if set_here("datepattern") {
         d.datepattern = nonempty(get("datepattern")?).map(|v| escape(&v));
     }
     if let Some(m) = nonempty(get("maxlines")?) {
@@ -102,7 +108,7 @@ pub fn resolve(dir: &Path, name: &str, cx: &Context) -> Result<Resolved, String>
         }
     }
     for (k, v) in &vars {
-        if !(k == "logtype" && v == "file") {
+        if !(FILTER_KEYS.contains(&k.as_str()) || k == "logtype" && v == "file") {
             d.definitions.insert(k.clone(), escape(v));
         }
     }

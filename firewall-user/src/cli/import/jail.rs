@@ -9,10 +9,11 @@ use ipnet::IpNet;
 use super::{
     config::Config,
     filter::{self, Context, FILTER_KEYS},
+    glob,
     model::{DetectorOut, Increment, JailOut, Note},
     values,
 };
-use crate::rules::jails::SSHD_JOURNAL;
+use crate::rules::jails::{LogPath, SSHD_JOURNAL};
 
 /// Options of a jail that only its actions read: covered by the note about the action.
 const ACTION_KEYS: &[&str] =
@@ -185,7 +186,7 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
         );
     }
     if builtin != Some("recidive") {
-        jail.logpath = logpath(&mut j, journal, builtin == Some("sshd"), journalmatch.as_deref());
+        jail.logpath = logpath(&mut j, journal, builtin == Some("sshd"), journalmatch.as_deref(), &mut jail.comments);
         if jail.logpath.is_empty() {
             j.note("logpath", "the jail: none of its log sources can be read by sipwall".into());
             return None;
@@ -217,7 +218,13 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
 }
 
 /// The log sources: files for the polling backends, the filter's `journalmatch` for systemd.
-fn logpath(j: &mut Jail, journal: bool, sshd: bool, journalmatch: Option<&str>) -> Vec<String> {
+fn logpath(
+    j: &mut Jail,
+    journal: bool,
+    sshd: bool,
+    journalmatch: Option<&str>,
+    comments: &mut Vec<String>,
+) -> Vec<String> {
     if journal {
         if sshd {
             return vec![SSHD_JOURNAL.to_owned()];
@@ -229,13 +236,18 @@ fn logpath(j: &mut Jail, journal: bool, sshd: bool, journalmatch: Option<&str>) 
             );
             return Vec::new();
         };
-        return values::journal_alternatives(m)
-            .into_iter()
-            .map(|g| match g.as_slice() {
+        let mut out = Vec::new();
+        for g in values::journal_alternatives(m) {
+            let source = match g.as_slice() {
                 [unit] if unit.starts_with("_SYSTEMD_UNIT=") => format!("journal:{}", &unit["_SYSTEMD_UNIT=".len()..]),
                 _ => format!("journal:{}", g.join(" ")),
-            })
-            .collect();
+            };
+            match LogPath::parse(&source) {
+                Ok(_) => out.push(source),
+                Err(e) => j.note("backend", format!("journalmatch `{}`: {e}", g.join(" "))),
+            }
+        }
+        return out;
     }
     let Some(text) = j.get("logpath") else {
         j.note("logpath", "the jail has no logpath".into());
@@ -247,8 +259,18 @@ fn logpath(j: &mut Jail, journal: bool, sshd: bool, journalmatch: Option<&str>) 
             Some((p, "head" | "tail")) => p.trim(),
             _ => line,
         };
-        if path.contains(['*', '?', '[']) {
-            j.note("logpath", format!("logpath `{path}`: sipwall reads each file as written, without wildcards"));
+        if glob::is_pattern(path) {
+            let files = glob::expand(path);
+            if files.is_empty() {
+                j.note(
+                    "logpath",
+                    format!("logpath `{path}`: matches no file on this host, and sipwall takes no wildcards"),
+                );
+            }
+            out.extend(files.iter().map(|f| f.display().to_string()));
+            comments.push(format!(
+                "logpath {path}: the files it matches on this host now, as fail2ban reads them at start"
+            ));
         } else if !path.starts_with('/') {
             j.note("logpath", format!("logpath `{path}`: not an absolute path"));
         } else {

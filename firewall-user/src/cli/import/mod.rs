@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod filter;
+pub mod glob;
 pub mod ini;
 pub mod jail;
 pub mod model;
@@ -92,6 +93,7 @@ pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseErr
     let mut imp = Imported { files: cfg.files.clone(), ..Default::default() };
     let opts = Options { paste_filters };
     let mut done: Vec<Translated> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     let names: Vec<String> = cfg.section_names().map(str::to_owned).collect();
     for name in &names {
         let enabled = match cfg.get(name, "enabled", &BTreeMap::new()) {
@@ -103,7 +105,10 @@ pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseErr
             None => false,
         };
         if enabled {
-            done.extend(jail::translate(&cfg, dir, name, &opts, &mut imp.notes));
+            match jail::translate(&cfg, dir, name, &opts, &mut imp.notes) {
+                Some(t) => done.push(t),
+                None => failed.push(name.clone()),
+            }
         }
     }
     // [DEFAULT]'s ignoreip applies to every jail: what every jail ignores from it is [allow]
@@ -136,7 +141,12 @@ pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseErr
     }
     for b in BUILTIN {
         if !imp.jails.iter().any(|j| j.name == *b) {
-            imp.jails.push(JailOut::disabled(b, "not enabled in the fail2ban configuration"));
+            let why = if failed.iter().any(|f| f == b) {
+                "enabled in the fail2ban configuration, but not translated (see above)"
+            } else {
+                "not enabled in the fail2ban configuration"
+            };
+            imp.jails.push(JailOut::disabled(b, why));
         }
     }
     Ok(imp)

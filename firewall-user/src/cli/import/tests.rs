@@ -9,7 +9,7 @@ use std::{
 
 use super::{
     config::{Config, InterpError},
-    import, ini,
+    glob, import, ini,
     model::{Imported, Increment, JailOut},
     values, write,
 };
@@ -316,7 +316,7 @@ fn what_cannot_be_carried_is_listed() {
     let imp = import(&t.0, false).unwrap();
     let notes: Vec<String> = imp.notes.iter().map(ToString::to_string).collect();
     let has = |s: &str| assert!(notes.iter().any(|n| n.contains(s)), "{s}: {notes:#?}");
-    has("[web] not translated: logpath `/var/log/web/*.log`: sipwall reads each file as written, without wildcards");
+    has("[web] not translated: logpath `/var/log/web/*.log`: matches no file on this host, and sipwall takes no wildcards");
     has("[web] not translated: the jail: none of its log sources");
     has("[nofilter] not translated: the jail: the filter `missing`");
     has("[sshd] not translated: `usedns = yes`");
@@ -337,4 +337,45 @@ fn strings_are_written_so_that_toml_reads_them_back() {
     }
     assert_eq!(write::key("mdre-normal"), "mdre-normal");
     assert_eq!(write::key("lt_journal/__prefix_line"), "'lt_journal/__prefix_line'");
+}
+
+#[test]
+fn logpath_wildcards_expand_as_glob() {
+    assert!(glob::matches("*error.log", "site-error.log"));
+    assert!(glob::matches("L[0-9]*.log", "L7-x.log"));
+    assert!(!glob::matches("L[!0-9]*.log", "L7.log"));
+    assert!(glob::matches("a?c", "abc") && !glob::matches("a?c", "ac"));
+    assert!(!glob::matches("*.log", ".hidden.log"));
+    let t =
+        Tree::new(&[("w1/a-error.log", ""), ("w2/b-error.log", ""), ("w2/access.log", ""), ("w2/x-error.log.1", "")]);
+    let pattern = format!("{}/w*/*error.log", t.0.display());
+    let found: Vec<String> =
+        glob::expand(&pattern).iter().map(|p| p.strip_prefix(&t.0).unwrap().display().to_string()).collect();
+    assert_eq!(found, ["w1/a-error.log", "w2/b-error.log"]);
+    let c =
+        config(&[("jail.local", &format!("[app]\nenabled = true\nfilter = app[mode=normal]\nlogpath = {pattern}\n"))]);
+    let imp = import(&c.0, false).unwrap();
+    assert_eq!(jail(&imp, "app").logpath.len(), 2);
+}
+
+#[test]
+fn an_init_value_is_used_as_interpolated_once() {
+    let t = config(&[
+        ("jail.local", "[grafana]\nenabled = true\nlogpath = /var/log/grafana.log\n"),
+        (
+            "filter.d/grafana.conf",
+            "[INCLUDES]\nbefore = common.conf\n[Init]\ndatepattern = ^t=%%Y-%%m-%%dT%%H:%%M:%%S%%z\n\
+             [Definition]\nfailregex = ^(?: lvl=err?or)? msg=\"Invalid username or password\" remote_addr=<ADDR>$\n",
+        ),
+    ]);
+    let imp = import(&t.0, false).unwrap();
+    assert!(
+        imp.notes.iter().all(|n| n.jail.as_deref() != Some("grafana") || n.text.contains("action")),
+        "{:#?}",
+        imp.notes
+    );
+    let d = &imp.detectors[0];
+    assert_eq!(d.datepattern.as_deref(), Some("^t=%%Y-%%m-%%dT%%H:%%M:%%S%%z"), "escaped again for the detector");
+    let text = write::rules(&imp, &t.0);
+    Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
 }

@@ -90,8 +90,9 @@ pub fn resolve(dir: &Path, name: &str, cx: &Context) -> Result<Resolved, String>
         d.datepattern = nonempty(get("datepattern")?).map(|v| escape(&v));
     }
     if let Some(m) = nonempty(get("maxlines")?) {
-        d.maxlines =
-            Some(m.trim().parse().map_err(|_| format!("the filter `{name}`: maxlines `{m}` is not a number"))?);
+        d.maxlines = Some(m.trim().parse().map_err(|_| {
+            format!("the filter `{name}`: maxlines `{m}` is no number (sipwall judges one line at a time, maxlines 1)")
+        })?);
     }
     let journalmatch = nonempty(get("journalmatch")?);
     // the definitions the expressions' `<name>` tags may need: the filter's own (common.conf's

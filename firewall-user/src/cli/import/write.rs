@@ -51,7 +51,7 @@ pub fn key(k: &str) -> String {
 
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
-        let _ = writeln!(out, "# {}", line.trim_end());
+        let _ = writeln!(out, "{}", format!("# {line}").trim_end());
     }
 }
 

@@ -268,6 +268,7 @@ fn jail_d_overrides_apply_in_fail2bans_order() {
     assert_eq!((a.findtime.as_secs(), a.bantime.map(|b| b.as_secs())), (300, Some(3600)));
     let inc = a.increment.as_ref().expect("bantime.increment");
     assert_eq!(inc.maxtime.map(|m| m.as_secs()), Some(86_400));
+    assert_eq!(inc.window.as_secs(), 86_400, "Debian's fail2ban.conf keeps bans for a day (dbpurgeage)");
     assert!(!rules.detection.jail("sshd").unwrap().enabled, "jail.d/20-no-sshd.local disables it: {err}");
     let fs = rules.detection.jail("freeswitch").unwrap();
     assert!(fs.enabled);

@@ -59,6 +59,8 @@ pub struct Translated {
 /// Whether the filters of stock fail2ban files become sipwall's own detectors.
 pub struct Options {
     pub paste_filters: bool,
+    /// `dbpurgeage` of fail2ban.conf, in seconds.
+    pub window: Option<u64>,
 }
 
 struct Jail<'a> {
@@ -212,7 +214,7 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
         jail.bantime = None;
     }
     jail.ignore = ignoreip(&mut j);
-    jail.increment = Some(increment(&mut j));
+    jail.increment = Some(increment(&mut j, opts.window));
     other_options(&mut j);
     Some(Translated { jail, detector, builtin })
 }
@@ -298,7 +300,7 @@ fn ignoreip(j: &mut Jail) -> Vec<IpNet> {
     out
 }
 
-fn increment(j: &mut Jail) -> Increment {
+fn increment(j: &mut Jail, window: Option<u64>) -> Increment {
     if !j.get("bantime.increment").is_some_and(|v| values::as_bool(&v)) {
         return Increment::Off;
     }
@@ -343,7 +345,7 @@ fn increment(j: &mut Jail) -> Increment {
         }
     });
     let overalljails = j.get("bantime.overalljails").is_some_and(|v| values::as_bool(&v));
-    Increment::On { factor: factor.filter(|&f| f != 1.0), multipliers, maxtime, overalljails }
+    Increment::On { factor: factor.filter(|&f| f != 1.0), multipliers, maxtime, overalljails, window }
 }
 
 /// Notes for what the jail sets that sipwall does not carry.

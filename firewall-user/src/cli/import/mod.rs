@@ -91,7 +91,7 @@ pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseErr
         cfg.defaults.insert(k.into(), Value { text: v, file: dir.to_owned(), line: 0 });
     }
     let mut imp = Imported { files: cfg.files.clone(), ..Default::default() };
-    let opts = Options { paste_filters };
+    let opts = Options { paste_filters, window: purge_age(dir, &mut imp.notes) };
     let mut done: Vec<Translated> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     let names: Vec<String> = cfg.section_names().map(str::to_owned).collect();
@@ -150,6 +150,28 @@ pub fn import(dir: &Path, paste_filters: bool) -> Result<Imported, ini::ParseErr
         }
     }
     Ok(imp)
+}
+
+/// `dbpurgeage` of fail2ban.conf (with its `.d/` and `.local`): how far back fail2ban's
+/// `bantime.increment` finds earlier bans.
+fn purge_age(dir: &Path, notes: &mut Vec<Note>) -> Option<u64> {
+    let cfg = match Config::read(dir, "fail2ban") {
+        Ok(c) => c,
+        Err(e) => {
+            notes.push(Note { jail: None, at: None, text: format!("dbpurgeage: {e}") });
+            return None;
+        }
+    };
+    let at = cfg.origin("Definition", "dbpurgeage").map(|v| (v.file.clone(), v.line));
+    let text = cfg.get("Definition", "dbpurgeage", &BTreeMap::new())?.ok()?;
+    match values::seconds(&text) {
+        Ok(Some(s)) if s > 0 => Some(s),
+        Ok(_) => None,
+        Err(e) => {
+            notes.push(Note { jail: None, at, text: format!("dbpurgeage: {e}") });
+            None
+        }
+    }
 }
 
 /// Adds a pasted filter under a free name (one detector serves every jail with the same filter).

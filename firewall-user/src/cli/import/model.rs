@@ -38,6 +38,8 @@ pub enum Increment {
         /// `None`: no limit (fail2ban's default).
         maxtime: Option<u64>,
         overalljails: bool,
+        /// fail2ban's `dbpurgeage`: how long its database keeps the bans it counts.
+        window: Option<u64>,
     },
 }
 

@@ -249,13 +249,21 @@ fn overrides_in_jail_d_disable_jails_and_change_defaults() {
         ("jail.d/10-asterisk.conf", "[asterisk]\nfindtime = 5m\nmaxretry = 2\nbantime.increment = true\nbantime.factor = 2\nbantime.multipliers = 1 2 4\nbantime.rndtime = 30\n"),
         ("jail.d/20-sshd.local", "[sshd]\nenabled = false\n"),
         ("jail.d/30-defaults.local", "[DEFAULT]\nfindtime = 15m\n"),
+        ("fail2ban.conf", "[Definition]\ndbpurgeage = 1d\n"),
+        ("fail2ban.d/local.conf", "[Definition]\ndbpurgeage = 3d\n"),
     ]);
     let imp = import(&t.0, false).unwrap();
     let a = jail(&imp, "asterisk");
     assert_eq!((a.findtime, a.maxretry, a.bantime), (Some(300), Some(4), Some(Some(3600))));
     assert_eq!(
         a.increment,
-        Some(Increment::On { factor: None, multipliers: vec![2, 4, 8], maxtime: None, overalljails: false }),
+        Some(Increment::On {
+            factor: None,
+            multipliers: vec![2, 4, 8],
+            maxtime: None,
+            overalljails: false,
+            window: Some(3 * 86_400)
+        }),
         "the factor multiplies the multipliers, as in fail2ban"
     );
     assert!(!jail(&imp, "sshd").enabled, "disabled by jail.d/20-sshd.local");

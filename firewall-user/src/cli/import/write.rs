@@ -127,7 +127,7 @@ fn jail(out: &mut String, j: &JailOut) {
         Some(Increment::Off) => {
             let _ = writeln!(out, "increment = false");
         }
-        Some(Increment::On { factor, multipliers, maxtime, overalljails }) => {
+        Some(Increment::On { factor, multipliers, maxtime, overalljails, window }) => {
             let _ = writeln!(out, "\n[jails.{}.increment]", key(&j.name));
             if let Some(f) = factor {
                 let _ = writeln!(out, "factor = {f:?}");
@@ -142,6 +142,10 @@ fn jail(out: &mut String, j: &JailOut) {
             let _ = writeln!(out, "maxtime = \"{}\"", duration(*maxtime));
             if *overalljails {
                 let _ = writeln!(out, "overalljails = true");
+            }
+            if let Some(w) = window {
+                comment(out, "fail2ban's dbpurgeage: how long its database keeps the bans it counts");
+                let _ = writeln!(out, "window = \"{}\"", duration(Some(*w)));
             }
         }
     }

@@ -312,3 +312,36 @@ fn every_jail_of_debians_jail_conf_is_imported_or_listed() {
     assert!(imported > 50, "{imported} of {}", names.len());
     assert!(rules.detection.jail("asterisk").unwrap().enabled && rules.detection.jail("sshd").unwrap().enabled);
 }
+
+/// The command's answers to a directory that is not a fail2ban configuration, a line fail2ban
+/// would refuse, and an output file that exists.
+#[test]
+fn import_errors_name_the_file_and_line_and_keep_existing_output() {
+    let dir = std::env::temp_dir().join(format!("sipwall-import-errors-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+    let import = |args: &[&str]| run(Command::new(sipwall_bin()).arg("import-fail2ban").arg(&dir).args(args));
+    let (code, _, err) = import(&[]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("neither jail.conf nor jail.local exists here"), "{err}");
+    std::fs::write(dir.join("jail.local"), "[sshd]\nenabled = true\nmaxretry 3\n").unwrap();
+    let (code, _, err) = import(&[]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("jail.local:3: `maxretry 3` is neither `name = value` nor a [section] header"), "{err}");
+    std::fs::write(dir.join("jail.local"), "[sshd]\nenabled = true\nlogpath = /var/log/auth.log\n").unwrap();
+    std::fs::write(dir.join("filter.d/sshd.conf"), "[Definition]\nfailregex = ^Failed .* from <HOST>\n").unwrap();
+    let out = dir.join("rules.toml");
+    std::fs::write(&out, "# mine\n").unwrap();
+    let (code, _, err) = import(&["--output", out.to_str().unwrap()]);
+    assert_eq!(code, 73, "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "# mine\n");
+    let (code, _, err) = import(&["--output", out.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("[jails.sshd]"));
+    let (code, stdout, _) = import(&[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("[jails.sshd]\n# fail2ban jail [sshd], filter sshd\n"), "{stdout}");
+    // fail2ban's own defaults where the configuration sets none
+    assert!(stdout.contains("findtime = \"10m\"\nmaxretry = 3\nbantime = \"10m\"\n"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -159,7 +159,9 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
         };
         journalmatch = journalmatch.or(resolved.journalmatch.clone());
         let only_mode = filter_opts.keys().all(|k| k == "mode");
-        let stock = !opts.paste_filters && !resolved.customised && overrides.is_empty() && only_mode;
+        // a jail's own journalmatch chooses what is read, not what a line means
+        let regex_set = overrides.keys().any(|k| k != "journalmatch");
+        let stock = !opts.paste_filters && !resolved.customised && !regex_set && only_mode;
         let mode = filter_opts.get("mode").map(String::as_str).unwrap_or("normal");
         match filter_name.as_str() {
             "asterisk" if stock => {
@@ -212,6 +214,17 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
     if jail.bantime == Some(Some(0)) {
         j.note("bantime", "`bantime = 0`: sipwall bans for a positive time".into());
         jail.bantime = None;
+    }
+    // what fail2ban's server uses when the configuration sets nothing
+    let unset = |key: &str| cfg.raw(name, key, &BTreeMap::new()).is_none();
+    if unset("findtime") {
+        jail.findtime = Some(600);
+    }
+    if unset("maxretry") {
+        jail.maxretry = Some(3);
+    }
+    if unset("bantime") {
+        jail.bantime = Some(Some(600));
     }
     jail.ignore = ignoreip(&mut j);
     jail.increment = Some(increment(&mut j, opts.window));

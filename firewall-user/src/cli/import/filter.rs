@@ -89,6 +89,10 @@ pub fn resolve(dir: &Path, name: &str, cx: &Context) -> Result<Resolved, String>
     if set_here("datepattern") {
         d.datepattern = nonempty(get("datepattern")?).map(|v| escape(&v));
     }
+    // without common.conf's `{^LN-BEG}`, fail2ban looks for a date anywhere in the line
+    if d.datepattern.is_none() && !cfg.files.iter().any(|f| f.file_name().is_some_and(|n| n == "common.conf")) {
+        d.datepattern = Some("{DEFAULT}".into());
+    }
     if let Some(m) = nonempty(get("maxlines")?) {
         d.maxlines = Some(m.trim().parse().map_err(|_| {
             format!("the filter `{name}`: maxlines `{m}` is no number (sipwall judges one line at a time, maxlines 1)")

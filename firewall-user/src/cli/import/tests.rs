@@ -387,3 +387,13 @@ fn an_init_value_is_used_as_interpolated_once() {
     let text = write::rules(&imp, &t.0);
     Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
 }
+
+#[test]
+fn a_filter_without_common_conf_looks_for_the_date_anywhere() {
+    let t = config(&[
+        ("jail.local", "[web]\nenabled = true\nlogpath = /var/log/web.log\n"),
+        ("filter.d/web.conf", "[Definition]\nfailregex = ^.* auth failed for <HOST>$\n"),
+    ]);
+    let imp = import(&t.0, false).unwrap();
+    assert_eq!(imp.detectors[0].datepattern.as_deref(), Some("{DEFAULT}"), "as fail2ban without common.conf");
+}

@@ -36,7 +36,7 @@ pub struct ImportArgs {
     #[arg(default_value = "/etc/fail2ban")]
     pub dir: PathBuf,
     /// Write the rules to this file instead of standard output.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Replace the --output file if it exists.
     #[arg(long)]

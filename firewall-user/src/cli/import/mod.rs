@@ -5,12 +5,15 @@
 pub mod config;
 pub mod filter;
 pub mod glob;
+pub mod increment;
 pub mod ini;
 pub mod jail;
 pub mod model;
 pub mod values;
 pub mod write;
 
+#[cfg(test)]
+mod reader_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,5 +1,6 @@
 //! `sipwall run`: load, apply the rules, attach, and serve until told to stop.
 
+pub mod alerts;
 pub mod challenges;
 pub mod detection;
 pub mod events;
@@ -10,7 +11,6 @@ pub mod reload;
 mod startup;
 pub mod state;
 mod tasks;
-pub mod webhook;
 
 use std::{
     net::SocketAddr,
@@ -140,7 +140,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let mut tasks = Vec::new();
     let (det_tx, det_rx) = tokio::sync::mpsc::channel(detection::QUEUE);
     let parts = Parts { enforcer, store, opened, metrics, attached, good, features };
-    let daemon = startup::assemble(parts, &opts, det_tx, &mut tasks);
+    let daemon = startup::assemble(parts, &opts, det_tx);
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
     let inputs = Inputs { listener, control, stats, rate, events, det_rx, drop_log };
     startup::spawn(&daemon, inputs, &opts, (reload_tx.clone(), reload_rx), &mut tasks);

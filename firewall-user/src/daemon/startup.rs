@@ -12,8 +12,8 @@ use aya::Ebpf;
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 
 use super::{
-    detection, events, iface, lock, reload, save_service_ids, state::Daemon, tasks, trim_heap, webhook, RunError,
-    RunOptions, Shared, LINK_MODES, SERVICE_IDS,
+    alerts::Alerts, detection, events, iface, lock, reload, save_service_ids, state::Daemon, tasks, trim_heap,
+    RunError, RunOptions, Shared, LINK_MODES, SERVICE_IDS,
 };
 use crate::{
     control::server::{ControlSocket, Handler},
@@ -243,24 +243,13 @@ pub struct Parts {
     pub features: Features,
 }
 
-/// The daemon's shared state, its log sources started; the webhook's sender, if any, joins
-/// `tasks`.
-pub fn assemble(
-    parts: Parts,
-    opts: &RunOptions,
-    det_tx: mpsc::Sender<detection::Detected>,
-    tasks: &mut Vec<JoinHandle<()>>,
-) -> Shared {
+/// The daemon's shared state, its log sources and alert senders started.
+pub fn assemble(parts: Parts, opts: &RunOptions, det_tx: mpsc::Sender<detection::Detected>) -> Shared {
     let Parts { enforcer, store, opened, metrics, attached, mut good, features } = parts;
-    let notifier = enforcer.rules().detection.webhook.clone().map(|hook| {
-        log::info!("ban notifications go to {}", hook.url);
-        let (n, task) = webhook::Notifier::start(hook, metrics.webhook.clone());
-        tasks.push(task);
-        n
-    });
+    let alerts = Alerts::start(&enforcer.rules().alerts, &metrics);
     let sources = detection::Sources::new(det_tx);
     let daemon: Shared =
-        Arc::new(Mutex::new(Daemon::new(enforcer, store, metrics, opts.config.clone(), attached, sources, notifier)));
+        Arc::new(Mutex::new(Daemon::new(enforcer, store, metrics, opts.config.clone(), attached, sources, alerts)));
     {
         let mut g = lock(&daemon);
         let g = &mut *g;

@@ -39,6 +39,7 @@ pub struct Metrics {
     pub bans_total: IntCounterVec,
     pub ban_latency: Histogram,
     pub webhook: IntCounterVec,
+    pub mail: IntCounterVec,
 }
 
 /// A registry that keeps the names of what it holds: a label vector without a sample is missing
@@ -276,6 +277,17 @@ impl Default for Metrics {
                     Opts::new(
                         "sipwall_webhook_deliveries_total",
                         "Ban notifications to the webhook: delivered, retried, failed (gave up), dropped (queue full).",
+                    ),
+                    &["result"],
+                )
+                .unwrap(),
+            ),
+            mail: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_mail_deliveries_total",
+                        "Alert mails (one per event, or one per digest): delivered, retried, failed (gave up), dropped (queue full).",
                     ),
                     &["result"],
                 )

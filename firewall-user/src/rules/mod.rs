@@ -3,6 +3,7 @@
 //! Parsing collects every problem with its line and column; a file with any error is rejected as
 //! a whole, so a running daemon keeps its previous rules.
 
+pub mod alerts;
 pub mod blocklist;
 pub mod cidr;
 pub mod diag;
@@ -78,8 +79,10 @@ pub struct Rules {
     pub services: Vec<Service>,
     /// `[sip]`: the SIP inspector.
     pub sip: sip::SipRules,
-    /// Jails, custom detectors and the ban webhook.
+    /// Jails and custom detectors.
     pub detection: jails::Detection,
+    /// `[webhook]` and `[mail]`.
+    pub alerts: alerts::Alerts,
     /// The text of the rules file (for diagnostics about its networks after validation).
     pub text: String,
     /// Byte offset in `text` of each network of `allow`, `block`, then every service's
@@ -87,7 +90,8 @@ pub struct Rules {
     pub placed: Vec<usize>,
 }
 
-const TOP_KEYS: &[&str] = &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook"];
+const TOP_KEYS: &[&str] =
+    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail"];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.
@@ -146,6 +150,7 @@ impl Rules {
             services: Vec::new(),
             sip: sip::SipRules::default(),
             detection: jails::Detection::default(),
+            alerts: alerts::Alerts::default(),
             text: text.to_owned(),
             placed: Vec::new(),
         };
@@ -196,6 +201,7 @@ impl Rules {
         }
         let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
         rules.detection = jails::read(&mut r, &root, &service_names);
+        rules.alerts = alerts::read(&mut r, &root, base);
 
         rules.placed = r.placed;
         let mut diags = r.diags;

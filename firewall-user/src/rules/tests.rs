@@ -289,7 +289,7 @@ failregex = ['^unclosed ( <HOST>']
 detector = "sshd"
 
 [webhook]
-url = "https://example.com/hook"
+url = "ftp://example.com/hook"
 "#;
     let errs = reject(text);
     let msgs: Vec<String> = errs.iter().map(|e| format!("{}:{} {}", e.0, e.1, e.2)).collect();

@@ -1,19 +1,22 @@
 //! Bans, unbans and expiries as the daemon makes them: in the kernel first, then on disk, then
-//! told (a JSON log line and the webhook) once the batch is saved.
+//! told (a JSON log line, the webhook and the mail) once the batch is saved.
 
-use std::time::{Instant, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use ipnet::IpNet;
-use serde_json::json;
 
 use super::Daemon;
 use crate::{
+    daemon::alerts::Alert,
     datapath::bans::Ban,
     datapath::clock,
     datapath::enforcer::{BanChange, EnforceError},
     datapath::tables::TableError,
     detection::jail::BanOrder,
-    duration,
+    rules::alerts::EventKind,
 };
 
 /// The `reason` label of a refused ban.
@@ -25,45 +28,21 @@ fn refusal(e: &EnforceError) -> &'static str {
     }
 }
 
-/// A ban, unban or expiry as JSON: one structured log line (ready for Loki and friends) and the
-/// webhook's body.
-fn ban_event(event: &str, b: &Ban, order: Option<&BanOrder>) -> serde_json::Value {
-    let mut v = json!({
-        "event": event,
-        "target": b.target.to_string(),
-        "expires": b.expires_unix_ms.map(|ms| humantime::format_rfc3339_seconds(clock::from_unix_ms(ms)).to_string()),
-        "reason": b.reason,
-        "source": b.source,
-    });
-    if let Some(o) = order {
-        v["jail"] = json!(o.jail);
-        v["failures"] = json!(o.failures);
-        v["earlier_bans"] = json!(o.earlier);
-        v["bantime"] = json!(duration::format(o.bantime));
-        v["users"] = json!(o.users);
-        v["evidence"] = json!(o.evidence.name());
-    }
-    v
-}
-
 impl Daemon {
-    /// Logs a ban, unban or expiry, and sends it to the webhook if `notify`: now, or after the
-    /// open batch is saved.
-    fn announce(&mut self, event: &str, b: &Ban, order: Option<&BanOrder>, notify: bool) {
-        self.untold.push((ban_event(event, b, order), notify));
+    /// Logs a ban, unban or expiry (one JSON line, ready for Loki and friends) and hands it to
+    /// the alerts: now, or after the open batch is saved.
+    fn announce(&mut self, kind: EventKind, b: &Ban, order: Option<&BanOrder>) {
+        let now = clock::unix_ms(SystemTime::now());
+        self.untold.push(Arc::new(Alert::new(kind, b, order, now)));
         if !self.batching {
             self.tell();
         }
     }
 
     pub(super) fn tell(&mut self) {
-        for (v, notify) in self.untold.drain(..) {
-            log::info!(target: "sipwall::bans", "{v}");
-            if notify {
-                if let Some(n) = &self.notifier {
-                    n.send(v.to_string());
-                }
-            }
+        for a in std::mem::take(&mut self.untold) {
+            log::info!(target: "sipwall::bans", "{}", a.json(false));
+            self.alerts.send(&a);
         }
     }
 
@@ -83,7 +62,7 @@ impl Daemon {
         self.stored(saved, || format!("the ban of {} is in force but could not be saved", b.target));
         self.record(&b, None);
         self.metrics.ban_actions.with_label_values(&["ban", source]).inc();
-        self.announce(if change == BanChange::Added { "ban" } else { "reban" }, &b, None, false);
+        self.announce(if change == BanChange::Added { EventKind::Ban } else { EventKind::Reban }, &b, None);
         Ok((b, change))
     }
 
@@ -92,7 +71,7 @@ impl Daemon {
         let saved = self.store.delete_ban(&b.target);
         self.stored(saved, || format!("{} is unbanned but the store still lists it", b.target));
         self.metrics.ban_actions.with_label_values(&["unban", "manual"]).inc();
-        self.announce("unban", &b, None, false);
+        self.announce(EventKind::Unban, &b, None);
         Ok(Some(b))
     }
 
@@ -133,7 +112,8 @@ impl Daemon {
         self.record(&b, Some(&order));
         self.metrics.bans_total.with_label_values(&[&order.jail]).inc();
         self.metrics.ban_actions.with_label_values(&["ban", &order.jail]).inc();
-        self.announce(if change == BanChange::Added { "ban" } else { "reban" }, &b, Some(&order), true);
+        let kind = if change == BanChange::Added { EventKind::Ban } else { EventKind::Reban };
+        self.announce(kind, &b, Some(&order));
         if let Some(r) = self.engine.banned(&order, now, &self.store) {
             self.apply(r, None, now);
         }
@@ -153,7 +133,7 @@ impl Daemon {
                         format!("the expired ban of {} could not be removed from the store", b.target)
                     });
                     self.metrics.ban_actions.with_label_values(&["expire", &b.source]).inc();
-                    self.announce("expire", b, None, false);
+                    self.announce(EventKind::Expire, b, None);
                 }
                 gone.len()
             }

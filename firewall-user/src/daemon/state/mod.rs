@@ -9,7 +9,10 @@ use std::{
 use firewall_common::maps::capacity;
 use ipnet::IpNet;
 
-use super::{detection::Detected, webhook::Notifier};
+use super::{
+    alerts::{Alert, Alerts},
+    detection::Detected,
+};
 use crate::{
     datapath::attach::Attached,
     datapath::clock,
@@ -40,7 +43,8 @@ pub struct Daemon {
     pub rate_in_use: usize,
     pub engine: Engine,
     pub sources: super::detection::Sources,
-    pub notifier: Option<Notifier>,
+    /// The webhook and mail senders.
+    pub alerts: Alerts,
     /// Skipped failures logged in the current minute (the rest are only counted).
     skipped_logged: LogBudget,
     /// Refused bans logged in the current minute.
@@ -65,8 +69,8 @@ pub struct Daemon {
     store_dir: Option<PathBuf>,
     /// Inside [`Daemon::batch`]: the store's writes form one group.
     batching: bool,
-    /// Ban events of the open batch (and whether the webhook wants each), told once it is saved.
-    untold: Vec<(serde_json::Value, bool)>,
+    /// Ban events of the open batch, told once it is saved.
+    untold: Vec<std::sync::Arc<Alert>>,
 }
 
 /// Least time between two attempts to bring a store that missed writes up to date.
@@ -120,7 +124,7 @@ impl Daemon {
         config: Option<PathBuf>,
         attached: Vec<(String, Attached)>,
         sources: super::detection::Sources,
-        notifier: Option<Notifier>,
+        alerts: Alerts,
     ) -> Self {
         let rules = enforcer.rules();
         let engine = Engine::new(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
@@ -134,7 +138,7 @@ impl Daemon {
             rate_in_use: 0,
             engine,
             sources,
-            notifier,
+            alerts,
             skipped_logged: LogBudget::default(),
             refused_logged: LogBudget::default(),
             challenges: Default::default(),
@@ -188,7 +192,7 @@ impl Daemon {
     /// Runs `f` with the store's writes grouped: one commit, so one sync, for all the bans it
     /// makes, and the kernel tables' mappings kept from one ban to the next (the sweeper lets
     /// them go within a second). Each ban goes to
-    /// the kernel at once; its log line and webhook call follow the
+    /// the kernel at once; its log line and alerts follow the
     /// commit, so a ban told is a ban saved (or, with a failing disk, one the store will catch up
     /// on). Nested calls join the open batch.
     pub fn batch<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
@@ -228,6 +232,11 @@ impl Daemon {
         self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
         self.proofs.set_good_for(rules.sip.known_good.as_millis() as u64);
         self.sources.sync(&rules.detection, false, &self.metrics);
+        if rules.alerts != *self.alerts.config() {
+            // the old senders finish their queues (a digest is sent at once) and end
+            log::info!("[webhook] or [mail] changed: restarting the alerts");
+            self.alerts = Alerts::start(&rules.alerts, &self.metrics);
+        }
         super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         Ok(applied)

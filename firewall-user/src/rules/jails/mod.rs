@@ -1,4 +1,4 @@
-//! `[jails.NAME]`, `[detectors.NAME]` (in `detectors`) and `[webhook]`: what turns log lines
+//! `[jails.NAME]` and `[detectors.NAME]` (in `detectors`): what turns log lines
 //! and rate-limit reports into bans, in fail2ban's words (findtime, maxretry, bantime, ignore,
 //! recidive).
 //!
@@ -20,7 +20,7 @@ pub use self::{
     kind::{DetectorKind, Mode},
     logpath::{LogPath, SSHD_JOURNAL},
 };
-use super::reader::{Durations, Reader, Section};
+use super::reader::{Reader, Section};
 
 /// fail2ban's `bantime.increment`: repeat offenders are banned longer.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,19 +58,11 @@ pub struct Jail {
     pub trust_unproven: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Webhook {
-    pub url: String,
-    pub timeout: Duration,
-    pub retries: u32,
-}
-
 /// Everything about detection in the rules file.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Detection {
     pub jails: Vec<Jail>,
     pub detectors: BTreeMap<String, Spec>,
-    pub webhook: Option<Webhook>,
     /// Addresses of this host's own interfaces are never banned (fail2ban's `ignoreself`).
     pub ignoreself: bool,
 }
@@ -148,7 +140,7 @@ fn string_or_list(r: &mut Reader, s: &Section, key: &str) -> Option<Vec<(String,
 }
 
 pub fn read(r: &mut Reader, root: &Section, services: &[&str]) -> Detection {
-    let mut det = Detection { jails: builtin(), detectors: BTreeMap::new(), webhook: None, ignoreself: true };
+    let mut det = Detection { jails: builtin(), detectors: BTreeMap::new(), ignoreself: true };
     if let Some(s) = root.table(r, "detectors", "detectors") {
         for (name, table, span) in s.tables(r) {
             let path = format!("detectors.{name}");
@@ -164,24 +156,6 @@ pub fn read(r: &mut Reader, root: &Section, services: &[&str]) -> Detection {
             let sec = Section { table, path: &path, span: span.clone() };
             read_jail(r, &sec, name, span, &mut det, services);
         }
-    }
-    if let Some(s) = root.table(r, "webhook", "webhook") {
-        s.check_keys(r, &["url", "timeout", "retries"]);
-        let url = s.string(r, "url");
-        if url.is_none() && !s.has("url") {
-            r.error(s.span.clone(), "[webhook] needs `url`, like url = \"http://127.0.0.1:8080/sipwall\"");
-        }
-        if let Some((u, sp)) = &url {
-            if !u.starts_with("http://") {
-                r.error(
-                    Some(sp.clone()),
-                    "the webhook `url` must start with http:// (put a TLS proxy in front for https)",
-                );
-            }
-        }
-        let timeout = s.duration(r, "timeout", Durations::Positive).flatten().unwrap_or(Duration::from_secs(5));
-        let retries = s.uint(r, "retries", 0, 100).unwrap_or(5) as u32;
-        det.webhook = url.map(|(url, _)| Webhook { url, timeout, retries });
     }
     det
 }

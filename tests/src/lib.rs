@@ -67,6 +67,7 @@ macro_rules! require_root {
         }
     };
 }
+pub mod alerts;
 pub mod asterisk;
 pub mod daemon;
 pub mod journald;

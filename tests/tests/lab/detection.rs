@@ -139,7 +139,8 @@ fn webhook_receiver(lab: &Lab) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Stri
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let len: usize = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+                        .map(|(_, v)| v)
                         .and_then(|v| v.trim().parse().ok())
                         .unwrap_or(0);
                     if body.len() >= len {

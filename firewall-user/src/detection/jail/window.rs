@@ -10,6 +10,21 @@ use crate::detection::detect::Proof;
 
 /// Lines kept per source, to show why it was banned.
 pub const KEPT_LINES: usize = 10;
+/// Bytes kept of each line or user name: a source costs at most about 20 KiB of text, however
+/// long the lines an attacker makes the log write (up to 64 KiB each).
+pub const KEPT_BYTES: usize = 1024;
+
+/// `text`, cut to [`KEPT_BYTES`] at a character boundary, ending in `…` if cut.
+pub fn kept(text: &str) -> String {
+    if text.len() <= KEPT_BYTES {
+        return text.to_owned();
+    }
+    let mut end = KEPT_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Track {
@@ -83,14 +98,15 @@ impl Window {
             if t.lines.len() == KEPT_LINES {
                 t.lines.pop_front();
             }
-            t.lines.push_back(l.to_owned());
+            t.lines.push_back(kept(l));
         }
         if let Some(u) = user {
-            if !t.users.iter().any(|x| x == u) {
+            let u = kept(u);
+            if !t.users.contains(&u) {
                 if t.users.len() == KEPT_LINES {
                     t.users.remove(0);
                 }
-                t.users.push(u.to_owned());
+                t.users.push(u);
             }
         }
         t.times.len()
@@ -127,5 +143,27 @@ impl Window {
 
     pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Track)> {
         self.tracks.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sources_text_is_bounded() {
+        let mut w = Window::new(4);
+        let target: IpNet = "192.0.2.1/32".parse().unwrap();
+        let long = format!("{}é{}", "x".repeat(KEPT_BYTES - 3), "y".repeat(60_000));
+        for i in 0..2 * KEPT_LINES as u64 {
+            w.add(target, i, 1_000_000, (Some(&long), Some(&format!("{i}{long}"))), Proof::Proven);
+        }
+        let t = w.get(&target).unwrap();
+        assert_eq!((t.lines.len(), t.users.len()), (KEPT_LINES, KEPT_LINES));
+        for l in t.lines.iter().chain(&t.users) {
+            assert!(l.len() <= KEPT_BYTES && l.ends_with('…'), "{}", l.len());
+        }
+        assert_eq!(kept("short line"), "short line");
+        assert_eq!(kept(&"z".repeat(KEPT_BYTES)).len(), KEPT_BYTES, "a line of the limit is kept whole");
     }
 }

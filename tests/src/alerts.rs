@@ -126,7 +126,20 @@ impl Receiver {
 
     /// The SMTP server on 127.0.0.1:`port`, STARTTLS required; AUTH with `user`.
     pub fn smtp(python: Command, port: u16, ca: &TestCa, dir: &Path, user: Option<(&str, &str)>) -> Self {
+        Self::smtp_with(python, port, ca, dir, user, "starttls")
+    }
+
+    /// As `smtp`, with `tls` one of `starttls`, `implicit` (TLS from the first byte) or `none`.
+    pub fn smtp_with(
+        python: Command,
+        port: u16,
+        ca: &TestCa,
+        dir: &Path,
+        user: Option<(&str, &str)>,
+        tls: &str,
+    ) -> Self {
         let mut args = tls_args(port, ca);
+        args.extend(["--tls".into(), tls.into()]);
         if let Some((u, p)) = user {
             args.extend(["--user".into(), u.into(), "--password".into(), p.into()]);
         }

@@ -175,3 +175,26 @@ async fn an_untrusted_certificate_or_a_wrong_password_fails_and_is_counted() {
     assert!(smtp.received().is_empty(), "nothing may be delivered: {:?}", smtp.received());
     assert_eq!(c.with_label_values(&["delivered"]).get() + c2.with_label_values(&["delivered"]).get(), 0);
 }
+
+#[tokio::test]
+async fn implicit_tls_and_a_local_relay_without_tls_deliver_too() {
+    require_aiosmtpd!();
+    let dir = scratch("modes");
+    let ca = TestCa::new(&dir);
+    for (tls, server_tls, expect_tls) in [("tls", "implicit", true), ("none", "none", false)] {
+        let ca_file = if expect_tls { "ca_file = \"ca.pem\"\n" } else { "" };
+        let port = free_port();
+        let mut smtp = Receiver::smtp_with(python(None), port, &ca, &dir, Some(USER), server_tls);
+        let auth = format!("username = \"{}\"\npassword_file = \"smtp-password\"\n", USER.0);
+        let m = mail(&dir, &format!("server = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{ca_file}{auth}"));
+        let c = counter();
+        let mailer = Mailer::start(m, c.clone()).unwrap();
+        mailer.send(&jail_ban("192.0.2.66"));
+        assert!(until(|| c.with_label_values(&["delivered"]).get() == 1).await, "tls = {tls}: {}", smtp.log_text());
+        let got = smtp.received();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["tls"].as_bool(), Some(expect_tls), "tls = {tls}");
+        assert_eq!(got[0]["login"].as_str(), Some(USER.0));
+        assert!(got[0]["subject"].as_str().unwrap().contains("banned 192.0.2.66"), "{}", got[0]);
+    }
+}

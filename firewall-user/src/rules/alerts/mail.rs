@@ -246,6 +246,12 @@ pub fn read(r: &mut Reader, s: &Section, base: &Path) -> Option<Mail> {
     }
     let auth = read_auth(r, s, base);
     let ca_file = if s.has("ca_file") { read_ca_file(r, s, base) } else { None };
+    if ca_file.is_some() && tls == MailTls::None {
+        r.error(
+            s.key_span("ca_file"),
+            "`ca_file` is for tls = \"starttls\" or \"tls\"; this server is reached without TLS",
+        );
+    }
     let lines = s.bool(r, "lines").unwrap_or(true);
     let whois = s.bool(r, "whois").unwrap_or(false);
     let mode = read_mode(r, s);

@@ -201,6 +201,12 @@ lines = "yes"
     );
     has(&reject(&format!("{base}server = \"h\"\npassword_file = \"pw\"\n")), 5, 1, "`password_file` needs `username`");
     has(&reject(&format!("{base}server = \"h\"\nto_addr = 1\n")), 5, 1, "unknown key `to_addr` in [mail]");
+    has(
+        &reject(&format!("{base}server = \"::1\"\ntls = \"none\"\nca_file = \"ca.pem\"\n")),
+        6,
+        1,
+        "`ca_file` is for tls",
+    );
 }
 
 #[test]

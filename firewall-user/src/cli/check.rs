@@ -65,6 +65,9 @@ pub fn check(args: &CheckArgs) -> i32 {
                 warnings.len()
             );
             println!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
+            for line in rules.alerts.describe() {
+                println!("{line}");
+            }
             0
         }
         Err(d) => {

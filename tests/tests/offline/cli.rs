@@ -46,6 +46,29 @@ fn check_reports_every_error_with_position_and_exits_78() {
 }
 
 #[test]
+fn check_names_the_alerts_and_places_their_mistakes() {
+    let dir = std::env::temp_dir().join(format!("sipwall-cli-alerts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pw"), "secret\n").unwrap();
+    let f = dir.join("alerts.toml");
+    let alerts = "[webhook]\nurl = \"https://hooks.example.com/x\"\nevents = [\"ban\", \"unban\"]\n\n\
+                  [mail]\nto = \"admin@example.com\"\nfrom = \"sipwall@example.com\"\nserver = \"smtp.example.com\"\n\
+                  username = \"u\"\npassword_file = \"pw\"\nmode = \"digest\"\n";
+    std::fs::write(&f, alerts).unwrap();
+    let (code, out, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\nwebhook: https://hooks.example.com/x (ban, unban)\n"), "{out}");
+    let mail = "\nmail: to admin@example.com through smtp.example.com:587 with STARTTLS (ban, reban, unban, expire; a digest every 1h)\n";
+    assert!(out.contains(mail), "{out}");
+    assert!(!out.contains("secret"), "{out}");
+    std::fs::write(&f, alerts.replace("smtp.example.com", "smtp.example.com:25\"\ntls = \"none")).unwrap();
+    let (code, _, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("alerts.toml:8:11: error: tls = \"none\" sends mail and password in clear"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn control_commands_explain_a_missing_daemon() {
     let (code, _, err) = sipwall(&["--socket", "/nonexistent/sipwall.sock", "list"]);
     assert_eq!(code, 1);

@@ -18,6 +18,35 @@ pub struct Alerts {
     pub mail: Option<Mail>,
 }
 
+impl Alerts {
+    /// One line per configured alert, for `sipwall check`.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(w) = &self.webhook {
+            out.push(format!("webhook: {} ({})", w.url, w.events.names()));
+        }
+        if let Some(m) = &self.mail {
+            let tls = match m.tls {
+                MailTls::StartTls => "STARTTLS",
+                MailTls::Tls => "TLS",
+                MailTls::None => "no TLS",
+            };
+            let mode = match m.mode {
+                MailMode::Each => "a mail each".to_owned(),
+                MailMode::Digest(d) => format!("a digest every {}", crate::duration::format(Some(d))),
+            };
+            out.push(format!(
+                "mail: to {} through {}:{} with {tls} ({}; {mode})",
+                m.to.join(", "),
+                m.host,
+                m.port,
+                m.events.names()
+            ));
+        }
+        out
+    }
+}
+
 /// What happened to a ban.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -64,6 +93,11 @@ impl Events {
 
     pub fn contains(self, kind: EventKind) -> bool {
         self.0 & kind.bit() != 0
+    }
+
+    /// `ban, unban`.
+    pub fn names(self) -> String {
+        EventKind::ALL.iter().filter(|k| self.contains(**k)).map(|k| k.name()).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -54,6 +54,7 @@ fn family_names_are_the_families_the_exposition_emits() {
         &m.sip_proofs,
         &m.bans_total,
         &m.webhook,
+        &m.mail,
     ] {
         count(v);
     }

@@ -13,6 +13,30 @@ use crate::{duration, rules::alerts::EventKind};
 pub const LINE_BYTES: usize = 1024;
 /// Log lines shown per ban at most.
 pub const LINES: usize = 10;
+/// Events of a digest shown with their facts and lines; every event has a line of the list.
+pub const DIGEST_DETAILED: usize = 50;
+
+/// Events by kind: a digest's events past those it lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub bans: usize,
+    pub unbans: usize,
+    pub expiries: usize,
+}
+
+impl Tally {
+    pub fn count(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Ban | EventKind::Reban => self.bans += 1,
+            EventKind::Unban => self.unbans += 1,
+            EventKind::Expire => self.expiries += 1,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.bans + self.unbans + self.expiries
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {
@@ -125,13 +149,22 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// The digest of an interval's events (at least one), in the order they happened; `whois` holds
 /// the whois text of some banned targets.
-pub fn digest(events: &[Arc<Alert>], host: &str, interval: Duration, lines: bool, whois: &[(IpNet, String)]) -> Text {
-    let count = |f: fn(EventKind) -> bool| events.iter().filter(|a| f(a.kind)).count();
-    let bans = count(|k| matches!(k, EventKind::Ban | EventKind::Reban));
-    let unbans = count(|k| k == EventKind::Unban);
-    let expiries = count(|k| k == EventKind::Expire);
+pub fn digest(
+    events: &[Arc<Alert>],
+    more: &Tally,
+    host: &str,
+    interval: Duration,
+    lines: bool,
+    whois: &[(IpNet, String)],
+) -> Text {
+    let mut all = *more;
+    for a in events {
+        all.count(a.kind);
+    }
     let mut parts = Vec::new();
-    for (n, one, many) in [(bans, "ban", "bans"), (unbans, "unban", "unbans"), (expiries, "expiry", "expiries")] {
+    for (n, one, many) in
+        [(all.bans, "ban", "bans"), (all.unbans, "unban", "unbans"), (all.expiries, "expiry", "expiries")]
+    {
         if n > 0 {
             parts.push(plural(n, one, many));
         }
@@ -141,9 +174,19 @@ pub fn digest(events: &[Arc<Alert>], host: &str, interval: Duration, lines: bool
     for a in events {
         body.push_str(&format!("{}  {}: {}\n", rfc3339(a.at_unix_ms), who(a), happened(a)));
     }
-    for (i, a) in events.iter().enumerate() {
+    if more.total() > 0 {
+        body.push_str(&format!(
+            "… and {} more, not listed (a digest lists {} events; `sipwall list` shows the bans in force)\n",
+            more.total(),
+            events.len()
+        ));
+    }
+    for (i, a) in events.iter().take(DIGEST_DETAILED).enumerate() {
         body.push_str(&format!("\n{}. {}: {}\n\n", i + 1, who(a), happened(a)));
         facts(a, lines, &mut body);
+    }
+    if events.len() > DIGEST_DETAILED {
+        body.push_str(&format!("\nThe first {DIGEST_DETAILED} events are shown in detail.\n"));
     }
     for (target, text) in whois {
         whois_section(target, text, &mut body);

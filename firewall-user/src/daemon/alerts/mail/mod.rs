@@ -24,6 +24,25 @@ use crate::rules::alerts::{EventKind, Mail, MailMode, MailTls};
 
 /// Whois look-ups per digest at most.
 pub const DIGEST_WHOIS: usize = 10;
+/// Events a digest keeps, as the queue of a mail per event does; those past it are counted.
+pub const DIGEST_EVENTS: usize = QUEUE;
+
+/// The events of one digest: the first [`DIGEST_EVENTS`], and the events past them by kind.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Arc<Alert>>,
+    pub more: message::Tally,
+}
+
+impl Batch {
+    fn add(&mut self, a: Arc<Alert>) {
+        if self.events.len() < DIGEST_EVENTS {
+            self.events.push(a);
+        } else {
+            self.more.count(a.kind);
+        }
+    }
+}
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
@@ -108,20 +127,21 @@ async fn run(transport: Transport, mail: Arc<Mail>, mut rx: mpsc::Receiver<Arc<A
 }
 
 /// The events of the next digest: the first one to come and all that follow within `interval`
-/// of it, so an interval without events sends nothing. When the queue closes (a reload with a
-/// changed `[mail]`), what was collected is returned at once, with `false`; `None` once it is
-/// closed and empty.
-pub async fn collect(rx: &mut mpsc::Receiver<Arc<Alert>>, interval: Duration) -> Option<(Vec<Arc<Alert>>, bool)> {
-    let first = rx.recv().await?;
-    let mut events = vec![first];
+/// of it, so an interval without events sends nothing; past [`DIGEST_EVENTS`] only counted, so a
+/// storm of bans costs neither the memory nor a mail the server refuses for its size. When the
+/// queue closes (a reload with a changed `[mail]`), what was collected is returned at once, with
+/// `false`; `None` once it is closed and empty.
+pub async fn collect(rx: &mut mpsc::Receiver<Arc<Alert>>, interval: Duration) -> Option<(Batch, bool)> {
+    let mut batch = Batch::default();
+    batch.add(rx.recv().await?);
     let until = tokio::time::Instant::now() + interval;
     loop {
         tokio::select! {
             a = rx.recv() => match a {
-                Some(a) => events.push(a),
-                None => return Some((events, false)),
+                Some(a) => batch.add(a),
+                None => return Some((batch, false)),
             },
-            _ = tokio::time::sleep_until(until) => return Some((events, true)),
+            _ = tokio::time::sleep_until(until) => return Some((batch, true)),
         }
     }
 }
@@ -135,10 +155,11 @@ async fn digest(
     rx: &mut mpsc::Receiver<Arc<Alert>>,
     counter: &IntCounterVec,
 ) {
-    while let Some((events, open)) = collect(rx, interval).await {
+    while let Some((batch, open)) = collect(rx, interval).await {
         let mut whois = Vec::new();
         if mail.whois {
-            let banned: BTreeSet<_> = events
+            let banned: BTreeSet<_> = batch
+                .events
                 .iter()
                 .filter(|a| matches!(a.kind, EventKind::Ban | EventKind::Reban))
                 .map(|a| a.target)
@@ -147,7 +168,7 @@ async fn digest(
                 whois.push((t, whois::whois(t.addr()).await));
             }
         }
-        let text = message::digest(&events, host, interval, mail.lines, &whois);
+        let text = message::digest(&batch.events, &batch.more, host, interval, mail.lines, &whois);
         deliver(transport, mail, text, counter).await;
         if !open {
             return;

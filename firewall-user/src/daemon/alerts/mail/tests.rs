@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{
-    message::{clean, digest, each, shown, LINE_BYTES},
+    message::{clean, digest, each, shown, Tally, LINE_BYTES},
     *,
 };
 use crate::{
@@ -115,14 +115,16 @@ fn a_digest_lists_every_event_in_one_mail() {
         Arc::new(Alert::new(EventKind::Ban, &other, None, 2)),
         Arc::new(Alert::new(EventKind::Expire, &other, None, 3)),
     ];
-    let t = digest(&events, "pbx1", Duration::from_secs(3600), true, &[]);
+    let t = digest(&events, &Tally::default(), "pbx1", Duration::from_secs(3600), true, &[]);
     assert_eq!(t.subject, "[sipwall] digest from pbx1: 2 bans, 1 expiry");
     assert!(t.body.starts_with("sipwall on pbx1: 2 bans, 1 expiry in 1h.\n"), "{}", t.body);
     for needle in ["asterisk: banned 192.0.2.66", "sshd: banned 198.51.100.7", "sshd: ban of 198.51.100.7 expired"] {
         assert_eq!(t.body.matches(needle).count(), 2, "`{needle}` in the list and its section:\n{}", t.body);
     }
     assert!(t.body.contains("Wrong password"), "{}", t.body);
-    assert!(!digest(&events, "pbx1", Duration::from_secs(60), false, &[]).body.contains("Wrong password"));
+    assert!(!digest(&events, &Tally::default(), "pbx1", Duration::from_secs(60), false, &[])
+        .body
+        .contains("Wrong password"));
 }
 
 #[test]
@@ -163,8 +165,8 @@ async fn a_digest_gathers_an_interval_and_an_empty_interval_sends_nothing() {
     for _ in 0..3 {
         tx.send(Arc::new(jail_ban())).await.unwrap();
     }
-    let (events, open) = collect(&mut rx, hour).await.unwrap();
-    assert_eq!((events.len(), open), (3, true));
+    let (batch, open) = collect(&mut rx, hour).await.unwrap();
+    assert_eq!((batch.events.len(), open), (3, true));
     assert_eq!(start.elapsed(), hour, "sent an interval after its first event");
     // nothing for ten intervals: no digest
     assert!(tokio::time::timeout(hour * 10, collect(&mut rx, hour)).await.is_err());
@@ -175,13 +177,34 @@ async fn a_digest_gathers_an_interval_and_an_empty_interval_sends_nothing() {
         tokio::time::sleep(hour / 2).await;
         t.send(Arc::new(jail_ban())).await.unwrap();
     });
-    let (events, _) = collect(&mut rx, hour).await.unwrap();
-    assert_eq!(events.len(), 2);
+    let (batch, _) = collect(&mut rx, hour).await.unwrap();
+    assert_eq!(batch.events.len(), 2);
     // a closed queue hands over what was collected at once, then ends
     tx.send(Arc::new(jail_ban())).await.unwrap();
     drop(tx);
     let before = tokio::time::Instant::now();
-    assert_eq!(collect(&mut rx, hour).await.map(|(e, open)| (e.len(), open)), Some((1, false)));
+    assert_eq!(collect(&mut rx, hour).await.map(|(b, open)| (b.events.len(), open)), Some((1, false)));
     assert_eq!(before.elapsed(), Duration::ZERO);
     assert!(collect(&mut rx, hour).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_in_a_digest_is_counted_past_what_it_lists() {
+    let (tx, mut rx) = mpsc::channel(64);
+    let n = DIGEST_EVENTS + 300;
+    tokio::spawn(async move {
+        for i in 0..n {
+            let kind = if i % 3 == 2 { EventKind::Expire } else { EventKind::Ban };
+            tx.send(Arc::new(Alert::new(kind, &ban(), None, i as u64))).await.unwrap();
+        }
+    });
+    let (batch, _) = collect(&mut rx, Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(batch.events.len(), DIGEST_EVENTS, "kept");
+    assert_eq!(batch.more.bans + batch.more.expiries, 300, "counted");
+    let t = digest(&batch.events, &batch.more, "pbx1", Duration::from_secs(3600), true, &[]);
+    let expiries = n / 3;
+    assert_eq!(t.subject, format!("[sipwall] digest from pbx1: {} bans, {expiries} expiries", n - expiries));
+    assert!(t.body.contains("… and 300 more, not listed"), "{}", &t.body[..400]);
+    assert!(t.body.contains(&format!("\n{}. ", message::DIGEST_DETAILED)), "detailed up to the limit");
+    assert!(!t.body.contains(&format!("\n{}. ", message::DIGEST_DETAILED + 1)), "and no further");
 }

@@ -164,11 +164,13 @@ pub fn translate(cfg: &Config, dir: &Path, name: &str, opts: &Options, notes: &m
             "asterisk" if stock => {
                 builtin = Some("asterisk");
                 jail.detector = Some("asterisk".into());
+                jail.comments.push(in_place(&filter_name));
             }
             "sshd" if stock && matches!(mode, "normal" | "ddos" | "extra" | "aggressive") => {
                 builtin = Some("sshd");
                 jail.detector = Some("sshd".into());
                 jail.mode = Some(mode.to_owned());
+                jail.comments.push(in_place(&filter_name));
             }
             _ => {
                 let mut d = resolved.detector;
@@ -340,4 +342,13 @@ fn other_options(j: &mut Jail) {
         }
         j.note(&key, format!("`{key}`: no sipwall equivalent"));
     }
+}
+
+/// The comment on a jail whose stock filter became a built-in detector: an edit made in the
+/// filter's own file (rather than a `.local`) is not seen, and `--paste-filters` carries it.
+fn in_place(filter: &str) -> String {
+    format!(
+        "fail2ban's filter.d/{filter}.conf is read as sipwall's built-in `{filter}` detector; if that file \
+         was edited in place, import again with --paste-filters to carry the edits"
+    )
 }

@@ -231,7 +231,7 @@ pub fn import_fail2ban(a: &ImportArgs) -> i32 {
                 eprintln!("sipwall: {} exists; use --force to replace it", p.display());
                 return EXIT_CANTCREAT;
             }
-            if let Err(e) = std::fs::write(p, &text) {
+            if let Err(e) = replace(p, &text) {
                 eprintln!("sipwall: writing {}: {e}", p.display());
                 return EXIT_CANTCREAT;
             }
@@ -244,4 +244,22 @@ pub fn import_fail2ban(a: &ImportArgs) -> i32 {
         imp.notes.len()
     );
     0
+}
+
+/// Writes `text` to `path` whole or not at all: a temporary file beside it, synced, renamed
+/// over it (a daemon reloading the rules meanwhile reads the old file or the new one).
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let tmp = path.with_file_name(format!(".{}.import-{}", name.to_string_lossy(), std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

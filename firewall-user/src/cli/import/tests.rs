@@ -207,6 +207,23 @@ fn strings_are_written_so_that_toml_reads_them_back() {
 }
 
 #[test]
+fn a_file_name_or_journal_match_cannot_write_toml_of_its_own() {
+    // a log file named by someone who can write in a logpath wildcard's directory
+    let hostile = "/var/log/x\"]\n[allow]\nsources = [\"0.0.0.0\\u002F0\"]\n#";
+    let items = [hostile, "journal:_SYSTEMD_UNIT=vpn@my\\x2dvpn.service", "cr\rhere"];
+    let text = format!("logpath = {}\n", write::list(&items));
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+    let read: Vec<&str> = doc["logpath"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(read, items, "{text}");
+    assert!(doc.get("allow").is_none() && text.lines().count() == 1, "{text}");
+    for k in ["a\"b", "new\nline", "cr\r"] {
+        let text = format!("[t]\n{} = 1\n", write::key(k));
+        let doc: toml_edit::DocumentMut = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(doc["t"].as_table().unwrap().iter().next().unwrap().0, k, "{text}");
+    }
+}
+
+#[test]
 fn logpath_wildcards_expand_as_glob() {
     assert!(glob::matches("*error.log", "site-error.log"));
     assert!(glob::matches("L[0-9]*.log", "L7-x.log"));

@@ -8,16 +8,26 @@ use super::{
     values::duration,
 };
 
+/// Whether `c` may stand in a multi-line literal string.
+fn multi_ok(c: char) -> bool {
+    c == '\n' || c == '\t' || !c.is_control()
+}
+
 /// A TOML string: literal where it can be (regular expressions stay as written), else basic.
 pub fn string(s: &str) -> String {
     let plain = |c: char| c != '\'' && (c == '\t' || !c.is_control());
     if s.chars().all(plain) {
         return format!("'{s}'");
     }
-    let multi_ok = |c: char| c == '\n' || c == '\t' || !c.is_control();
-    if !s.contains("'''") && !s.ends_with('\'') && s.chars().all(multi_ok) && !s.contains('\r') {
+    if !s.contains("'''") && !s.ends_with('\'') && s.chars().all(multi_ok) {
         return format!("'''\n{s}'''");
     }
+    basic(s)
+}
+
+/// A TOML basic string on one line: quotes, backslashes and every control character escaped,
+/// so no text (a file name, a journal match) can end the string or start a line of its own.
+pub fn basic(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -44,28 +54,30 @@ pub fn key(k: &str) -> String {
         if s.starts_with('\'') && !s.starts_with("'''") {
             s
         } else {
-            format!("\"{}\"", k.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+            basic(k)
         }
     }
 }
 
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
+        // a comment holds no control character but tab
+        let line: String = line.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect();
         let _ = writeln!(out, "{}", format!("# {line}").trim_end());
     }
 }
 
 /// A multi-line value on lines of its own, so that each expression is one line of the file.
 fn block(v: &str) -> String {
-    if v.contains('\n') && !v.contains("'''") && !v.ends_with('\'') && !v.contains('\r') {
+    if v.contains('\n') && !v.contains("'''") && !v.ends_with('\'') && v.chars().all(multi_ok) {
         format!("'''\n{}\n'''", v.trim_end_matches('\n'))
     } else {
         string(v)
     }
 }
 
-fn list<T: ToString>(items: &[T]) -> String {
-    let parts: Vec<String> = items.iter().map(|i| format!("\"{}\"", i.to_string())).collect();
+pub fn list<T: ToString>(items: &[T]) -> String {
+    let parts: Vec<String> = items.iter().map(|i| basic(&i.to_string())).collect();
     format!("[{}]", parts.join(", "))
 }
 

@@ -144,12 +144,14 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
     let inputs = Inputs { listener, control, stats, rate, events, det_rx, drop_log };
     startup::spawn(&daemon, inputs, &opts, (reload_tx.clone(), reload_rx), &mut tasks);
-    let on: Vec<String> = lock(&daemon).attached.iter().map(|(name, _)| name.clone()).collect();
-    notify::ready(&format!("enforcing on {}", on.join(", ")));
-
+    // the handlers before the ready signal: a reload or stop the service manager sends once it is
+    // told must not meet the default actions
     let mut term = signal(SignalKind::terminate()).expect("signal handler");
     let mut int = signal(SignalKind::interrupt()).expect("signal handler");
     let mut hup = signal(SignalKind::hangup()).expect("signal handler");
+    let on: Vec<String> = lock(&daemon).attached.iter().map(|(name, _)| name.clone()).collect();
+    notify::ready(&format!("enforcing on {}", on.join(", ")));
+
     loop {
         tokio::select! {
             _ = term.recv() => break,

@@ -116,7 +116,7 @@ impl Alerts {
     /// Starts a sender task for each configured alert. Needs a tokio runtime.
     pub fn start(config: &config::Alerts, metrics: &Metrics) -> Alerts {
         let webhook = config.webhook.clone().and_then(|hook| {
-            let url = hook.url.clone();
+            let url = hook.endpoint();
             match webhook::Notifier::start(hook, metrics.webhook.clone()) {
                 Ok(n) => {
                     log::info!("ban events go to the webhook {url}");

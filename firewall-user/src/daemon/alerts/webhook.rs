@@ -37,7 +37,8 @@ impl Notifier {
 
 fn client(hook: &Webhook) -> Result<reqwest::Client, String> {
     let https = hook.url.starts_with("https://");
-    let tls = tls::client_config(hook.ca_file.as_ref(), https).map_err(|e| format!("webhook {}: {e}", hook.url))?;
+    let tls =
+        tls::client_config(hook.ca_file.as_ref(), https).map_err(|e| format!("webhook {}: {e}", hook.endpoint()))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in &hook.headers {
@@ -53,12 +54,13 @@ fn client(hook: &Webhook) -> Result<reqwest::Client, String> {
         .no_proxy()
         .timeout(hook.timeout)
         .build()
-        .map_err(|e| format!("webhook {}: cannot make the HTTP client: {}", hook.url, chain(&e)))
+        .map_err(|e| format!("webhook {}: cannot make the HTTP client: {}", hook.endpoint(), chain(&e)))
 }
 
 /// One POST; success is a 2xx status.
 async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
-    let answer = client.post(url).body(body).send().await.map_err(|e| chain(&e))?;
+    // the error without the URL, whose path may hold a token
+    let answer = client.post(url).body(body).send().await.map_err(|e| chain(&e.without_url()))?;
     let status = answer.status();
     if status.is_success() {
         Ok(())
@@ -86,10 +88,10 @@ async fn deliver(
                 Err(_) => format!("no answer within {}s", hook.timeout.as_secs_f64()),
             };
             if attempt == hook.retries {
-                log::warn!("webhook {}: {why}; giving up on this notification", hook.url);
+                log::warn!("webhook {}: {why}; giving up on this notification", hook.endpoint());
                 counter.with_label_values(&["failed"]).inc();
             } else {
-                log::debug!("webhook {}: {why}; trying again", hook.url);
+                log::debug!("webhook {}: {why}; trying again", hook.endpoint());
                 counter.with_label_values(&["retried"]).inc();
                 tokio::time::sleep(pause.next().unwrap_or_default()).await;
             }

@@ -23,7 +23,7 @@ impl Alerts {
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(w) = &self.webhook {
-            out.push(format!("webhook: {} ({})", w.url, w.events.names()));
+            out.push(format!("webhook: {} ({})", w.endpoint(), w.events.names()));
         }
         if let Some(m) = &self.mail {
             let tls = match m.tls {

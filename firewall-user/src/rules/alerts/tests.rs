@@ -217,3 +217,13 @@ fn the_event_filter() {
     assert_eq!(Events::default(), Events::all());
     assert!(!Events::of(&[]).contains(EventKind::Ban));
 }
+
+#[test]
+fn the_webhook_is_shown_without_its_path_or_credentials() {
+    use super::webhook::endpoint;
+    assert_eq!(endpoint("https://hooks.slack.com/services/T0/B0/secret"), "https://hooks.slack.com/…");
+    assert_eq!(endpoint("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    assert_eq!(endpoint("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+    assert_eq!(endpoint("https://user:pw@[::1]:8443/x?token=y"), "https://[::1]:8443/…");
+    assert_eq!(endpoint("https://h?token=y"), "https://h/…");
+}

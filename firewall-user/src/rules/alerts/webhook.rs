@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use super::{read_ca_file, read_events, CaFile, Events};
 use crate::rules::reader::{Durations, Reader, Section};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub url: String,
     pub timeout: Duration,
@@ -17,6 +17,40 @@ pub struct Webhook {
     pub events: Events,
     /// Send the log lines that led to a ban as `lines`.
     pub lines: bool,
+}
+
+impl Webhook {
+    /// The URL as logs and `sipwall check` show it: scheme, host and port, the path left out,
+    /// since chat services put their token there.
+    pub fn endpoint(&self) -> String {
+        endpoint(&self.url)
+    }
+}
+
+/// `https://host:port/…` of `url`.
+pub fn endpoint(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "(the webhook)".to_owned() };
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    // credentials in the authority are a secret too
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let elided = if path.is_empty() || path == "/" { "" } else { "/…" };
+    format!("{scheme}://{host}{elided}")
+}
+
+/// Header values are tokens: left out of debug output.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, _)| (k.as_str(), "…")).collect();
+        f.debug_struct("Webhook")
+            .field("url", &self.endpoint())
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("headers", &headers)
+            .field("ca_file", &self.ca_file)
+            .field("events", &self.events)
+            .field("lines", &self.lines)
+            .finish()
+    }
 }
 
 const KEYS: &[&str] = &["url", "timeout", "retries", "headers", "ca_file", "events", "lines"];

@@ -58,7 +58,7 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &mut Reg, m: T) -> T
 impl Default for Metrics {
     fn default() -> Self {
         let mut r = Reg { registry: Registry::new(), names: Vec::new() };
-        Self {
+        let m = Self {
             bans_active: reg(
                 &mut r,
                 IntGauge::new("sipwall_bans_active", "Bans in force (addresses and networks).").unwrap(),
@@ -295,9 +295,19 @@ impl Default for Metrics {
             ),
             registry: r.registry,
             registered: r.names,
+        };
+        // every result from the start: an alert on `increase()` sees a first failure only if its
+        // series was there, at 0, before it
+        for result in DELIVERY_RESULTS {
+            m.webhook.with_label_values(&[result]);
+            m.mail.with_label_values(&[result]);
         }
+        m
     }
 }
+
+/// The `result` label of `sipwall_webhook_deliveries_total` and `sipwall_mail_deliveries_total`.
+pub const DELIVERY_RESULTS: [&str; 4] = ["delivered", "retried", "failed", "dropped"];
 
 impl Metrics {
     /// Every metric family the exposition can hold, sorted: the registered ones, whether or not

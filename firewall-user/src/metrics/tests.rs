@@ -77,3 +77,14 @@ fn family_names_include_families_without_a_sample() {
     }
     assert!(text.contains("sipwall_kernel_events_total{outcome=\"lost\"} 0"), "{text}");
 }
+
+#[test]
+fn delivery_results_are_there_before_the_first_delivery() {
+    let m = Metrics::default();
+    let text = m.render(kernel::families(&[], (0, 0), |_| None));
+    for family in ["sipwall_webhook_deliveries_total", "sipwall_mail_deliveries_total"] {
+        for result in super::DELIVERY_RESULTS {
+            assert!(text.contains(&format!("{family}{{result=\"{result}\"}} 0\n")), "{family} {result}:\n{text}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod detection;
 pub mod duration;
+pub mod feeds;
 pub mod metrics;
 pub mod rules;
 pub mod store;

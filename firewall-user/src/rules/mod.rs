@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod blocklist;
 pub mod cidr;
 pub mod diag;
+pub mod feeds;
 pub mod jails;
 pub mod ports;
 pub mod reader;
@@ -72,6 +73,10 @@ pub struct Rules {
     pub allow: Vec<IpNet>,
     pub block: Vec<IpNet>,
     pub block_files: Vec<BlockFile>,
+    /// `[[block.feeds]]`: what to fetch.
+    pub block_feeds: Vec<feeds::Feed>,
+    /// Each feed's list in force, by feed name (set by the daemon, not read from the file).
+    pub feed_nets: Vec<(String, Vec<IpNet>)>,
     /// Entries each network table holds (after /24 and /32 expansion for IPv4).
     pub block_capacity: u32,
     pub bans: BanSettings,
@@ -144,6 +149,8 @@ impl Rules {
             allow: Vec::new(),
             block: Vec::new(),
             block_files: Vec::new(),
+            block_feeds: Vec::new(),
+            feed_nets: Vec::new(),
             block_capacity: capacity::NETS,
             bans: BanSettings { ipv6_prefix: 64, capacity: capacity::BANS },
             rate_limit: RateLimitSettings { capacity: capacity::RATE, report_interval: Duration::from_secs(1) },
@@ -161,7 +168,7 @@ impl Rules {
         }
         let mut file_warnings = Vec::new();
         if let Some(s) = root.table(&mut r, "block", "block") {
-            s.check_keys(&mut r, &["sources", "files", "capacity"]);
+            s.check_keys(&mut r, &["sources", "files", "feeds", "capacity"]);
             rules.block = table_nets(&mut r, &s, "sources").unwrap_or_default();
             if let Some(c) = s.uint(&mut r, "capacity", 1024, u32::MAX as u64) {
                 rules.block_capacity = c as u32;
@@ -169,6 +176,7 @@ impl Rules {
             for (file, span) in s.strings(&mut r, "files").unwrap_or_default() {
                 rules.block_files.push(BlockFile::read(base.join(&file), &r, span, &mut file_warnings));
             }
+            rules.block_feeds = feeds::read(&mut r, &s, base);
         }
         if let Some(s) = root.table(&mut r, "bans", "bans") {
             s.check_keys(&mut r, &["ipv6_prefix", "capacity"]);
@@ -214,9 +222,20 @@ impl Rules {
         }
     }
 
-    /// Every blocked network: `[block] sources` then each file's.
+    /// Every blocked network: `[block] sources`, each file's, then each feed's.
     pub fn blocked(&self) -> impl Iterator<Item = &IpNet> {
-        self.block.iter().chain(self.block_files.iter().flat_map(|f| f.nets.iter()))
+        self.block
+            .iter()
+            .chain(self.block_files.iter().flat_map(|f| f.nets.iter()))
+            .chain(self.feed_nets.iter().flat_map(|(_, n)| n.iter()))
+    }
+
+    /// Puts `nets` in force for the feed `name` (replacing its earlier list).
+    pub fn set_feed(&mut self, name: &str, nets: Vec<IpNet>) {
+        match self.feed_nets.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => *old = nets,
+            None => self.feed_nets.push((name.to_owned(), nets)),
+        }
     }
 
     /// Files whose change should trigger a reload.
@@ -232,7 +251,10 @@ impl Rules {
     /// A faulty blocklist file keeps the version `current` holds (the rules in force), so a
     /// truncated download or a bad line never lifts a block. A file new to the rules has no
     /// earlier version: what could be read of it applies.
+    /// Feeds keep the lists `current` holds for them (reading the rules file fetches nothing).
     pub fn keep_good_lists(&mut self, current: &Rules) {
+        self.feed_nets =
+            current.feed_nets.iter().filter(|(n, _)| self.block_feeds.iter().any(|f| &f.name == n)).cloned().collect();
         for f in self.block_files.iter_mut().filter(|f| !f.faults.is_empty()) {
             if let Some(old) = current.block_files.iter().find(|o| o.path == f.path) {
                 f.nets = old.nets.clone();

@@ -170,7 +170,7 @@ fn read_file(
 }
 
 /// `ca_file`: a PEM file with at least one certificate.
-fn read_ca_file(r: &mut Reader, s: &Section, base: &Path) -> Option<CaFile> {
+pub(crate) fn read_ca_file(r: &mut Reader, s: &Section, base: &Path) -> Option<CaFile> {
     let (path, pem, span) = read_file(r, s, "ca_file", base)?;
     let ca = CaFile { path, pem };
     use rustls::pki_types::{pem::PemObject, CertificateDer};

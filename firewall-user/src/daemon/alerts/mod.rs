@@ -180,4 +180,4 @@ pub fn pauses() -> impl Iterator<Item = Duration> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -68,6 +68,15 @@ pub fn check(args: &CheckArgs) -> i32 {
             for line in rules.alerts.describe() {
                 println!("{line}");
             }
+            for f in &rules.block_feeds {
+                println!(
+                    "feed {}: {} ({}) every {}; not fetched by check, its list is not counted above",
+                    f.name,
+                    f.url,
+                    f.format.name(),
+                    crate::duration::format(Some(f.refresh))
+                );
+            }
             0
         }
         Err(d) => {

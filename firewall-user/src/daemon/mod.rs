@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod challenges;
 pub mod detection;
 pub mod events;
+pub mod feeds;
 pub mod iface;
 pub mod inspect;
 mod notify;

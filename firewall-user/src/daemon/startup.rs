@@ -36,13 +36,14 @@ pub type DropLog = aya_log::EbpfLogger<&'static dyn log::Log>;
 /// The rules and the interfaces to protect, once the kernel is known to be new enough and each
 /// interface to carry Ethernet frames.
 pub fn check(opts: &RunOptions) -> Result<(Rules, Vec<String>), RunError> {
-    let (rules, warnings) = match &opts.config {
+    let (mut rules, warnings) = match &opts.config {
         Some(p) => Rules::load(p).map_err(RunError::Rules)?,
         None => (Rules::default_rules(), Vec::new()),
     };
     for w in warnings {
         log::warn!("{w}");
     }
+    super::feeds::saved_lists(&mut rules, &opts.state_dir);
     crate::datapath::features::check_kernel()?;
     let mut ifaces = if opts.ifaces.is_empty() {
         vec![iface::default_route_iface().ok_or(RunError::NoInterface)?]
@@ -324,4 +325,10 @@ pub fn spawn(
     if let Some(logger) = drop_log {
         tasks.push(tokio::spawn(events::trace(logger)));
     }
+    let feeds = {
+        let g = lock(daemon);
+        g.feeds.send_replace(g.enforcer.rules().block_feeds.clone());
+        g.feeds.subscribe()
+    };
+    tasks.push(tokio::spawn(super::feeds::run(daemon.clone(), opts.state_dir.clone(), feeds)));
 }

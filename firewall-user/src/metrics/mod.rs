@@ -40,6 +40,10 @@ pub struct Metrics {
     pub ban_latency: Histogram,
     pub webhook: IntCounterVec,
     pub mail: IntCounterVec,
+    pub feed_entries: IntGaugeVec,
+    pub feed_last_success: IntGaugeVec,
+    pub feed_failures: IntCounterVec,
+    pub feed_lines_skipped: IntCounterVec,
 }
 
 /// A registry that keeps the names of what it holds: a label vector without a sample is missing
@@ -290,6 +294,47 @@ impl Default for Metrics {
                         "Alert mails (one per event, or one per digest): delivered, retried, failed (gave up), dropped (queue full).",
                     ),
                     &["result"],
+                )
+                .unwrap(),
+            ),
+            feed_entries: reg(
+                &mut r,
+                IntGaugeVec::new(
+                    Opts::new("sipwall_feed_entries", "Networks of each blocklist feed's list in force."),
+                    &["feed"],
+                )
+                .unwrap(),
+            ),
+            feed_last_success: reg(
+                &mut r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sipwall_feed_last_success_timestamp_seconds",
+                        "When each blocklist feed last answered with a list in force (200 applied, or 304) (Unix time).",
+                    ),
+                    &["feed"],
+                )
+                .unwrap(),
+            ),
+            feed_failures: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_feed_failures_total",
+                        "Failed refreshes of each blocklist feed (its last good list stays in force), by reason: network, status, too_large, format, key_file, apply, client.",
+                    ),
+                    &["feed", "reason"],
+                )
+                .unwrap(),
+            ),
+            feed_lines_skipped: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_feed_lines_skipped_total",
+                        "Entries of blocklist feed answers skipped as not an address or CIDR.",
+                    ),
+                    &["feed"],
                 )
                 .unwrap(),
             ),

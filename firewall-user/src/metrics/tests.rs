@@ -34,9 +34,16 @@ fn family_names_are_the_families_the_exposition_emits() {
     m.store_healthy.set(1);
     m.known_good.set(1);
     m.ban_latency.observe(0.001);
-    for v in
-        [&m.map_entries, &m.map_capacity, &m.xdp_attached, &m.feature_enabled, &m.blocklist_healthy, &m.log_source_up]
-    {
+    for v in [
+        &m.map_entries,
+        &m.map_capacity,
+        &m.xdp_attached,
+        &m.feature_enabled,
+        &m.blocklist_healthy,
+        &m.log_source_up,
+        &m.feed_entries,
+        &m.feed_last_success,
+    ] {
         set(v);
     }
     for v in [
@@ -55,6 +62,8 @@ fn family_names_are_the_families_the_exposition_emits() {
         &m.bans_total,
         &m.webhook,
         &m.mail,
+        &m.feed_failures,
+        &m.feed_lines_skipped,
     ] {
         count(v);
     }

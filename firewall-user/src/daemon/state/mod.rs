@@ -23,7 +23,7 @@ use crate::{
     detection::jail::Engine,
     detection::proof::Proofs,
     metrics::Metrics,
-    rules::Rules,
+    rules::{feeds::Feed, Rules},
     store::Store,
 };
 
@@ -71,6 +71,8 @@ pub struct Daemon {
     batching: bool,
     /// Ban events of the open batch, told once it is saved.
     untold: Vec<std::sync::Arc<Alert>>,
+    /// The feeds of the rules in force, for the task that runs them.
+    pub feeds: tokio::sync::watch::Sender<Vec<Feed>>,
 }
 
 /// Least time between two attempts to bring a store that missed writes up to date.
@@ -151,6 +153,7 @@ impl Daemon {
             store_dir: None,
             batching: false,
             untold: Vec::new(),
+            feeds: tokio::sync::watch::Sender::new(Vec::new()),
         };
         d.metrics.store_healthy.set(1);
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
@@ -239,7 +242,20 @@ impl Daemon {
         }
         super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
+        self.feeds.send_replace(rules.block_feeds.clone());
         Ok(applied)
+    }
+
+    /// Puts a feed's new list in force, all or nothing like a rules reload: when the tables
+    /// cannot take it, nothing changes. `Ok(None)` when the rules in force no longer have the feed.
+    pub fn apply_feed(&mut self, name: &str, nets: Vec<IpNet>) -> Result<Option<Applied>, EnforceError> {
+        let cur = self.enforcer.rules();
+        if !cur.block_feeds.iter().any(|f| f.name == name) {
+            return Ok(None);
+        }
+        let mut rules = cur.clone();
+        rules.set_feed(name, nets);
+        self.enforcer.apply_rules(rules).map(Some)
     }
 }
 

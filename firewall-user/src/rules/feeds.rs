@@ -315,4 +315,21 @@ format = "plain"
         assert_eq!(slug("https://apiban.org/api/{key}/banned"), "apiban.org-api-key-banned");
         assert!(valid_name(&slug(&format!("https://x.example/{}", "a".repeat(200)))));
     }
+
+    #[test]
+    fn the_documented_example_loads_and_every_key_is_documented() {
+        let docs = include_str!("../../../docs/rules.md");
+        let section = &docs[docs.find("### `[[block.feeds]]`").expect("docs/rules.md documents feeds")..];
+        let example = section.split("```toml\n").nth(1).and_then(|t| t.split("```").next()).unwrap();
+        let (r, _) = Rules::parse("docs/rules.md", &format!("[block]\n{example}"), Path::new("/")).unwrap();
+        let names: Vec<&str> = r.block_feeds.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["www.spamhaus.org-drop-drop.txt", "apiban"]);
+        let table = &section[..section.find("\n**Formats.**").unwrap()];
+        for key in KEYS {
+            assert!(table.contains(&format!("| `{key}` |")), "`{key}` is not in the table of docs/rules.md");
+        }
+        for name in Format::NAMES {
+            assert!(section.contains(&format!("- `{name}`")), "format `{name}` is not documented");
+        }
+    }
 }

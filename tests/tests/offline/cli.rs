@@ -77,3 +77,29 @@ fn control_commands_explain_a_missing_daemon() {
     assert_eq!(code, 2);
     assert!(err.contains("is not a duration"), "{err}");
 }
+
+#[test]
+fn check_names_the_feeds_it_does_not_fetch_and_places_their_mistakes() {
+    let dir = std::env::temp_dir().join(format!("sipwall-cli-feeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("feeds.toml");
+    let feeds = "[block]\n[[block.feeds]]\nurl = \"https://www.voipbl.org/update/\"\nformat = \"voipbl\"\nrefresh = \"4h\"\n\n\
+                 [[block.feeds]]\nname = \"apiban\"\nurl = \"https://apiban.org/api/{key}/banned\"\nformat = \"apiban\"\n\
+                 key_file = \"apiban.key\"\n";
+    std::fs::write(&f, feeds).unwrap();
+    let (code, out, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "\nfeed www.voipbl.org-update: https://www.voipbl.org/update/ (voipbl) every 4h; not fetched by check"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\nfeed apiban: https://apiban.org/api/{key}/banned (apiban) every 1h;"), "{out}");
+    std::fs::write(&f, feeds.replace("\"voipbl\"", "\"csv\"").replace("key_file = \"apiban.key\"\n", "")).unwrap();
+    let (code, _, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("feeds.toml:4:11: error: unknown feed format `csv`"), "{err}");
+    assert!(err.contains("feeds.toml:9:8: error: the feed `url` has `{key}` but the feed has no `key_file`"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

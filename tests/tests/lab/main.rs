@@ -8,6 +8,7 @@ mod alerts;
 mod asterisk_lab;
 mod attach;
 mod detection;
+mod feeds;
 mod journal;
 mod kernel_features;
 mod package;

@@ -59,6 +59,9 @@ pub async fn run(d: Shared, state_dir: PathBuf, mut feeds: watch::Receiver<Vec<F
             if !keep {
                 log::info!("feed {name}: stopped (the rules changed)");
                 task.abort();
+                let g = lock(&d);
+                let _ = g.metrics.feed_entries.remove_label_values(&[name]);
+                let _ = g.metrics.feed_last_success.remove_label_values(&[name]);
             }
             keep
         });

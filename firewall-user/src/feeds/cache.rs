@@ -73,7 +73,9 @@ pub fn save(path: &Path, copy: &Copy) -> Result<(), CacheError> {
     let err = |source| CacheError::Write { path: path.to_owned(), source };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = path.with_extension("tmp");
+    // feed names never start with a dot: no feed's copy is another's temporary file
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
     let body = serde_json::to_vec(copy).expect("a feed copy serializes");
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(&body).and_then(|()| f.sync_all()).map_err(err)?;
@@ -100,7 +102,8 @@ mod tests {
             Copy { apiban_id: Some("17".into()), last_modified: Some("Sun, 06 Dec 2026 10:00:00 GMT".into()), ..c };
         save(&p, &c2).unwrap();
         assert_eq!(load(&p).unwrap(), Some(c2));
-        assert!(!p.with_extension("tmp").exists(), "the temporary file is renamed away");
+        let names: Vec<_> = std::fs::read_dir(dir.join("feeds")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["drop"], "the temporary file is renamed away");
         std::fs::write(&p, b"{\"entries\": ").unwrap();
         assert!(matches!(load(&p), Err(CacheError::Corrupt { .. })));
         std::fs::remove_dir_all(dir).unwrap();

@@ -141,7 +141,7 @@ fn read_one(r: &mut Reader, s: &Section, base: &Path) -> Option<Feed> {
     }
     if format == Format::Apiban && !has_key {
         r.error(
-            Some(url_span),
+            Some(url_span.clone()),
             "an apiban feed needs its key in the URL: url = \"https://apiban.org/api/{key}/banned\" and a `key_file`",
         );
     }
@@ -150,6 +150,9 @@ fn read_one(r: &mut Reader, s: &Section, base: &Path) -> Option<Feed> {
     }
     if s.has("max_age") && format != Format::Apiban {
         r.error(s.key_span("max_age"), "`max_age` is for format = \"apiban\" (other feeds are whole lists)");
+    }
+    if url.starts_with("http://") && has_key {
+        r.warn(Some(url_span), "the key in this http:// `url` travels in clear; use https://");
     }
     if url.starts_with("http://") && s.has("ca_file") {
         r.error(s.key_span("ca_file"), "`ca_file` is for an https:// feed `url`");
@@ -248,6 +251,16 @@ json_field = "addresses"
         assert_eq!(a.key_file.as_deref(), Some(Path::new("/etc/sipwall/apiban.key")));
         assert_eq!((a.max_bytes, a.timeout, a.max_age), (2048, Duration::from_secs(5), Duration::from_secs(172_800)));
         assert_eq!(r.block_feeds[2].json_field, "addresses");
+    }
+
+    #[test]
+    fn a_key_over_plain_http_is_warned_about() {
+        let text =
+            "[block]\n[[block.feeds]]\nurl = \"http://l.example/{key}/list\"\nformat = \"plain\"\nkey_file = \"k\"\n";
+        let (r, warnings) = Rules::parse("t.toml", text, Path::new("/")).unwrap();
+        assert_eq!(r.block_feeds.len(), 1);
+        let w: Vec<(usize, usize, &str)> = warnings.iter().map(|d| (d.line, d.column, d.message.as_str())).collect();
+        assert_eq!(w, [(3, 8, "the key in this http:// `url` travels in clear; use https://")]);
     }
 
     #[test]

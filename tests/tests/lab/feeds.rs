@@ -105,3 +105,62 @@ fn a_fetched_list_drops_its_sources_and_its_saved_copy_outlives_the_server() {
     assert_eq!(listed, 0, "the saved list stays in force while the feed fails\n{}", d.log_text());
     assert!(clean > 40, "{clean} of 50");
 }
+
+#[test]
+fn a_reload_starts_a_new_feed_and_a_feed_taken_out_takes_its_list_with_it() {
+    require_root!();
+    let lab = Lab::new();
+    let www = lab.scratch_dir("feed-www2");
+    std::fs::write(www.join("drop.txt"), format!("{LISTED}\n")).unwrap();
+    std::fs::write(www.join("more.json"), r#"{"ips": ["192.0.2.20"]}"#).unwrap();
+    let _server = FeedServer::start(&lab, &www);
+    let mut d = DaemonProc::start(&lab, &rules());
+    assert!(
+        wait_for(Duration::from_secs(60), || d.metric("sipwall_feed_entries", "feed=\"lab\"") == 1),
+        "{}",
+        d.log_text()
+    );
+    let rx = Receiver::start(&lab);
+    assert_eq!(burst(&lab, &rx, "one").0, 0, "{}", d.log_text());
+
+    // a second feed added by a reload is fetched at once
+    let second = format!(
+        "\n[[block.feeds]]\nname = \"more\"\nurl = \"http://127.0.0.1:{PORT}/more.json\"\nformat = \"json\"\nrefresh = \"1h\"\n"
+    );
+    std::fs::write(&d.config, format!("{}{second}", rules())).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || d.metric("sipwall_feed_entries", "feed=\"more\"") == 1),
+        "{}",
+        d.log_text()
+    );
+    let mut frames = Vec::new();
+    for i in 0..50 {
+        frames.push(frame(&lab, "192.0.2.20", 5060, false, "more", i));
+    }
+    send_all(&lab, frames);
+    rx.settle();
+    assert_eq!(rx.count("more"), 0, "the second feed's source is dropped\n{}", d.log_text());
+    assert_eq!(burst(&lab, &rx, "two").0, 0, "the first feed's list stays through the reload");
+
+    // the first feed taken out of the rules: its list goes, the other stays
+    let only_second = rules()
+        .replace("[[block.feeds]]\nname = \"lab\"", "[[block.feeds]]\nname = \"gone\"")
+        .replace(&format!("url = \"http://127.0.0.1:{PORT}/drop.txt\"\nformat = \"plain\"\nrefresh = \"1m\"\n"), "");
+    let only_second = only_second.replace("[block]\n[[block.feeds]]\nname = \"gone\"\n", "[block]\n");
+    std::fs::write(&d.config, format!("{only_second}{second}")).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || d.metric("sipwall_rules_reloads_total", "result=\"applied\"") == 2),
+        "{}",
+        d.log_text()
+    );
+    let (listed, clean) = burst(&lab, &rx, "three");
+    assert!(listed > 40, "a feed taken out lifts its blocks: {listed} of 50\n{}", d.log_text());
+    assert!(clean > 40, "{clean} of 50");
+    assert!(
+        wait_for(Duration::from_secs(60), || !d.metrics().contains("sipwall_feed_entries{feed=\"lab\"}")),
+        "the stopped feed's gauge goes: {}",
+        d.metrics()
+    );
+    assert_eq!(d.metric("sipwall_feed_entries", "feed=\"more\""), 1);
+    d.stop();
+}

@@ -9,14 +9,10 @@ use std::{
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn, Request, Response};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::*;
 use crate::{
-    daemon::alerts::{
-        tests::{test_ca, TestCa},
-        tls,
-    },
+    daemon::alerts::tests::{acceptor, test_ca, TestCa},
     rules::{
         alerts::CaFile,
         feeds::{tests::feed, Format},
@@ -69,13 +65,7 @@ fn answer(site: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 
 /// An https server on 127.0.0.1 answering from `site`; its base URL.
 async fn server(ca: &TestCa, site: Shared) -> String {
-    let cfg = rustls::ServerConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![ca.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.key.clone())))
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = acceptor(ca);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -97,18 +97,23 @@ pub fn test_ca() -> TestCa {
     TestCa { ca_pem: ca.pem(), cert: cert.der().clone(), key: key.serialize_der() }
 }
 
-/// Requests an https server saw: headers and body.
-type Seen = Arc<Mutex<Vec<(hyper::HeaderMap, String)>>>;
-
-/// An https server on 127.0.0.1 answering with `statuses` in turn, then 204.
-async fn https_server(ca: &TestCa, statuses: &[u16]) -> (String, Seen) {
+/// TLS for a test server on 127.0.0.1 with the certificate of `ca`.
+pub fn acceptor(ca: &TestCa) -> tokio_rustls::TlsAcceptor {
     let cfg = rustls::ServerConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![ca.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.key.clone())))
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+/// Requests an https server saw: headers and body.
+type Seen = Arc<Mutex<Vec<(hyper::HeaderMap, String)>>>;
+
+/// An https server on 127.0.0.1 answering with `statuses` in turn, then 204.
+async fn https_server(ca: &TestCa, statuses: &[u16]) -> (String, Seen) {
+    let acceptor = acceptor(ca);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}/hook", listener.local_addr().unwrap());
     let seen: Seen = Default::default();

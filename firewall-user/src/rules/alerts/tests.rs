@@ -6,16 +6,21 @@ use std::time::Duration;
 use super::*;
 use crate::rules::Rules;
 
-/// A directory of files the rules name: `ca.pem` (a certificate), `notca.pem`, `pw`.
+/// A directory of files the rules name: `ca.pem` (a certificate), `notca.pem`, `pw`. Written
+/// once per test process: tests running side by side read it while none writes.
 fn files() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sipwall-alert-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = rcgen::generate_simple_self_signed(vec!["hooks.example".into()]).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
-    std::fs::write(dir.join("notca.pem"), "just text\n").unwrap();
-    std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
-    std::fs::write(dir.join("pw2"), "two\nlines\n").unwrap();
-    dir
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sipwall-alert-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["hooks.example".into()]).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+        std::fs::write(dir.join("notca.pem"), "just text\n").unwrap();
+        std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
+        std::fs::write(dir.join("pw2"), "two\nlines\n").unwrap();
+        dir
+    })
+    .clone()
 }
 
 fn parse(text: &str) -> Result<Rules, Vec<(usize, usize, String)>> {

@@ -7,7 +7,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use prometheus::{IntCounterVec, Opts};
 use sipwall::{
     daemon::alerts::{
-        mail::{hostname, Mailer},
+        mail::{self, hostname},
         Alert,
     },
     datapath::bans::Ban,
@@ -97,7 +97,7 @@ async fn a_ban_mail_arrives_over_starttls_with_the_lines_and_no_whois() {
         &format!("server = \"127.0.0.1:{port}\"\nca_file = \"ca.pem\"\nusername = \"{}\"\npassword_file = \"smtp-password\"\n", USER.0),
     );
     let c = counter();
-    let mailer = Mailer::start(m, c.clone()).unwrap();
+    let mailer = mail::start(m, c.clone()).unwrap();
     mailer.send(&jail_ban("192.0.2.66"));
     assert!(until(|| c.with_label_values(&["delivered"]).get() == 1).await, "{}", smtp.log_text());
     let got = smtp.received();
@@ -129,7 +129,7 @@ async fn a_digest_lists_several_events_in_one_mail() {
         &format!("server = \"127.0.0.1:{port}\"\nca_file = \"ca.pem\"\nmode = \"digest\"\ndigest_interval = \"2s\"\nlines = false\n"),
     );
     let c = counter();
-    let mailer = Mailer::start(m, c.clone()).unwrap();
+    let mailer = mail::start(m, c.clone()).unwrap();
     for a in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
         mailer.send(&jail_ban(a));
     }
@@ -161,7 +161,7 @@ async fn an_untrusted_certificate_or_a_wrong_password_fails_and_is_counted() {
     let auth = format!("username = \"{}\"\npassword_file = \"smtp-password\"\n", USER.0);
     // the system's authorities do not know the test's
     let c = counter();
-    let untrusted = Mailer::start(mail(&dir, &format!("{server}{auth}")), c.clone()).unwrap();
+    let untrusted = mail::start(mail(&dir, &format!("{server}{auth}")), c.clone()).unwrap();
     untrusted.send(&jail_ban("192.0.2.66"));
     assert!(until(|| c.with_label_values(&["failed"]).get() == 1).await, "{}", smtp.log_text());
     // trusted, but the wrong password
@@ -169,7 +169,7 @@ async fn an_untrusted_certificate_or_a_wrong_password_fails_and_is_counted() {
     let c2 = counter();
     let wrong = format!("{server}ca_file = \"ca.pem\"\nusername = \"{}\"\npassword_file = \"wrong\"\n", USER.0);
     let m = mail(&dir, &wrong);
-    let refused = Mailer::start(m, c2.clone()).unwrap();
+    let refused = mail::start(m, c2.clone()).unwrap();
     refused.send(&jail_ban("192.0.2.67"));
     assert!(until(|| c2.with_label_values(&["failed"]).get() == 1).await, "{}", smtp.log_text());
     assert!(smtp.received().is_empty(), "nothing may be delivered: {:?}", smtp.received());
@@ -188,7 +188,7 @@ async fn implicit_tls_and_a_local_relay_without_tls_deliver_too() {
         let auth = format!("username = \"{}\"\npassword_file = \"smtp-password\"\n", USER.0);
         let m = mail(&dir, &format!("server = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{ca_file}{auth}"));
         let c = counter();
-        let mailer = Mailer::start(m, c.clone()).unwrap();
+        let mailer = mail::start(m, c.clone()).unwrap();
         mailer.send(&jail_ban("192.0.2.66"));
         assert!(until(|| c.with_label_values(&["delivered"]).get() == 1).await, "tls = {tls}: {}", smtp.log_text());
         let got = smtp.received();

@@ -9,7 +9,9 @@ pub mod webhook;
 use std::{sync::Arc, time::Duration};
 
 use ipnet::IpNet;
+use prometheus::IntCounterVec;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::{
     datapath::{bans::Ban, clock},
@@ -21,6 +23,29 @@ use crate::{
 
 /// Notifications waiting at most, per sender; past that, new ones are dropped and counted.
 pub const QUEUE: usize = 1024;
+
+/// A sender task's queue: the events it wants, and the counter of its deliveries, where a full
+/// queue counts what it drops.
+pub struct Queue {
+    tx: mpsc::Sender<Arc<Alert>>,
+    events: config::Events,
+    counter: IntCounterVec,
+}
+
+impl Queue {
+    /// A queue of [`QUEUE`] alerts, and its receiving end for the sender task.
+    pub fn new(events: config::Events, counter: IntCounterVec) -> (Queue, mpsc::Receiver<Arc<Alert>>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Queue { tx, events, counter }, rx)
+    }
+
+    /// Queues an alert if the sender wants its kind; never waits.
+    pub fn send(&self, alert: &Arc<Alert>) {
+        if self.events.contains(alert.kind) && self.tx.try_send(alert.clone()).is_err() {
+            self.counter.with_label_values(&["dropped"]).inc();
+        }
+    }
+}
 
 /// What a jail knew of a ban it issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,8 +133,8 @@ pub fn rfc3339(unix_ms: u64) -> String {
 #[derive(Default)]
 pub struct Alerts {
     config: config::Alerts,
-    webhook: Option<webhook::Notifier>,
-    mail: Option<mail::Mailer>,
+    webhook: Option<Queue>,
+    mail: Option<Queue>,
 }
 
 impl Alerts {
@@ -117,7 +142,7 @@ impl Alerts {
     pub fn start(config: &config::Alerts, metrics: &Metrics) -> Alerts {
         let webhook = config.webhook.clone().and_then(|hook| {
             let url = hook.endpoint();
-            match webhook::Notifier::start(hook, metrics.webhook.clone()) {
+            match webhook::start(hook, metrics.webhook.clone()) {
                 Ok(n) => {
                     log::info!("ban events go to the webhook {url}");
                     Some(n)
@@ -130,7 +155,7 @@ impl Alerts {
         });
         let mail = config.mail.clone().and_then(|m| {
             let what = format!("{} through {}:{}", m.to.join(", "), m.host, m.port);
-            match mail::Mailer::start(m, metrics.mail.clone()) {
+            match mail::start(m, metrics.mail.clone()) {
                 Ok(n) => {
                     log::info!("ban events are mailed to {what}");
                     Some(n)

@@ -176,7 +176,7 @@ async fn a_ban_reaches_an_https_webhook_with_its_header_after_a_503() {
     let ca = test_ca();
     let (url, seen) = https_server(&ca, &[503]).await;
     let c = counter();
-    let n = webhook::Notifier::start(hook(url, Some(&ca)), c.clone()).unwrap();
+    let n = webhook::start(hook(url, Some(&ca)), c.clone()).unwrap();
     n.send(&Arc::new(Alert::new(EventKind::Ban, &ban(), Some(&order()), 1)));
     assert!(until(|| c.with_label_values(&["delivered"]).get() == 1).await, "not delivered: {:?}", seen.lock());
     assert_eq!(c.with_label_values(&["retried"]).get(), 1);
@@ -199,7 +199,7 @@ async fn only_the_chosen_events_are_sent() {
     let mut h = hook(url, Some(&ca));
     h.events = Events::of(&[EventKind::Unban, EventKind::Expire]);
     h.lines = true;
-    let n = webhook::Notifier::start(h, c.clone()).unwrap();
+    let n = webhook::start(h, c.clone()).unwrap();
     for kind in [EventKind::Ban, EventKind::Unban, EventKind::Reban, EventKind::Expire] {
         n.send(&Arc::new(Alert::new(kind, &ban(), None, 1)));
     }
@@ -221,7 +221,7 @@ async fn an_untrusted_certificate_fails_and_is_counted() {
     let c = counter();
     let mut h = hook(url, None);
     h.retries = 1;
-    let n = webhook::Notifier::start(h, c.clone()).unwrap();
+    let n = webhook::start(h, c.clone()).unwrap();
     n.send(&Arc::new(Alert::new(EventKind::Ban, &ban(), None, 1)));
     assert!(until(|| c.with_label_values(&["failed"]).get() == 1).await);
     assert_eq!((c.with_label_values(&["retried"]).get(), c.with_label_values(&["delivered"]).get()), (1, 0));
@@ -236,7 +236,7 @@ async fn a_full_queue_drops_and_counts() {
     let c = counter();
     let mut h = hook(url, None);
     h.timeout = Duration::from_secs(60);
-    let n = webhook::Notifier::start(h, c.clone()).unwrap();
+    let n = webhook::start(h, c.clone()).unwrap();
     let a = Arc::new(Alert::new(EventKind::Ban, &ban(), None, 1));
     for _ in 0..QUEUE + 10 {
         n.send(&a);

@@ -8,31 +8,15 @@ use prometheus::IntCounterVec;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::mpsc;
 
-use super::{chain, pauses, tls, Alert, QUEUE};
+use super::{chain, pauses, tls, Alert, Queue};
 use crate::rules::alerts::Webhook;
 
-pub struct Notifier {
-    tx: mpsc::Sender<Arc<Alert>>,
-    hook: Arc<Webhook>,
-    counter: IntCounterVec,
-}
-
-impl Notifier {
-    /// Builds the client and starts the sender task.
-    pub fn start(hook: Webhook, counter: IntCounterVec) -> Result<Notifier, String> {
-        let client = client(&hook)?;
-        let hook = Arc::new(hook);
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver(client, hook.clone(), rx, counter.clone()));
-        Ok(Notifier { tx, hook, counter })
-    }
-
-    /// Queues an alert if the webhook wants its kind; never waits.
-    pub fn send(&self, alert: &Arc<Alert>) {
-        if self.hook.events.contains(alert.kind) && self.tx.try_send(alert.clone()).is_err() {
-            self.counter.with_label_values(&["dropped"]).inc();
-        }
-    }
+/// Builds the client and starts the sender task; its queue.
+pub fn start(hook: Webhook, counter: IntCounterVec) -> Result<Queue, String> {
+    let client = client(&hook)?;
+    let (queue, rx) = Queue::new(hook.events, counter.clone());
+    tokio::spawn(deliver(client, Arc::new(hook), rx, counter));
+    Ok(queue)
 }
 
 fn client(hook: &Webhook) -> Result<reqwest::Client, String> {

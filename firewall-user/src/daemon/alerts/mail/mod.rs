@@ -19,7 +19,7 @@ use prometheus::IntCounterVec;
 use tokio::sync::mpsc;
 
 use self::message::Text;
-use super::{chain, pauses, Alert, QUEUE};
+use super::{chain, pauses, Alert, Queue, QUEUE};
 use crate::rules::alerts::{EventKind, Mail, MailMode, MailTls};
 
 /// Whois look-ups per digest at most.
@@ -46,28 +46,12 @@ impl Batch {
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
-pub struct Mailer {
-    tx: mpsc::Sender<Arc<Alert>>,
-    mail: Arc<Mail>,
-    counter: IntCounterVec,
-}
-
-impl Mailer {
-    /// Builds the SMTP transport and starts the sender task.
-    pub fn start(mail: Mail, counter: IntCounterVec) -> Result<Mailer, String> {
-        let transport = transport(&mail, &hostname())?;
-        let mail = Arc::new(mail);
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(transport, mail.clone(), rx, counter.clone()));
-        Ok(Mailer { tx, mail, counter })
-    }
-
-    /// Queues an alert if the mail wants its kind; never waits.
-    pub fn send(&self, alert: &Arc<Alert>) {
-        if self.mail.events.contains(alert.kind) && self.tx.try_send(alert.clone()).is_err() {
-            self.counter.with_label_values(&["dropped"]).inc();
-        }
-    }
+/// Builds the SMTP transport and starts the sender task; its queue.
+pub fn start(mail: Mail, counter: IntCounterVec) -> Result<Queue, String> {
+    let transport = transport(&mail, &hostname())?;
+    let (queue, rx) = Queue::new(mail.events, counter.clone());
+    tokio::spawn(run(transport, Arc::new(mail), rx, counter));
+    Ok(queue)
 }
 
 /// This host's name, for subjects and the SMTP greeting.

@@ -146,7 +146,7 @@ async fn a_refused_connection_is_retried_then_counted_as_failed() {
     let mut m = mail();
     m.port = port;
     m.retries = 1;
-    let mailer = Mailer::start(m, c.clone()).unwrap();
+    let mailer = start(m, c.clone()).unwrap();
     mailer.send(&Arc::new(jail_ban()));
     for _ in 0..600 {
         if c.with_label_values(&["failed"]).get() == 1 {

@@ -69,6 +69,7 @@ macro_rules! require_root {
 }
 pub mod alerts;
 pub mod asterisk;
+pub mod crowdsec;
 pub mod daemon;
 pub mod journald;
 pub mod kamailio;

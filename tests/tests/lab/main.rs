@@ -3,10 +3,13 @@
 //! systemd-journald, an SMTP server and an https webhook receiver) and forged frames from the
 //! other end. Needs root. Each test makes its own namespaces, bpffs and daemon, so tests run side
 //! by side. `kernel_features` is the one the kernel-matrix tier also runs on every kernel.
+//! `crowdsec` runs no sipwall: it checks the CrowdSec peers on their own (a private Local API
+//! and Debian's crowdsec-firewall-bouncer), for the labs where daemons share bans through that API.
 
 mod alerts;
 mod asterisk_lab;
 mod attach;
+mod crowdsec;
 mod detection;
 mod feeds;
 mod journal;

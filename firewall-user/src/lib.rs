@@ -12,6 +12,7 @@ pub mod cli;
 #[cfg(test)]
 mod contract;
 pub mod control;
+pub mod crowdsec;
 pub mod daemon;
 pub mod datapath;
 pub mod detection;

@@ -68,6 +68,9 @@ pub fn check(args: &CheckArgs) -> i32 {
             for line in rules.alerts.describe() {
                 println!("{line}");
             }
+            if let Some(c) = &rules.crowdsec {
+                println!("{}", c.describe());
+            }
             for f in &rules.block_feeds {
                 println!(
                     "feed {}: {} ({}) every {}; not fetched by check, its list is not counted above",

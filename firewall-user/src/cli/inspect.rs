@@ -149,6 +149,17 @@ pub fn render_status(v: &StatusView) -> String {
         out.push_str(&format!("kernel: Linux {}; {}\n", v.kernel, features.join(", ")));
     }
     out.push_str(&format!("known good sources: {}\n", v.known_good));
+    if let Some(c) = &v.crowdsec {
+        out.push_str(&format!("\ncrowdsec: {}\n", c.api_url));
+        for r in &c.roles {
+            let state = match (&r.problem, r.up) {
+                (_, true) => "up".to_owned(),
+                (Some(p), false) => format!("DOWN: {p}"),
+                (None, false) => "not connected yet".to_owned(),
+            };
+            out.push_str(&format!("  {}: {state}; {}\n", r.role, r.detail));
+        }
+    }
     for j in &v.jails {
         out.push_str(&format!(
             "\njail {} ({}): maxretry {} within {}, bantime {}{}\n",

@@ -138,6 +138,29 @@ pub struct StatusView {
     /// Sources known good (they authenticated).
     #[serde(default)]
     pub known_good: usize,
+    /// The link to CrowdSec's Local API, when `[crowdsec]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crowdsec: Option<CrowdsecView>,
+}
+
+/// `[crowdsec]` as the daemon sees it: one entry per role it plays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrowdsecView {
+    pub api_url: String,
+    pub roles: Vec<RoleView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleView {
+    /// `bouncer` (pulls decisions) or `machine` (pushes bans).
+    pub role: String,
+    /// The last request worked.
+    pub up: bool,
+    /// What it did: decisions enforced and the last pull, or bans pushed and waiting.
+    pub detail: String,
+    /// Why the last request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

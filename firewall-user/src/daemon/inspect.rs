@@ -123,6 +123,7 @@ impl Daemon {
             kernel: self.kernel.clone(),
             features,
             known_good: self.proofs.good_count(),
+            crowdsec: self.crowdsec.as_ref().map(super::crowdsec::Link::view),
         };
         let mut r = Response::ok(format!("{} bans active", view.bans_active));
         r.status = Some(view);

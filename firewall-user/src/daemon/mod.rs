@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod challenges;
+pub mod crowdsec;
 pub mod detection;
 pub mod events;
 pub mod feeds;

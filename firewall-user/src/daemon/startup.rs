@@ -331,4 +331,10 @@ pub fn spawn(
         g.feeds.subscribe()
     };
     tasks.push(tokio::spawn(super::feeds::run(daemon.clone(), opts.state_dir.clone(), feeds)));
+    let crowdsec = {
+        let g = lock(daemon);
+        g.crowdsec_config.send_replace(g.enforcer.rules().crowdsec.clone());
+        g.crowdsec_config.subscribe()
+    };
+    tasks.push(tokio::spawn(super::crowdsec::run(daemon.clone(), crowdsec)));
 }

@@ -44,6 +44,11 @@ pub struct Metrics {
     pub feed_last_success: IntGaugeVec,
     pub feed_failures: IntCounterVec,
     pub feed_lines_skipped: IntCounterVec,
+    pub crowdsec_up: IntGaugeVec,
+    pub crowdsec_decisions: IntGaugeVec,
+    pub crowdsec_skipped: IntCounterVec,
+    pub crowdsec_pulls: IntCounterVec,
+    pub crowdsec_pushed: IntCounterVec,
 }
 
 /// A registry that keeps the names of what it holds: a label vector without a sample is missing
@@ -335,6 +340,58 @@ impl Default for Metrics {
                         "Entries of blocklist feed answers skipped as not an address or CIDR.",
                     ),
                     &["feed"],
+                )
+                .unwrap(),
+            ),
+            crowdsec_up: reg(
+                &mut r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sipwall_crowdsec_up",
+                        "1 while the last request to CrowdSec's Local API worked, by role: bouncer (pulls decisions), machine (pushes bans).",
+                    ),
+                    &["role"],
+                )
+                .unwrap(),
+            ),
+            crowdsec_decisions: reg(
+                &mut r,
+                IntGaugeVec::new(
+                    Opts::new("sipwall_crowdsec_decisions", "CrowdSec decisions enforced, by origin (crowdsec, cscli, CAPI, lists, …)."),
+                    &["origin"],
+                )
+                .unwrap(),
+            ),
+            crowdsec_skipped: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_crowdsec_decisions_skipped_total",
+                        "CrowdSec decisions not enforced, by reason: type, scope, origin, invalid, expired, own (a ban this host pushed), allow_listed, refused.",
+                    ),
+                    &["reason"],
+                )
+                .unwrap(),
+            ),
+            crowdsec_pulls: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_crowdsec_pulls_total",
+                        "Pulls of CrowdSec's decision stream, by result: ok, network, denied, status, answer.",
+                    ),
+                    &["result"],
+                )
+                .unwrap(),
+            ),
+            crowdsec_pushed: reg(
+                &mut r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sipwall_crowdsec_pushed_total",
+                        "Jail bans pushed to CrowdSec as alerts, by result: sent, failed (retried later), dropped (queue full), unproven (never pushed).",
+                    ),
+                    &["result"],
                 )
                 .unwrap(),
             ),

@@ -43,6 +43,8 @@ fn family_names_are_the_families_the_exposition_emits() {
         &m.log_source_up,
         &m.feed_entries,
         &m.feed_last_success,
+        &m.crowdsec_up,
+        &m.crowdsec_decisions,
     ] {
         set(v);
     }
@@ -64,6 +66,9 @@ fn family_names_are_the_families_the_exposition_emits() {
         &m.mail,
         &m.feed_failures,
         &m.feed_lines_skipped,
+        &m.crowdsec_skipped,
+        &m.crowdsec_pulls,
+        &m.crowdsec_pushed,
     ] {
         count(v);
     }

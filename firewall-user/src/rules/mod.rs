@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod blocklist;
 pub mod cidr;
+pub mod crowdsec;
 pub mod diag;
 pub mod feeds;
 pub mod jails;
@@ -88,6 +89,8 @@ pub struct Rules {
     pub detection: jails::Detection,
     /// `[webhook]` and `[mail]`.
     pub alerts: alerts::Alerts,
+    /// `[crowdsec]`: the Local API whose decisions are enforced and to which bans are pushed.
+    pub crowdsec: Option<crowdsec::Crowdsec>,
     /// The text of the rules file (for diagnostics about its networks after validation).
     pub text: String,
     /// Byte offset in `text` of each network of `allow`, `block`, then every service's
@@ -96,7 +99,7 @@ pub struct Rules {
 }
 
 const TOP_KEYS: &[&str] =
-    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail"];
+    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail", "crowdsec"];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.
@@ -158,6 +161,7 @@ impl Rules {
             sip: sip::SipRules::default(),
             detection: jails::Detection::default(),
             alerts: alerts::Alerts::default(),
+            crowdsec: None,
             text: text.to_owned(),
             placed: Vec::new(),
         };
@@ -210,6 +214,10 @@ impl Rules {
         let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
         rules.detection = jails::read(&mut r, &root, &service_names);
         rules.alerts = alerts::read(&mut r, &root, base);
+        if let Some(s) = root.table(&mut r, "crowdsec", "crowdsec") {
+            let jails: Vec<&str> = rules.detection.jails.iter().map(|j| j.name.as_str()).collect();
+            rules.crowdsec = crowdsec::read(&mut r, &s, base, &jails);
+        }
 
         rules.placed = r.placed;
         let mut diags = r.diags;

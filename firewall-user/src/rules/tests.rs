@@ -5,6 +5,7 @@ use std::path::Path;
 use super::*;
 use crate::rules::jails::{DetectorKind, Mode};
 
+mod crowdsec;
 mod sip;
 
 fn reject(text: &str) -> Vec<(usize, usize, String)> {

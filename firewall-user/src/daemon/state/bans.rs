@@ -32,6 +32,10 @@ impl Daemon {
     /// Logs a ban, unban or expiry (one JSON line, ready for Loki and friends) and hands it to
     /// the alerts: now, or after the open batch is saved.
     fn announce(&mut self, kind: EventKind, b: &Ban, order: Option<&BanOrder>) {
+        // a CrowdSec decision is told where it was made; each pull logs what it changed
+        if b.source == crate::crowdsec::SOURCE {
+            return;
+        }
         let now = clock::unix_ms(SystemTime::now());
         self.untold.push(Arc::new(Alert::new(kind, b, order, now)));
         if !self.batching {
@@ -43,6 +47,9 @@ impl Daemon {
         for a in std::mem::take(&mut self.untold) {
             log::info!(target: "sipwall::bans", "{}", a.json(false));
             self.alerts.send(&a);
+            if let Some(link) = &self.crowdsec {
+                link.offer(&a, &self.metrics);
+            }
         }
     }
 
@@ -78,7 +85,7 @@ impl Daemon {
     /// A ban the enforcer refused (a full table, say): counted, and logged at most
     /// [`LOG_PER_MINUTE`](super::LOG_PER_MINUTE) times a minute, so a ban storm against a full
     /// table cannot flood the log.
-    fn refused(&mut self, source: &str, target: &IpNet, e: &EnforceError) {
+    pub(super) fn refused(&mut self, source: &str, target: &IpNet, e: &EnforceError) {
         self.metrics.bans_refused.with_label_values(&[source, refusal(e)]).inc();
         if self.refused_logged.allow() {
             log::error!("{source}: cannot ban {target}: {e} (further refusals this minute are only counted)");

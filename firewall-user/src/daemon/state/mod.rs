@@ -28,6 +28,7 @@ use crate::{
 };
 
 mod bans;
+mod decisions;
 mod judge;
 mod persist;
 mod render;
@@ -73,6 +74,10 @@ pub struct Daemon {
     untold: Vec<std::sync::Arc<Alert>>,
     /// The feeds of the rules in force, for the task that runs them.
     pub feeds: tokio::sync::watch::Sender<Vec<Feed>>,
+    /// `[crowdsec]` of the rules in force, for the task that runs the link.
+    pub crowdsec_config: tokio::sync::watch::Sender<Option<crate::rules::crowdsec::Crowdsec>>,
+    /// The link to CrowdSec's Local API while it runs.
+    pub crowdsec: Option<super::crowdsec::Link>,
 }
 
 /// Least time between two attempts to bring a store that missed writes up to date.
@@ -154,6 +159,8 @@ impl Daemon {
             batching: false,
             untold: Vec::new(),
             feeds: tokio::sync::watch::Sender::new(Vec::new()),
+            crowdsec_config: tokio::sync::watch::Sender::new(None),
+            crowdsec: None,
         };
         d.metrics.store_healthy.set(1);
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
@@ -243,6 +250,12 @@ impl Daemon {
         super::save_service_ids(&mut self.store, &self.enforcer);
         self.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);
         self.feeds.send_replace(rules.block_feeds.clone());
+        let crowdsec = rules.crowdsec.clone();
+        self.crowdsec_config.send_if_modified(|c| {
+            let changed = *c != crowdsec;
+            *c = crowdsec;
+            changed
+        });
         Ok(applied)
     }
 

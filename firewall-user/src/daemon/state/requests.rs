@@ -71,6 +71,13 @@ impl Daemon {
             Err(e) => return Response::error(e),
         };
         match self.unban(net) {
+            Ok(Some(b)) if b.source == crate::crowdsec::SOURCE => Response::ok(format!(
+                "unbanned {} here; the CrowdSec decision ({}) stays in the Local API, and a restart puts it in force \
+                 again: `cscli decisions delete --ip {}` lifts it for every bouncer",
+                b.target,
+                b.reason,
+                b.target.addr()
+            )),
             Ok(Some(b)) => Response::ok(format!("unbanned {}", b.target)),
             Ok(None) => {
                 let covering: Vec<String> =

@@ -148,7 +148,7 @@ fn read_events(r: &mut Reader, s: &Section) -> Events {
 }
 
 /// A path key, relative to the rules file's directory, of a file read now: its bytes.
-fn read_file(
+pub(crate) fn read_file(
     r: &mut Reader,
     s: &Section,
     key: &str,

@@ -12,6 +12,7 @@ mod attach;
 mod crowdsec;
 mod detection;
 mod feeds;
+mod fleet;
 mod journal;
 mod kernel_features;
 mod package;

@@ -125,12 +125,13 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
     let metrics = {
         let g = lock(&d);
         let m = &g.metrics;
-        (m.crowdsec_up.clone(), m.crowdsec_pulls.clone(), m.crowdsec_pushed.clone())
+        (m.crowdsec_up.clone(), m.crowdsec_pulls.clone(), m.crowdsec_pushed.clone(), m.crowdsec_decisions.clone())
     };
     loop {
         let wanted = config.borrow_and_update().clone();
         let mut tasks = JoinSet::new();
         metrics.0.reset();
+        metrics.3.reset();
         match wanted.map(|c| Lapi::new(&c).map(|l| (c, l))) {
             None => lock(&d).crowdsec = None,
             Some(Err(e)) => {
@@ -151,13 +152,13 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
                 log::info!("{}", c.describe());
                 if let Some(b) = c.bouncer.clone() {
                     metrics.0.with_label_values(&["bouncer"]).set(0);
-                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, status.clone(), metrics.clone()));
+                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, status.clone(), (metrics.0.clone(), metrics.1.clone())));
                 }
                 if let (Some(m), Some(rx)) = (c.machine.clone(), rx) {
                     metrics.0.with_label_values(&["machine"]).set(0);
                     let scenarios =
                         jails.iter().filter(|j| m.pushes(j)).map(|j| format!("{SCENARIO_PREFIX}{j}")).collect();
-                    tasks.spawn(machine(lapi, m, scenarios, rx, status.clone(), metrics.clone()));
+                    tasks.spawn(machine(lapi, m, scenarios, rx, status.clone(), (metrics.0.clone(), metrics.2.clone())));
                 }
                 lock(&d).crowdsec = Some(Link { config: c, book: Book::default(), status, push: tx });
             }
@@ -170,11 +171,12 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
     }
 }
 
-type LinkMetrics = (prometheus::IntGaugeVec, prometheus::IntCounterVec, prometheus::IntCounterVec);
+/// `sipwall_crowdsec_up`, and the role's counter: the pulls or the pushes.
+type RoleMetrics = (prometheus::IntGaugeVec, prometheus::IntCounterVec);
 
 /// Pulls the decision stream every `update_frequency`; after a failure, backs off and asks for
 /// every decision again.
-async fn bouncer(d: Shared, lapi: Arc<Lapi>, b: Bouncer, status: Arc<LinkStatus>, (up, pulls, _): LinkMetrics) {
+async fn bouncer(d: Shared, lapi: Arc<Lapi>, b: Bouncer, status: Arc<LinkStatus>, (up, pulls): RoleMetrics) {
     let mut startup = true;
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -230,7 +232,7 @@ async fn machine(
     scenarios: Vec<String>,
     mut rx: mpsc::Receiver<Arc<Alert>>,
     status: Arc<LinkStatus>,
-    (up, _, pushed): LinkMetrics,
+    (up, pushed): RoleMetrics,
 ) {
     let mut token: Option<String> = None;
     let mut backoff = BACKOFF_MIN;

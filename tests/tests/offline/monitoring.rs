@@ -16,7 +16,7 @@ use sipwall_tests::tools;
 use crate::promql::{dashboard_queries, metric_names, rule_exprs, test_series};
 
 /// The alerts of `dist/prometheus/alerts.yml`.
-const ALERTS: [&str; 10] = [
+const ALERTS: [&str; 11] = [
     "SipwallDown",
     "SipwallNotAttached",
     "SipwallLogSourceDown",
@@ -27,6 +27,7 @@ const ALERTS: [&str; 10] = [
     "SipwallWebhookFailing",
     "SipwallMailFailing",
     "SipwallFeedFailing",
+    "SipwallCrowdsecDown",
 ];
 
 /// The families the dashboard shows: drops by reason and service, bans by jail, ban latency,

@@ -150,17 +150,32 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
                 };
                 let jails: Vec<String> = lock(&d).engine.jails.iter().map(|j| j.spec.name.clone()).collect();
                 log::info!("{}", c.describe());
+                // the link is in place before the tasks run: a pull's answer always has a book
+                let link = Link { config: c.clone(), book: Book::default(), status: status.clone(), push: tx };
+                lock(&d).crowdsec = Some(link);
                 if let Some(b) = c.bouncer.clone() {
                     metrics.0.with_label_values(&["bouncer"]).set(0);
-                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, status.clone(), (metrics.0.clone(), metrics.1.clone())));
+                    tasks.spawn(bouncer(
+                        d.clone(),
+                        lapi.clone(),
+                        b,
+                        status.clone(),
+                        (metrics.0.clone(), metrics.1.clone()),
+                    ));
                 }
                 if let (Some(m), Some(rx)) = (c.machine.clone(), rx) {
                     metrics.0.with_label_values(&["machine"]).set(0);
                     let scenarios =
                         jails.iter().filter(|j| m.pushes(j)).map(|j| format!("{SCENARIO_PREFIX}{j}")).collect();
-                    tasks.spawn(machine(lapi, m, scenarios, rx, status.clone(), (metrics.0.clone(), metrics.2.clone())));
+                    tasks.spawn(machine(
+                        lapi,
+                        m,
+                        scenarios,
+                        rx,
+                        status.clone(),
+                        (metrics.0.clone(), metrics.2.clone()),
+                    ));
                 }
-                lock(&d).crowdsec = Some(Link { config: c, book: Book::default(), status, push: tx });
             }
         }
         if config.changed().await.is_err() {
@@ -184,8 +199,8 @@ async fn bouncer(d: Shared, lapi: Arc<Lapi>, b: Bouncer, status: Arc<LinkStatus>
             Ok(stream) => {
                 let d2 = d.clone();
                 let took = tokio::task::spawn_blocking(move || lock(&d2).take_decisions(stream, startup)).await;
-                if took.is_err() {
-                    // a panic while applying: ask for everything again
+                if !matches!(took, Ok(Some(_))) {
+                    // a panic while applying, or the link being replaced: ask for everything again
                     startup = true;
                     tokio::time::sleep(backoff).await;
                     continue;

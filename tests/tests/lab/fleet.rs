@@ -155,7 +155,8 @@ fn two_hosts_and_debians_bouncer_share_bans_through_a_real_lapi() {
     let (lab_a, lab_b) = (Lab::new(), Lab::new());
     let dir = lab_a.scratch_dir("fleet");
     let asterisk = Asterisk::start(&lab_a, &prefix);
-    let a = DaemonProc::start_with(&lab_a, &rules_a(&asterisk, &crowdsec(&lapi, &lab_a, "pbx-a", &dir)), &["--from-start"]);
+    let a =
+        DaemonProc::start_with(&lab_a, &rules_a(&asterisk, &crowdsec(&lapi, &lab_a, "pbx-a", &dir)), &["--from-start"]);
     let mut b = DaemonProc::start(&lab_b, &rules_b(&crowdsec(&lapi, &lab_b, "pbx-b", &dir)));
     let firewall = FirewallBouncer::start(&lapi, Backend::Nftables);
     for (name, d) in [("A", &a), ("B", &b)] {

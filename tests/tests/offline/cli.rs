@@ -103,3 +103,31 @@ fn check_names_the_feeds_it_does_not_fetch_and_places_their_mistakes() {
     assert!(err.contains("feeds.toml:9:8: error: the feed `url` has `{key}` but the feed has no `key_file`"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn check_says_what_the_crowdsec_link_does_and_places_its_mistakes() {
+    let dir = std::env::temp_dir().join(format!("sipwall-cli-crowdsec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bouncer.key"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    // as `cscli machines add sipwall-pbx1 --auto -u URL -f FILE` writes it
+    std::fs::write(dir.join("machine.yaml"), "url: http://10.0.0.1:8080\nlogin: sipwall-pbx1\npassword: Zx9qk2\n")
+        .unwrap();
+    let f = dir.join("crowdsec.toml");
+    let rules = "[crowdsec]\napi_key_file = \"bouncer.key\"\ncredentials_file = \"machine.yaml\"\n";
+    std::fs::write(&f, rules).unwrap();
+    let (code, out, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "\ncrowdsec: http://10.0.0.1:8080/: pulls decisions every 10s (every origin); pushes the bans of every \
+             jail as machine sipwall-pbx1\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Zx9qk2") && !out.contains("0123456789abcdef"), "secrets printed:\n{out}");
+    std::fs::write(&f, rules.replace("bouncer.key", "missing.key")).unwrap();
+    let (code, _, err) = sipwall(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("crowdsec.toml:2:17: error: cannot read api_key_file"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -25,6 +25,8 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const SPREAD_MS: u64 = 5_000;
 /// The asterisk jail's bantime on host A (`1h` in its rules): a ban began at its end less this.
 const BANTIME_MS: u64 = 3_600_000;
+/// An address both hosts allow-list (a trunk): no decision may ban it.
+const TRUNK: &str = "192.0.2.200";
 /// A port with a rate limit, for the forged flood.
 const PROBE: u16 = 5090;
 
@@ -50,7 +52,7 @@ fn rules_a(asterisk: &Asterisk, link: &str) -> String {
     format!(
         r#"
 [allow]
-sources = ["127.0.0.0/8", "::1/128"]
+sources = ["127.0.0.0/8", "::1/128", "{TRUNK}/32"]
 
 [services.sip]
 ports = ["{CHAN_SIP}/udp"]
@@ -89,7 +91,7 @@ enabled = false
 
 /// Host B: SIP on 5060, no log at all.
 fn rules_b(link: &str) -> String {
-    format!("[allow]\nsources = [\"127.0.0.0/8\", \"::1/128\"]\n\n[services.sip]\nports = [\"5060/udp\"]\n\n{LOG_JAILS_OFF}{link}")
+    format!("[allow]\nsources = [\"127.0.0.0/8\", \"::1/128\", \"{TRUNK}/32\"]\n\n[services.sip]\nports = [\"5060/udp\"]\n\n{LOG_JAILS_OFF}{link}")
 }
 
 /// The ban of `addr` (an address or a network) in force on `d`, as `sipwall list --json` shows it.
@@ -214,6 +216,22 @@ fn two_hosts_and_debians_bouncer_share_bans_through_a_real_lapi() {
         banned_by(d, "203.0.113.0/28", "crowdsec", &lapi);
     }
     dropped_on(&lab_b, &rx_b, "198.51.100.40", "cscli");
+    let why: Value = serde_json::from_str(&b.cli_ok(&["why", "198.51.100.40", "--json"])).unwrap();
+    assert_eq!(why["bans"][0]["source"], "crowdsec", "{why}");
+    assert_eq!(why["bans"][0]["reason"], "manual 'ban' from 'cscli'", "{why}");
+    // a decision on an allow-listed trunk, alone or in a range, is never enforced
+    lapi.cscli(&["decisions", "add", "--ip", TRUNK, "--duration", "1h"]);
+    lapi.cscli(&["decisions", "add", "--range", "192.0.2.192/26", "--duration", "1h"]);
+    for (name, d) in [("A", &a), ("B", &b)] {
+        assert!(
+            wait_for(PATIENCE, || d.metric("sipwall_crowdsec_decisions_skipped_total", "reason=\"allow_listed\"") >= 2),
+            "host {name} did not refuse the trunk's decisions:\n{}",
+            d.log_text()
+        );
+        assert!(ban(d, TRUNK).is_none() && ban(d, "192.0.2.192/26").is_none(), "host {name} banned the trunk");
+    }
+    let (from, _) = burst(&lab_b, &rx_b, TRUNK, "trunk");
+    assert_eq!(from, 50, "the trunk reaches B");
     dropped_on(&lab_b, &rx_b, "203.0.113.9", "cscli-range");
     lapi.cscli(&["decisions", "delete", "--ip", "198.51.100.40"]);
     for (name, d) in [("A", &a), ("B", &b)] {

@@ -4,6 +4,7 @@
 //! a whole, so a running daemon keeps its previous rules.
 
 pub mod alerts;
+pub mod asterisk;
 pub mod blocklist;
 pub mod cidr;
 pub mod crowdsec;
@@ -91,6 +92,8 @@ pub struct Rules {
     pub alerts: alerts::Alerts,
     /// `[crowdsec]`: the Local API whose decisions are enforced and to which bans are pushed.
     pub crowdsec: Option<crowdsec::Crowdsec>,
+    /// `[asterisk]`: where Asterisk's configuration is, and the AMI account.
+    pub asterisk: asterisk::AsteriskRules,
     /// The text of the rules file (for diagnostics about its networks after validation).
     pub text: String,
     /// Byte offset in `text` of each network of `allow`, `block`, then every service's
@@ -99,7 +102,7 @@ pub struct Rules {
 }
 
 const TOP_KEYS: &[&str] =
-    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail", "crowdsec"];
+    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail", "crowdsec", "asterisk"];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.
@@ -162,6 +165,7 @@ impl Rules {
             detection: jails::Detection::default(),
             alerts: alerts::Alerts::default(),
             crowdsec: None,
+            asterisk: asterisk::AsteriskRules::default(),
             text: text.to_owned(),
             placed: Vec::new(),
         };
@@ -214,6 +218,9 @@ impl Rules {
         let service_names: Vec<&str> = rules.services.iter().map(|s| s.name.as_str()).collect();
         rules.detection = jails::read(&mut r, &root, &service_names);
         rules.alerts = alerts::read(&mut r, &root, base);
+        if let Some(s) = root.table(&mut r, "asterisk", "asterisk") {
+            rules.asterisk = asterisk::read(&mut r, &s, base);
+        }
         if let Some(s) = root.table(&mut r, "crowdsec", "crowdsec") {
             let jails: Vec<&str> = rules.detection.jails.iter().map(|j| j.name.as_str()).collect();
             rules.crowdsec = crowdsec::read(&mut r, &s, base, &jails);

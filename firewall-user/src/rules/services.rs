@@ -29,10 +29,34 @@ pub struct Limit {
 pub struct Service {
     pub name: String,
     pub ports: Vec<PortRange>,
+    /// Whether the rules wrote `ports`, or left them to Asterisk's configuration.
+    pub ports_from: PortsFrom,
     /// `Some`: only these sources (and the global allow list) may reach the service.
     pub allow_from: Option<Vec<IpNet>>,
     pub limit: Option<Limit>,
     pub limit_tcp: TcpLimit,
+}
+
+/// Where a service's ports come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortsFrom {
+    /// Written in the rules: they stay as written.
+    Rules,
+    /// Not written (`sip`, `iax` and `rtp` only): the standard ports, until Asterisk's
+    /// configuration names others.
+    Standard,
+    /// Not written, and taken from Asterisk's configuration: where each was found.
+    Asterisk(Vec<String>),
+}
+
+/// The services whose `ports` may be left out, and their standard ports.
+pub const STANDARD_PORTS: [(&str, &[&str]); 3] =
+    [("sip", &["5060/udp", "5060/tcp", "5061/tcp"]), ("iax", &["4569/udp"]), ("rtp", &["10000-20000/udp"])];
+
+/// The standard ports of service `name`, if it may leave `ports` out.
+pub fn standard_ports(name: &str) -> Option<Vec<PortRange>> {
+    let (_, list) = STANDARD_PORTS.iter().find(|(n, _)| *n == name)?;
+    Some(list.iter().map(|p| ports::parse(p).expect("valid standard ports")).collect())
 }
 
 const KEYS: &[&str] = &["ports", "allow_from", "rate", "burst", "limit_tcp"];
@@ -60,10 +84,29 @@ pub fn read(r: &mut Reader, sec: &Section) -> Vec<Service> {
             );
         }
         let mut ports = Vec::new();
+        let mut ports_from = PortsFrom::Rules;
         match s.strings(r, "ports") {
-            None if !s.has("ports") => {
-                r.error(span.clone(), format!("[{path}] needs `ports`, like ports = [\"5060/udp\"]"))
-            }
+            None if !s.has("ports") => match standard_ports(name) {
+                Some(std) => {
+                    ports_from = PortsFrom::Standard;
+                    for p in std {
+                        match taken.iter().find(|(q, _)| q.overlaps(&p)) {
+                            Some((q, owner)) => r.error(
+                                span.clone(),
+                                format!(
+                                    "[{path}] has no `ports`, so it takes the standard {p}, which overlaps {q} of \
+                                     service `{owner}`: write the ports of one of them"
+                                ),
+                            ),
+                            None => {
+                                taken.push((p, name.to_owned()));
+                                ports.push(p);
+                            }
+                        }
+                    }
+                }
+                None => r.error(span.clone(), format!("[{path}] needs `ports`, like ports = [\"5060/udp\"]")),
+            },
             None => {}
             Some(list) if list.is_empty() => r.error(s.value_span("ports"), format!("[{path}] `ports` is empty")),
             Some(list) => {
@@ -112,7 +155,7 @@ pub fn read(r: &mut Reader, sec: &Section) -> Vec<Service> {
                 TcpLimit::Syn
             }
         };
-        out.push(Service { name: name.to_owned(), ports, allow_from, limit, limit_tcp });
+        out.push(Service { name: name.to_owned(), ports, ports_from, allow_from, limit, limit_tcp });
     }
     if out.len() > MAX_SERVICES as usize {
         r.error(sec.span.clone(), format!("{} services defined; at most {MAX_SERVICES} fit", out.len()));

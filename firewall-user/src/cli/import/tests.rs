@@ -99,6 +99,10 @@ fn the_issues_jails_translate_to_the_built_in_ones() {
     );
     let text = write::rules(&imp, &t.0);
     Rules::parse("imported.toml", &text, Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // the asterisk jail is told of AMI, right above its logpath
+    let at = text.find("\n[jails.asterisk]").unwrap();
+    let jail = &text[at..at + text[at..].find("\nlogpath = ").unwrap()];
+    assert!(jail.contains("# \"ami:127.0.0.1:5038\" to logpath"), "{jail}");
 }
 
 #[test]

@@ -107,6 +107,11 @@ fn detector(out: &mut String, d: &DetectorOut) {
     }
 }
 
+/// Above an enabled asterisk jail: the source fail2ban has no equivalent of.
+pub const AMI_HINT: &str = "Asterisk also reports these failures, structured, on its manager interface (AMI): add\n\
+     \"ami:127.0.0.1:5038\" to logpath, and an AMI account with `read = security` in [asterisk]\n\
+     ami_credentials (docs/rules.md#ami-sources); a failure seen in the log and on AMI counts once.";
+
 fn jail(out: &mut String, j: &JailOut) {
     let _ = writeln!(out, "\n[jails.{}]", key(&j.name));
     for c in &j.comments {
@@ -118,6 +123,9 @@ fn jail(out: &mut String, j: &JailOut) {
     }
     if let Some(m) = &j.mode {
         let _ = writeln!(out, "mode = {}", string(m));
+    }
+    if j.enabled && j.name == "asterisk" {
+        comment(out, AMI_HINT);
     }
     if !j.logpath.is_empty() {
         let _ = writeln!(out, "logpath = {}", list(&j.logpath));

@@ -327,3 +327,23 @@ fn definitions_that_double_at_every_step_are_rejected_where_they_are_used() {
     assert_eq!(*line, 3, "{e:?}");
     assert!(msg.contains("longer than 65536 bytes"), "{msg}");
 }
+
+#[test]
+fn sip_iax_and_rtp_may_leave_their_ports_to_asterisk() {
+    use crate::rules::services::PortsFrom;
+    let (r, _) = accept("[services.sip]\nrate = 50\n\n[services.rtp]\nports = [\"16384-32767/udp\"]\n\n[services.iax]\n");
+    let sip = r.services.iter().find(|s| s.name == "sip").unwrap();
+    assert_eq!(sip.ports_from, PortsFrom::Standard);
+    let ports: Vec<String> = sip.ports.iter().map(ToString::to_string).collect();
+    assert_eq!(ports, ["5060/udp", "5060/tcp", "5061/tcp"]);
+    let rtp = r.services.iter().find(|s| s.name == "rtp").unwrap();
+    assert_eq!(rtp.ports_from, PortsFrom::Rules, "written ports stay as written");
+    let iax = r.services.iter().find(|s| s.name == "iax").unwrap();
+    assert_eq!(iax.ports.iter().map(ToString::to_string).collect::<Vec<_>>(), ["4569/udp"]);
+    let errs = reject("[services.web]\nrate = 5\n");
+    assert!(errs.iter().any(|e| e.0 == 1 && e.2.contains("[services.web] needs `ports`")), "{errs:?}");
+    let errs = reject("[services.sip]\n\n[services.pbx]\nports = [\"5060/udp\"]\n");
+    assert!(errs.iter().any(|e| e.2.contains("overlaps 5060/udp of service `sip`")), "{errs:?}");
+    let errs = reject("[services.pbx]\nports = [\"5060/udp\"]\n\n[services.sip]\n");
+    assert!(errs.iter().any(|e| e.2.contains("takes the standard 5060/udp, which overlaps")), "{errs:?}");
+}

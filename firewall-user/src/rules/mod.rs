@@ -101,8 +101,20 @@ pub struct Rules {
     pub placed: Vec<usize>,
 }
 
-const TOP_KEYS: &[&str] =
-    &["allow", "block", "bans", "rate_limit", "services", "sip", "jails", "detectors", "webhook", "mail", "crowdsec", "asterisk"];
+const TOP_KEYS: &[&str] = &[
+    "allow",
+    "block",
+    "bans",
+    "rate_limit",
+    "services",
+    "sip",
+    "jails",
+    "detectors",
+    "webhook",
+    "mail",
+    "crowdsec",
+    "asterisk",
+];
 
 impl Rules {
     /// Reads and validates a rules file and the blocklist files it names.

@@ -331,7 +331,8 @@ fn definitions_that_double_at_every_step_are_rejected_where_they_are_used() {
 #[test]
 fn sip_iax_and_rtp_may_leave_their_ports_to_asterisk() {
     use crate::rules::services::PortsFrom;
-    let (r, _) = accept("[services.sip]\nrate = 50\n\n[services.rtp]\nports = [\"16384-32767/udp\"]\n\n[services.iax]\n");
+    let (r, _) =
+        accept("[services.sip]\nrate = 50\n\n[services.rtp]\nports = [\"16384-32767/udp\"]\n\n[services.iax]\n");
     let sip = r.services.iter().find(|s| s.name == "sip").unwrap();
     assert_eq!(sip.ports_from, PortsFrom::Standard);
     let ports: Vec<String> = sip.ports.iter().map(ToString::to_string).collect();

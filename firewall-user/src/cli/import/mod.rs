@@ -225,7 +225,9 @@ pub fn import_fail2ban(a: &ImportArgs) -> i32 {
     }
     let enabled: Vec<&str> = imp.jails.iter().filter(|j| j.enabled).map(|j| j.name.as_str()).collect();
     if enabled.contains(&"asterisk") {
-        eprintln!("sipwall: jail asterisk: Asterisk's AMI security events can feed it too; see the comment above its logpath");
+        eprintln!(
+            "sipwall: jail asterisk: Asterisk's AMI security events can feed it too; see the comment above its logpath"
+        );
     }
     match &a.output {
         None => print!("{text}"),

@@ -33,6 +33,9 @@ pub struct Detected {
     pub jail: Arc<str>,
     pub event: Event,
     pub line: String,
+    /// The source it came from (a log path, `ami:…`, or `kernel`): records of one failure from
+    /// several sources of a jail count once ([`twins`](super::twins)).
+    pub source: Arc<str>,
     /// When the line was read, for the line-to-ban latency.
     pub read_at: Instant,
 }
@@ -70,8 +73,14 @@ struct Counters {
     invalid_utf8: IntCounter,
 }
 
-fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: Counters) -> sources::Sink {
+fn sink(
+    (jail, source): (&str, &str),
+    mut det: Box<dyn Detector>,
+    tx: mpsc::Sender<Detected>,
+    c: Counters,
+) -> sources::Sink {
     let jail: Arc<str> = jail.into();
+    let source: Arc<str> = source.into();
     let mut events = Vec::new();
     Box::new(move |bytes: &[u8]| {
         c.lines.inc();
@@ -89,7 +98,13 @@ fn sink(jail: &str, mut det: Box<dyn Detector>, tx: mpsc::Sender<Detected>, c: C
         };
         det.feed(&line, &mut events);
         for event in events.drain(..) {
-            let d = Detected { jail: jail.clone(), event, line: line.clone().into_owned(), read_at: Instant::now() };
+            let d = Detected {
+                jail: jail.clone(),
+                event,
+                line: line.clone().into_owned(),
+                source: source.clone(),
+                read_at: Instant::now(),
+            };
             // waits when the jails fall behind: lines are never dropped
             if tx.blocking_send(d).is_err() {
                 return;
@@ -134,7 +149,7 @@ impl Sources {
                 too_long: m.log_lines_malformed.with_label_values(&[&k.jail, "too_long"]),
                 invalid_utf8: m.log_lines_malformed.with_label_values(&[&k.jail, "invalid_utf8"]),
             };
-            let r = sources::spawn(&k.path, from_start, sink(&k.jail, d, self.tx.clone(), c));
+            let r = sources::spawn(&k.path, from_start, sink((&k.jail, &k.path.to_string()), d, self.tx.clone(), c));
             self.running.push((k, r));
         }
     }
@@ -199,7 +214,7 @@ mod tests {
         let c = || IntCounter::new("c", "c").unwrap();
         let counters = Counters { lines: c(), too_long: c(), invalid_utf8: c() };
         let too_long = counters.too_long.clone();
-        let mut feed = sink("sshd", Box::new(Sshd::new(Mode::Normal)), tx, counters);
+        let mut feed = sink(("sshd", "/var/log/auth.log"), Box::new(Sshd::new(Mode::Normal)), tx, counters);
         // a failure padded to the limit in its host field is judged; one byte more is not
         let line = |len: usize| {
             let msg = " sshd[7]: Failed password for root from 192.0.2.1 port 22 ssh2";

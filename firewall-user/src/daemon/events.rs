@@ -347,8 +347,13 @@ fn report(
         Proof::Proven => Event::failure(host_of(ev), None, rule),
         Proof::Unproven => Event::unproven(host_of(ev), None, rule),
     };
-    let x =
-        Detected { jail: g.engine.jails[j].spec.name.as_str().into(), event, line: line(), read_at: Instant::now() };
+    let x = Detected {
+        jail: g.engine.jails[j].spec.name.as_str().into(),
+        event,
+        line: line(),
+        source: "kernel".into(),
+        read_at: Instant::now(),
+    };
     g.counted(x, now);
 }
 

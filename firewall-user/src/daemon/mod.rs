@@ -13,6 +13,7 @@ pub mod reload;
 mod startup;
 pub mod state;
 mod tasks;
+pub mod twins;
 
 use std::{
     net::SocketAddr,

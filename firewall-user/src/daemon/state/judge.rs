@@ -15,6 +15,14 @@ impl Daemon {
     /// ambiguous Asterisk line names its source when one of its addresses proved the transaction
     /// it names. A detection not settled so waits up to [`HOLD_MS`] for its proof.
     pub fn detected(&mut self, mut x: Detected, now: u64) {
+        if let (Some(host), Some(j)) = (x.event.host(), self.engine.index(&x.jail)) {
+            let several = self.engine.jails[j].spec.logpath.len() > 1;
+            if several && self.twins.repeats(&x.jail, &x.source, host, now) {
+                self.metrics.failures_skipped.with_label_values(&[&x.jail, "duplicate"]).inc();
+                log::debug!("{}: {host}: the same failure from another source: {}", x.jail, x.line);
+                return;
+            }
+        }
         if self.settle(&mut x, now) || self.held.len() >= HELD_MAX {
             self.counted(x, now);
         } else {

@@ -78,6 +78,8 @@ pub struct Daemon {
     pub crowdsec_config: tokio::sync::watch::Sender<Option<crate::rules::crowdsec::Crowdsec>>,
     /// The link to CrowdSec's Local API while it runs.
     pub crowdsec: Option<super::crowdsec::Link>,
+    /// Failures several sources of a jail reported, so that each counts once.
+    twins: super::twins::Twins,
 }
 
 /// Least time between two attempts to bring a store that missed writes up to date.
@@ -161,6 +163,7 @@ impl Daemon {
             feeds: tokio::sync::watch::Sender::new(Vec::new()),
             crowdsec_config: tokio::sync::watch::Sender::new(None),
             crowdsec: None,
+            twins: Default::default(),
         };
         d.metrics.store_healthy.set(1);
         d.metrics.rules_loaded_timestamp.set(clock::unix_ms(SystemTime::now()) as i64 / 1000);

@@ -8,6 +8,7 @@
 //!   talks to), [`cli`], [`rules`] (the rules file), [`store`] (bans kept across restarts) and
 //!   [`metrics`].
 
+pub mod asterisk;
 pub mod cli;
 #[cfg(test)]
 mod contract;

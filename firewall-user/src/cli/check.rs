@@ -19,7 +19,7 @@ pub struct CheckArgs {
 
 /// Prints every diagnostic; returns the exit code.
 pub fn check(args: &CheckArgs) -> i32 {
-    let (rules, warnings) = match Rules::load(&args.file) {
+    let (rules, warnings) = match Rules::load_for_host(Some(&args.file)) {
         Ok(r) => r,
         Err(rejected) => {
             eprintln!("{rejected}");
@@ -70,6 +70,9 @@ pub fn check(args: &CheckArgs) -> i32 {
             }
             if let Some(c) = &rules.crowdsec {
                 println!("{}", c.describe());
+            }
+            for line in crate::rules::discovery::describe(&rules) {
+                println!("{line}");
             }
             for f in &rules.block_feeds {
                 println!(

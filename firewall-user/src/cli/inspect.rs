@@ -149,6 +149,13 @@ pub fn render_status(v: &StatusView) -> String {
         out.push_str(&format!("kernel: Linux {}; {}\n", v.kernel, features.join(", ")));
     }
     out.push_str(&format!("known good sources: {}\n", v.known_good));
+    if !v.asterisk.is_empty() {
+        out.push('\n');
+        for l in &v.asterisk {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
     if let Some(c) = &v.crowdsec {
         out.push_str(&format!("\ncrowdsec: {}\n", c.api_url));
         for r in &c.roles {

@@ -141,6 +141,10 @@ pub struct StatusView {
     /// The link to CrowdSec's Local API, when `[crowdsec]` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crowdsec: Option<CrowdsecView>,
+    /// What Asterisk's configuration gave the rules in force: its ports, trunks and notes, each
+    /// with its file and line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asterisk: Vec<String>,
 }
 
 /// `[crowdsec]` as the daemon sees it: one entry per role it plays.

@@ -30,7 +30,7 @@ impl Daemon {
         let rules = self.enforcer.rules();
         let net = IpNet::from(addr);
         let mut v = WhyView { address: addr.to_string(), ..WhyView::default() };
-        v.allowed_by = rules.allow.iter().find(|n| n.contains(&addr)).map(ToString::to_string);
+        v.allowed_by = rules.allowed_by(&net);
         if v.allowed_by.is_none() && rules.detection.ignoreself && super::iface::local_addresses().contains(&net) {
             v.allowed_by = Some("this host's own address (never banned by a jail)".into());
         }
@@ -124,6 +124,7 @@ impl Daemon {
             features,
             known_good: self.proofs.good_count(),
             crowdsec: self.crowdsec.as_ref().map(super::crowdsec::Link::view),
+            asterisk: crate::rules::discovery::describe(rules),
         };
         let mut r = Response::ok(format!("{} bans active", view.bans_active));
         r.status = Some(view);

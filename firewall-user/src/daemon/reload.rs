@@ -45,28 +45,34 @@ fn watch(files: &[PathBuf], tx: mpsc::Sender<Trigger>) -> notify::Result<notify:
     Ok(w)
 }
 
+/// The files a change of which reloads the rules: the rules file, the blocklist files, and the
+/// Asterisk configuration files discovery read.
+fn watched(config: &Option<PathBuf>, rules: &Rules) -> Vec<PathBuf> {
+    config.iter().cloned().chain(rules.watched_files()).collect()
+}
+
 pub async fn run(d: Shared, config: Option<PathBuf>, tx: mpsc::Sender<Trigger>, mut rx: mpsc::Receiver<Trigger>) {
-    let mut watcher = None;
-    let rewatch = |files: Vec<PathBuf>| match watch(&files, tx.clone()) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            log::warn!("cannot watch the rules files ({e}); reload with SIGHUP");
-            None
+    let rewatch = |files: Vec<PathBuf>| {
+        if files.is_empty() {
+            return None;
+        }
+        match watch(&files, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("cannot watch the rules files ({e}); reload with SIGHUP");
+                None
+            }
         }
     };
-    if let Some(cfg) = &config {
-        let mut files = vec![cfg.clone()];
-        files.extend(lock(&d).enforcer.rules().watched_files());
-        watcher = rewatch(files);
-    }
+    let files = watched(&config, lock(&d).enforcer.rules());
+    let mut watcher = rewatch(files);
     while let Some(first) = rx.recv().await {
         // let a burst of writes settle
         while let Ok(Some(_)) = tokio::time::timeout(SETTLE, rx.recv()).await {}
-        let Some(cfg) = config.clone() else {
-            log::info!("{first:?}: running the embedded default rules; nothing to reload (start with --config FILE)");
-            continue;
-        };
-        let parsed = tokio::task::spawn_blocking(move || Rules::load(&cfg)).await;
+        let cfg = config.clone();
+        // without a rules file, the embedded defaults are applied again with what Asterisk's
+        // configuration holds now
+        let parsed = tokio::task::spawn_blocking(move || Rules::load_for_host(cfg.as_deref())).await;
         let (rules, warnings) = match parsed {
             Ok(Ok(r)) => r,
             Ok(Err(rejected)) => {
@@ -82,7 +88,7 @@ pub async fn run(d: Shared, config: Option<PathBuf>, tx: mpsc::Sender<Trigger>, 
         for w in warnings {
             log::warn!("{w}");
         }
-        let files = std::iter::once(config.clone().unwrap()).chain(rules.watched_files()).collect::<Vec<_>>();
+        let files = watched(&config, &rules);
         let d2 = d.clone();
         let res = tokio::task::spawn_blocking(move || {
             let mut g = lock(&d2);

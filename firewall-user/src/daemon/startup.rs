@@ -36,10 +36,7 @@ pub type DropLog = aya_log::EbpfLogger<&'static dyn log::Log>;
 /// The rules and the interfaces to protect, once the kernel is known to be new enough and each
 /// interface to carry Ethernet frames.
 pub fn check(opts: &RunOptions) -> Result<(Rules, Vec<String>), RunError> {
-    let (mut rules, warnings) = match &opts.config {
-        Some(p) => Rules::load(p).map_err(RunError::Rules)?,
-        None => (Rules::default_rules(), Vec::new()),
-    };
+    let (mut rules, warnings) = Rules::load_for_host(opts.config.as_deref()).map_err(RunError::Rules)?;
     for w in warnings {
         log::warn!("{w}");
     }

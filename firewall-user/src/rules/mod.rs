@@ -9,6 +9,7 @@ pub mod blocklist;
 pub mod cidr;
 pub mod crowdsec;
 pub mod diag;
+pub mod discovery;
 pub mod feeds;
 pub mod jails;
 pub mod ports;
@@ -94,6 +95,10 @@ pub struct Rules {
     pub crowdsec: Option<crowdsec::Crowdsec>,
     /// `[asterisk]`: where Asterisk's configuration is, and the AMI account.
     pub asterisk: asterisk::AsteriskRules,
+    /// What Asterisk's configuration holds, when it was read ([`discovery`]).
+    pub discovered: Option<crate::asterisk::Discovered>,
+    /// Its trunks: never dropped, rate-limited or banned, like `allow`.
+    pub trunks: Vec<discovery::TrunkNet>,
     /// The text of the rules file (for diagnostics about its networks after validation).
     pub text: String,
     /// Byte offset in `text` of each network of `allow`, `block`, then every service's
@@ -125,6 +130,30 @@ impl Rules {
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&name, &text, &base)
+    }
+
+    /// The rules of `file`, or the embedded defaults, with what Asterisk's configuration holds
+    /// ([`discovery`]): what `sipwall run` and `sipwall check` apply.
+    pub fn load_for_host(file: Option<&Path>) -> Result<(Rules, Vec<Diagnostic>), Rejected> {
+        let (mut rules, mut diags) = match file {
+            Some(p) => Self::load(p)?,
+            None => (Self::default_rules(), Vec::new()),
+        };
+        diags.extend(discovery::apply(&mut rules, &discovery::resolve));
+        Ok((rules, diags))
+    }
+
+    /// Every allow-listed network: `[allow]` and the trunks of Asterisk's configuration.
+    pub fn allowed(&self) -> impl Iterator<Item = &IpNet> + Clone {
+        self.allow.iter().chain(self.trunks.iter().map(|(n, _)| n))
+    }
+
+    /// What allow-lists `net` (an `[allow]` entry, or a trunk), if anything does.
+    pub fn allowed_by(&self, net: &IpNet) -> Option<String> {
+        if let Some(a) = self.allow.iter().find(|a| a.contains(net)) {
+            return Some(a.to_string());
+        }
+        self.trunks.iter().find(|(n, _)| n.contains(net)).map(|(n, what)| format!("{n}, {what}"))
     }
 
     /// The embedded default rules.
@@ -178,6 +207,8 @@ impl Rules {
             alerts: alerts::Alerts::default(),
             crowdsec: None,
             asterisk: asterisk::AsteriskRules::default(),
+            discovered: None,
+            trunks: Vec::new(),
             text: text.to_owned(),
             placed: Vec::new(),
         };
@@ -267,7 +298,11 @@ impl Rules {
 
     /// Files whose change should trigger a reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
-        self.block_files.iter().map(|f| f.path.clone()).collect()
+        let mut v: Vec<PathBuf> = self.block_files.iter().map(|f| f.path.clone()).collect();
+        if let Some(d) = &self.discovered {
+            v.extend(d.files.iter().map(|f| d.dir.join(f)));
+        }
+        v
     }
 
     /// The faults of every blocklist file.

@@ -6,6 +6,7 @@ use super::*;
 use crate::rules::jails::{DetectorKind, Mode};
 
 mod crowdsec;
+mod discovery;
 mod sip;
 
 fn reject(text: &str) -> Vec<(usize, usize, String)> {

@@ -117,7 +117,7 @@ impl LogBudget {
 
 /// The sources no jail may ban: the allow list and, with `ignoreself`, this host's addresses.
 pub fn never_banned(rules: &Rules) -> Vec<IpNet> {
-    let mut v = rules.allow.clone();
+    let mut v: Vec<IpNet> = rules.allowed().copied().collect();
     if rules.detection.ignoreself {
         v.extend(super::iface::local_addresses());
     }

@@ -29,7 +29,7 @@ pub(super) fn rules_nets(rules: &Rules, ids: &Assigned) -> BTreeMap<AnyPrefix, N
         let e = m.entry(AnyPrefix::from(*n)).or_insert(NetClass::EMPTY);
         *e = e.union(c);
     };
-    for n in &rules.allow {
+    for n in rules.allowed() {
         add(n, NetClass { flags: class::ALLOW, ..NetClass::EMPTY });
     }
     for n in rules.blocked() {

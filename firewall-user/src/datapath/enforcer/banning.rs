@@ -14,7 +14,7 @@ use crate::{
 impl<T: Tables> Enforcer<T> {
     /// The allow-list prefix covering `net`, if any.
     pub fn allow_listed(&self, net: &IpNet) -> Option<IpNet> {
-        self.rules().allow.iter().find(|a| a.contains(net)).copied()
+        self.rules().allowed().find(|a| a.contains(net)).copied()
     }
 
     /// Bans (or re-bans) a source or network.
@@ -114,7 +114,7 @@ impl<T: Tables> Enforcer<T> {
     /// table is in memory at once. An error leaves the tables part-written: give up the start.
     pub fn restore(&mut self, list: impl IntoIterator<Item = Ban>) -> Result<(usize, Vec<Ban>), EnforceError> {
         let prefix = self.v6_prefix();
-        let allow = &self.rules.as_ref().expect("rules applied in new()").allow;
+        let allow: Vec<IpNet> = self.rules.as_ref().expect("rules applied in new()").allowed().copied().collect();
         let (mut skipped, mut networks, mut n) = (Vec::new(), Vec::new(), 0);
         self.bans.insert_many(list.into_iter().filter_map(|b| {
             let target = bans::normalize(b.target, prefix);

@@ -139,7 +139,7 @@ impl<T: Tables> Enforcer<T> {
         };
         let clock = clock.resume(anchor, snap.config.wall_offset_ms);
         let prefix = rules.bans.ipv6_prefix;
-        let allowed = |t: &IpNet| rules.allow.iter().any(|a| a.contains(t));
+        let allowed = |t: &IpNet| rules.allowed().any(|a| a.contains(t));
         let mut skipped = Vec::new();
         let mut wanted = BanSet::default();
         wanted.insert_many(stored.into_iter().filter_map(|b| {

@@ -103,6 +103,13 @@ pub fn spawn(path: &LogPath, from_start: bool, sink: Sink) -> Running {
         LogPath::Journal(m) => std::thread::Builder::new()
             .name("sipwall-journal".into())
             .spawn(move || follow_journal(&n, &m, from_start, sink, &st, &sp, &ch)),
+        // the manager interface needs a login, which a path does not carry
+        LogPath::Ami { .. } => {
+            let why = "no credentials file for the manager interface, so it is not read".to_owned();
+            log::error!("log source {name}: {why}");
+            *status.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+            return Running { name, status, stop, child, thread: None };
+        }
     }
     .map_err(|e| log::error!("log source {name}: cannot start a thread: {e}"))
     .ok();

@@ -5,6 +5,7 @@
 //! a line holds more than one address where the source could be and they differ, it bans no one
 //! and reports the line as ambiguous: it may be an attempt to get someone else banned.
 
+pub mod ami;
 pub mod asterisk;
 pub mod custom;
 pub mod host;

@@ -1,13 +1,15 @@
-//! Log sources: files followed like `tail -F` (woken by inotify) and the systemd journal. Each
-//! runs on its own thread and hands every line to its sink. A source that is missing or fails
-//! is reported (log line on each change, `up` false) and retried; it never stops the daemon.
+//! Log sources: files followed like `tail -F` (woken by inotify), the systemd journal and
+//! Asterisk's manager interface. Each runs on its own thread and hands every line (every event,
+//! for the manager interface) to its sink. A source that is missing or fails is reported (log
+//! line on each change, `up` false) and retried; it never stops the daemon.
 
+pub mod ami;
 pub mod file;
 pub mod inotify;
 pub mod journal;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -103,10 +105,33 @@ pub fn spawn(path: &LogPath, from_start: bool, sink: Sink) -> Running {
         LogPath::Journal(m) => std::thread::Builder::new()
             .name("sipwall-journal".into())
             .spawn(move || follow_journal(&n, &m, from_start, sink, &st, &sp, &ch)),
+        // the manager interface needs a login, which a path does not carry: see `spawn_ami`
+        LogPath::Ami { .. } => {
+            let why = "no credentials file for the manager interface, so it is not read".to_owned();
+            log::error!("log source {name}: {why}");
+            *status.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+            return Running { name, status, stop, child, thread: None };
+        }
     }
     .map_err(|e| log::error!("log source {name}: cannot start a thread: {e}"))
     .ok();
     Running { name, status, stop, child, thread }
+}
+
+/// Starts reading Asterisk's security events from its manager interface at `host`:`port`,
+/// logging in with the `username` and `secret` of the file `credentials` (read again at each
+/// connection); each event goes to `sink` as one record (see [`ami`]).
+pub fn spawn_ami(host: &str, port: u16, credentials: PathBuf, sink: Sink) -> Running {
+    let name = LogPath::Ami { host: host.to_owned(), port }.to_string();
+    let status = Arc::new(Status::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (st, sp, n, h) = (status.clone(), stop.clone(), name.clone(), host.to_owned());
+    let thread = std::thread::Builder::new()
+        .name("sipwall-ami".into())
+        .spawn(move || ami::follow(&n, &h, port, &credentials, sink, &st, &sp))
+        .map_err(|e| log::error!("log source {name}: cannot start a thread: {e}"))
+        .ok();
+    Running { name, status, stop, child: Arc::new(Mutex::new(None)), thread }
 }
 
 fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) {

@@ -3,6 +3,7 @@
 
 use std::{
     collections::BTreeMap,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Instant, SystemTime},
 };
@@ -14,6 +15,7 @@ use super::{lock, Shared};
 use crate::{
     datapath::clock,
     detection::detect::{
+        ami::AmiSecurity,
         asterisk::Asterisk,
         custom::{Custom, Filter, Spec},
         sshd::Sshd,
@@ -60,6 +62,8 @@ struct Key {
     detector: DetectorKind,
     spec: Option<Spec>,
     path: LogPath,
+    /// For an `ami:` source, the account it logs in with.
+    credentials: Option<PathBuf>,
 }
 
 pub struct Sources {
@@ -120,7 +124,8 @@ impl Sources {
 
     /// Starts the sources `det` needs and stops those it no longer does. Sources that stay
     /// keep their place in their files. `from_start` applies to files opened for the first time.
-    pub fn sync(&mut self, det: &Detection, from_start: bool, m: &Metrics) {
+    /// `ami_credentials` is the account `ami:` sources log in with (`[asterisk]`).
+    pub fn sync(&mut self, det: &Detection, ami_credentials: &Path, from_start: bool, m: &Metrics) {
         let mut wanted = Vec::new();
         for j in det.enabled() {
             for p in &j.logpath {
@@ -128,7 +133,14 @@ impl Sources {
                     DetectorKind::Custom(n) => det.detectors.get(n).cloned(),
                     _ => None,
                 };
-                wanted.push(Key { jail: j.name.clone(), detector: j.detector.clone(), spec, path: p.clone() });
+                let credentials = matches!(p, LogPath::Ami { .. }).then(|| ami_credentials.to_owned());
+                wanted.push(Key {
+                    jail: j.name.clone(),
+                    detector: j.detector.clone(),
+                    spec,
+                    path: p.clone(),
+                    credentials,
+                });
             }
         }
         let (keep, stop): (Vec<_>, Vec<_>) =
@@ -143,13 +155,22 @@ impl Sources {
             if self.running.iter().any(|(r, _)| *r == k) {
                 continue;
             }
-            let Some(d) = detector(&k.detector, &det.detectors) else { continue };
+            // Asterisk's manager sends events, read by their own detector whatever the jail's
+            let d: Box<dyn Detector> = match (&k.path, detector(&k.detector, &det.detectors)) {
+                (LogPath::Ami { .. }, _) => Box::new(AmiSecurity::new()),
+                (_, Some(d)) => d,
+                (_, None) => continue,
+            };
             let c = Counters {
                 lines: m.log_lines.with_label_values(&[&k.jail]),
                 too_long: m.log_lines_malformed.with_label_values(&[&k.jail, "too_long"]),
                 invalid_utf8: m.log_lines_malformed.with_label_values(&[&k.jail, "invalid_utf8"]),
             };
-            let r = sources::spawn(&k.path, from_start, sink((&k.jail, &k.path.to_string()), d, self.tx.clone(), c));
+            let sink = sink((&k.jail, &k.path.to_string()), d, self.tx.clone(), c);
+            let r = match (&k.path, &k.credentials) {
+                (LogPath::Ami { host, port }, Some(cred)) => sources::spawn_ami(host, *port, cred.clone(), sink),
+                _ => sources::spawn(&k.path, from_start, sink),
+            };
             self.running.push((k, r));
         }
     }

@@ -265,7 +265,8 @@ pub fn assemble(parts: Parts, opts: &RunOptions, det_tx: mpsc::Sender<detection:
             g.metrics.feature_enabled.with_label_values(&[f.name()]).set(i64::from(on));
         }
         g.features = features;
-        g.sources.sync(&g.enforcer.rules().detection, opts.from_start, &g.metrics);
+        let rules = g.enforcer.rules();
+        g.sources.sync(&rules.detection, &rules.asterisk.ami_credentials.clone(), opts.from_start, &g.metrics);
         let jails: Vec<String> = g.engine.jails.iter().map(|j| j.spec.name.clone()).collect();
         log::info!("jails: {}", if jails.is_empty() { "none".to_owned() } else { jails.join(", ") });
     }

@@ -4,7 +4,7 @@
 use super::{Daemon, HELD_MAX, HOLD_MS};
 use crate::{
     daemon::detection::Detected,
-    detection::detect::{Event, Proof},
+    detection::detect::{asterisk::CHAN_SIP_SECURITY_EVENT, Event, Proof},
     detection::jail::Outcome,
     rules::jails::DetectorKind,
 };
@@ -34,10 +34,22 @@ impl Daemon {
     /// Only Asterisk writes the Call-ID in a field of its own; in another detector's line that
     /// text could be the attacker's.
     fn settle(&self, x: &mut Detected, now: u64) -> bool {
+        if x.source.starts_with("ami:") {
+            // chan_sip names the Via header's `maddr` as the remote address, which the client
+            // chose: what that address proved on the wire says nothing of who failed
+            if ami_service(&x.line) == Some("SIP") {
+                return true;
+            }
+            // an event's fields hold no Call-ID in a field of Asterisk's own
+            return self.proofs.settle(&mut x.event, &x.line, false, now);
+        }
         let asterisk = self
             .engine
             .index(&x.jail)
             .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
+        if asterisk && matches!(&x.event, Event::Failure(f) if f.rule == CHAN_SIP_SECURITY_EVENT) {
+            return true;
+        }
         self.proofs.settle(&mut x.event, &x.line, asterisk, now)
     }
 
@@ -140,4 +152,10 @@ impl Daemon {
             log::warn!("{jail}: {}", msg());
         }
     }
+}
+
+/// The `Service` of an AMI security event record: its first such line, which Asterisk writes
+/// before any field a client fills in.
+fn ami_service(record: &str) -> Option<&str> {
+    record.lines().find_map(|l| l.strip_prefix("Service: "))
 }

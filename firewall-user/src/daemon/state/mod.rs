@@ -244,7 +244,7 @@ impl Daemon {
         let rules = self.enforcer.rules();
         self.engine.reconfigure(&rules.detection, never_banned(rules), rules.bans.ipv6_prefix);
         self.proofs.set_good_for(rules.sip.known_good.as_millis() as u64);
-        self.sources.sync(&rules.detection, false, &self.metrics);
+        self.sources.sync(&rules.detection, &rules.asterisk.ami_credentials, false, &self.metrics);
         if rules.alerts != *self.alerts.config() {
             // the old senders finish their queues (a digest is sent at once) and end
             log::info!("[webhook] or [mail] changed: restarting the alerts");

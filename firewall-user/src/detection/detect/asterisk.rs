@@ -302,6 +302,13 @@ fn remote_address(v: &str) -> Option<(IpAddr, bool)> {
     Some((host::addr(addr)?, connected))
 }
 
+/// The rule of a chan_sip security event (`Service="SIP"`). Its `RemoteAddress` is the dialog's
+/// address, which `check_via` (channels/chan_sip.c) takes from the top Via header's `maddr`
+/// when there is one, over UDP, TCP and TLS alike: the client names it. Such a failure is never
+/// proven, not even by what that address proved on the wire; chan_sip's `messages` line of the
+/// same failure names the packet's source.
+pub const CHAN_SIP_SECURITY_EVENT: &str = "asterisk-chan-sip-security-event";
+
 /// Fields the server writes after RemoteAddress for the event types whose earlier fields
 /// (AccountID, SessionID) an attacker sets but whose later ones it cannot.
 const TRAILING_SERVER_FIELDS: [&str; 3] = ["ACLName", "SessionTV", "Module"];
@@ -317,6 +324,10 @@ fn security_event(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("SecurityEvent=\"")?;
     let (kind, _) = split_once(body, "\"")?;
     let &(_, proof) = SECURITY_EVENTS.iter().find(|(k, _)| *k == kind)?;
+    // Service is a server field written before any the client fills in: its first one is real
+    const SERVICE: &str = ",Service=\"";
+    let service = find(body, SERVICE).and_then(|i| split_once(&body[i + SERVICE.len()..], "\"")).map(|(s, _)| s);
+    let chan_sip = service == Some("SIP");
     const KEY: &str = ",RemoteAddress=\"";
     let mut candidates = Vec::new();
     for i in find_all(body, KEY) {
@@ -327,17 +338,19 @@ fn security_event(msg: &str) -> Option<Event> {
             }
         }
     }
-    let proof_of = |connected: bool| if connected { Proven } else { proof };
+    // chan_sip reports the Via header's `maddr`, which the client chooses, over any transport
+    let proof_of = |connected: bool| if connected && !chan_sip { Proven } else { proof };
+    let rule = if chan_sip { CHAN_SIP_SECURITY_EVENT } else { "asterisk-security-event" };
     if matches!(kind, "InvalidAccountID" | "FailedACL") {
         for &(end, a, connected) in candidates.iter().rev() {
             if only_server_fields(&body[end..]) {
-                return Some(failure(a, "asterisk-security-event", proof_of(connected)));
+                return Some(failure(a, rule, proof_of(connected)));
             }
         }
     }
     // which candidate is real is unknown: a connection only if all of them say so
     let proof = proof_of(!candidates.is_empty() && candidates.iter().all(|c| c.2));
-    settle_proof(candidates.into_iter().map(|c| c.1).collect(), None, "asterisk-security-event", proof)
+    settle_proof(candidates.into_iter().map(|c| c.1).collect(), None, rule, proof)
 }
 
 /// Whether `s` is a run of `,Name="value"` fields all named in `TRAILING_SERVER_FIELDS`,

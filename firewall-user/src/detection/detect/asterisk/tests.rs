@@ -171,6 +171,19 @@ fn security_events_by_kind_and_transport() {
     assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)));
     assert_eq!(detect(&line("ChallengeSent", "UDP")), []);
     assert_eq!(detect(&line("SuccessfulAuth", "TCP")), []);
+    // chan_sip names the Via header's maddr: never proven, whatever the transport, and told apart
+    // by its rule so that no proof of that address upgrades it
+    for transport in ["UDP", "TCP", "TLS"] {
+        let l = line("InvalidPassword", transport).replace("Service=\"PJSIP\"", "Service=\"SIP\"");
+        assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{transport}");
+        assert!(
+            matches!(&detect(&l)[..], [Event::Failure(f)] if f.rule == super::CHAN_SIP_SECURITY_EVENT),
+            "{transport}"
+        );
+    }
+    // a client's Service text later in the line changes nothing
+    let l = line("InvalidPassword", "TCP").replace("AccountID=\"alice\"", "AccountID=\"a\",Service=\"SIP\"");
+    assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Proven)));
 }
 
 #[test]

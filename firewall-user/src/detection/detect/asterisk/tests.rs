@@ -177,7 +177,7 @@ fn security_events_by_kind_and_transport() {
         let l = line("InvalidPassword", transport).replace("Service=\"PJSIP\"", "Service=\"SIP\"");
         assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{transport}");
         assert!(
-            matches!(&detect(&l)[..], [Event::Failure(f)] if f.rule == super::CHAN_SIP_SECURITY_EVENT),
+            matches!(&detect(&l)[..], [Event::Failure(f)] if f.rule == CHAN_SIP_SECURITY_EVENT),
             "{transport}"
         );
     }

@@ -110,12 +110,16 @@ impl Site {
     }
 
     /// Failure lines the asterisk jail has judged: counted (banning or not, proven or not), or
-    /// skipped for naming a host name or several addresses.
+    /// skipped for naming a host name or several addresses, or as the same failure another of its
+    /// log files reported.
     fn judged(&self) -> u64 {
         let m = self.daemon.metrics();
         let skipped =
             |why: &str| metric_sum(&m, "sipwall_failures_skipped_total", &format!(r#"jail="asterisk",reason="{why}""#));
-        metric_sum(&m, "sipwall_failures_total", r#"jail="asterisk""#) + skipped("ambiguous") + skipped("hostname")
+        metric_sum(&m, "sipwall_failures_total", r#"jail="asterisk""#)
+            + skipped("ambiguous")
+            + skipped("hostname")
+            + skipped("duplicate")
     }
 
     /// Waits until the daemon has read every line now in Asterisk's log files.

@@ -176,10 +176,7 @@ fn security_events_by_kind_and_transport() {
     for transport in ["UDP", "TCP", "TLS"] {
         let l = line("InvalidPassword", transport).replace("Service=\"PJSIP\"", "Service=\"SIP\"");
         assert_eq!(failure_of(&l), Some(("10.77.0.3".into(), Unproven)), "{transport}");
-        assert!(
-            matches!(&detect(&l)[..], [Event::Failure(f)] if f.rule == CHAN_SIP_SECURITY_EVENT),
-            "{transport}"
-        );
+        assert!(matches!(&detect(&l)[..], [Event::Failure(f)] if f.rule == CHAN_SIP_SECURITY_EVENT), "{transport}");
     }
     // a client's Service text later in the line changes nothing
     let l = line("InvalidPassword", "TCP").replace("AccountID=\"alice\"", "AccountID=\"a\",Service=\"SIP\"");

@@ -24,6 +24,30 @@ pub const ALICE: (&str, &str) = ("alice", "S3cure-Passw0rd-xyz");
 pub const BOB: (&str, &str) = ("bob", "B0b-Str0ng-Secret-9QzW");
 /// How long Asterisk may take to boot and bind on a busy 2-core CI machine.
 const BOOT: Duration = Duration::from_secs(180);
+/// The manager interface (AMI), on the loopback of the lab's host namespace.
+pub const AMI_PORT: u16 = 5038;
+/// The manager account the lab gives sipwall: security events only, no actions.
+pub const AMI_USER: &str = "sipwall";
+const AMI_SECRET: &str = "lab-Ami-7q2-secret";
+
+/// manager.conf of the lab: AMI on 127.0.0.1 with sipwall's account (`read = security`).
+fn manager_conf() -> String {
+    format!(
+        "[general]\nenabled = yes\nport = {AMI_PORT}\nbindaddr = 127.0.0.1\n\n\
+         [{AMI_USER}]\nsecret = {AMI_SECRET}\nread = security\nwrite =\n"
+    )
+}
+
+/// Writes the credentials file an `ami:` source of sipwall logs in with into `dir`.
+pub fn ami_credentials(dir: &Path) -> PathBuf {
+    let p = dir.join("ami.conf");
+    std::fs::write(&p, format!("; the lab Asterisk's manager account\nusername = {AMI_USER}\nsecret = {AMI_SECRET}\n"))
+        .unwrap();
+    p
+}
+
+/// logger.conf with the console only: Asterisk writes no log file.
+const NO_LOG_FILES: &str = "[general]\n[logfiles]\nconsole => notice,warning,error\n";
 
 /// One Asterisk per prefix (one PID file, one control socket): tests take turns.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -64,6 +88,8 @@ macro_rules! require_asterisk {
 pub struct Asterisk {
     prefix: PathBuf,
     host: String,
+    /// logger.conf as it was before [`Asterisk::logging_off`], put back on drop.
+    logger: Option<String>,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -72,7 +98,17 @@ impl Asterisk {
     /// booted and listens on UDP 5060 and 5080 on every address (so on the veth's too).
     pub fn start(lab: &Lab, prefix: &Path) -> Asterisk {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let a = Asterisk { prefix: prefix.to_owned(), host: lab.host.clone(), _turn: turn };
+        let a = Asterisk { prefix: prefix.to_owned(), host: lab.host.clone(), logger: None, _turn: turn };
+        let manager = prefix.join("etc/asterisk/manager.conf");
+        std::fs::write(&manager, manager_conf()).unwrap_or_else(|e| panic!("{}: {e}", manager.display()));
+        a.boot(lab);
+        a
+    }
+
+    /// Runs run-asterisk.sh, which empties the log files, and waits until Asterisk booted and
+    /// listens.
+    fn boot(&self, lab: &Lab) {
+        let (a, prefix) = (self, &self.prefix);
         // the script waits 30 s for `core waitfullybooted`; a slower boot is waited for below
         let out =
             lab.cmd(&lab.host, "timeout").arg("120").arg(prefix.join("run-asterisk.sh")).arg("--clean-logs").output();
@@ -92,7 +128,29 @@ impl Asterisk {
         // fill alice's AOR (max_contacts = 2) and get her phone refused
         let forgot = a.cli("database deltree registrar");
         assert!(forgot.is_some(), "Asterisk did not forget the registrations of earlier runs");
-        a
+    }
+
+    /// Stops Asterisk and starts it again (its manager interface too): sessions end, and the
+    /// log files are emptied.
+    pub fn restart(&self, lab: &Lab) {
+        let _ = lab.cmd(&lab.host, "timeout").arg("60").arg(self.prefix.join("stop-asterisk.sh")).output();
+        self.boot(lab);
+    }
+
+    /// Asterisk writes no log file from now on (logger.conf keeps the console only, reloaded);
+    /// the configuration is put back when this is dropped.
+    pub fn logging_off(&mut self) {
+        let conf = self.prefix.join("etc/asterisk/logger.conf");
+        if self.logger.is_none() {
+            self.logger = Some(std::fs::read_to_string(&conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display())));
+        }
+        std::fs::write(&conf, NO_LOG_FILES).unwrap();
+        let out = self.cli("logger reload").unwrap_or_default();
+        let channels = self.cli("logger show channels").unwrap_or_default();
+        assert!(
+            !channels.contains(" File "),
+            "Asterisk still writes log files after `logger reload` ({out}):\n{channels}"
+        );
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -167,6 +225,9 @@ impl Drop for Asterisk {
     fn drop(&mut self) {
         let _ =
             Command::new("ip").args(["netns", "exec", &self.host]).arg(self.prefix.join("stop-asterisk.sh")).output();
+        if let Some(text) = self.logger.take() {
+            let _ = std::fs::write(self.prefix.join("etc/asterisk/logger.conf"), text);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! and Debian's crowdsec-firewall-bouncer), for the labs where daemons share bans through that API.
 
 mod alerts;
+mod asterisk_ami;
 mod asterisk_lab;
 mod attach;
 mod crowdsec;

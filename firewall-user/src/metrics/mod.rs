@@ -239,7 +239,8 @@ impl Default for Metrics {
                         "Failures not counted: ignored (allow list, ignore, own address), already_banned, \
                          hostname (a name, never resolved), ambiguous (several addresses could be the source), \
                          unproven (a forged packet could produce it; the jail has no trust_unproven), known_good \
-                         (unproven evidence against a source that authenticated).",
+                         (unproven evidence against a source that authenticated), duplicate (another source of the \
+                         jail reported the same failure).",
                     ),
                     &["jail", "reason"],
                 )

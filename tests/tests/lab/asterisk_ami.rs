@@ -173,16 +173,18 @@ fn ami_and_the_log_files_count_the_same_failures() {
     let dir = lab.scratch_dir("ami-figures");
     let asterisk = Asterisk::start(&lab, &prefix);
     let logs: Vec<String> = asterisk.log_files().iter().map(|l| format!("{:?}", l.display().to_string())).collect();
-    // the same detector on both, and no ban to cut an attack short
+    // the same detector on the log files, on AMI, and on both at once; no ban to cut an attack short
     let rules = format!(
-        "{}\n[jails.asterisk]\nlogpath = [{}]\nmaxretry = 1000\n\n[jails.ami]\ndetector = \"asterisk\"\n\
-         logpath = [\"{}\"]\nmaxretry = 1000\n",
+        "{}\n[jails.asterisk]\nlogpath = [{logs}]\nmaxretry = 1000\n\n[jails.ami]\ndetector = \"asterisk\"\n\
+         logpath = [\"{ami}\"]\nmaxretry = 1000\n\n[jails.both]\ndetector = \"asterisk\"\n\
+         logpath = [{logs}, \"{ami}\"]\nmaxretry = 1000\n",
         common(&dir),
-        logs.join(", "),
-        ami()
+        logs = logs.join(", "),
+        ami = ami()
     );
     let d = DaemonProc::start(&lab, &rules);
     ami_up(&d, "ami");
+    ami_up(&d, "both");
     forge(&lab, 8, 1, false);
     forge(&lab, 8, 2, true);
     let cracker = Attacker::new(&lab, 6, &dir).addr;
@@ -201,14 +203,17 @@ fn ami_and_the_log_files_count_the_same_failures() {
         (of("sipwall_failures_total", ""), of("sipwall_failures_skipped_total", r#",reason="unproven""#))
     };
     let settled = wait_for(PATIENCE, || {
-        let (a, b) = (figures("asterisk"), figures("ami"));
-        a == b && a.0 >= want
+        let (a, b, c) = (figures("asterisk"), figures("ami"), figures("both"));
+        a == b && a == c && a.0 >= want
     });
-    let (logged, managed) = (figures("asterisk"), figures("ami"));
-    eprintln!("asterisk_ami: (failures, unproven) from the log files {logged:?}, from AMI {managed:?}");
+    let (logged, managed, both) = (figures("asterisk"), figures("ami"), figures("both"));
+    eprintln!(
+        "asterisk_ami: (failures, unproven) from the log files {logged:?}, from AMI {managed:?}, from both {both:?}"
+    );
     assert!(
         settled,
-        "(failures, unproven) from the log files {logged:?}, from AMI {managed:?}; {want} failures were made\n{}\n{}",
+        "(failures, unproven) from the log files {logged:?}, from AMI {managed:?}, from both {both:?}; {want} failures \
+         were made\n{}\n{}",
         d.metrics(),
         d.log_text()
     );

@@ -122,16 +122,17 @@ fn problem(slot: &Mutex<Option<String>>, p: Option<String>) {
 /// Runs the link of the rules in force; starts, restarts or stops it when a reload changes
 /// `[crowdsec]`.
 pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
-    let metrics = {
+    let m = {
         let g = lock(&d);
         let m = &g.metrics;
         (m.crowdsec_up.clone(), m.crowdsec_pulls.clone(), m.crowdsec_pushed.clone(), m.crowdsec_decisions.clone())
     };
+    let (up, pulls, pushed, decisions) = m;
     loop {
         let wanted = config.borrow_and_update().clone();
         let mut tasks = JoinSet::new();
-        metrics.0.reset();
-        metrics.3.reset();
+        up.reset();
+        decisions.reset();
         match wanted.map(|c| Lapi::new(&c).map(|l| (c, l))) {
             None => lock(&d).crowdsec = None,
             Some(Err(e)) => {
@@ -154,27 +155,14 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
                 let link = Link { config: c.clone(), book: Book::default(), status: status.clone(), push: tx };
                 lock(&d).crowdsec = Some(link);
                 if let Some(b) = c.bouncer.clone() {
-                    metrics.0.with_label_values(&["bouncer"]).set(0);
-                    tasks.spawn(bouncer(
-                        d.clone(),
-                        lapi.clone(),
-                        b,
-                        status.clone(),
-                        (metrics.0.clone(), metrics.1.clone()),
-                    ));
+                    up.with_label_values(&["bouncer"]).set(0);
+                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, status.clone(), (up.clone(), pulls.clone())));
                 }
                 if let (Some(m), Some(rx)) = (c.machine.clone(), rx) {
-                    metrics.0.with_label_values(&["machine"]).set(0);
+                    up.with_label_values(&["machine"]).set(0);
                     let scenarios =
                         jails.iter().filter(|j| m.pushes(j)).map(|j| format!("{SCENARIO_PREFIX}{j}")).collect();
-                    tasks.spawn(machine(
-                        lapi,
-                        m,
-                        scenarios,
-                        rx,
-                        status.clone(),
-                        (metrics.0.clone(), metrics.2.clone()),
-                    ));
+                    tasks.spawn(machine(lapi, m, scenarios, rx, status.clone(), (up.clone(), pushed.clone())));
                 }
             }
         }

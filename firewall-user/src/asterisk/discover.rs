@@ -140,7 +140,7 @@ impl<'a> Ctx<'a> {
             );
             self.note(Level::Warning, Some(origin), msg);
         }
-        let trunk = Trunk { name: name.to_owned(), kind, text: text.to_owned(), nets, origin: origin.clone() };
+        let trunk = Trunk { name: name.to_owned(), kind, text: without_userinfo(text), nets, origin: origin.clone() };
         self.out.trunks.push(trunk);
     }
 
@@ -175,4 +175,18 @@ impl<'a> Ctx<'a> {
             self.note(Level::Warning, origin.as_ref(), msg);
         }
     }
+}
+
+/// `text` without the `user:password@` of a URI (`sip:itsp-user:secret@sip.itsp.example`), so
+/// that `check` and `status` never show a secret.
+pub fn without_userinfo(text: &str) -> String {
+    let Some(at) = text.rfind('@') else { return text.to_owned() };
+    let start = ["sips:", "sip:"]
+        .iter()
+        .find_map(|s| text.get(..s.len()).filter(|p| p.eq_ignore_ascii_case(s)).map(|_| s.len()))
+        .unwrap_or(0);
+    if at < start {
+        return text.to_owned();
+    }
+    format!("{}{}", &text[..start], &text[at + 1..])
 }

@@ -303,7 +303,10 @@ impl<'a> Loader<'a> {
         // A leading backslash lets the key start with a character that would mean something
         // else (`\[`, `\#`, `\=`).
         let (body, escaped) = match text.strip_prefix('\\') {
-            Some(rest) if rest.bytes().next().is_some_and(|b| b > b' ') => (rest, 1),
+            // the escaped character is skipped whole, whatever its length in UTF-8
+            Some(rest) if rest.bytes().next().is_some_and(|b| b > b' ') => {
+                (rest, rest.chars().next().map_or(1, char::len_utf8))
+            }
             Some(_) => return self.fatal(origin, level, "invalid escape `\\` at the start of the line".into()),
             None => (text, 0),
         };

@@ -278,6 +278,17 @@ async fn machine(
                 }
                 // an expired token: log in again at once
                 Err(LapiError::Denied(_)) if !fresh => token = None,
+                // the Local API refuses these alerts themselves: sending them again would stop
+                // every later push behind them
+                Err(LapiError::Status(code, why)) if code.is_client_error() && code.as_u16() != 429 => {
+                    pushed.with_label_values(&["rejected"]).inc_by(alerts.len() as u64);
+                    log::warn!(
+                        "crowdsec: the Local API refused {} bans ({code}: {why}); they are dropped",
+                        alerts.len()
+                    );
+                    problem(&status.machine_problem, Some(format!("alerts refused: {code}")));
+                    break;
+                }
                 Err(e) => {
                     token = None;
                     pushed.with_label_values(&["failed"]).inc_by(alerts.len() as u64);

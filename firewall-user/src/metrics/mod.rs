@@ -390,7 +390,7 @@ impl Default for Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "sipwall_crowdsec_pushed_total",
-                        "Jail bans pushed to CrowdSec as alerts, by result: sent, failed (retried later), dropped (queue full), unproven (never pushed).",
+                        "Jail bans pushed to CrowdSec as alerts, by result: sent, failed (retried later), rejected (refused by the Local API, dropped), dropped (queue full), unproven (never pushed).",
                     ),
                     &["result"],
                 )

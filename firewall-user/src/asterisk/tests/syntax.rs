@@ -215,3 +215,15 @@ fn a_missing_template_is_an_error_and_left_out() {
     assert_eq!(x.inherits, ["tmpl"]);
     assert_eq!(entries(x), [("a", "1", 2), ("b", "2", 4)]);
 }
+
+#[test]
+fn an_escaped_first_character_of_any_length_and_any_byte_are_read_without_panic() {
+    let dir = Dir::new("escapes", &[("t.conf", "[s]\n\\é = x\n\\[k] = y\n\\€=z\n")]);
+    let cfg = dir.load("t.conf");
+    let s = cfg.section("s").unwrap();
+    assert_eq!(entries(s), [("é", "x", 2), ("[k]", "y", 3), ("€", "z", 4)]);
+    // invalid UTF-8 after the backslash becomes U+FFFD: still no panic
+    fs::write(dir.0.join("bad.conf"), b"[s]\n\\\xff\xfe = 1\n\\\xe2\x82 = 2\n").unwrap();
+    let cfg = dir.load("bad.conf");
+    assert_eq!(cfg.section("s").unwrap().entries.len(), 2);
+}

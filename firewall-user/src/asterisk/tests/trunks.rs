@@ -95,7 +95,7 @@ fn registrations_and_static_contacts() {
             "itsp-reg [pjsip registration] sip:sip.provider.example:5060 → 203.0.113.5/32 203.0.113.6/32 @ pjsip.conf:3",
             "itsp-reg [pjsip registration] sip:proxy.provider.example;lr → 203.0.113.20/32 @ pjsip.conf:5",
             "v6-reg [pjsip registration] sips:[2001:db8:5::1]:5061;transport=tls → 2001:db8:5::1/128 @ pjsip.conf:8",
-            "itsp [pjsip aor contact] sip:trunk@198.51.100.9:5060 → 198.51.100.9/32 @ pjsip.conf:14",
+            "itsp [pjsip aor contact] sip:198.51.100.9:5060 → 198.51.100.9/32 @ pjsip.conf:14",
             "itsp [pjsip aor contact] sip:v6.provider.example → 2001:db8:5::20/128 @ pjsip.conf:14",
         ]
     );
@@ -185,4 +185,14 @@ fn iax_peers_and_register_lines() {
         ]
     );
     assert!(notes(&d.notes, Level::Warning).is_empty());
+}
+
+#[test]
+fn a_uris_user_and_password_are_never_shown() {
+    use crate::asterisk::discover::without_userinfo;
+    assert_eq!(without_userinfo("sip:itsp-user:s3cret@sip.itsp.example:5060"), "sip:sip.itsp.example:5060");
+    assert_eq!(without_userinfo("SIPS:u:p@h"), "SIPS:h");
+    assert_eq!(without_userinfo("u:p@203.0.113.5"), "203.0.113.5");
+    assert_eq!(without_userinfo("sip:203.0.113.5"), "sip:203.0.113.5");
+    assert_eq!(without_userinfo("é@x"), "x");
 }

@@ -36,6 +36,10 @@ fn own(store: &Store, target: &IpNet, until_ms: u64, scenario: &str) -> bool {
     }
 }
 
+/// A decision's end read again in a later full pull differs by the pull's own delay: within
+/// this, the ban in force is the same decision's, and is left as it is.
+const SAME_END_MS: u64 = 5_000;
+
 /// What one pull did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Taken {
@@ -115,17 +119,25 @@ impl Daemon {
     }
 
     /// Bans `target` until `until_ms` for a decision. `Ok(false)`: a ban at least as long is in
-    /// force already (this host's own, or the same decision).
+    /// force already (this host's own, or the same decision). A shorter ban of this host's
+    /// (a jail's, a manual one) is made to last as long, and stays its own: deleting the
+    /// decision later never lifts what this host found itself.
     fn enforce(&mut self, target: IpNet, until_ms: u64, scenario: &str) -> Result<bool, Skip> {
+        let mut by = (scenario.to_owned(), SOURCE.to_owned());
         if let Some(cur) = self.enforcer.bans_exact(&target) {
             let lasts = cur.expires_unix_ms.is_none_or(|e| e >= until_ms);
             if (cur.source != SOURCE && lasts)
-                || (cur.source == SOURCE && cur.expires_unix_ms == Some(until_ms) && cur.reason == scenario)
+                || (cur.source == SOURCE
+                    && cur.expires_unix_ms.is_some_and(|e| e.abs_diff(until_ms) <= SAME_END_MS)
+                    && cur.reason == scenario)
             {
                 return Ok(false);
             }
+            if cur.source != SOURCE {
+                by = (cur.reason, cur.source);
+            }
         }
-        let b = match self.enforcer.ban(target, Some(until_ms), scenario, SOURCE) {
+        let b = match self.enforcer.ban(target, Some(until_ms), &by.0, &by.1) {
             Ok((b, _)) => b,
             Err(EnforceError::AllowListed { .. }) => return Err(Skip::AllowListed),
             Err(e) => {

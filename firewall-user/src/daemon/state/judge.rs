@@ -4,7 +4,7 @@
 use super::{Daemon, HELD_MAX, HOLD_MS};
 use crate::{
     daemon::detection::Detected,
-    detection::detect::{asterisk::CHAN_SIP_SECURITY_EVENT, Event, Proof},
+    detection::detect::{never_proven, Event, Proof},
     detection::jail::Outcome,
     rules::jails::DetectorKind,
 };
@@ -17,7 +17,8 @@ impl Daemon {
     pub fn detected(&mut self, mut x: Detected, now: u64) {
         if let (Some(host), Some(j)) = (x.event.host(), self.engine.index(&x.jail)) {
             let several = self.engine.jails[j].spec.logpath.len() > 1;
-            if several && self.twins.repeats(&x.jail, &x.source, host, now) {
+            let strong = !matches!(&x.event, Event::Failure(f) if never_proven(f.rule));
+            if several && self.twins.repeats(&x.jail, &x.source, host, strong, now) {
                 self.metrics.failures_skipped.with_label_values(&[&x.jail, "duplicate"]).inc();
                 log::debug!("{}: {host}: the same failure from another source: {}", x.jail, x.line);
                 return;
@@ -34,22 +35,20 @@ impl Daemon {
     /// Only Asterisk writes the Call-ID in a field of its own; in another detector's line that
     /// text could be the attacker's.
     fn settle(&self, x: &mut Detected, now: u64) -> bool {
-        if x.source.starts_with("ami:") {
-            // chan_sip names the Via header's `maddr` as the remote address, which the client
-            // chose: what that address proved on the wire says nothing of who failed
-            if ami_service(&x.line) == Some("SIP") {
-                return true;
-            }
-            // an event's fields hold no Call-ID in a field of Asterisk's own
-            return self.proofs.settle(&mut x.event, &x.line, false, now);
-        }
-        let asterisk = self
-            .engine
-            .index(&x.jail)
-            .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
-        if asterisk && matches!(&x.event, Event::Failure(f) if f.rule == CHAN_SIP_SECURITY_EVENT) {
+        let rule = match &x.event {
+            Event::Failure(f) => Some(f.rule),
+            Event::Ambiguous { rule, .. } => Some(*rule),
+            Event::Hostname { .. } => None,
+        };
+        if rule.is_some_and(never_proven) {
             return true;
         }
+        // an AMI record holds no Call-ID in a field of Asterisk's own
+        let asterisk = !x.source.starts_with("ami:")
+            && self
+                .engine
+                .index(&x.jail)
+                .is_some_and(|j| matches!(self.engine.jails[j].spec.detector, DetectorKind::Asterisk));
         self.proofs.settle(&mut x.event, &x.line, asterisk, now)
     }
 
@@ -152,10 +151,4 @@ impl Daemon {
             log::warn!("{jail}: {}", msg());
         }
     }
-}
-
-/// The `Service` of an AMI security event record: its first such line, which Asterisk writes
-/// before any field a client fills in.
-fn ami_service(record: &str) -> Option<&str> {
-    record.lines().find_map(|l| l.strip_prefix("Service: "))
 }

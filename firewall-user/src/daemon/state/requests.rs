@@ -72,8 +72,9 @@ impl Daemon {
         };
         match self.unban(net) {
             Ok(Some(b)) if b.source == crate::crowdsec::SOURCE => Response::ok(format!(
-                "unbanned {} here; the CrowdSec decision ({}) stays in the Local API, and a restart puts it in force \
-                 again: `cscli decisions delete --ip {}` lifts it for every bouncer",
+                "unbanned {} here; the CrowdSec decision ({}) stays in the Local API, and the next full pull (a \
+                 restart, or the first pull after a failed one) puts it in force again: `cscli decisions delete --ip {}` \
+                 lifts it for every bouncer",
                 b.target,
                 b.reason,
                 b.target.addr()

@@ -39,6 +39,11 @@ use std::net::IpAddr;
 use super::{host, Detector, Event, Failure, Proof};
 use crate::detection::sources::ami::SYNC_RECORD;
 
+/// The rule of a failure event that nothing can prove: a chan_sip event (its address is the
+/// Via header's `maddr`), or any event between a record a client could have written and the
+/// next sync. [`never_proven`](super::never_proven) keeps wire proofs from upgrading it.
+pub const UNTRUSTED_EVENT: &str = "ami-untrusted-event";
+
 /// What an event says about its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -268,7 +273,10 @@ impl AmiSecurity {
         };
         let trusted = matches!(r.service, "AMI" | "PJSIP");
         let (host, transport) = r.remote;
-        let proof = if trusted && !self.doubtful && transport.connected() { Proof::Proven } else { Proof::Unproven };
+        let provable = trusted && !self.doubtful;
+        let proof = if provable && transport.connected() { Proof::Proven } else { Proof::Unproven };
+        // what cannot be proven here must not be proven later by its address's wire proofs
+        let rule = if provable { r.layout.name } else { UNTRUSTED_EVENT };
         self.doubtful |= !trusted;
         let user = r.account.filter(|a| !a.is_empty()).map(str::to_owned);
         let failure = match r.layout.kind {
@@ -278,7 +286,7 @@ impl AmiSecurity {
             Kind::Other => false,
         };
         if failure {
-            out.push(Event::Failure(Failure { host, user, attempts: 1, rule: r.layout.name, proof }));
+            out.push(Event::Failure(Failure { host, user, attempts: 1, rule, proof }));
         }
         None
     }

@@ -18,14 +18,14 @@ pub struct Asterisk;
 const LEVELS: [&str; 5] = ["NOTICE", "SECURITY", "WARNING", "ERROR", "VERBOSE"];
 
 // What each message proves about the address it names (see `Proof`), all rows in one place.
-// `Proven` needs packets the host sent to that very address: a TCP handshake (AMI; a security
-// event whose RemoteAddress is TCP, TLS, WS or WSS) or IAX2's call token. A SIP digest answered
+// `Proven` needs packets the host sent to that very address: a TCP handshake (AMI) or IAX2's
+// call token; a security log line proves nothing (`SECURITY_LOG_EVENT`). A SIP digest answered
 // over UDP is no such proof, as the lab Asterisk 20.20.1 shows (../shared/asterisk): pjsip logs
 // `Failed to authenticate` for one forged REGISTER carrying a made-up nonce (verify() in
 // res_pjsip_authenticator_digest.c checks the nonce only when the response is right), and chan_sip
 // logs `Wrong password` for a forged address answering a nonce sent to another one (a REGISTER's
 // dialog is found by Call-ID alone, __find_call in chan_sip.c). Neither log line names the
-// transport; over TCP the security events do.
+// transport; AMI's events do (`detect::ami`).
 
 /// chan_sip `Registration from 'TO' failed for 'ADDR:PORT' - REASON` (handle_request_register).
 const REGISTRATION_REASONS: [(&str, Proof); 7] = [
@@ -52,8 +52,8 @@ const PJSIP_REASONS: [(&str, Proof); 5] = [
     ("Error to authenticate", Unproven),
 ];
 
-/// res_security_log `SecurityEvent="KIND"` over UDP; any of them over TCP, TLS, WS or WSS is
-/// `Proven`. The password events come with the log lines above, and prove as little.
+/// res_security_log `SecurityEvent="KIND"`, whatever the transport (see [`SECURITY_LOG_EVENT`]).
+/// The password events come with the log lines above, which name the packet's source.
 const SECURITY_EVENTS: [(&str, Proof); 4] = [
     ("ChallengeResponseFailed", Unproven),
     ("InvalidPassword", Unproven),
@@ -302,12 +302,19 @@ fn remote_address(v: &str) -> Option<(IpAddr, bool)> {
     Some((host::addr(addr)?, connected))
 }
 
-/// The rule of a chan_sip security event (`Service="SIP"`). Its `RemoteAddress` is the dialog's
-/// address, which `check_via` (channels/chan_sip.c) takes from the top Via header's `maddr`
-/// when there is one, over UDP, TCP and TLS alike: the client names it. Such a failure is never
-/// proven, not even by what that address proved on the wire; chan_sip's `messages` line of the
-/// same failure names the packet's source.
-pub const CHAN_SIP_SECURITY_EVENT: &str = "asterisk-chan-sip-security-event";
+/// The rule of a `SecurityEvent` line of Asterisk's security log. Such a line is never proven,
+/// not by its transport and not by what the address it names proved on the wire:
+///
+/// - chan_sip's events (`Service="SIP"`) name the dialog's address, which `check_via`
+///   (channels/chan_sip.c:19221-19243) takes from the top Via header's `maddr`, the client's
+///   choice, over UDP, TCP and TLS alike;
+/// - chan_sip writes the request URI's user, URL-decoded, into `AccountID`: a `%0D%0A` there
+///   starts a new line of the file, prefix and all, so a line of any service, transport and
+///   address may be a client's text.
+///
+/// The `messages` lines of the same failures name the packet's source and stay provable; AMI
+/// gives the events with their transport (`detect::ami`).
+pub const SECURITY_LOG_EVENT: &str = "asterisk-security-event";
 
 /// Fields the server writes after RemoteAddress for the event types whose earlier fields
 /// (AccountID, SessionID) an attacker sets but whose later ones it cannot.
@@ -324,10 +331,6 @@ fn security_event(msg: &str) -> Option<Event> {
     let body = msg.strip_prefix("SecurityEvent=\"")?;
     let (kind, _) = split_once(body, "\"")?;
     let &(_, proof) = SECURITY_EVENTS.iter().find(|(k, _)| *k == kind)?;
-    // Service is a server field written before any the client fills in: its first one is real
-    const SERVICE: &str = ",Service=\"";
-    let service = find(body, SERVICE).and_then(|i| split_once(&body[i + SERVICE.len()..], "\"")).map(|(s, _)| s);
-    let chan_sip = service == Some("SIP");
     const KEY: &str = ",RemoteAddress=\"";
     let mut candidates = Vec::new();
     for i in find_all(body, KEY) {
@@ -338,18 +341,15 @@ fn security_event(msg: &str) -> Option<Event> {
             }
         }
     }
-    // chan_sip reports the Via header's `maddr`, which the client chooses, over any transport
-    let proof_of = |connected: bool| if connected && !chan_sip { Proven } else { proof };
-    let rule = if chan_sip { CHAN_SIP_SECURITY_EVENT } else { "asterisk-security-event" };
+    // never proven, whatever the transport: see SECURITY_LOG_EVENT
+    let rule = SECURITY_LOG_EVENT;
     if matches!(kind, "InvalidAccountID" | "FailedACL") {
-        for &(end, a, connected) in candidates.iter().rev() {
+        for &(end, a, _) in candidates.iter().rev() {
             if only_server_fields(&body[end..]) {
-                return Some(failure(a, rule, proof_of(connected)));
+                return Some(failure(a, rule, proof));
             }
         }
     }
-    // which candidate is real is unknown: a connection only if all of them say so
-    let proof = proof_of(!candidates.is_empty() && candidates.iter().all(|c| c.2));
     settle_proof(candidates.into_iter().map(|c| c.1).collect(), None, rule, proof)
 }
 

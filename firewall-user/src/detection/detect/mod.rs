@@ -26,6 +26,13 @@ pub enum Proof {
     Unproven,
 }
 
+/// Whether failures of `rule` stay unproven whatever the address they name proved on the wire:
+/// the address, or the whole record, may be the client's text (a line of Asterisk's security
+/// log, an AMI event after one a client could have written).
+pub fn never_proven(rule: &str) -> bool {
+    rule == asterisk::SECURITY_LOG_EVENT || rule == ami::UNTRUSTED_EVENT
+}
+
 impl Proof {
     pub fn name(self) -> &'static str {
         match self {

@@ -55,6 +55,9 @@ pub struct LinkStatus {
 /// The link while `[crowdsec]` is set: its configuration, the decisions in force, and the
 /// queue of bans to push.
 pub struct Link {
+    /// Tells this link from the one a reload replaced it with: a pull of the old one that ends
+    /// after the change is not applied to the new one's book.
+    pub generation: u64,
     pub config: Crowdsec,
     pub book: Book,
     pub status: Arc<LinkStatus>,
@@ -94,7 +97,7 @@ impl Link {
             roles.push(RoleView {
                 role: "bouncer".into(),
                 up: st.bouncer_up.load(Ordering::Relaxed),
-                detail: format!("{} decisions in force, {last}", self.book.len()),
+                detail: format!("{} decisions held, {last}", self.book.len()),
                 problem: get(&st.bouncer_problem),
             });
         }
@@ -152,11 +155,15 @@ pub async fn run(d: Shared, mut config: watch::Receiver<Option<Crowdsec>>) {
                 let jails: Vec<String> = lock(&d).engine.jails.iter().map(|j| j.spec.name.clone()).collect();
                 log::info!("{}", c.describe());
                 // the link is in place before the tasks run: a pull's answer always has a book
-                let link = Link { config: c.clone(), book: Book::default(), status: status.clone(), push: tx };
+                static GENERATION: AtomicU64 = AtomicU64::new(0);
+                let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+                let link =
+                    Link { generation, config: c.clone(), book: Book::default(), status: status.clone(), push: tx };
                 lock(&d).crowdsec = Some(link);
                 if let Some(b) = c.bouncer.clone() {
                     up.with_label_values(&["bouncer"]).set(0);
-                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, status.clone(), (up.clone(), pulls.clone())));
+                    let link = (generation, status.clone());
+                    tasks.spawn(bouncer(d.clone(), lapi.clone(), b, link, (up.clone(), pulls.clone())));
                 }
                 if let (Some(m), Some(rx)) = (c.machine.clone(), rx) {
                     up.with_label_values(&["machine"]).set(0);
@@ -179,14 +186,21 @@ type RoleMetrics = (prometheus::IntGaugeVec, prometheus::IntCounterVec);
 
 /// Pulls the decision stream every `update_frequency`; after a failure, backs off and asks for
 /// every decision again.
-async fn bouncer(d: Shared, lapi: Arc<Lapi>, b: Bouncer, status: Arc<LinkStatus>, (up, pulls): RoleMetrics) {
+async fn bouncer(
+    d: Shared,
+    lapi: Arc<Lapi>,
+    b: Bouncer,
+    (generation, status): (u64, Arc<LinkStatus>),
+    (up, pulls): RoleMetrics,
+) {
     let mut startup = true;
     let mut backoff = BACKOFF_MIN;
     loop {
         match lapi.stream(&b.key, startup).await {
             Ok(stream) => {
                 let d2 = d.clone();
-                let took = tokio::task::spawn_blocking(move || lock(&d2).take_decisions(stream, startup)).await;
+                let took =
+                    tokio::task::spawn_blocking(move || lock(&d2).take_decisions(stream, startup, generation)).await;
                 if !matches!(took, Ok(Some(_))) {
                     // a panic while applying, or the link being replaced: ask for everything again
                     startup = true;

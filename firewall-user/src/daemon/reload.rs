@@ -22,24 +22,30 @@ pub enum Trigger {
 const SETTLE: Duration = Duration::from_millis(300);
 
 /// Watches the directories holding `files` (so replace-by-rename is seen) and reports changes
-/// to any of them.
-fn watch(files: &[PathBuf], tx: mpsc::Sender<Trigger>) -> notify::Result<notify::RecommendedWatcher> {
-    let wanted: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
-    let names = wanted.clone();
+/// to any of them, and to any `.conf` file in `dirs` (a file Asterisk's configuration gains).
+fn watch(files: &[PathBuf], dirs: &[PathBuf], tx: mpsc::Sender<Trigger>) -> notify::Result<notify::RecommendedWatcher> {
+    let abs = |f: &PathBuf| std::path::absolute(f).unwrap_or_else(|_| f.clone());
+    let wanted: Vec<PathBuf> = files.iter().map(abs).collect();
+    let conf_dirs: Vec<PathBuf> = dirs.iter().map(abs).collect();
+    let (names, in_dirs) = (wanted.clone(), conf_dirs.clone());
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             if ev.kind.is_access() {
                 return;
             }
-            if ev.paths.iter().any(|p| names.contains(p)) {
+            let conf = |p: &PathBuf| {
+                p.extension().is_some_and(|e| e == "conf") && p.parent().is_some_and(|d| in_dirs.iter().any(|x| x == d))
+            };
+            if ev.paths.iter().any(|p| names.contains(p) || conf(p)) {
                 let _ = tx.try_send(Trigger::FileChanged);
             }
         }
     })?;
-    let mut dirs: Vec<&Path> = wanted.iter().filter_map(|f| f.parent()).collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs {
+    let mut watched: Vec<&Path> =
+        wanted.iter().filter_map(|f| f.parent()).chain(conf_dirs.iter().map(PathBuf::as_path)).collect();
+    watched.sort();
+    watched.dedup();
+    for d in watched {
         w.watch(d, RecursiveMode::NonRecursive)?;
     }
     Ok(w)
@@ -47,16 +53,17 @@ fn watch(files: &[PathBuf], tx: mpsc::Sender<Trigger>) -> notify::Result<notify:
 
 /// The files a change of which reloads the rules: the rules file, the blocklist files, and the
 /// Asterisk configuration files discovery read.
-fn watched(config: &Option<PathBuf>, rules: &Rules) -> Vec<PathBuf> {
-    config.iter().cloned().chain(rules.watched_files()).collect()
+fn watched(config: &Option<PathBuf>, rules: &Rules) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let files = config.iter().cloned().chain(rules.watched_files()).collect();
+    (files, rules.discovered.iter().map(|d| d.dir.clone()).collect())
 }
 
 pub async fn run(d: Shared, config: Option<PathBuf>, tx: mpsc::Sender<Trigger>, mut rx: mpsc::Receiver<Trigger>) {
-    let rewatch = |files: Vec<PathBuf>| {
-        if files.is_empty() {
+    let rewatch = |(files, dirs): (Vec<PathBuf>, Vec<PathBuf>)| {
+        if files.is_empty() && dirs.is_empty() {
             return None;
         }
-        match watch(&files, tx.clone()) {
+        match watch(&files, &dirs, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 log::warn!("cannot watch the rules files ({e}); reload with SIGHUP");

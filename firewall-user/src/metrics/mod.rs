@@ -358,7 +358,10 @@ impl Default for Metrics {
             crowdsec_decisions: reg(
                 &mut r,
                 IntGaugeVec::new(
-                    Opts::new("sipwall_crowdsec_decisions", "CrowdSec decisions enforced, by origin (crowdsec, cscli, CAPI, lists, …)."),
+                    Opts::new(
+                        "sipwall_crowdsec_decisions",
+                        "CrowdSec decisions held from the decision stream, by origin (crowdsec, cscli, CAPI, lists, …); those refused are also in sipwall_crowdsec_decisions_skipped_total.",
+                    ),
                     &["origin"],
                 )
                 .unwrap(),

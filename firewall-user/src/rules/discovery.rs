@@ -130,11 +130,58 @@ pub fn merge(rules: &mut Rules, found: Discovered) -> Vec<Diagnostic> {
             s.ports_from = PortsFrom::Asterisk(origins);
         }
     }
-    rules.trunks = found
-        .trunks
-        .iter()
-        .flat_map(|t| t.nets.iter().map(move |n| (*n, format!("trunk {} ({}, {})", t.name, t.kind, t.origin))))
-        .collect();
+    let mut trunks = Vec::new();
+    for t in &found.trunks {
+        for n in &t.nets {
+            if too_wide(n) {
+                diags.push(warning(
+                    rules,
+                    format!(
+                        "trunk {} ({}, {}) covers {n}, wider than a /{} network: not allow-listed; write it in \
+                         [allow] if every address in it must pass",
+                        t.name,
+                        t.kind,
+                        t.origin,
+                        if n.addr().is_ipv4() { WIDEST_V4 } else { WIDEST_V6 }
+                    ),
+                ));
+                continue;
+            }
+            trunks.push((*n, label(t)));
+        }
+    }
+    rules.trunks = trunks;
     rules.discovered = Some(found);
     diags
+}
+
+/// The widest networks a trunk is allow-listed for: a provider's range, not much of the Internet.
+const WIDEST_V4: u8 = 16;
+const WIDEST_V6: u8 = 32;
+
+fn too_wide(n: &IpNet) -> bool {
+    n.prefix_len() < if n.addr().is_ipv4() { WIDEST_V4 } else { WIDEST_V6 }
+}
+
+fn label(t: &asterisk::Trunk) -> String {
+    format!("trunk {} ({}, {})", t.name, t.kind, t.origin)
+}
+
+/// On a reload, a trunk name that resolved before and does not now keeps its earlier addresses:
+/// a resolver down while Asterisk's configuration is rewritten must not unprotect a trunk.
+pub fn keep_resolved_trunks(rules: &mut Rules, current: &Rules) {
+    let (Some(new), Some(old)) = (&rules.discovered, &current.discovered) else { return };
+    let mut kept = Vec::new();
+    for t in new.trunks.iter().filter(|t| t.nets.is_empty()) {
+        let before = old.trunks.iter().find(|o| o.kind == t.kind && o.name == t.name && o.text == t.text);
+        if let Some(o) = before.filter(|o| !o.nets.is_empty()) {
+            log::warn!(
+                "{}: `{}` does not resolve now; its addresses of the last load stay allow-listed",
+                label(t),
+                t.text
+            );
+            kept.extend(o.nets.iter().filter(|n| !too_wide(n)).map(|n| (*n, format!("{} (kept)", label(t)))));
+        }
+    }
+    rules.trunks.extend(kept);
 }

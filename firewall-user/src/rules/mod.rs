@@ -324,6 +324,7 @@ impl Rules {
                 f.kept = true;
             }
         }
+        discovery::keep_resolved_trunks(self, current);
     }
 }
 

@@ -271,7 +271,8 @@ fn after_asterisk_restarts_every_failure_it_reports_counts() {
 fn site_config(dir: &Path, prefix: &Path) -> std::path::PathBuf {
     let conf = dir.join("asterisk");
     std::fs::create_dir_all(&conf).unwrap();
-    for f in ["pjsip.conf", "sip.conf", "iax.conf", "rtp.conf", "modules.conf", "logger.conf"] {
+    // rtp.conf comes later: a file the configuration gains is picked up too
+    for f in ["pjsip.conf", "sip.conf", "iax.conf", "modules.conf", "logger.conf"] {
         let from = prefix.join("etc/asterisk").join(f);
         if from.exists() {
             std::fs::copy(&from, conf.join(f)).unwrap();
@@ -358,6 +359,13 @@ fn discovery_reads_the_lab_asterisk_configuration_and_follows_its_changes() {
         d.log_text()
     );
     assert!(!d.cli(&["ban", "192.0.2.88"]).status.success(), "the new trunk was banned");
+    std::fs::write(conf.join("rtp.conf"), "[general]\nrtpstart=16384\nrtpend=32767\n").unwrap();
+    assert!(
+        wait_for(PATIENCE, || d.cli_ok(&["status"]).contains("service rtp takes 16384-32767/udp (rtp.conf:2)")),
+        "the new rtp.conf was not picked up:\n{}\n{}",
+        d.cli_ok(&["status"]),
+        d.log_text()
+    );
     let _ = std::fs::remove_dir_all(&hosts);
     drop(d);
     let _ = std::fs::remove_dir_all(dir);

@@ -50,11 +50,12 @@ pub struct Taken {
 
 impl Daemon {
     /// Takes one answer of the decision stream (`startup`: every decision in force, so bans of
-    /// decisions that are gone are lifted). `None` when the link is not running.
-    pub fn take_decisions(&mut self, stream: Stream, startup: bool) -> Option<Taken> {
+    /// decisions that are gone are lifted). `None` when the link of `generation` is not the one
+    /// running (none is, or a reload replaced it).
+    pub fn take_decisions(&mut self, stream: Stream, startup: bool, generation: u64) -> Option<Taken> {
         let now = clock::unix_ms(SystemTime::now());
         let v6_prefix = self.enforcer.rules().bans.ipv6_prefix;
-        let link = self.crowdsec.as_mut()?;
+        let link = self.crowdsec.as_mut().filter(|l| l.generation == generation)?;
         let origins = link.config.bouncer.as_ref().map(|b| b.origins.clone()).unwrap_or_default();
         if startup {
             link.book.clear();

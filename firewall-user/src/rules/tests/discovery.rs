@@ -96,3 +96,35 @@ fn discovery_off_or_no_directory_changes_nothing() {
         .to_string();
     assert!(err.contains("t.toml:2:15: error: config_dir /nonexistent/asterisk is not a directory"), "{err}");
 }
+
+#[test]
+fn a_name_that_stops_resolving_keeps_its_addresses_and_wide_trunks_are_refused() {
+    let (before, _) = discovered("[services.sip]\n");
+    let text = format!("[asterisk]\nconfig_dir = {:?}\n\n[services.sip]\n", asterisk_dir().display().to_string());
+    let (mut now, _) = Rules::parse("t.toml", &text, std::path::Path::new("/")).unwrap();
+    // the resolver is down at this reload
+    discovery::apply(&mut now, &|_: &str| -> Result<Vec<IpAddr>, String> { Err("timed out".into()) });
+    assert!(!now.allowed().any(|n| n.to_string() == "198.51.100.20/32"));
+    now.keep_good_lists(&before);
+    let allowed: Vec<String> = now.allowed().map(ToString::to_string).collect();
+    assert!(allowed.contains(&"198.51.100.20/32".to_owned()), "{allowed:?}");
+    assert!(now.allowed_by(&"198.51.100.21/32".parse().unwrap()).unwrap().contains("(kept)"));
+
+    let wide = std::env::temp_dir().join(format!("sipwall-discovery-wide-{}", std::process::id()));
+    std::fs::create_dir_all(&wide).unwrap();
+    std::fs::write(
+        wide.join("pjsip.conf"),
+        "[any]\ntype=identify\nendpoint=x\nmatch=0.0.0.0/0\nmatch=203.0.113.0/24\n",
+    )
+    .unwrap();
+    let text = format!("[asterisk]\nconfig_dir = {:?}\n", wide.display().to_string());
+    let (mut r, _) = Rules::parse("t.toml", &text, std::path::Path::new("/")).unwrap();
+    let diags: Vec<String> = discovery::apply(&mut r, &resolve).iter().map(ToString::to_string).collect();
+    let allowed: Vec<String> = r.allowed().map(ToString::to_string).collect();
+    assert!(
+        !allowed.contains(&"0.0.0.0/0".to_owned()) && allowed.contains(&"203.0.113.0/24".to_owned()),
+        "{allowed:?}"
+    );
+    assert!(diags.iter().any(|d| d.contains("covers 0.0.0.0/0, wider than a /16")), "{diags:?}");
+    std::fs::remove_dir_all(wide).unwrap();
+}

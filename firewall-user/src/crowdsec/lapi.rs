@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::decisions::Stream;
 use crate::{
-    daemon::alerts::{chain, tls},
+    daemon::alerts::{chain, http},
     rules::{
         alerts::Secret,
         crowdsec::{Crowdsec, Machine},
@@ -66,30 +66,21 @@ struct Login {
 
 impl Lapi {
     pub fn new(c: &Crowdsec) -> Result<Self, String> {
-        let https = c.api_url.starts_with("https://");
-        let tls = tls::client_config(c.ca_file.as_ref(), https).map_err(|e| format!("[crowdsec]: {e}"))?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .user_agent(concat!("sipwall/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
+        let http = http::builder(&c.api_url, c.ca_file.as_ref())
+            .map_err(|e| format!("[crowdsec]: {e}"))?
             .timeout(c.timeout)
             .build()
             .map_err(|e| format!("[crowdsec]: cannot make the HTTP client: {}", chain(&e)))?;
         Ok(Lapi { base: c.api_url.clone(), http })
     }
 
-    async fn body(mut resp: reqwest::Response, max: u64) -> Result<(StatusCode, Vec<u8>), LapiError> {
-        if resp.content_length().is_some_and(|l| l > max) {
-            return Err(LapiError::TooLarge);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(network)? {
-            if body.len() as u64 + chunk.len() as u64 > max {
-                return Err(LapiError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((resp.status(), body))
+    async fn body(resp: reqwest::Response, max: u64) -> Result<(StatusCode, Vec<u8>), LapiError> {
+        let status = resp.status();
+        let body = http::body(resp, max).await.map_err(|e| match e {
+            http::BodyError::TooLarge => LapiError::TooLarge,
+            http::BodyError::Network(e) => network(e),
+        })?;
+        Ok((status, body))
     }
 
     fn check(status: StatusCode, body: &[u8]) -> Result<(), LapiError> {

@@ -11,7 +11,7 @@ use super::{
     formats::{self, NotTheFormat},
 };
 use crate::{
-    daemon::alerts::{chain, tls},
+    daemon::alerts::{chain, http},
     rules::feeds::{Feed, Format},
 };
 
@@ -59,12 +59,8 @@ impl Failure {
 
 /// The HTTP client of one feed: rustls with the system's authorities and the feed's `ca_file`.
 pub fn client(feed: &Feed) -> Result<reqwest::Client, String> {
-    let https = feed.url.starts_with("https://");
-    let tls = tls::client_config(feed.ca_file.as_ref(), https).map_err(|e| format!("feed {}: {e}", feed.name))?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .user_agent(concat!("sipwall/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
+    http::builder(&feed.url, feed.ca_file.as_ref())
+        .map_err(|e| format!("feed {}: {e}", feed.name))?
         .timeout(feed.timeout)
         .build()
         .map_err(|e| format!("feed {}: cannot make the HTTP client: {}", feed.name, chain(&e)))
@@ -80,15 +76,6 @@ pub fn conditional_headers(copy: &Copy) -> HeaderMap {
         h.insert(IF_MODIFIED_SINCE, v);
     }
     h
-}
-
-/// Appends `chunk` to `body` unless that makes it larger than `max` bytes.
-pub fn push_capped(body: &mut Vec<u8>, chunk: &[u8], max: u64) -> Result<(), Failure> {
-    if (body.len() + chunk.len()) as u64 > max {
-        return Err(Failure::TooLarge(max));
-    }
-    body.extend_from_slice(chunk);
-    Ok(())
 }
 
 /// The URL with the key of `key_file` in place of `{key}`.
@@ -114,15 +101,13 @@ async fn get(
     headers: HeaderMap,
     max: u64,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), Failure> {
-    let mut resp = client.get(url).headers(headers).send().await.map_err(network)?;
-    if resp.content_length().is_some_and(|l| l > max) {
-        return Err(Failure::TooLarge(max));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(network)? {
-        push_capped(&mut body, &chunk, max)?;
-    }
-    Ok((resp.status(), resp.headers().clone(), body))
+    let resp = client.get(url).headers(headers).send().await.map_err(network)?;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = http::body(resp, max).await.map_err(|e| match e {
+        http::BodyError::TooLarge => Failure::TooLarge(max),
+        http::BodyError::Network(e) => network(e),
+    })?;
+    Ok((status, headers, body))
 }
 
 fn header(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
@@ -209,12 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn the_size_cap_counts_every_chunk() {
-        let mut body = Vec::new();
-        push_capped(&mut body, &[0; 600], 1024).unwrap();
-        push_capped(&mut body, &[0; 424], 1024).unwrap();
-        assert_eq!(push_capped(&mut body, &[0], 1024), Err(Failure::TooLarge(1024)));
-        assert_eq!(body.len(), 1024);
+    fn an_answer_over_the_cap_is_a_too_large_failure() {
         assert_eq!(Failure::TooLarge(1024).reason(), "too_large");
     }
 

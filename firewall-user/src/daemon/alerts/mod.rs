@@ -2,6 +2,7 @@
 //! line and handed to the `[webhook]` and `[mail]` senders. Each sender has a queue and a task of
 //! its own, so a slow or dead receiver never holds up detection.
 
+pub mod http;
 pub mod mail;
 pub mod tls;
 pub mod webhook;

@@ -8,7 +8,7 @@ use prometheus::IntCounterVec;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::mpsc;
 
-use super::{chain, pauses, tls, Alert, Queue};
+use super::{chain, http, pauses, Alert, Queue};
 use crate::rules::alerts::Webhook;
 
 /// Builds the client and starts the sender task; its queue.
@@ -20,9 +20,6 @@ pub fn start(hook: Webhook, counter: IntCounterVec) -> Result<Queue, String> {
 }
 
 fn client(hook: &Webhook) -> Result<reqwest::Client, String> {
-    let https = hook.url.starts_with("https://");
-    let tls =
-        tls::client_config(hook.ca_file.as_ref(), https).map_err(|e| format!("webhook {}: {e}", hook.endpoint()))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in &hook.headers {
@@ -30,12 +27,10 @@ fn client(hook: &Webhook) -> Result<reqwest::Client, String> {
         let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else { continue };
         headers.append(n, v);
     }
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .user_agent(concat!("sipwall/", env!("CARGO_PKG_VERSION")))
+    http::builder(&hook.url, hook.ca_file.as_ref())
+        .map_err(|e| format!("webhook {}: {e}", hook.endpoint()))?
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
         .timeout(hook.timeout)
         .build()
         .map_err(|e| format!("webhook {}: cannot make the HTTP client: {}", hook.endpoint(), chain(&e)))

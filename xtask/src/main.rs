@@ -8,7 +8,7 @@
 //!   docs/building.md. The privileged tiers need root; under `CI=true` a missing privilege fails
 //!   instead of skipping. The host tiers end with the fuzz smoke run (`fuzz`).
 //! - `fuzz-smoke`  that run alone: every fuzz target for a bounded number of executions.
-//! - `bench [--quick] [--out FILE] [--compare OBJECT,…]`  the data-path benchmark
+//! - `bench [--quick] [--only SECTIONS] [--out FILE] [--compare OBJECT,…] [--sizes N,…]`  the data-path benchmark
 //!   (see docs/benchmarks.md); needs root.
 //! - `build`  a release `sipwall` with the XDP program embedded.
 //! - `deb [--binary PATH]`  the Debian package (see `deb`), of a release build unless a binary
@@ -216,7 +216,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | fuzz-smoke | bench [--quick] [--out FILE] [--compare OBJECT,…] | build | deb [--binary PATH]"
+                "usage: cargo xtask test [--kernels | --no-kernels] [CARGO TEST ARGS] | fuzz-smoke | bench [--quick] [--only SECTIONS] [--out FILE] [--compare OBJECT,…] [--sizes N,…] | build | deb [--binary PATH]"
             );
             exit(2);
         }

@@ -1,6 +1,10 @@
 //! The data path: ns per packet through BPF_PROG_TEST_RUN for each verdict path, with 0 to
 //! 1,000,000 bans and blocked prefixes loaded, next to a program that only returns XDP_PASS.
 //!
+//! The last row sends from many banned sources in turn, one run each, so that the tables' reads
+//! miss the CPU's caches as under a flood from many addresses, which a frame repeated a million
+//! times never does.
+//!
 //! `--compare OBJECT[,OBJECT…]` measures other builds of the XDP object interleaved with this
 //! one, with the same tables, and prints both: the way to judge a change on a noisy machine.
 
@@ -63,7 +67,10 @@ fn addr(i: u64) -> IpNet {
     IpNet::from(IpAddr::V4(a.into()))
 }
 
-const PATHS: [(&str, u32); 8] = [
+/// Banned sources the spread row sends from in turn, at most.
+const SPREAD: usize = 65_536;
+
+const PATHS: [(&str, u32); 9] = [
     ("trivial XDP_PASS program", XDP_PASS),
     ("legitimate SIP (UDP) pass", XDP_PASS),
     ("legitimate SIP (IPv6) pass", XDP_PASS),
@@ -72,7 +79,10 @@ const PATHS: [(&str, u32); 8] = [
     ("blocked-prefix drop", XDP_DROP),
     ("blocked-prefix (IPv6) drop", XDP_DROP),
     ("rate-limited drop", XDP_DROP),
+    ("banned drop, 65,536 sources in turn (single runs, minus the trivial program's)", XDP_DROP),
 ];
+/// The row of [`SPREAD`] banned sources.
+const SPREAD_PATH: usize = 8;
 
 fn frame_of(path: usize) -> Vec<u8> {
     match path {
@@ -127,6 +137,26 @@ fn setup(n: usize, object: &[u8]) -> (Harness, String) {
     (h, note)
 }
 
+/// One run of each frame of `spread` (NaN without bans), each after a run of the trivial
+/// program on it: the median of the differences, so that what a single run costs the harness
+/// (the clock reads, the syscall's own traces in the caches) is left out. Each frame must be
+/// dropped when `check`.
+fn spread_ns(h: &mut Harness, spread: &[Vec<u8>], check: bool) -> f64 {
+    if spread.is_empty() {
+        return f64::NAN;
+    }
+    let ns = spread
+        .iter()
+        .map(|f| {
+            let (_, trivial) = h.time(programs::BASELINE, f, 1);
+            let (action, ns) = h.time(programs::XDP, f, 1);
+            assert!(!check || action == XDP_DROP, "a banned source passed: {action}");
+            ns - trivial
+        })
+        .collect();
+    median(ns)
+}
+
 /// Runs the data-path benchmark; returns its Markdown table.
 pub fn run(args: &[String], quick: bool) -> String {
     let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
@@ -165,17 +195,25 @@ pub fn run(args: &[String], quick: bool) -> String {
             notes.push(note);
         }
         // rounds over all paths and builds, so drift on a shared machine hits them alike
-        let frames: Vec<Vec<u8>> = (0..PATHS.len()).map(frame_of).collect();
+        let frames: Vec<Vec<u8>> = (0..SPREAD_PATH).map(frame_of).collect();
+        let spread: Vec<Vec<u8>> = (0..n.min(SPREAD) as u64).map(|i| udp(&addr(i).addr().to_string(), 5060)).collect();
         let mut samples = vec![Vec::new(); rows.len()];
         // one round to warm caches and clocks, not counted
         for h in hs.iter_mut() {
             for (i, f) in frames.iter().enumerate() {
                 h.time(if i == 0 { programs::BASELINE } else { programs::XDP }, f, repeat);
             }
+            for f in &spread {
+                h.time(programs::XDP, f, 1);
+            }
         }
         for _ in 0..runs {
             for (k, h) in hs.iter_mut().enumerate() {
                 for (i, (name, want)) in PATHS.iter().enumerate() {
+                    if i == SPREAD_PATH {
+                        samples[k * PATHS.len() + i].push(spread_ns(h, &spread, k == 0));
+                        continue;
+                    }
                     let prog = if i == 0 { programs::BASELINE } else { programs::XDP };
                     let (action, ns) = h.time(prog, &frames[i], repeat);
                     assert!(k > 0 || action == *want, "{name}: wrong verdict {action}");
@@ -207,7 +245,11 @@ pub fn run(args: &[String], quick: bool) -> String {
             }
             md.push_str(&format!("| {name} |"));
             for v in vals {
-                md.push_str(&format!(" {v:.0} |"));
+                if v.is_nan() {
+                    md.push_str(" — |");
+                } else {
+                    md.push_str(&format!(" {v:.0} |"));
+                }
             }
             md.push_str(&format!(" {:.2} |\n", vals.last().unwrap() / base.max(1.0)));
         }

@@ -6,7 +6,10 @@
 //! forged sources, and the verifier's work on each kernel of the matrix.
 //! Prints Markdown (and writes it with `--out FILE`).
 //!
-//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,netfilter,sipflood,kernels] [--out FILE] [--compare OBJ,…]
+//!     sipwall-bench [--quick] [--only datapath,sip,detect,latency,load,storm,soak,netfilter,sipflood,kernels] [--out FILE] [--compare OBJ,…] [--sizes N,…]
+//!
+//! `--sizes` gives the netfilter section's numbers of bans (default 10, 10k, 100k and 1M;
+//! `--quick`: 10 and 1k).
 
 mod contenders;
 mod datapath;
@@ -69,7 +72,10 @@ fn main() {
     }
     if wanted("netfilter") {
         md.push_str("\n### Side by side with netfilter\n\n");
-        md.push_str(&netfilter::run(quick));
+        let sizes: Option<Vec<usize>> = arg("--sizes").map(|s| {
+            s.split(',').map(|n| n.parse().unwrap_or_else(|_| panic!("--sizes takes numbers of bans: {n}"))).collect()
+        });
+        md.push_str(&netfilter::run(quick, sizes.as_deref()));
     }
     if wanted("sipflood") {
         md.push_str("\n### The SIP inspector under a flood of forged sources\n\n");

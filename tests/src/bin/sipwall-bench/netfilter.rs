@@ -20,7 +20,7 @@ use sipwall_tests::{
 use crate::{
     contenders::{iptables_version, seconds, Contender, Installed, ALL},
     receiver::{gro_on, rx_dropped, threaded_napi, NapiThread, Socket5060},
-    trafficgen::Generator,
+    trafficgen::{self, Generator},
     util::{affinity, human, online_cpus, pin_to, set_affinity},
 };
 
@@ -92,7 +92,7 @@ impl Link {
 
     /// The generator's frame: a SIP request to 5060/udp, UDP checksum 0 (the program rewrites
     /// the source address and the IPv4 checksum only).
-    fn frame(&self) -> Vec<u8> {
+    pub fn frame(&self) -> Vec<u8> {
         self.frame_with(&payload("flood", 0))
     }
 
@@ -285,11 +285,18 @@ impl Drop for FloodLab {
     }
 }
 
-pub fn run(quick: bool) -> String {
-    let sizes: &[usize] = if quick { &[10, 1_000] } else { &[10, 10_000, 100_000, 1_000_000] };
+pub fn run(quick: bool, sizes: Option<&[usize]>) -> String {
+    let sizes: &[usize] = match sizes {
+        Some(s) => s,
+        None if quick => &[10, 1_000],
+        None => &[10, 10_000, 100_000, 1_000_000],
+    };
     let secs = if quick { 2.0 } else { 10.0 };
     let flood = FloodLab::new();
     let (lab, link, socket) = (&flood.lab, &flood.link, &flood.socket);
+    if let Err(why) = trafficgen::probe(&lab.peer, &link.gen_if, link.frame()) {
+        return format!("Not measured: {why}.\n");
+    }
     let mut all = Vec::new();
     for &n in sizes {
         let bans: Vec<Ipv4Addr> = (0..n).map(ban).collect();

@@ -18,7 +18,7 @@ use crate::{
     netfilter::{ban, rate, FloodLab, Link, GEN_CPU, RX_CPU},
     receiver::{rx_dropped, NapiThread},
     sip::captured_payload,
-    trafficgen::Generator,
+    trafficgen::{self, Generator},
 };
 
 /// A captured request: what it is, where it comes from, and whether the inspector drops it.
@@ -131,6 +131,9 @@ pub fn run(quick: bool) -> String {
     let secs = if quick { 2.0 } else { 10.0 };
     // passed requests are read by the lab's socket, not answered with ICMP errors
     let flood = FloodLab::new();
+    if let Err(why) = trafficgen::probe(&flood.lab.peer, &flood.link.gen_if, flood.link.frame()) {
+        return format!("Not measured: {why}.\n");
+    }
     let mut rows = Vec::new();
     for r in &REQUESTS {
         let modes: &[Inspection] = if r.scanner {

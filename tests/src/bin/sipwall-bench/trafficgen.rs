@@ -17,7 +17,7 @@ use std::{
 
 use aya::{
     maps::{Array, MapData, PerCpuArray},
-    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
+    programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp},
     Ebpf,
 };
 use firewall_common::trafficgen::{PROGRAM, SENT, SOURCES, SOURCE_SLOTS};
@@ -38,6 +38,59 @@ fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
     ctx
+}
+
+/// Sends `frame` `repeat` times out of interface `ifindex` (of the calling thread's namespace).
+fn live_run(prog: &Xdp, frame: &[u8], ifindex: u32, repeat: u32) -> Result<(), std::io::Error> {
+    let ctx = xdp_md(frame.len(), ifindex);
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        ctx_in: Some(&ctx),
+        repeat,
+        attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
+        ..TestRunOptions::default()
+    };
+    prog.test_run(opts).map(|_| ()).map_err(|e| match e {
+        ProgramError::SyscallError(s) => s.io_error,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
+/// What to say of a live-frames run the kernel refused.
+fn refusal(ifname: &str, e: &std::io::Error) -> String {
+    let why = if e.raw_os_error() == Some(libc::EPERM) {
+        " (this kernel refuses live frames even to root: a build that restricts them, or a security module)"
+    } else {
+        ""
+    };
+    format!("BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on {ifname} (Linux 5.18 or later): {e}{why}")
+}
+
+/// The generator's program, loaded, and the index of `ifname` (in the calling thread's
+/// namespace).
+fn loaded<'a>(ebpf: &'a mut Ebpf, ifname: &str) -> Result<(&'a Xdp, u32), String> {
+    let prog: &mut Xdp = ebpf.program_mut(PROGRAM).expect("the generator's program").try_into().unwrap();
+    prog.load().map_err(|e| format!("loading {PROGRAM}: {e}"))?;
+    let name = std::ffi::CString::new(ifname).unwrap();
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(format!("{ifname}: {}", std::io::Error::last_os_error()));
+    }
+    Ok((prog, ifindex))
+}
+
+/// Whether this kernel sends live frames: one frame out of `ifname` in namespace `ns`. The
+/// error says why not, for a section to print instead of its table.
+pub fn probe(ns: &str, ifname: &str, frame: Vec<u8>) -> Result<(), String> {
+    let mut ebpf = Ebpf::load(sipwall::TRAFFICGEN_OBJECT).map_err(|e| format!("loading the traffic generator: {e}"))?;
+    let ifname = ifname.to_owned();
+    in_netns(ns, move || {
+        let (prog, ifindex) = loaded(&mut ebpf, &ifname)?;
+        live_run(prog, &frame, ifindex, 1).map_err(|e| refusal(&ifname, &e))
+    })
+    .join()
+    .expect("the probe's thread")
 }
 
 /// A running generator; stopped when dropped.
@@ -70,29 +123,12 @@ impl Generator {
         let (s, ifname) = (stop.clone(), ifname.to_owned());
         let thread = in_netns(ns, move || {
             pin_to(cpu);
-            let prog: &mut Xdp = ebpf.program_mut(PROGRAM).expect("the generator's program").try_into().unwrap();
-            prog.load().map_err(|e| format!("loading {PROGRAM}: {e}"))?;
-            let name = std::ffi::CString::new(ifname.as_str()).unwrap();
-            // SAFETY: a NUL-terminated name.
-            let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-            if ifindex == 0 {
-                return Err(format!("{ifname}: {}", std::io::Error::last_os_error()));
-            }
-            let ctx = xdp_md(frame.len(), ifindex);
+            let (prog, ifindex) = loaded(&mut ebpf, &ifname)?;
             let mut repeat = 1u32 << 14;
             let mut ready = Some(ready_tx);
             while !s.load(Ordering::Relaxed) {
-                let opts = TestRunOptions {
-                    data_in: Some(&frame),
-                    ctx_in: Some(&ctx),
-                    repeat,
-                    attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
-                    ..TestRunOptions::default()
-                };
                 let t = Instant::now();
-                prog.test_run(opts).map_err(|e| {
-                    format!("BPF_PROG_TEST_RUN with live frames on {ifname} (Linux 5.18 or later): {e}")
-                })?;
+                live_run(prog, &frame, ifindex, repeat).map_err(|e| refusal(&ifname, &e))?;
                 // about CALL per call, whatever the rate
                 let took = t.elapsed().as_secs_f64().max(1e-6);
                 repeat = ((f64::from(repeat) * CALL.as_secs_f64() / took) as u32).clamp(1 << 10, 1 << 24);

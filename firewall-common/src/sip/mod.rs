@@ -23,24 +23,27 @@
 //! the work multiplies with every loop nested in it, so:
 //! - The classifier is a state machine in plain 32-bit fields ([`Classifier`]) that lives in the
 //!   map value next to the buffer: [`Classifier::first`] reads the start line,
-//!   [`Classifier::headers`] looks through up to 64 bytes of the header block per call for the
-//!   next line it must read (one starting with `u`, `f`, CR or LF, or any line while a value is
-//!   open) and reads that one line, [`Classifier::search`] 8 bytes of a searched value per
-//!   call. The kernel calls the last two from `bpf_loop` callbacks, which the verifier checks
-//!   once whatever the number of calls, because their state is map memory it does not track.
-//!   Each call costs about 6 ns on its own (a call and a return through the kernel's return
-//!   thunk), so the header steps are large; two search steps per call took the callback's
-//!   stack past the kernel's 512 bytes beside the program's.
+//!   [`Classifier::headers`] looks through up to 128 bytes of the header block per call for
+//!   the next line it must read (one starting with `u`, `f`, CR or LF, or any line while a
+//!   value is open) and reads that one line, [`Classifier::search`] a searched value per call,
+//!   up to its first word start that may begin a signature. The kernel calls the last two from
+//!   `bpf_loop` callbacks, which the verifier checks once whatever the number of calls, because
+//!   their state is map memory it does not track. Each call costs about 6 ns on its own (a call
+//!   and a return through the kernel's return thunk), so the steps are large.
 //!   [`classify`] runs the same steps with plain loops, for userspace and tests.
 //! - Bytes are found 8 at a time ([`word`]): line ends, the colon of a header name, word starts
 //!   (letters and digits not preceded by one), leading CR/LF, all without a branch per byte.
 //! - Signatures are filed by a hash of their first four letters ([`SignatureTable::by_prefix`]):
-//!   a word start costs one array read, and only a bucket's (at most four) signatures are
-//!   compared, 8 bytes at a time. Only the first [`signature::VALUE_WINDOW`] bytes of a value are
-//!   searched; scanners announce themselves at the start.
+//!   a word start whose first letter starts a signature ([`SignatureTable::first`]) costs one
+//!   array read, and its first 8 bytes are compared with the bucket's first signature; only
+//!   where they agree (or the bucket holds more) are the bucket's (at most four) signatures
+//!   compared in full, 8 bytes at a time. Only the first [`signature::VALUE_WINDOW`] bytes of a
+//!   value are searched; scanners announce themselves at the start.
 //! - Values whose range would differ at each exit of a loop are read back from the state (the
 //!   start line's end) or masked after [`word::opaque`], so the verifier sees one state where it
 //!   would otherwise see one per exit, and the compiler cannot drop a mask the verifier needs.
+//!   In the search loop, minimums and tests are arithmetic behind [`word::opaque`], where the
+//!   compiler would branch: each branch there made paths that the verifier walked once per turn.
 //! - Only the lines that may be `User-Agent`, `From` or `f` are read, found 8 bytes at a time
 //!   by the byte after each LF; the others are passed over unread. A value's line end is looked
 //!   for right away, within the bytes the search reads. At most [`MAX_READ_LINES`] lines are

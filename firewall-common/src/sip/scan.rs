@@ -4,14 +4,14 @@
 
 use super::{
     header::{name_at, Header},
-    signature::{Field, SignatureTable, SIGNATURE_LEN, VALUE_WINDOW},
+    signature::{word_starts, Field, SignatureTable, SIGNATURE_LEN, VALUE_WINDOW},
     start::{self, StartLine},
-    word::{byte, find, first_byte, load, load_near, opaque, zero_bytes_exact, HIGHS, ONES},
+    word::{byte, find, first_byte, load, load_near, min, opaque, zero_bytes_exact, HIGHS, ONES},
     Classification, Hit, Kind, Method, Scratch, INSPECT_LEN, SCRATCH_MASK,
 };
 
 /// Words of the header block [`Classifier::headers`] reads per call, at most.
-const SCAN_WORDS: usize = 8;
+const SCAN_WORDS: usize = 16;
 /// Lines [`Classifier::headers`] reads in a message, at most: those that start like a wanted
 /// header or end an open value, one call each. The walk ends at the next such line, so what
 /// follows it is not searched, as with bytes past [`INSPECT_LEN`]; a tool that hides its
@@ -24,9 +24,9 @@ pub const MAX_HEADER_STEPS: usize = INSPECT_LEN / (8 * SCAN_WORDS) + 1 + MAX_REA
 const VALUE_WORDS: usize = (VALUE_WINDOW + SIGNATURE_LEN) / 8 + 1;
 /// Fields searched, in this order: [`Field`] ids.
 const FIELDS: usize = 3;
-/// Calls to [`Classifier::search`] that cover every field: a window's chunks, plus one call
-/// per field to move on.
-pub const MAX_SEARCH_STEPS: usize = FIELDS * (VALUE_WINDOW / 8 + 1) + 1;
+/// Calls to [`Classifier::search`] that cover every field: one per word start that may begin a
+/// signature (at most 4 per 8 bytes of a window), plus one per field to move on.
+pub const MAX_SEARCH_STEPS: usize = FIELDS * (4 * VALUE_WINDOW / 8 + 1);
 /// 8-byte words in [`INSPECT_LEN`] bytes, rounded up: the bound of the line-end search.
 const MAX_WORDS: usize = INSPECT_LEN / 8 + 1;
 /// CR and LF bytes accepted before the start line (RFC 3261 section 7.5).
@@ -85,10 +85,13 @@ pub struct Classifier {
     search_field: u32,
     /// Where the start line ended, read back through memory (see [`Classifier::launder`]).
     lf: u32,
-    /// The search's next chunk (0: the field's start) and whether the byte before it is a
-    /// letter or digit (0x80) or not (0).
+    /// Where the search goes on in the current field (0: at its start), 8 bytes at a time;
+    /// whether the byte before it is a letter or digit (0x80) or not (0), with how many of the
+    /// 8 bytes at `search_pos` were looked at already in the low 4 bits.
     search_pos: u32,
     search_carry: u32,
+    /// The word start (+ 1; 0: none) where the search compares signatures.
+    candidate: u32,
 }
 
 // `Classifier::reset` writes it as 32-bit words.
@@ -351,31 +354,87 @@ impl Classifier {
         }
     }
 
-    /// Looks for signatures in 8 bytes of the current field's value (or moves on to the next
-    /// field); [`Step::Done`] after a hit or the last field. What the kernel's search callback
-    /// runs.
+    /// Looks for signatures in the current field's value; [`Step::Done`] after a hit or the
+    /// last field. What the kernel's search callback runs. The value's window is read 8 bytes
+    /// per turn of a loop for the first word start that may begin a signature
+    /// ([`SignatureTable::candidates`]); there the signatures are compared
+    /// ([`SignatureTable::match_at`]), and without a hit the next call goes on after it. A value
+    /// in which no word starts like a signature (a legitimate request's, as a rule) costs one
+    /// call, where a call per 8 bytes cost about as much again as their search.
     #[inline(always)]
     pub fn search(&mut self, buf: &Scratch, table: &SignatureTable) -> Step {
         let f = self.search_field as usize;
         if self.kind != REQUEST || self.hit != 0 || f >= FIELDS {
             return Step::Done;
         }
-        let [start, end] = self.spans[f];
-        let (start, end) = (start as usize & SCRATCH_MASK, end as usize & SCRATCH_MASK);
-        let stop = if end < start + VALUE_WINDOW { end } else { start + VALUE_WINDOW };
-        let p = if self.search_pos == 0 { start } else { self.search_pos as usize & SCRATCH_MASK };
-        if p >= stop {
-            self.search_field += 1;
-            (self.search_pos, self.search_carry) = (0, 0);
-            return Step::Continue;
+        let wanted = table.by_field[f & 3];
+        if wanted != 0 {
+            if self.search_pos == 0 {
+                self.search_pos = self.spans[f][0];
+            }
+            let (mut p, stop, mut carry, mut skip) = self.search_at(f);
+            for _ in 0..VALUE_WINDOW / 8 {
+                if p >= stop {
+                    break;
+                }
+                let (starts, next) = word_starts(buf, p, stop, carry);
+                let candidates = table.candidates(buf, p, starts & !skip);
+                if candidates != 0 {
+                    // compared below; the next call looks on past this word start
+                    let k = first_byte(candidates);
+                    self.candidate = (p + k + 1) as u32;
+                    (self.search_pos, self.search_carry) = (p as u32, (carry | (k as u64 + 1)) as u32);
+                    break;
+                }
+                (p, carry, skip) = (p + 8, next, 0);
+            }
+            // SAFETY: a read of a field of `self`; volatile, so that every way out of the loop
+            // comes here with the same state for the verifier.
+            if unsafe { core::ptr::read_volatile(&self.candidate) } != 0 {
+                return self.compare(buf, table, f, wanted);
+            }
         }
-        let (hit, carry) = table.chunk(buf, p, stop, end, self.search_carry as u64, Field::from_id(f as u32));
-        if let Some(i) = hit {
+        self.search_field += 1;
+        (self.search_pos, self.search_carry) = (0, 0);
+        if f + 1 < FIELDS {
+            Step::Continue
+        } else {
+            Step::Done
+        }
+    }
+
+    /// Compares the signatures for `wanted` at the candidate word start of field `f`.
+    #[inline(always)]
+    fn compare(&mut self, buf: &Scratch, table: &SignatureTable, f: usize, wanted: u32) -> Step {
+        let at = (self.candidate as usize).wrapping_sub(1) & SCRATCH_MASK;
+        self.candidate = 0;
+        let end = self.spans[f][1] as usize & SCRATCH_MASK;
+        if let Some(i) = table.match_at(buf, at, end, wanted) {
             self.hit = (i as u32 + 1) | (f as u32) << 8;
             return Step::Done;
         }
-        (self.search_pos, self.search_carry) = ((p + 8) as u32, carry as u32);
         Step::Continue
+    }
+
+    /// Where the search of field `f` goes on, where its window ends, the carry, and a mask of
+    /// the first 8 bytes that were looked at already. No branch: the window's end is a minimum
+    /// in arithmetic, so that the search loop starts from one state for the verifier, where a
+    /// compare would give it two (one per bound), each walked through every turn.
+    #[inline(always)]
+    fn search_at(&self, f: usize) -> (usize, usize, u64, u64) {
+        // SAFETY: reads of fields of `self`; volatile so that the compiler keeps them reads.
+        let (p, carry, [start, end]) = unsafe {
+            (
+                core::ptr::read_volatile(&self.search_pos),
+                core::ptr::read_volatile(&self.search_carry),
+                core::ptr::read_volatile(&self.spans[f]),
+            )
+        };
+        let (start, end) = (start as usize & SCRATCH_MASK, end as usize & SCRATCH_MASK);
+        // the low `skip` bytes (0 to 8; two shifts, as one of 64 would be undefined)
+        let skip = carry as u64 & 15;
+        let skipped = (1u64 << (4 * skip) << (4 * skip)).wrapping_sub(1);
+        (p as usize & SCRATCH_MASK, min(end, start + VALUE_WINDOW), carry as u64 & 0x80, skipped)
     }
 
     /// The line starting at `s`: where its content ends (before CR LF or LF) and where the next

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::{
-    word::{alnum, first_byte, keep, load_near, lower, lower8, HIGHS},
+    word::{alnum, first_byte, load_near, low_bytes, lower, lower8, opaque, HIGHS},
     Scratch,
 };
 
@@ -173,7 +173,9 @@ pub struct SignatureTable {
     pub signatures: [Signature; MAX_SIGNATURES],
     /// Entries used in `signatures`.
     pub count: u32,
-    pub _pad: u32,
+    /// What the signatures start with: bit [`first_class`] of each one's first byte, so that
+    /// [`SignatureTable::candidates`] passes over a word whose first byte starts none.
+    pub first: u32,
 }
 
 const _: () = assert!(size_of::<SignatureTable>() == 3352);
@@ -255,7 +257,7 @@ impl SignatureTable {
         by_field: [0; 4],
         signatures: [Signature::EMPTY; MAX_SIGNATURES],
         count: 0,
-        _pad: 0,
+        first: 0,
     };
 
     /// Compiles `(text, fields)` pairs (fields: [`Field::bit`]s) into a table. Text is stored
@@ -288,6 +290,7 @@ impl SignatureTable {
                 j += 1;
             }
             t.signatures[i].len = s.len() as u8;
+            t.first |= 1 << first_class(s[0]);
             t.signatures[i].fields = fields & 0b111;
             let b = prefix_bucket(u32::from_le_bytes([lower(s[0]), lower(s[1]), lower(s[2]), lower(s[3])]));
             let mut k = 0;
@@ -321,40 +324,46 @@ impl SignatureTable {
         }
     }
 
-    /// The first signature for `field` that starts a word in the 8 bytes at `p` (words starting
-    /// before `stop`, a signature may run on to `end`), and the carry for the next chunk. A word
-    /// starts with a letter or digit that follows none; `carry` is 0x80 when the byte before `p`
-    /// is a letter or digit of the value. [`super::Classifier::search`] runs it over a value's
-    /// first [`VALUE_WINDOW`] bytes, one chunk per call.
+    /// The word starts among `starts` (the high bit of each, see [`word_starts`]) in the 8
+    /// bytes at `p` where a signature may start: a signature starts with the word's first
+    /// letter (or a digit, see [`SignatureTable::first`]), and the bucket of the word's first
+    /// four bytes holds more than one signature, or one whose first 8 bytes (or fewer) are the
+    /// word's. A cheap test that lets most words of a value go without
+    /// [`SignatureTable::match_at`]: most start with a digit or a letter no signature starts
+    /// with, or fall in an empty bucket; the Request-URI's and `From`'s `sip:` share a bucket
+    /// with nmap's `sip:nm@nm`, but not its first 8 bytes. A branch per test (each a path for
+    /// the verifier, rejoining at the next word start), the compare in arithmetic.
     #[inline(always)]
-    pub fn chunk(
-        &self,
-        buf: &Scratch,
-        p: usize,
-        stop: usize,
-        end: usize,
-        carry: u64,
-        field: Field,
-    ) -> (Option<u8>, u64) {
-        let wanted = self.by_field[field as usize & 3];
-        let a = keep(alnum(load_near(buf, p)), stop - p);
-        let mut starts = a & !((a << 8) | carry);
-        let carry = (a >> 56) & HIGHS;
-        if wanted == 0 {
-            return (None, carry);
-        }
+    pub fn candidates(&self, buf: &Scratch, p: usize, starts: u64) -> u64 {
+        let mut starts = starts;
+        let mut candidates = 0;
         // a word start needs a byte that is not one before it: at most 4 per 8 bytes
         for _ in 0..4 {
             if starts == 0 {
                 break;
             }
-            let at = p + first_byte(starts);
-            starts &= starts - 1;
-            if let Some(hit) = self.match_at(buf, at, end, wanted) {
-                return (Some(hit), carry);
+            let lowest = starts & starts.wrapping_neg();
+            starts ^= lowest;
+            let word = load_near(buf, p + first_byte(lowest));
+            // a word whose first letter (or digit) starts no signature: no read at all
+            if (self.first >> first_class(word as u8)) & 1 == 0 {
+                continue;
             }
+            let head = lower8(word);
+            let bucket = &self.by_prefix[prefix_bucket(head as u32)];
+            // most words fall in an empty bucket: no further reads
+            if bucket[0] == 0 {
+                continue;
+            }
+            let s = &self.signatures[index(bucket[0])];
+            // zero when the first signature's first bytes are the word's, or a second one
+            // follows
+            let differ = (head ^ s.word(0)) & s.masks[0] & is_empty(bucket[1]).wrapping_neg();
+            // all ones when they differ: the word start is no candidate
+            let no = (opaque((differ | differ.wrapping_neg()) as usize) as i64 >> 63) as u64;
+            candidates |= lowest & !no;
         }
-        (None, carry)
+        candidates
     }
 
     /// The first signature in `wanted` (a bitmask) that matches at `p`. An empty bucket (the
@@ -362,7 +371,7 @@ impl SignatureTable {
     /// bytes, and only an entry that matches them is compared in full. Every compare is
     /// branch-free: few paths for the verifier, whatever the table.
     #[inline(always)]
-    fn match_at(&self, buf: &Scratch, p: usize, end: usize, wanted: u32) -> Option<u8> {
+    pub fn match_at(&self, buf: &Scratch, p: usize, end: usize, wanted: u32) -> Option<u8> {
         let head = lower8(load_near(buf, p));
         let bucket = &self.by_prefix[prefix_bucket(head as u32)];
         if bucket[0] == 0 {
@@ -391,6 +400,24 @@ impl SignatureTable {
     }
 }
 
+/// The bit of [`SignatureTable::first`] for a word starting with byte `c`: its low 5 bits for
+/// a letter (1 to 26, either case), 0 for anything else (a word starts with a letter or digit).
+#[inline(always)]
+pub const fn first_class(c: u8) -> u32 {
+    // letters have bit 6 set, digits not: all ones or zero, without a branch
+    let letter = 0u32.wrapping_sub((c as u32 >> 6) & 1);
+    c as u32 & 31 & letter
+}
+
+/// The word starts among the 8 bytes at `p` before `stop` (the high bit of each letter or digit
+/// that follows none; `carry` is 0x80 when the byte before `p` is a letter or digit of the
+/// value), and the carry for the next 8 bytes.
+#[inline(always)]
+pub fn word_starts(buf: &Scratch, p: usize, stop: usize, carry: u64) -> (u64, u64) {
+    let a = alnum(load_near(buf, p)) & low_bytes(stop - p);
+    (a & !((a << 8) | carry), (a >> 56) & HIGHS)
+}
+
 /// The signature index a bucket slot holds (index + 1; an empty slot's is masked into the
 /// table, and [`skip`] rules it out).
 #[inline(always)]
@@ -405,6 +432,14 @@ fn skip(slot: u8, wanted: u32, i: usize) -> u64 {
     let empty = (slot as u64).wrapping_sub(1) >> 63;
     let unwanted = ((wanted >> i) & 1) as u64 ^ 1;
     empty | unwanted
+}
+
+/// 1 when bucket slot `slot` is empty, else 0, in arithmetic: the compiler would make a
+/// compare a branch, and each branch a path of its own for the verifier.
+#[inline(always)]
+fn is_empty(slot: u8) -> u64 {
+    // hidden, or the compiler sees the compare
+    (opaque((slot as usize).wrapping_sub(1)) >> 63) as u64
 }
 
 /// 1 when `d` is zero, else 0.

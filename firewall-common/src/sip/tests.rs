@@ -325,3 +325,26 @@ fn a_value_longer_than_the_window_ends_where_the_search_stops() {
     let c = run(long.as_bytes());
     assert_eq!(c.scanner.map(|h| h.field), Some(Field::From));
 }
+
+#[test]
+fn signatures_starting_with_a_digit_or_sharing_a_bucket() {
+    let (ua, from) = (Field::UserAgent.bit(), Field::From.bit());
+    // the search passes over word starts by their first letter, bucket and first 8 bytes: a
+    // digit, a second signature of a bucket and a word that starts like the first one
+    // (`sipvicious`) but is the second (`sipvxyz1`) are still found
+    let t = SignatureTable::build(&[("1234abcd", ua), ("sipvicious", ua), ("sipvxyz1", ua), ("x-ray", from)]).unwrap();
+    let found = |msg: &str| {
+        let mut buf: Scratch = [0; SCRATCH_LEN];
+        buf[..msg.len()].copy_from_slice(msg.as_bytes());
+        classify(&buf, msg.len(), &t).scanner.map(|h| t.get(h.signature).unwrap().text().to_owned())
+    };
+    let with_ua = |ua: &str| found(&format!("{REGISTER}User-Agent: {ua}\r\n\r\n"));
+    assert_eq!(with_ua("Foo 1234ABCD/2"), Some("1234abcd".to_owned()));
+    assert_eq!(with_ua("Foo 01234abcd"), None, "not at a word start");
+    assert_eq!(with_ua("SIPVXYZ1"), Some("sipvxyz1".to_owned()));
+    assert_eq!(with_ua("sipviciou"), None);
+    assert_eq!(with_ua("x sipvicious"), Some("sipvicious".to_owned()));
+    // a signature for From only is not looked for in the User-Agent
+    assert_eq!(with_ua("x-ray"), None);
+    assert_eq!(found("OPTIONS sip:a SIP/2.0\r\nFrom: <sip:x-ray@a>\r\n\r\n"), Some("x-ray".to_owned()));
+}

@@ -146,6 +146,23 @@ pub const fn keep(w: u64, n: usize) -> u64 {
     }
 }
 
+/// The smaller of `a` and `b` (both below 2^62), in arithmetic: the compiler would make a
+/// compare a branch, each branch a path of its own for the verifier.
+#[inline(always)]
+pub fn min(a: usize, b: usize) -> usize {
+    // all ones when a < b; hidden before and after the shift, or the compiler sees a compare
+    // and branches again
+    let less = opaque((opaque(a.wrapping_sub(b)) as isize >> 63) as usize);
+    b ^ ((a ^ b) & less)
+}
+
+/// A mask of the low `n` bytes of a word (`n` at least 1; all 8 from 8 on), in arithmetic like
+/// [`min`].
+#[inline(always)]
+pub fn low_bytes(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * min(n, 8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +183,16 @@ mod tests {
                 bytes[7] = 0;
             }
             assert_eq!(first_byte(zero_bytes(u64::from_le_bytes(bytes))), i);
+        }
+    }
+
+    #[test]
+    fn arithmetic_minimum_and_masks() {
+        for (a, b) in [(0, 0), (0, 5), (5, 0), (7, 8), (8, 7), (2047, 2175), (2175, 2047), (1 << 40, 3)] {
+            assert_eq!(min(a, b), a.min(b), "min({a}, {b})");
+        }
+        for n in 1..20 {
+            assert_eq!(low_bytes(n), keep(u64::MAX, n), "{n} bytes");
         }
     }
 

@@ -89,17 +89,16 @@ struct Maps {
     table: *const SignatureTable,
 }
 
-/// Up to 64 bytes of the header block and the next line to read per call; 1 stops the loop.
+/// Up to 128 bytes of the header block and the next line to read per call; 1 stops the loop.
 extern "C" fn header_block(_index: u32, ctx: *mut c_void) -> i64 {
     // SAFETY: `classify` passes a live `Maps`; the scratch slot is this CPU's.
     let s = unsafe { &mut *(*(ctx as *mut Maps)).scratch };
     stop(s.state.headers(&s.buf))
 }
 
-/// One step of the signature search (8 bytes of a value, or the move to the next field); 1
-/// stops the loop. One step per call: the verifiers that check a callback as a loop body until
-/// its states converge (Linux 6.7 on) pay for every step written into the body, and two took
-/// the callback's stack (272 bytes) and the program's past the kernel's 512 bytes.
+/// One step of the signature search (a value, up to a word start that may begin a signature,
+/// and the compare there); 1 stops the loop. Its stack and the program's must stay within the
+/// kernel's 512 bytes: the search's loop keeps its state in registers and in the map.
 extern "C" fn search_field(_index: u32, ctx: *mut c_void) -> i64 {
     // SAFETY: as in `header_block`.
     let (s, table) = unsafe {
